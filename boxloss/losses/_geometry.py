@@ -1,0 +1,77 @@
+"""Shared geometry of aligned box pairs (pred[i] against target[i]), xyxy, computed once per call.
+
+The arithmetic (eps on the heights, on the union and on the squared diagonal, the order of operations)
+follows ultralytics' ``bbox_iou`` exactly, so that our CIoU reproduces the stock YOLOv8 criterion
+bit for bit. Half-precision input is promoted to float32; float64 stays float64 (for gradcheck).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+EPS = 1e-7
+
+
+def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """float32 for half/bfloat16/float32 input, float64 when any input is float64."""
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+@dataclass
+class PairGeometry:
+    """Per-pair quantities, each of shape (N,); coordinates kept so later terms reuse one graph node."""
+
+    pred: tuple  # (x1, y1, x2, y2) of the predictions, compute dtype
+    target: tuple
+    pred_w: torch.Tensor  # x2 - x1
+    pred_h: torch.Tensor  # y2 - y1 + eps
+    target_w: torch.Tensor
+    target_h: torch.Tensor
+    inter: torch.Tensor  # |A ∩ B|
+    union: torch.Tensor  # |A ∪ B| + eps
+    iou: torch.Tensor
+    enclosing_w: torch.Tensor  # width of the smallest box enclosing both
+    enclosing_h: torch.Tensor
+
+
+def pair_geometry(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> PairGeometry:
+    """Intersection, union, IoU and enclosing box of aligned pairs; pred, target: (N, 4) xyxy.
+
+    Operations are created in ultralytics' order: autograd accumulates gradients in that order, which
+    makes gradients, not just values, bit-identical to the stock CIoU.
+    """
+    _check_boxes(pred, target)
+    dtype = compute_dtype(pred, target)
+    px1, py1, px2, py2 = pred.to(dtype).unbind(-1)
+    tx1, ty1, tx2, ty2 = target.to(dtype).unbind(-1)
+    pred_w, pred_h = px2 - px1, py2 - py1 + eps
+    target_w, target_h = tx2 - tx1, ty2 - ty1 + eps
+    inter = (px2.minimum(tx2) - px1.maximum(tx1)).clamp(0) * (py2.minimum(ty2) - py1.maximum(ty1)).clamp(0)
+    union = pred_w * pred_h + target_w * target_h - inter + eps
+    iou = inter / union
+    enclosing_w = px2.maximum(tx2) - px1.minimum(tx1)
+    enclosing_h = py2.maximum(ty2) - py1.minimum(ty1)
+    return PairGeometry((px1, py1, px2, py2), (tx1, ty1, tx2, ty2), pred_w, pred_h, target_w, target_h, inter,
+                        union, iou, enclosing_w, enclosing_h)
+
+
+def centre_distance_ratio(geo: PairGeometry, eps: float = EPS) -> torch.Tensor:
+    """ρ²(b, b_gt) / c²: squared centre distance over the squared diagonal of the enclosing box."""
+    px1, py1, px2, py2 = geo.pred
+    tx1, ty1, tx2, ty2 = geo.target
+    diagonal_squared = geo.enclosing_w.pow(2) + geo.enclosing_h.pow(2) + eps
+    centres_distance_squared = ((tx1 + tx2 - px1 - px2).pow(2) + (ty1 + ty2 - py1 - py2).pow(2)) / 4
+    return centres_distance_squared / diagonal_squared
+
+
+def aligned_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """IoU of aligned pairs, (N,)."""
+    return pair_geometry(pred, target, eps).iou
+
+
+def _check_boxes(pred: torch.Tensor, target: torch.Tensor) -> None:
+    if pred.shape != target.shape or pred.ndim != 2 or pred.shape[-1] != 4:
+        raise ValueError(f"expected pred and target of the same shape (N, 4), got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
