@@ -1,0 +1,86 @@
+"""The project's configuration keys (loss choice and loss hyper-parameters), their defaults and checks.
+
+Pure Python: the schema is derived from the loss registry, so registering a loss with a hyper-parameter
+creates its config key (``<loss>_<param>`` for box losses, ``cls_<loss>_<param>`` for classification
+losses) with no further code. ``boxloss.yolo`` registers these keys with ultralytics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .registry import BOX_LOSSES, CLS_LOSSES, Param, Registry
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message is one line naming the problem."""
+
+
+def _non_negative(value) -> bool:
+    return value >= 0
+
+
+GENERAL_OPTIONS: dict[str, Param] = {
+    "box_loss": Param("ciou", "box-regression loss, a name from boxloss.list_losses()",
+                      lambda name: name in BOX_LOSSES, "a registered box loss"),
+    "cls_loss": Param("bce", "classification loss, a name from boxloss.list_losses('cls')",
+                      lambda name: name in CLS_LOSSES, "a registered classification loss"),
+    "box_terms": Param(True, "log the parts of the box loss (iou, dist, aspect, w, h, encl) as loss items"),
+    "iou_balanced_loc": Param(False, "multiply each positive's box loss by w_loc·IoU^λ (no gradient; arXiv 1908.05641)"),
+    "iou_balanced_lambda": Param(1.5, "exponent λ of IoU-balanced localisation (paper: 1.5)", _non_negative, ">= 0"),
+    "iou_balanced_wloc": Param(1.0, "constant w_loc of IoU-balanced localisation", lambda w: w > 0, "> 0"),
+    "iou_balanced_cls": Param(False, "weight positives' classification loss by IoU^η, sum kept (arXiv 1908.05641)"),
+    "iou_balanced_eta": Param(1.5, "exponent η of IoU-balanced classification (paper: 1.5)", _non_negative, ">= 0"),
+}
+
+
+def _loss_options(registry: Registry, prefix: str) -> dict[str, Param]:
+    return {f"{prefix}{name}_{param}": spec
+            for name in registry.names() for param, spec in registry.spec(name).params.items()}
+
+
+def all_options() -> dict[str, Param]:
+    """Every project key -> Param (defaults, docs, checks), including per-loss hyper-parameters."""
+    return {**GENERAL_OPTIONS, **_loss_options(BOX_LOSSES, ""), **_loss_options(CLS_LOSSES, "cls_")}
+
+
+def defaults() -> dict[str, Any]:
+    return {key: param.default for key, param in all_options().items()}
+
+
+def check_value(key: str, value: Any) -> Any:
+    """Validate one project key; returns the value (ints accepted and converted for float keys)."""
+    param = all_options()[key]
+    expected = param.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected.__name__}, "
+                          f"got {type(value).__name__}")
+    if not param.check(value):
+        requirement = param.requirement
+        if key == "box_loss":
+            requirement = "one of " + ", ".join(BOX_LOSSES.names())
+        elif key == "cls_loss":
+            requirement = "one of " + ", ".join(CLS_LOSSES.names())
+        raise ConfigError(f"{key}={value!r} is out of range: must be {requirement}")
+    return value
+
+
+def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every project key present in ``cfg``; returns a dict of the checked project values."""
+    known = all_options()
+    return {key: check_value(key, value) for key, value in cfg.items() if key in known}
+
+
+def resolve(cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """All project options from a dict or namespace (e.g. ``model.args``), defaults filled, validated."""
+    get = cfg.get if isinstance(cfg, Mapping) else (lambda key, default: getattr(cfg, key, default))
+    return {key: check_value(key, get(key, param.default)) for key, param in all_options().items()}
+
+
+def loss_kwargs(options: Mapping[str, Any], name: str, kind: str = "box") -> dict[str, Any]:
+    """Keyword hyper-parameters for the loss ``name`` taken from resolved ``options``."""
+    registry = BOX_LOSSES if kind == "box" else CLS_LOSSES
+    prefix = "" if kind == "box" else "cls_"
+    return {param: options[f"{prefix}{name}_{param}"] for param in registry.spec(name).params}

@@ -1,0 +1,25 @@
+"""Ultralytics integration: the configurable criterion, model, trainer and a YOLO class that uses them.
+
+Importing this package (which the trainer's module does, so the DDP child process does too):
+- keeps ultralytics offline (``YOLO_OFFLINE``, ``YOLO_AUTOINSTALL=false`` unless the user set them);
+- gives ultralytics a local font (it would download Arial on every train and val otherwise);
+- registers the project's config keys with ultralytics, so they are valid in the trainer, the validator,
+  checkpoints, resume and the DDP child.
+"""
+
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+
+from .cfg import ensure_offline_font, register_config_keys  # noqa: E402
+
+register_config_keys()
+ensure_offline_font()
+
+from .criterion import BoxLossCriterion  # noqa: E402
+from .model import BoxLossDetectionModel, BoxLossYOLO  # noqa: E402
+from .trainer import BoxLossDetectionTrainer  # noqa: E402
+
+__all__ = ["BoxLossCriterion", "BoxLossDetectionModel", "BoxLossDetectionTrainer", "BoxLossYOLO",
+           "register_config_keys"]

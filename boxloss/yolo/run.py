@@ -1,0 +1,45 @@
+"""Run a resolved experiment: train through :class:`BoxLossYOLO`, record the resolved config in the run dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .experiment import train_arguments
+from .model import BoxLossYOLO
+
+
+def _record_experiment(experiment: dict[str, Any]):
+    """Callback writing ``boxloss.yaml`` (the resolved experiment and versions) into the new run directory."""
+
+    def write(trainer) -> None:
+        import ultralytics
+
+        from .. import __version__
+
+        record = {"experiment": experiment, "train_args": {k: v for k, v in vars(trainer.args).items()},
+                  "versions": {"boxloss": __version__, "ultralytics": ultralytics.__version__}}
+        target = Path(trainer.save_dir) / "boxloss.yaml"
+        tmp = target.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
+        os.replace(tmp, target)
+
+    return write
+
+
+def train(experiment: dict[str, Any]) -> Path:
+    """Train the experiment; returns the run directory (weights/best.pt, results.csv, boxloss.yaml, ...)."""
+    model = BoxLossYOLO(experiment["model"])
+    model.add_callback("on_pretrain_routine_start", _record_experiment(experiment))
+    model.train(**train_arguments(experiment))
+    return Path(model.trainer.save_dir)
+
+
+def resume(checkpoint: str | Path) -> Path:
+    """Resume an interrupted run from its ``last.pt`` with the project's classes and settings intact."""
+    model = BoxLossYOLO(str(checkpoint))
+    model.train(resume=str(checkpoint))
+    return Path(model.trainer.save_dir)
