@@ -1,0 +1,41 @@
+"""Test environment: offline, with private ultralytics settings and dataset cache, never the user's."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="boxloss-tests-"))
+os.environ["YOLO_OFFLINE"] = "1"
+os.environ["YOLO_AUTOINSTALL"] = "false"
+os.environ["YOLO_CONFIG_DIR"] = str(_SCRATCH / "ultralytics")  # read when ultralytics is first imported
+os.environ["BOXLOSS_DATA_DIR"] = str(_SCRATCH / "datasets")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"
+
+
+@pytest.fixture(scope="session")
+def mini_data() -> Path:
+    """data.yaml of the embedded dataset at smoke-test size (the `data=shapes-mini` of the configs)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-mini"))
+
+
+def offline_env(network_log: Path) -> dict:
+    """Environment for a subprocess that records (and refuses) every network attempt into ``network_log``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(OFFLINE_GUARD), str(REPO), env.get("PYTHONPATH", "")])
+    env["BOXLOSS_NETWORK_LOG"] = str(network_log)
+    return env
+
+
+def run_entry(script: str, args: list, cwd: Path, network_log: Path, timeout: int = 600):
+    import subprocess
+
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=offline_env(network_log),
+                          capture_output=True, text=True, timeout=timeout)

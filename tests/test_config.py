@@ -1,0 +1,83 @@
+"""Experiment configuration: resolution order and the one-line errors for bad input (exit 2, no run dir)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from boxloss import options
+from boxloss.options import ConfigError
+from boxloss.yolo import experiment
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO))
+import train  # noqa: E402
+
+
+def test_resolution_order_defaults_file_overrides():
+    resolved = experiment.load_experiment(["cfg=focal_eiou.yaml", "epochs=3", "focal_eiou_gamma=1"])
+    assert resolved["box_loss"] == "focal_eiou"  # from the file
+    assert resolved["imgsz"] == 256  # from cfg/default.yaml
+    assert resolved["epochs"] == 3 and resolved["focal_eiou_gamma"] == 1.0  # from the command line
+    assert resolved["cfg"].endswith("cfg/focal_eiou.yaml")
+
+
+def test_every_config_file_is_valid():
+    for path in sorted(experiment.CFG_DIR.glob("*.yaml")):
+        resolved = experiment.load_experiment([f"cfg={path}"])
+        assert options.validate(resolved)["box_loss"] == resolved["box_loss"]
+
+
+def test_every_registered_loss_has_a_config_file():
+    configured = {experiment.read_yaml(p).get("box_loss") for p in experiment.CFG_DIR.glob("*.yaml")}
+    import boxloss
+
+    assert set(boxloss.list_losses()) <= configured
+
+
+def test_project_keys_are_ultralytics_keys_after_import():
+    from ultralytics.cfg import get_cfg
+
+    args = get_cfg(overrides={"box_loss": "eiou", "focal_eiou_gamma": 1.0})
+    assert args.box_loss == "eiou" and args.iou_balanced_lambda == 1.5
+
+
+BAD = [
+    (["cfg=eiou.yaml", "box_los=eiou"], "unknown config key 'box_los'"),
+    (["cfg=eiou.yaml", "box_loss=eiuo"], "box_loss='eiuo' is out of range: must be one of ciou, diou, eiou"),
+    (["cfg=focal_eiou.yaml", "focal_eiou_gamma=-0.5"], "focal_eiou_gamma=-0.5 is out of range: must be >= 0"),
+    (["cfg=focal_eiou.yaml", "focal_eiou_gamma=abc"], "focal_eiou_gamma='abc' has the wrong type"),
+    (["cfg=focal_eiou.yaml", "focal_eiou_norm=sum"], "focal_eiou_norm='sum' is out of range"),
+    (["cfg=eiou.yaml", "epochs=abc"], "'epochs=abc' is of invalid type"),
+    (["cfg=eiou.yaml", "iou_balanced_loc=yes please"], "iou_balanced_loc='yes please' has the wrong type"),
+    (["cfg=focal_l1.yaml", "focal_l1_beta=2"], "focal_l1_beta=2.0 is out of range: must be in [1/e, 1]"),
+    (["cfg=eiou.yaml", "data=missing/data.yaml"], "dataset 'missing/data.yaml' not found"),
+    (["cfg=eiou.yaml", "model=missing.pt"], "model checkpoint 'missing.pt' not found"),
+    (["cfg=nonexistent.yaml"], "config file 'nonexistent.yaml' not found"),
+    (["cfg=eiou.yaml", "epochs"], "argument 'epochs' is not of the form key=value"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[a[-1] for a, _ in BAD])
+def test_bad_config_is_one_clear_line_exit_2_and_no_run_dir(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train.py: error: ") and len(err.splitlines()) == 1
+    assert message in err, err
+    assert list(tmp_path.iterdir()) == []  # no run directory, nothing written
+
+
+def test_dataset_with_missing_image_folder(tmp_path):
+    (tmp_path / "data.yaml").write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: {{0: a}}\n")
+    with pytest.raises(ConfigError, match="train images .* not found"):
+        experiment.check_data(str(tmp_path / "data.yaml"))
+
+
+def test_exit_status_from_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), "cfg=eiou.yaml", "box_loss=nope"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: box_loss='nope'")
+    assert list(tmp_path.iterdir()) == []
