@@ -1,0 +1,212 @@
+"""COCO instances JSON -> YOLO labels for one split.
+
+Boxes. COCO ``bbox`` is ``[x, y, width, height]`` in pixels, ``x, y`` the top-left corner, already in
+0-based pixel-edge coordinates (the whole image is ``[0, 0, W, H]``), so ``x1, y1, x2, y2 = x, y, x + w,
+y + h`` with no offset; it is clipped to the image (counted per side) and written as normalised
+``cx cy w h``. A bbox with ``w <= 0`` or ``h <= 0`` is dropped as ``degenerate``; one with nothing inside the
+image as ``outside_image``.
+
+Classes. Category ids (COCO's 1..90 with gaps) map to contiguous ``0..K-1`` in sorted id order, names taken
+from the JSON's ``categories``; for the 80 COCO categories this is the standard 80-class order (person 0,
+bicycle 1, ..., toothbrush 79). ``data.yaml`` also lists ``coco_category_ids`` (the COCO id of class ``i``)
+so predictions can be mapped back.
+
+Crowd regions. ``iscrowd=1`` annotations are dropped from the YOLO labels, since YOLO labels have no ignore
+regions, and counted in the report (reason ``crowd``). Evaluation against the official JSON (done elsewhere,
+with pycocotools semantics) still treats them as ignore regions: a detection matching one is neither a
+true nor a false positive.
+
+Images without annotations (or whose every box was dropped) get an empty label file: they are valid
+negatives, not missing labels.
+
+Split. The split name defaults to the JSON file name without a leading ``instances_``
+(``instances_train2017.json`` -> ``train2017``). ``data.yaml`` points both ``train`` and ``val`` at it;
+convert another JSON into another folder for a separate validation set.
+
+Output (atomic, as in :mod:`boxloss.convert.voc`)::
+
+    <out>/images/<split>/<file_name> -> <images>/<file_name>     (or a copy)
+    <out>/labels/<split>/<stem>.txt
+    <out>/data.yaml                      path, train, val, names, coco_category_ids
+    <out>/conversion_report.json
+
+Example::
+
+    from boxloss.convert import convert_coco
+    report = convert_coco("../shared/datasets/coco128/train2017",
+                          "../shared/datasets/coco128/annotations/instances_train2017.json", "datasets/coco128-yolo")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional, Union
+
+from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image, write_data_yaml,
+                     yolo_line)
+
+__all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping"]
+
+
+def split_name_from_json(json_path: Union[str, Path]) -> str:
+    """``instances_train2017.json`` -> ``train2017``; any other name -> its stem."""
+    stem = Path(json_path).stem
+    return stem[len("instances_"):] if stem.startswith("instances_") and len(stem) > len("instances_") else stem
+
+
+def coco_bbox_to_xyxy(bbox) -> tuple[float, float, float, float]:
+    """COCO top-left ``[x, y, w, h]`` pixels -> pixel-edge ``(x1, y1, x2, y2)``."""
+    x, y, w, h = bbox
+    return float(x), float(y), float(x) + float(w), float(y) + float(h)
+
+
+def category_mapping(categories: list[dict]) -> tuple[list[int], list[str]]:
+    """COCO ``categories`` -> (ids sorted, their names); YOLO class ``i`` is ``ids[i]``."""
+    by_id = {c["id"]: c["name"] for c in categories}
+    ids = sorted(by_id)
+    return ids, [by_id[i] for i in ids]
+
+
+def _load(json_path: Path) -> dict:
+    try:
+        data = json.loads(json_path.read_text())
+    except OSError as error:
+        raise ConversionError(f"{json_path}: cannot read ({error.strerror})") from None
+    except json.JSONDecodeError as error:
+        raise ConversionError(f"{json_path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ConversionError(f"{json_path}: top level is not an object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ConversionError(f"{json_path}: missing list {key!r}")
+    return data
+
+
+def _validate(json_path: Path, data: dict) -> None:
+    """Check every record the conversion reads; raise naming the JSON and the record id."""
+    category_ids, image_ids = set(), set()
+    for i, cat in enumerate(data["categories"]):
+        if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str):
+            raise ConversionError(f"{json_path}: categories[{i}] needs an integer 'id' and a string 'name'")
+        if cat["id"] in category_ids:
+            raise ConversionError(f"{json_path}: category id {cat['id']} appears twice")
+        category_ids.add(cat["id"])
+    for i, image in enumerate(data["images"]):
+        named = isinstance(image, dict) and isinstance(image.get("file_name"), str)
+        if not named or not isinstance(image.get("id"), int):
+            raise ConversionError(f"{json_path}: images[{i}] needs an integer 'id' and a string 'file_name'")
+        if image["id"] in image_ids:
+            raise ConversionError(f"{json_path}: image id {image['id']} appears twice")
+        image_ids.add(image["id"])
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or not isinstance(ann.get("id"), int):
+            raise ConversionError(f"{json_path}: annotations[{i}] needs an integer 'id'")
+        where = f"{json_path}: annotation id {ann['id']}"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            got = f"{len(bbox)} values" if isinstance(bbox, (list, tuple)) else repr(bbox)
+            raise ConversionError(f"{where}: bbox has {got}, expected 4 (x, y, width, height)")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox):
+            raise ConversionError(f"{where}: bbox {bbox} is not 4 finite numbers")
+        if ann.get("image_id") not in image_ids:
+            raise ConversionError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+        if ann.get("category_id") not in category_ids:
+            raise ConversionError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
+        if ann.get("iscrowd", 0) not in (0, 1):
+            raise ConversionError(f"{where}: iscrowd is {ann.get('iscrowd')!r}, expected 0 or 1")
+
+
+def _image_size(image: dict, path: Path, json_path: Path) -> tuple[float, float]:
+    width, height = image.get("width") or 0, image.get("height") or 0
+    if isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0:
+        return width, height
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except OSError as error:
+        raise ConversionError(f"{json_path}: image id {image['id']}: no width/height and {path} is unreadable "
+                              f"({error})") from None
+
+
+def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Union[str, Path], *,
+                 split: Optional[str] = None, copy: bool = False, force: bool = False) -> ConversionReport:
+    """Convert one COCO instances JSON and its image folder to a YOLO dataset folder.
+
+    Args:
+        images: folder holding the JSON's ``file_name`` s.
+        json_path: the instances JSON (e.g. ``annotations/instances_train2017.json``).
+        out: output folder; must not exist unless ``force`` (then a previous conversion output is replaced).
+        split: split folder name; default from the JSON file name (:func:`split_name_from_json`).
+        copy: copy images instead of symlinking them.
+        force: replace an existing output folder written by a previous conversion.
+
+    Returns:
+        The :class:`ConversionReport` (``file`` = image file name, ``index`` = annotation id), also written to
+        ``<out>/conversion_report.json``.
+
+    Raises:
+        ConversionError: malformed input (message names the JSON and the annotation or image id); nothing
+            is written.
+    """
+    images, json_path, out = Path(images), Path(json_path), Path(out)
+    split = split or split_name_from_json(json_path)
+    data = _load(json_path)
+    _validate(json_path, data)
+    category_ids, names = category_mapping(data["categories"])
+    class_index = {cat_id: i for i, cat_id in enumerate(category_ids)}
+
+    sources, targets = {}, {}
+    for image in data["images"]:
+        path = images / image["file_name"]
+        if not path.is_file():
+            raise ConversionError(f"{json_path}: image id {image['id']}: {path} not found")
+        if path.stem in targets:
+            raise ConversionError(f"{json_path}: image id {image['id']}: {path.name} has the same label name as "
+                                  f"image id {targets[path.stem]}")
+        sources[image["id"]], targets[path.stem] = path, image["id"]
+    by_image: dict[int, list[dict]] = {image["id"]: [] for image in data["images"]}
+    for ann in data["annotations"]:
+        by_image[ann["image_id"]].append(ann)
+
+    report = ConversionReport("coco", str(json_path), str(out), names, "category ids sorted")
+    report.boxes_per_class = dict.fromkeys(names, 0)
+    with atomic_output(out, force, protect=images) as tmp:
+        (tmp / "images" / split).mkdir(parents=True)
+        (tmp / "labels" / split).mkdir(parents=True)
+        for image in data["images"]:
+            path = sources[image["id"]]
+            width, height = _image_size(image, path, json_path)
+            lines = []
+            for ann in by_image[image["id"]]:
+                report.boxes_read += 1
+                file, bbox = image["file_name"], ann["bbox"]
+                if ann.get("iscrowd", 0):
+                    report.drop(file, ann["id"], "crowd", bbox)
+                    continue
+                if bbox[2] <= 0 or bbox[3] <= 0:
+                    report.drop(file, ann["id"], "degenerate", bbox)
+                    continue
+                box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
+                if box is None:
+                    continue
+                report.boxes_per_class[names[class_index[ann["category_id"]]]] += 1
+                lines.append(yolo_line(class_index[ann["category_id"]], box, width, height))
+            place_image(path, tmp / "images" / split / path.name, copy)
+            (tmp / "labels" / split / f"{path.stem}.txt").write_text("".join(f"{l}\n" for l in lines))
+            report.boxes_written += len(lines)
+            report.empty_label_files += not lines
+            report.images += 1
+        report.images_per_split[split] = report.images
+
+        header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
+                  f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
+                  "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
+                  f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
+        write_data_yaml(tmp / "data.yaml", out, {"train": f"images/{split}", "val": f"images/{split}"}, names,
+                        header, extra={"coco_category_ids": category_ids})
+        report.write_json(tmp / REPORT_NAME)
+    return report

@@ -1,0 +1,244 @@
+"""What a conversion did, and the few steps both converters share (clip, format, write atomically).
+
+Every converter in :mod:`boxloss.convert` turns its source boxes into 0-based **pixel-edge** ``xyxy``
+boxes (``x1`` = left edge of the leftmost covered pixel column, ``x2`` = right edge of the rightmost one,
+so a box covering the whole image is ``0, 0, width, height``), then hands each one to
+:meth:`ConversionReport.clip_box`, which clips it to the image and records what it changed, and finally
+formats it with :func:`yolo_line` (``class cx cy w h``, normalised by the image size, 6 decimals -- the
+format of :mod:`boxloss.data.synthetic`).
+
+The report counts every box read, written, clipped (per side) and dropped (per reason, with the source
+file, the object index or annotation id and the box as written in the source), so that
+``boxes_read == boxes_written + len(dropped)`` always holds. Drop reasons:
+
+``degenerate``     the source box has no extent (VOC ``xmax <= xmin`` or ``ymax <= ymin``: a click, not a
+                   drag; COCO ``width <= 0`` or ``height <= 0``)
+``outside_image``  nothing of the box is left after clipping it to the image
+``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
+``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+REPORT_NAME = "conversion_report.json"
+SIDES = ("left", "top", "right", "bottom")
+DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult")
+
+
+class ConversionError(ValueError):
+    """Malformed or inconsistent input; the message is one line naming the file (and object/annotation)."""
+
+
+@dataclass
+class ClippedBox:
+    """A box that was cut back to the image.
+
+    ``box`` is the box as written in the source (VOC corners ``xmin, ymin, xmax, ymax``; COCO ``x, y, w, h``),
+    ``clipped_xyxy`` the 0-based pixel-edge box that was written.
+    """
+
+    file: str
+    index: Union[int, str]
+    sides: list[str]
+    box: list[float]
+    clipped_xyxy: list[float]
+
+
+@dataclass
+class DroppedBox:
+    """A box that was not written; ``box`` as written in the source (see :class:`ClippedBox`)."""
+
+    file: str
+    index: Union[int, str]
+    reason: str
+    box: list[float]
+
+
+@dataclass
+class ConversionReport:
+    """Counts of one conversion, returned by the converters and written to ``<out>/conversion_report.json``.
+
+    ``index`` in the box records is the 0-based ``<object>`` index within a VOC XML file, or the COCO
+    annotation id. ``kept_flagged`` counts boxes written although the source flags them (VOC ``difficult``
+    when kept). ``warnings`` are one-line notes that did not stop the conversion.
+    """
+
+    format: str
+    source: str
+    output: str = ""
+    class_names: list[str] = field(default_factory=list)
+    class_order: str = ""
+    images: int = 0
+    images_per_split: dict[str, int] = field(default_factory=dict)
+    empty_label_files: int = 0
+    boxes_read: int = 0
+    boxes_written: int = 0
+    boxes_per_class: dict[str, int] = field(default_factory=dict)
+    clipped_sides: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    clipped: list[ClippedBox] = field(default_factory=list)
+    dropped: list[DroppedBox] = field(default_factory=list)
+    kept_flagged: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    # ----------------------------------------------------------------------------------------- recording
+    def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
+        """Record a box that will not be written."""
+        if reason not in DROP_REASONS:
+            raise ValueError(f"unknown drop reason {reason!r}; known: {', '.join(DROP_REASONS)}")
+        self.dropped.append(DroppedBox(file, index, reason, [float(v) for v in box]))
+
+    def clip_box(self, file: str, index: Union[int, str], source_box, xyxy, width: float, height: float):
+        """Clip a pixel-edge ``xyxy`` box to ``[0, width] x [0, height]``, recording any clip or drop.
+
+        Args:
+            file, index: where the box comes from (for the report).
+            source_box: the box as written in the source, kept in the report.
+            xyxy: ``(x1, y1, x2, y2)`` 0-based pixel-edge box with ``x2 > x1`` and ``y2 > y1``.
+            width, height: image size in pixels.
+
+        Returns:
+            The clipped ``(x1, y1, x2, y2)``, or ``None`` when nothing is left (recorded as ``outside_image``).
+        """
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height),
+                   min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+        if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+            self.drop(file, index, "outside_image", source_box)
+            return None
+        sides = [side for side, cut in zip(SIDES, (x1 < 0, y1 < 0, x2 > width, y2 > height)) if cut]
+        if sides:
+            for side in sides:
+                self.clipped_sides[side] += 1
+            self.clipped.append(ClippedBox(file, index, sides, [float(v) for v in source_box], list(clipped)))
+        return clipped
+
+    # ------------------------------------------------------------------------------------------- reading
+    @property
+    def clipped_boxes(self) -> int:
+        return len(self.clipped)
+
+    @property
+    def dropped_by_reason(self) -> dict[str, int]:
+        counts = Counter(d.reason for d in self.dropped)
+        return {reason: counts[reason] for reason in DROP_REASONS if counts[reason]}
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["clipped_boxes"] = self.clipped_boxes
+        out["dropped_by_reason"] = self.dropped_by_reason
+        return out
+
+    def write_json(self, path: Union[str, Path]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    def summary(self, examples: int = 3) -> str:
+        """A few lines for humans: images, boxes, clips per side, drops per reason with examples."""
+        splits = ", ".join(f"{name} {n}" for name, n in self.images_per_split.items())
+        few = len(self.class_names) <= 12  # name them all
+        names = f": {', '.join(self.class_names)}" if few else ""
+        per_class = ", ".join(f"{name} {self.boxes_per_class.get(name, 0)}" for name in self.class_names)
+        clipped = ", ".join(f"{side} {self.clipped_sides[side]}" for side in SIDES)
+        lines = [
+            f"{self.format}: {self.source} -> {self.output}",
+            f"  images  {self.images} ({splits}); {self.empty_label_files} with an empty label file",
+            f"  classes {len(self.class_names)} ({self.class_order}){names}",
+            f"  boxes   {self.boxes_read} read, {self.boxes_written} written" + (f" ({per_class})" if few else ""),
+            f"  clipped {self.clipped_boxes} boxes ({clipped})",
+        ]
+        lines.append(f"  dropped {len(self.dropped)} boxes" + (":" if self.dropped else ""))
+        for reason, count in self.dropped_by_reason.items():
+            where = [f"{d.file}#{d.index}" for d in self.dropped if d.reason == reason]
+            more = f", ... {len(where) - examples} more" if len(where) > examples else ""
+            lines.append(f"    {reason} {count}: {', '.join(where[:examples])}{more}")
+        if self.kept_flagged:
+            lines.append("  kept although flagged: " + ", ".join(f"{k} {v}" for k, v in self.kept_flagged.items()))
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def xyxy_to_yolo(xyxy, width: float, height: float) -> tuple[float, float, float, float]:
+    """Pixel-edge ``(x1, y1, x2, y2)`` -> normalised ``(cx, cy, w, h)``; exact before formatting."""
+    x1, y1, x2, y2 = xyxy
+    return (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
+
+
+def yolo_line(class_id: int, xyxy, width: float, height: float) -> str:
+    """One YOLO label line ``class cx cy w h`` with 6 decimals (3e-4 px at 640 px)."""
+    return f"{class_id} " + " ".join(f"{v:.6f}" for v in xyxy_to_yolo(xyxy, width, height))
+
+
+def place_image(source: Path, target: Path, copy: bool) -> None:
+    """Put an image into the output: an absolute symlink to the source, or a copy when ``copy``."""
+    if copy:
+        shutil.copyfile(source, target)
+        return
+    try:
+        os.symlink(os.path.abspath(source), target)
+    except OSError as error:
+        raise ConversionError(f"{source}: cannot symlink into the output ({error}); use --copy") from None
+
+
+def write_data_yaml(path: Path, root: Path, splits: dict[str, str], names: list[str], header: str,
+                    extra: Optional[dict] = None) -> None:
+    """ultralytics data YAML: ``path`` (absolute), one key per split, ``names`` as ``{index: name}``."""
+    import yaml
+
+    data = {"path": str(root.resolve()), **splits, "names": dict(enumerate(names))}
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    text = comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if extra:  # lists on one line each
+        text += yaml.safe_dump(extra, sort_keys=False, default_flow_style=None, width=1 << 16)
+    path.write_text(text)
+
+
+@contextlib.contextmanager
+def atomic_output(out: Union[str, Path], force: bool, protect: Optional[Path] = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``out``; rename it to ``out`` only if the block succeeds.
+
+    A failure removes the temporary folder and any parent folders created for it, so nothing is left
+    behind. An existing ``out`` is refused unless ``force``, and even then only replaced when it is empty or
+    holds a previous conversion (a ``conversion_report.json``) -- never an arbitrary folder -- and never when
+    it is, or contains, ``protect`` (the source dataset).
+    """
+    out = Path(out).absolute()
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise ConversionError(f"{out}: output already exists; pass --force to replace it")
+        if not out.is_dir() or out.is_symlink():
+            raise ConversionError(f"{out}: exists and is not a folder; refusing to replace it")
+        if any(out.iterdir()) and not (out / REPORT_NAME).is_file():
+            raise ConversionError(f"{out}: not a previous conversion output (no {REPORT_NAME}); refusing to replace it")
+    if protect is not None:
+        protect = Path(protect).resolve()
+        if protect == out.resolve() or out.resolve() in protect.parents:
+            raise ConversionError(f"{out}: output would replace the source {protect}")
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            if not force:  # appeared while converting
+                raise ConversionError(f"{out}: output already exists; pass --force to replace it")
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
