@@ -1,0 +1,366 @@
+"""Benchmark the registered box losses: the loss alone, and the YOLOv8n criterion and training step.
+
+Measures, on CPU (and CUDA when available):
+1. forward + backward of every registered box loss on N random box pairs, as a ratio to torchvision's
+   ``complete_box_iou_loss`` and to ultralytics' ``1 − bbox_iou(..., CIoU=True)`` on the same inputs;
+2. YOLOv8n (``yolov8n.yaml``, nc=5) on one random batch: the criterion alone (forward + backward of the loss
+   given fixed head outputs) and a full training step (model forward + criterion + backward), stock
+   ``v8DetectionLoss`` against ``BoxLossCriterion`` with each box loss.
+Variants are interleaved in a shuffled order within every repetition (drift and order effects cancel),
+after warm-up repetitions; the median is reported. torch's thread count is left at its default.
+
+Targets checked: our ciou <= 1.0x torchvision's; eiou and focal_eiou <= 1.2x our ciou; every loss's
+training step <= 1.03x the stock one.
+
+Examples:
+    python scripts/bench_loss.py                                      # full: 1e4, 1e5, 1e6 pairs
+    python scripts/bench_loss.py --sizes 10000,100000 --repeats 3     # quick check
+    python scripts/bench_loss.py --device cpu --skip-train --out runs/bench_loss/cpu_losses.md
+
+Cost: the training section runs (warm-up + repeats) × 2 × (number of losses + 1) YOLOv8n steps; about 7 s a
+step on 2 CPU cores, so the defaults take roughly 25 minutes there (--skip-train for the losses alone).
+
+Output: a markdown table on stdout, written atomically to ``--out`` and, as JSON with every sample, next
+to it (same name, ``.json``). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import random_boxes  # noqa: E402
+
+import boxloss  # noqa: E402
+
+REFERENCES = ("torchvision_ciou", "ultralytics_ciou")
+TARGETS = {  # what is checked, and the limit
+    "ciou_vs_torchvision": 1.0,
+    "eiou_vs_ciou": 1.2,
+    "focal_eiou_vs_ciou": 1.2,
+    "train_step_vs_stock": 1.03,
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench_loss {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def interleaved_medians(runners: dict[str, Callable[[], None]], repeats: int, warmup: int, sync: Callable[[], None],
+                        seed: int, label: str) -> dict[str, list[float]]:
+    """Time every runner once per repetition, in a fresh shuffled order each time; returns the samples (s)."""
+    rng = random.Random(seed)
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for rep in range(warmup + repeats):
+        rng.shuffle(names)
+        for name in names:
+            sync()
+            start = time.perf_counter()
+            runners[name]()
+            sync()
+            elapsed = time.perf_counter() - start
+            if rep >= warmup:
+                samples[name].append(elapsed)
+        log(f"{label}: repetition {rep + 1}/{warmup + repeats}{' (warm-up)' if rep < warmup else ''} done")
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. The losses alone
+# ---------------------------------------------------------------------------------------------------------
+
+def loss_functions() -> dict[str, Callable]:
+    """Every registered box loss (defaults) plus the two reference CIoU implementations, name -> fn(p, t)."""
+    import torchvision.ops
+    from ultralytics.utils.metrics import bbox_iou
+
+    functions = {name: boxloss.get_loss(name) for name in boxloss.list_losses()}
+    functions["torchvision_ciou"] = lambda pred, target: torchvision.ops.complete_box_iou_loss(pred, target)
+    functions["ultralytics_ciou"] = lambda pred, target: 1.0 - bbox_iou(pred, target, xywh=False, CIoU=True)
+    return functions
+
+
+def bench_losses(device: torch.device, sizes: list[int], repeats: int, warmup: int, seed: int) -> list[dict]:
+    """Forward + backward (``loss.sum().backward()``, gradient w.r.t. the predictions) per size and loss."""
+    functions = loss_functions()
+    sync = synchronizer(device)
+    rows = []
+    for n in sizes:
+        pred, target = random_boxes(n, seed, device=device)
+
+        def runner(fn):
+            def run():
+                leaf = pred.detach().requires_grad_()  # fresh leaf: no gradient accumulation across calls
+                fn(leaf, target).sum().backward()
+            return run
+
+        samples = interleaved_medians({name: runner(fn) for name, fn in functions.items()}, repeats, warmup, sync,
+                                      seed + n, f"losses {device.type} n={n}")
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        for name in functions:
+            rows.append({
+                "device": device.type, "n": n, "loss": name, "median_ms": medians[name] * 1e3,
+                "min_ms": min(samples[name]) * 1e3,
+                "vs_torchvision_ciou": medians[name] / medians["torchvision_ciou"],
+                "vs_ultralytics_ciou": medians[name] / medians["ultralytics_ciou"],
+                "vs_our_ciou": medians[name] / medians["ciou"],
+                "samples_ms": [t * 1e3 for t in samples[name]],
+            })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. The criterion and the training step of YOLOv8n
+# ---------------------------------------------------------------------------------------------------------
+
+def random_batch(batch_size: int, imgsz: int, nc: int, boxes_per_image: float, device: torch.device,
+                 seed: int) -> dict[str, torch.Tensor]:
+    """Random images and labels in the ultralytics batch format (normalised xywh boxes)."""
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.poisson(torch.full((batch_size,), float(boxes_per_image)), generator=g).long().clamp(min=1)
+    n = int(counts.sum())
+    centre = 0.1 + 0.8 * torch.rand(n, 2, generator=g)
+    size = 0.03 + 0.4 * torch.rand(n, 2, generator=g)
+    size = torch.minimum(size, 2 * torch.minimum(centre, 1 - centre))  # keep boxes inside the image
+    return {
+        "img": torch.rand(batch_size, 3, imgsz, imgsz, generator=g).to(device),
+        "batch_idx": torch.arange(batch_size).repeat_interleave(counts).float().to(device),
+        "cls": torch.randint(0, nc, (n, 1), generator=g).float().to(device),
+        "bboxes": torch.cat((centre, size), 1).to(device),
+    }
+
+
+def bench_training(device: torch.device, repeats: int, warmup: int, seed: int, batch_size: int, imgsz: int,
+                   amp: bool) -> list[dict]:
+    """Stock v8DetectionLoss vs BoxLossCriterion(box_loss=name) on one model and one batch."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.utils import LOGGER
+    from ultralytics.utils.loss import v8DetectionLoss
+
+    from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel  # also registers the config keys
+
+    torch.manual_seed(seed)
+    nc = 5
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # ultralytics logs "Overriding model.yaml nc=80" to stdout: keep it clean
+    try:
+        model = BoxLossDetectionModel("yolov8n.yaml", nc=nc, verbose=False).to(device).train()
+    finally:
+        LOGGER.setLevel(level)
+    criteria = {}
+    model.args = get_cfg()  # stock hyper-parameters (box, cls, dfl gains)
+    criteria["stock"] = v8DetectionLoss(model)
+    for name in boxloss.list_losses():
+        model.args = get_cfg(overrides={"box_loss": name})
+        criteria[name] = BoxLossCriterion(model)  # reads model.args now; keeps its own copy of the options
+    batch = random_batch(batch_size, imgsz, nc, 6, device, seed)
+    log(f"train {device.type}: yolov8n nc={nc} imgsz={imgsz} batch={batch_size} boxes={len(batch['cls'])}")
+
+    def autocast():
+        return torch.autocast(device.type, enabled=amp and device.type == "cuda")
+
+    with torch.no_grad(), autocast():
+        fixed = model(batch["img"])  # fixed head outputs for the criterion-alone timing
+
+    def criterion_runner(criterion):
+        def run():
+            preds = {key: value.detach().requires_grad_() if torch.is_tensor(value) else value
+                     for key, value in fixed.items()}
+            criterion(preds, batch)[0].sum().backward()
+        return run
+
+    def step_runner(criterion):
+        def run():
+            model.zero_grad(set_to_none=True)
+            with autocast():
+                preds = model(batch["img"])
+                loss = criterion(preds, batch)[0].sum()
+            loss.backward()
+        return run
+
+    sync = synchronizer(device)
+    rows = []
+    for what, make in (("criterion", criterion_runner), ("train_step", step_runner)):
+        samples = interleaved_medians({name: make(c) for name, c in criteria.items()}, repeats, warmup, sync, seed,
+                                      f"{what} {device.type}")
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        for name in criteria:
+            rows.append({"device": device.type, "what": what, "loss": name, "median_ms": medians[name] * 1e3,
+                         "min_ms": min(samples[name]) * 1e3, "vs_stock": medians[name] / medians["stock"],
+                         "samples_ms": [t * 1e3 for t in samples[name]]})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Targets, report
+# ---------------------------------------------------------------------------------------------------------
+
+def check_targets(loss_rows: list[dict], train_rows: list[dict]) -> list[dict]:
+    """Each target on the medians (the verdict) and on the fastest samples (robust to other jobs' bursts).
+
+    When the two ratios fall on different sides of the limit, the verdict is marked noisy: re-run with more
+    repetitions on a quieter machine before believing it.
+    """
+    losses = {(r["device"], r["n"], r["loss"]): r for r in loss_rows}
+    steps = {(r["device"], r["loss"]): r for r in train_rows if r["what"] == "train_step"}
+    pairs = []  # (target, where, row, baseline row)
+    for (device, n, loss), row in losses.items():
+        if loss == "ciou":
+            pairs.append(("ciou_vs_torchvision", f"{device} n={n}", row, losses[(device, n, "torchvision_ciou")]))
+        if loss in ("eiou", "focal_eiou"):
+            pairs.append((f"{loss}_vs_ciou", f"{device} n={n}", row, losses[(device, n, "ciou")]))
+    for (device, loss), row in steps.items():
+        if loss != "stock":
+            pairs.append(("train_step_vs_stock", f"{device} {loss}", row, steps[(device, "stock")]))
+    checks = []
+    for target, where, row, base in pairs:
+        limit = TARGETS[target]
+        value, best = row["median_ms"] / base["median_ms"], row["min_ms"] / base["min_ms"]
+        checks.append({"target": target, "where": where, "value": value, "best_of_value": best, "limit": limit,
+                       "pass": value <= limit, "noisy": (value <= limit) != (best <= limit)})
+    return checks
+
+
+def spread(samples: list[float]) -> str:
+    """Half the min–max range relative to the median, in percent: how much a ratio can be trusted."""
+    if len(samples) < 2:
+        return "–"
+    return f"±{50 * (max(samples) - min(samples)) / statistics.median(samples):.0f}%"
+
+
+def markdown(meta: dict, loss_rows: list[dict], train_rows: list[dict], checks: list[dict]) -> str:
+    lines = [f"# Box-loss benchmark ({meta['date']})", "",
+             f"torch {meta['torch']}, torchvision {meta['torchvision']}, ultralytics {meta['ultralytics']}; "
+             f"{meta['cpu']} ({meta['cpu_count']} CPUs, {meta['threads']} torch threads)"
+             + (f"; {meta['cuda_device']}" if meta.get("cuda_device") else "")
+             + f"; {meta['repeats']} repetitions after {meta['warmup']} warm-up, median.", ""]
+    if loss_rows:
+        lines += ["## Loss alone: forward + backward", "",
+                  "| device | boxes | loss | median ms | fastest ms | spread | vs torchvision CIoU "
+                  "| vs ultralytics CIoU | vs our CIoU |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['device']} | {r['n']:,} | {r['loss']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
+                  f"{spread(r['samples_ms'])} | "
+                  f"{r['vs_torchvision_ciou']:.2f}x | {r['vs_ultralytics_ciou']:.2f}x | {r['vs_our_ciou']:.2f}x |"
+                  for r in loss_rows]
+        lines.append("")
+    if train_rows:
+        lines += [f"## YOLOv8n criterion and training step (batch {meta['batch']}, imgsz {meta['imgsz']}, "
+                  f"nc 5, amp {meta['amp']})", "",
+                  "| device | timed | criterion | median ms | fastest ms | spread | vs stock |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['device']} | {r['what']} | {r['loss']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
+                  f"{spread(r['samples_ms'])} | "
+                  f"{r['vs_stock']:.3f}x |" for r in train_rows]
+        lines.append("")
+    if checks:
+        lines += ["## Targets", "", "Verdict on the ratio of medians; *noisy* when the ratio of the fastest samples "
+                  "falls on the other side of the limit.", "",
+                  "| target | where | median ratio | fastest ratio | limit | result |", "|---|---|---:|---:|---:|---|"]
+        lines += [f"| {c['target']} | {c['where']} | {c['value']:.3f}x | {c['best_of_value']:.3f}x "
+                  f"| {c['limit']:.2f}x | {'pass' if c['pass'] else '**FAIL**'}{' (noisy)' if c['noisy'] else ''} |"
+                  for c in checks]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the report the usual permissions
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def devices(choice: str) -> list[torch.device]:
+    if choice == "auto":
+        return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    chosen = [torch.device(name) for name in choice.split(",")]
+    if any(d.type == "cuda" for d in chosen) and not torch.cuda.is_available():
+        raise SystemExit("--device cuda asked for, but torch.cuda.is_available() is False")
+    return chosen
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of box pairs")
+    parser.add_argument("--repeats", type=int, default=10, help="timed repetitions per variant (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
+    parser.add_argument("--device", default="auto", help="auto (cpu, plus cuda if available), cpu, cuda or cpu,cuda")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_loss/bench_loss.md"),
+                        help="markdown report; the JSON goes next to it with the suffix .json")
+    parser.add_argument("--batch", type=int, default=16, help="training-step batch size")
+    parser.add_argument("--imgsz", type=int, default=320, help="training-step image size")
+    parser.add_argument("--amp", action="store_true", help="autocast the CUDA training step (as ultralytics does)")
+    parser.add_argument("--skip-train", action="store_true", help="only the losses alone")
+    parser.add_argument("--skip-losses", action="store_true", help="only the criterion and the training step")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+    if not args.sizes or min(args.sizes) < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--sizes must be positive, --repeats >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torchvision
+    import ultralytics
+
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "torch": torch.__version__,
+        "torchvision": torchvision.__version__, "ultralytics": ultralytics.__version__,
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup,
+        "sizes": args.sizes, "batch": args.batch, "imgsz": args.imgsz, "amp": args.amp, "seed": args.seed,
+        "losses": boxloss.list_losses(), "argv": sys.argv[1:] if argv is None else list(argv),
+    }
+    loss_rows, train_rows = [], []
+    for device in devices(args.device):
+        if device.type == "cuda":
+            meta["cuda_device"] = torch.cuda.get_device_name(device)
+        if not args.skip_losses:
+            loss_rows += bench_losses(device, args.sizes, args.repeats, args.warmup, args.seed)
+        if not args.skip_train:
+            train_rows += bench_training(device, args.repeats, args.warmup, args.seed, args.batch, args.imgsz, args.amp)
+    checks = check_targets(loss_rows, train_rows)
+    report = markdown(meta, loss_rows, train_rows, checks)
+    print(report)
+    write_atomic(args.out, report)
+    write_atomic(args.out.with_suffix(".json"),
+                 json.dumps({"meta": meta, "losses": loss_rows, "training": train_rows, "targets": checks}, indent=1))
+    log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
