@@ -31,6 +31,12 @@ GENERAL_OPTIONS: dict[str, Param] = {
     "iou_balanced_wloc": Param(1.0, "constant w_loc of IoU-balanced localisation", lambda w: w > 0, "> 0"),
     "iou_balanced_cls": Param(False, "weight positives' classification loss by IoU^η, sum kept (arXiv 1908.05641)"),
     "iou_balanced_eta": Param(1.5, "exponent η of IoU-balanced classification (paper: 1.5)", _non_negative, ">= 0"),
+    "iou_aware": Param(False, "add the IoU-aware confidence head (arXiv 1912.05992)"),
+    "iou_aware_alpha": Param(0.5, "score = cls^(1−α) · IoU^α at inference", lambda a: 0 <= a <= 1, "in [0, 1]"),
+    "iou_aware_min_cls": Param(0.001, "fold only where cls >= this; below, the class score is kept (candidate set "
+                               "as stock)", lambda m: 0 <= m < 1, "in [0, 1)"),
+    "iou_gain": Param(1.0, "gain of the IoU-prediction loss", _non_negative, ">= 0"),
+    "iou_target_grad": Param(False, "back-propagate through the IoU target into the box branch"),
 }
 
 

@@ -17,7 +17,9 @@ class BoxLossDetectionModel(DetectionModel):
     def init_criterion(self):
         if getattr(self.model[-1], "one2one_cv2", None) is not None:
             raise ValueError("boxloss supports YOLOv8-style heads; end-to-end (one-to-one) heads are not supported")
-        return BoxLossCriterion(self)
+        from .iou_aware import IoUAwareCriterion, IoUAwareDetect
+
+        return IoUAwareCriterion(self) if isinstance(self.model[-1], IoUAwareDetect) else BoxLossCriterion(self)
 
 
 class BoxLossYOLO(YOLO):

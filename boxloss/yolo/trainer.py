@@ -7,6 +7,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
 from .. import options
 from .cfg import register_config_keys
+from .iou_aware import add_iou_branch
 from .model import BoxLossDetectionModel
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
@@ -23,6 +24,9 @@ class BoxLossDetectionTrainer(DetectionTrainer):
         model = self.set_model_names_for_load(
             BoxLossDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
         )
+        opts = options.resolve(self.args)
+        if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
+            add_iou_branch(model, opts["iou_aware_alpha"], opts["iou_aware_min_cls"])
         if weights:
             model.load(weights)
         return model
@@ -32,4 +36,5 @@ class BoxLossDetectionTrainer(DetectionTrainer):
         opts = options.resolve(self.args)
         if RANK in {-1, 0}:
             LOGGER.info(f"boxloss: box_loss={opts['box_loss']} cls_loss={opts['cls_loss']} "
-                        f"iou_balanced_loc={opts['iou_balanced_loc']} iou_balanced_cls={opts['iou_balanced_cls']}")
+                        f"iou_balanced_loc={opts['iou_balanced_loc']} iou_balanced_cls={opts['iou_balanced_cls']} "
+                        f"iou_aware={opts['iou_aware']}")
