@@ -1,0 +1,102 @@
+"""Synthetic COCO-like ground truth and detections, shared by the evaluation tests and scripts/bench_eval.py.
+
+One generator, so the benchmark times the backends on the kind of input the tests check them on. Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class SyntheticSet:
+    """Ground truth and detections of ``n`` images, both as COCO dicts and as per-image arrays.
+
+    ``gt_boxes[i]`` (G_i, 4) and ``pred_boxes[i]`` (D_i, 4) are pixel xyxy; ``gt_classes[i]`` (G_i,),
+    ``pred_classes[i]`` (D_i,) are class indices (category id = index + 1); ``pred_scores[i]`` (D_i,) are sorted
+    in descending order within each image.
+    """
+
+    gt: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    gt_boxes: list[np.ndarray] = field(repr=False)
+    gt_classes: list[np.ndarray] = field(repr=False)
+    pred_boxes: list[np.ndarray] = field(repr=False)
+    pred_scores: list[np.ndarray] = field(repr=False)
+    pred_classes: list[np.ndarray] = field(repr=False)
+
+
+def synthetic_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes: int = 80,
+                         gt_per_image: float = 7.0, seed: int = 0, width: int = 640, height: int = 480,
+                         crowd_fraction: float = 0.0) -> SyntheticSet:
+    """A COCO-val-like evaluation input: ~``gt_per_image`` objects and exactly ``dets_per_image`` detections per image.
+
+    Ground truth: Poisson(``gt_per_image``) objects per image; sides log-uniform in [4, 400) px (small, medium
+    and large objects), inside the image; classes drawn with a long tail (class ``c`` with weight 1 / (c + 1)).
+    A ``crowd_fraction`` of the objects is marked ``iscrowd = 1``.
+    Detections: 1-3 per object, jittered (centre by N(0, s·side), sides by exp(N(0, s)), s uniform in [0.02, 0.25]),
+    so IoUs spread over the ten thresholds; 10 % take a wrong class; scores higher for smaller jitter, plus
+    noise. The rest are background boxes of random class with low scores.
+    """
+    rng = np.random.default_rng(seed)
+    class_weights = 1.0 / np.arange(1, n_classes + 1)
+    class_weights /= class_weights.sum()
+    images, annotations, predictions = [], [], []
+    gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes = [], [], [], [], []
+
+    def random_boxes(n: int, min_side: float = 4.0, max_side: float = 400.0) -> np.ndarray:  # [n, 4] xyxy
+        sides = np.exp(rng.uniform(np.log(min_side), np.log(max_side), (n, 2)))
+        sides = np.minimum(sides, [width, height])
+        x1 = rng.uniform(0, width - sides[:, 0])
+        y1 = rng.uniform(0, height - sides[:, 1])
+        return np.stack([x1, y1, x1 + sides[:, 0], y1 + sides[:, 1]], 1)
+
+    for image_id in range(1, n_images + 1):
+        images.append({"id": image_id, "file_name": f"{image_id:012d}.jpg", "width": width, "height": height})
+        n_gt = int(rng.poisson(gt_per_image))
+        boxes = random_boxes(n_gt)  # [G, 4]
+        classes = rng.choice(n_classes, n_gt, p=class_weights)  # [G]
+        crowd = rng.random(n_gt) < crowd_fraction
+        for box, cls, is_crowd in zip(boxes, classes, crowd):
+            w, h = box[2] - box[0], box[3] - box[1]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls) + 1,
+                                "bbox": [float(box[0]), float(box[1]), float(w), float(h)], "area": float(w * h),
+                                "iscrowd": int(is_crowd)})
+        gt_boxes.append(boxes)
+        gt_classes.append(classes)
+
+        copies = rng.integers(1, 4, n_gt)  # detections per object
+        source = np.repeat(np.arange(n_gt), copies)[:dets_per_image]  # [T]
+        jitter = rng.uniform(0.02, 0.25, len(source))  # [T]
+        side = boxes[source, 2:] - boxes[source, :2]  # [T, 2]
+        shift = rng.normal(0, 1, (len(source), 2)) * jitter[:, None] * side
+        centre = (boxes[source, :2] + boxes[source, 2:]) / 2 + shift
+        new_side = side * np.exp(rng.normal(0, 1, (len(source), 2)) * jitter[:, None])
+        true_boxes = np.concatenate([centre - new_side / 2, centre + new_side / 2], 1)
+        true_classes = np.where(rng.random(len(source)) < 0.9, classes[source], rng.integers(0, n_classes, len(source)))
+        true_scores = np.clip(1.0 - 2.5 * jitter + rng.normal(0, 0.15, len(source)), 0.01, 1.0)
+
+        n_background = dets_per_image - len(source)
+        background = random_boxes(n_background)
+        background_classes = rng.integers(0, n_classes, n_background)
+        background_scores = rng.random(n_background) ** 3 * 0.6 + 0.001
+
+        det_boxes = np.concatenate([true_boxes, background]).clip([0, 0, 0, 0], [width, height, width, height])
+        det_scores = np.concatenate([true_scores, background_scores])
+        det_classes = np.concatenate([true_classes, background_classes]).astype(np.int64)
+        order = np.argsort(-det_scores, kind="stable")
+        det_boxes, det_scores, det_classes = det_boxes[order], det_scores[order], det_classes[order]
+        pred_boxes.append(det_boxes)
+        pred_scores.append(det_scores)
+        pred_classes.append(det_classes)
+        for box, score, cls in zip(det_boxes.tolist(), det_scores.tolist(), det_classes.tolist()):
+            predictions.append({"image_id": image_id, "category_id": cls + 1,
+                                "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": score})
+
+    categories = [{"id": c + 1, "name": f"class{c}"} for c in range(n_classes)]
+    gt = {"info": {"description": f"boxloss synthetic evaluation set (seed {seed})"}, "images": images,
+          "annotations": annotations, "categories": categories}
+    return SyntheticSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)

@@ -1,0 +1,46 @@
+"""A console/markdown table of COCO metrics, one row per model (or loss) compared side by side."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .coco_eval import METRIC_KEYS
+
+MISSING = "-"  # a metric with nothing to measure (-1 in COCOeval) or absent
+
+
+def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] = METRIC_KEYS, *,
+                 style: str = "markdown", digits: int = 3, first_column: str = "model") -> str:
+    """``{name: metrics}`` as a table: one row per name (in the given order), one column per metric.
+
+    Args:
+        rows: metrics per row name, e.g. ``{"ciou": evaluate(...), "eiou": evaluate(...)}``.
+        columns: metric keys to show (default: AP50 ... AP95, AP, APs, APm, APl, AR100).
+        style: ``"markdown"`` (a GitHub table) or ``"plain"`` (space-aligned, for the console).
+        digits: decimals of the values (fractions in [0, 1], as COCOeval prints them).
+        first_column: header of the name column.
+
+    Values of -1 (COCOeval's "no ground truth for this") and missing keys are shown as ``-``.
+    """
+    if style not in ("markdown", "plain"):
+        raise ValueError(f"unknown table style {style!r}: expected 'markdown' or 'plain'")
+
+    def cell(value) -> str:
+        if value is None or value == -1:
+            return MISSING
+        return f"{float(value):.{digits}f}"
+
+    header = [first_column, *columns]
+    body = [[str(name), *(cell(metrics.get(key)) for key in columns)] for name, metrics in rows.items()]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells) -> str:
+        padded = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "| " + " | ".join(padded) + " |" if style == "markdown" else "  ".join(padded).rstrip()
+
+    lines = [line(header)]
+    if style == "markdown":
+        lines.append("| " + " | ".join(("-" * w if i == 0 else "-" * (w - 1) + ":") for i, w in enumerate(widths))
+                     + " |")
+    lines += [line(cells) for cells in body]
+    return "\n".join(lines)

@@ -1,0 +1,352 @@
+"""COCO evaluation (boxloss.evaluation): hand-derived AP values, crowd regions, backend agreement, GT round trip.
+
+Every AP below is COCO's: greedy matching by descending score, precision made monotone (each point takes the
+best precision at any higher recall), then read at the 101 recall points 0, 0.01, ..., 1 and averaged.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxloss.evaluation import (AP_KEYS, BACKENDS, METRIC_KEYS, coco_to_yolo_lines, evaluate, format_table,
+                                gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path, split_images,
+                                yolo_to_coco)
+from boxloss.evaluation.coco_eval import run_cocoeval
+from boxloss.evaluation.coco_gt import label_path, read_yolo_labels
+from boxloss.evaluation.synthetic import synthetic_detections
+
+REPO = Path(__file__).resolve().parents[1]
+COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
+COCO128_JSON = COCO128 / "annotations" / "instances_train2017.json"
+needs_coco128 = pytest.mark.skipif(not COCO128_JSON.is_file(),
+                                   reason=f"coco128 not found at {COCO128} (the shared datasets folder is missing)")
+
+
+def make_gt(boxes, crowd=(), width=640, height=480):
+    """One image, one category; ``boxes`` regular objects and ``crowd`` regions, pixel [x, y, w, h]."""
+    annotations = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": list(b), "area": b[2] * b[3],
+                    "iscrowd": int(is_crowd)}
+                   for i, (b, is_crowd) in enumerate([(b, False) for b in boxes] + [(b, True) for b in crowd])]
+    return {"images": [{"id": 1, "width": width, "height": height}], "annotations": annotations,
+            "categories": [{"id": 1, "name": "thing"}]}
+
+
+def det(bbox, score, image_id=1, category_id=1):
+    return {"image_id": image_id, "category_id": category_id, "bbox": list(bbox), "score": score}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_box_at_iou_072(backend):
+    """GT [0, 0, 100, 100], prediction [0, 0, 100, 72]: IoU = 7200 / 10000 = 0.72.
+
+    It is a TP at thresholds 0.50 ... 0.70 (AP 1: precision 1 up to recall 1) and an FP from 0.75 on (AP 0), so
+    AP = 5/10, AR100 = 0.5. The object is large (area 10000 > 96²): APl = AP, APs and APm have no objects (-1).
+    """
+    metrics = evaluate(make_gt([[0, 0, 100, 100]]), [det([0, 0, 100, 72], 0.9)], backend)
+    assert set(metrics) == set(METRIC_KEYS)
+    expected = {**{k: 1.0 for k in AP_KEYS[:5]}, **{k: 0.0 for k in AP_KEYS[5:]},
+                "AP": 0.5, "APs": -1.0, "APm": -1.0, "APl": 0.5, "AR100": 0.5}
+    assert metrics == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_objects_interpolation_and_a_crowd_region(backend):
+    """Two objects A, B (100x100, large), a crowd region C, and four predictions, by score:
+
+        0.95  exactly on C                 -> matches the crowd region: ignored (neither TP nor FP)
+        0.90  IoU 0.82 with A  ([0,0,100,82])
+        0.80  no overlap       (FP, also large)
+        0.70  IoU 0.62 with B  ([200,0,100,62])
+
+    Thresholds 0.50-0.60: TP, FP, TP -> recall .5, .5, 1; precision 1, .5, 2/3. Monotone envelope: 1 for recall
+    <= .5, 2/3 above. 101 points: r = 0 ... 0.50 (51 points) read 1, r = 0.51 ... 1 (50 points) read 2/3:
+    AP = (51 + 50 * 2/3) / 101 = 0.834983...
+    Thresholds 0.65-0.80: TP, FP, FP -> recall reaches only .5: 51 points read 1, the rest 0: AP = 51/101.
+    Thresholds 0.85-0.95: no TP: AP = 0.
+    AP = (3 * 0.834983 + 4 * 51/101) / 10; AR100 = (3 * 1 + 4 * 0.5) / 10 = 0.5. Had the crowd prediction
+    counted as an FP (it has the top score), precision at recall .5 would be 1/2, not 1.
+    """
+    gt = make_gt([[0, 0, 100, 100], [200, 0, 100, 100]], crowd=[[400, 0, 100, 100]])
+    predictions = [det([400, 0, 100, 100], 0.95), det([0, 0, 100, 82], 0.90), det([0, 300, 100, 100], 0.80),
+                   det([200, 0, 100, 62], 0.70)]
+    metrics = evaluate(gt, predictions, backend)
+    low, mid = (51 + 50 * 2 / 3) / 101, 51 / 101
+    expected_ap = [low] * 3 + [mid] * 4 + [0.0] * 3
+    assert [metrics[k] for k in AP_KEYS] == pytest.approx(expected_ap, abs=1e-12)
+    assert metrics["AP"] == pytest.approx((3 * low + 4 * mid) / 10, abs=1e-12)
+    assert metrics["APl"] == pytest.approx(metrics["AP"], abs=1e-12)
+    assert metrics["APs"] == metrics["APm"] == -1.0
+    assert metrics["AR100"] == pytest.approx(0.5, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unpredicted_crowd_region_is_not_a_miss(backend):
+    """A perfect prediction of the one object; the crowd region has none: recall and AP stay 1."""
+    gt = make_gt([[10, 10, 50, 50]], crowd=[[300, 300, 200, 100]])
+    metrics = evaluate(gt, [det([10, 10, 50, 50], 0.5)], backend)
+    assert [metrics[k] for k in (*AP_KEYS, "AP", "AR100")] == pytest.approx([1.0] * 12, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_predictions_gives_zero_not_an_error(backend):
+    metrics = evaluate(make_gt([[0, 0, 10, 10]]), [], backend)
+    assert metrics["AP"] == 0.0 and metrics["AR100"] == 0.0 and metrics["APs"] == 0.0 and metrics["APl"] == -1.0
+
+
+def test_bad_predictions_and_backend_are_rejected():
+    gt = make_gt([[0, 0, 10, 10]])
+    with pytest.raises(ValueError, match="image_id 7"):
+        evaluate(gt, [det([0, 0, 10, 10], 0.5, image_id=7)])
+    with pytest.raises(ValueError, match="bbox"):
+        evaluate(gt, [det([0, 0, 10], 0.5)])
+    with pytest.raises(ValueError, match="unknown backend"):
+        evaluate(gt, [], backend="detectron")
+
+
+def test_inputs_are_not_modified():
+    gt = make_gt([[0, 0, 100, 100]])
+    predictions = [det([0, 0, 100, 72], 0.9)]
+    before = json.dumps([gt, predictions])
+    for backend in BACKENDS:
+        evaluate(gt, predictions, backend)
+    assert json.dumps([gt, predictions]) == before
+
+
+def assert_backends_agree(gt, predictions, tolerance=1e-6):
+    results = {backend: evaluate(gt, predictions, backend) for backend in BACKENDS}
+    reference, other = (results[b] for b in BACKENDS)
+    differences = {k: abs(reference[k] - other[k]) for k in METRIC_KEYS}
+    assert max(differences.values()) <= tolerance, differences
+    return reference
+
+
+def test_backends_agree_on_a_synthetic_set():
+    """A small version of the benchmark's input: 150 images, 20 classes, 40 detections each, 5 % crowd."""
+    data = synthetic_detections(n_images=150, dets_per_image=40, n_classes=20, seed=3, crowd_fraction=0.05)
+    metrics = assert_backends_agree(data.gt, data.predictions)
+    assert 0.05 < metrics["AP"] < 0.95 and metrics["AP50"] > metrics["AP75"] > metrics["AP95"]
+
+
+def coco128_predictions(gt, seed=0):
+    """Every non-crowd object predicted with jitter and a noisy score, plus background boxes."""
+    rng = np.random.default_rng(seed)
+    predictions = []
+    sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    category_ids = [c["id"] for c in gt["categories"]]
+    for ann in gt["annotations"]:
+        if ann["iscrowd"]:
+            continue
+        x, y, w, h = ann["bbox"]
+        jitter = rng.uniform(0.0, 0.3)
+        box = [x + rng.normal() * jitter * w / 3, y + rng.normal() * jitter * h / 3,
+               w * np.exp(rng.normal() * jitter / 3), h * np.exp(rng.normal() * jitter / 3)]
+        predictions.append(det(box, float(np.clip(1 - jitter * 2 + rng.normal() * 0.1, 0.01, 1)), ann["image_id"],
+                               ann["category_id"]))
+    for image_id, (width, height) in sizes.items():
+        for _ in range(10):
+            w, h = rng.uniform(5, width / 2), rng.uniform(5, height / 2)
+            predictions.append(det([rng.uniform(0, width - w), rng.uniform(0, height - h), w, h],
+                                   float(rng.uniform(0.001, 0.5)), image_id, int(rng.choice(category_ids))))
+    return predictions
+
+
+@needs_coco128
+def test_backends_agree_on_coco128_official_json():
+    """...and both equal what pycocotools' own ``summarize()`` prints (AP, AP50, AP75, APs, APm, APl, AR100)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = gt_from_coco_json(COCO128_JSON)
+    predictions = coco128_predictions(gt)
+    metrics = assert_backends_agree(gt, predictions)
+    assert 0.2 < metrics["AP"] < 0.95 and metrics["APs"] > -1 and metrics["APl"] > -1
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(COCO128_JSON))
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes([dict(p) for p in predictions]), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats
+    assert [metrics[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")] == pytest.approx(
+        [stats[i] for i in (0, 1, 2, 3, 4, 5, 8)], abs=1e-12)
+
+
+def iou_xywh(a, b):
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    inter = max(0.0, min(ax2, bx2) - max(a[0], b[0])) * max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+@needs_coco128
+def test_coco128_crowd_regions_are_kept_and_ignored():
+    """The official JSON's 10 crowd regions stay iscrowd=1; a prediction on one is neither TP nor FP.
+
+    Predictions: every regular object exactly (score 0.9) and every crowd region exactly (score 0.95, i.e.
+    ranked first). With the crowd regions ignored every AP is 1; with them removed (as YOLO labels converted from
+    COCO do) the same crowd predictions become top-ranked false positives and AP drops.
+    """
+    images = sorted((COCO128 / "train2017").glob("*.jpg"))
+    gt = gt_from_coco_json(COCO128_JSON, images)
+    assert len(gt["images"]) == 128 and len(gt["annotations"]) == 939
+    crowd = [a for a in gt["annotations"] if a["iscrowd"]]
+    assert len(crowd) == 10
+    official = json.loads(COCO128_JSON.read_text())
+    assert {a["id"]: a["area"] for a in official["annotations"]} == {a["id"]: a["area"] for a in gt["annotations"]}
+    regular = [a for a in gt["annotations"] if not a["iscrowd"]]
+    # precondition: no crowd prediction could take a regular object of its class at IoU >= 0.5 instead
+    assert all(iou_xywh(c["bbox"], r["bbox"]) < 0.5 for c in crowd for r in regular
+               if (c["image_id"], c["category_id"]) == (r["image_id"], r["category_id"]))
+
+    predictions = ([det(a["bbox"], 0.9, a["image_id"], a["category_id"]) for a in regular]
+                   + [det(c["bbox"], 0.95, c["image_id"], c["category_id"]) for c in crowd])
+    for backend in BACKENDS:
+        metrics = evaluate(gt, predictions, backend)
+        assert [metrics[k] for k in (*AP_KEYS, "AP", "AR100")] == pytest.approx([1.0] * 12, abs=1e-9)
+
+    evaluator = run_cocoeval(gt, predictions, "pycocotools")
+    crowd_scores = [e for e in evaluator.evalImgs if e is not None and e["aRng"] == [0, 1e10]
+                    and any(s == 0.95 for s in e["dtScores"])]
+    assert crowd_scores
+    for e in crowd_scores:  # the crowd predictions are ignored at every threshold, never matched to an object
+        columns = [i for i, s in enumerate(e["dtScores"]) if s == 0.95]
+        assert e["dtIgnore"][:, columns].all()
+
+    without_crowd = {**gt, "annotations": regular}  # control: now the same predictions are false positives
+    assert evaluate(without_crowd, predictions)["AP50"] < 1 - 1e-4
+    for e in run_cocoeval(without_crowd, predictions, "pycocotools").evalImgs:
+        if e is not None and e["aRng"] == [0, 1e10]:
+            columns = [i for i, s in enumerate(e["dtScores"]) if s == 0.95]
+            assert not e["dtIgnore"][:, columns].any() and not e["dtMatches"][:, columns].any()
+
+
+def test_format_table():
+    rows = {"ciou": {k: 0.5 for k in METRIC_KEYS}, "eiou": {**{k: 0.25 for k in METRIC_KEYS}, "APs": -1.0}}
+    table = format_table(rows, columns=("AP50", "APs"), first_column="loss")
+    lines = table.splitlines()
+    assert lines[0].split("|")[1].strip() == "loss" and [c.strip() for c in lines[0].split("|")[2:4]] == ["AP50", "APs"]
+    assert set(lines[1].replace("|", "").replace(" ", "")) <= {"-", ":"}
+    assert [c.strip() for c in lines[3].split("|")[1:4]] == ["eiou", "0.250", "-"]
+    plain = format_table(rows, style="plain").splitlines()
+    assert len(plain) == 3 and plain[1].split()[0] == "ciou" and len(plain[1].split()) == 1 + len(METRIC_KEYS)
+    with pytest.raises(ValueError):
+        format_table(rows, style="html")
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Ground truth from YOLO datasets
+# -------------------------------------------------------------------------------------------------------------
+def parse_lines(lines):
+    return [(int(v[0]), *map(float, v[1:])) for v in (line.split() for line in lines if line.strip())]
+
+
+def test_gt_round_trip_on_the_embedded_dataset(mini_data):
+    """gt.json of shapes-mini's val split converts back to the original label lines (6 decimals)."""
+    import cv2
+
+    gt = gt_from_yolo_dataset(mini_data, "val")
+    images = split_images(mini_data, "val")
+    assert [im["id"] for im in gt["images"]] == list(range(1, len(images) + 1))
+    assert [im["file_name"] for im in gt["images"]] == sorted(im["file_name"] for im in gt["images"])
+    assert [c["name"] for c in gt["categories"]] == ["rectangle", "ellipse", "bar", "ring", "triangle"]
+    assert [c["id"] for c in gt["categories"]] == [1, 2, 3, 4, 5]
+    back = coco_to_yolo_lines(gt)
+    assert image_ids_by_path(gt) == {str(p.resolve()): i for i, p in enumerate(images, 1)}
+    for image, path in zip(gt["images"], images):
+        height, width = cv2.imread(str(path)).shape[:2]
+        assert (image["width"], image["height"]) == (width, height)
+        original = parse_lines(label_path(path).read_text().splitlines())
+        converted = parse_lines(back[image["file_name"]])
+        assert len(original) == len(converted) > 0
+        for a, b in zip(original, converted):
+            assert a[0] == b[0] and a[1:] == pytest.approx(b[1:], abs=1.5e-6)
+    for ann in gt["annotations"]:
+        assert ann["iscrowd"] == 0 and ann["area"] == pytest.approx(ann["bbox"][2] * ann["bbox"][3])
+
+
+def test_gt_from_yolo_pixels_polygons_duplicates_and_exif(tmp_path):
+    """Pixel boxes at the original size; a polygon line becomes its box; a duplicate line is dropped; a JPEG
+    with EXIF orientation 6 (rotated 90°) has its sides swapped, as ultralytics reads it."""
+    from PIL import Image
+
+    (tmp_path / "images" / "val").mkdir(parents=True)
+    (tmp_path / "labels" / "val").mkdir(parents=True)
+    Image.new("RGB", (200, 100)).save(tmp_path / "images" / "val" / "a.png")
+    exif = Image.Exif()
+    exif[274] = 6
+    Image.new("RGB", (200, 100)).save(tmp_path / "images" / "val" / "b.jpg", exif=exif)
+    (tmp_path / "labels" / "val" / "a.txt").write_text(
+        "1 0.5 0.5 0.5 0.2\n1 0.5 0.5 0.5 0.2\n0 0.1 0.2 0.3 0.2 0.3 0.6 0.1 0.6\n")
+    (tmp_path / "data.yaml").write_text("train: images/val\nval: images/val\nnames: {0: cat, 1: dog}\n")
+
+    gt = gt_from_yolo_dataset(tmp_path / "data.yaml")
+    assert [(im["file_name"], im["width"], im["height"]) for im in gt["images"]] == [("a.png", 200, 100),
+                                                                                     ("b.jpg", 100, 200)]
+    boxes = [(a["category_id"], a["bbox"]) for a in gt["annotations"]]
+    assert len(boxes) == 2
+    assert boxes[0][0] == 2 and boxes[0][1] == pytest.approx([50, 40, 100, 20])
+    assert boxes[1][0] == 1 and boxes[1][1] == pytest.approx([20, 20, 40, 40])
+    assert read_yolo_labels(tmp_path / "labels" / "val" / "missing.txt") == []
+
+
+def test_split_images_from_a_list_file(tmp_path):
+    """A .txt split: './' lines are relative to the list; order and ids follow the sorted paths."""
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for name in ("z.png", "a.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "images" / name)
+    (tmp_path / "val.txt").write_text("./images/z.png\n./images/a.png\n")
+    (tmp_path / "data.yaml").write_text(f"path: {tmp_path}\ntrain: val.txt\nval: val.txt\nnames: [x]\n")
+    assert [p.name for p in split_images(tmp_path / "data.yaml")] == ["a.png", "z.png"]
+    gt = yolo_to_coco(split_images(tmp_path / "data.yaml"), ["x"])
+    assert [(im["id"], im["file_name"]) for im in gt["images"]] == [(1, "a.png"), (2, "z.png")]
+    with pytest.raises(ValueError, match="no 'test' entry"):
+        split_images(tmp_path / "data.yaml", "test")
+
+
+@needs_coco128
+def test_coco_json_subset_and_class_mapping():
+    """Restricting the official JSON to some images keeps their ids; 80 classes map onto COCO's 91 ids."""
+    from ultralytics.data.converter import coco80_to_coco91_class
+
+    from boxloss.yolo.coco_val import class_to_category
+
+    images = sorted((COCO128 / "train2017").glob("*.jpg"))[:5]
+    gt = gt_from_coco_json(COCO128_JSON, images)
+    assert [im["file_name"] for im in gt["images"]] == [p.name for p in images]
+    assert {a["image_id"] for a in gt["annotations"]} <= {im["id"] for im in gt["images"]}
+    assert image_ids_by_path(gt, images) == {str(p.resolve()): int(p.stem) for p in images}
+    with pytest.raises(ValueError, match="not in the COCO JSON"):
+        gt_from_coco_json(COCO128_JSON, [Path("/nowhere/000000999999.jpg")])
+
+    names = [c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"])]
+    assert class_to_category(names, gt["categories"]) == coco80_to_coco91_class()
+    assert class_to_category({0: "dog", 1: "person"}, gt["categories"]) == [18, 1]
+    with pytest.raises(ValueError, match="'rectangle' has no category"):
+        class_to_category(["rectangle"], gt["categories"])
+
+
+def test_to_coco_results_maps_paths_and_classes():
+    from boxloss.yolo.coco_val import ImageDetections, to_coco_results
+
+    captured = [ImageDetections("/data/images/val/b.png", np.array([[1.0, 2.0, 11.0, 22.0], [0, 0, 5, 5]]),
+                                np.array([0.2, 0.7]), np.array([1, 0])),
+                ImageDetections("/data/images/val/a.png", np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))]
+    results = to_coco_results(captured, {"/data/images/val/a.png": 1, "/data/images/val/b.png": 2}, [5, 9])
+    assert results == [det([0.0, 0.0, 5.0, 5.0], 0.7, 2, 5), det([1.0, 2.0, 10.0, 20.0], 0.2, 2, 9)]
+    with pytest.raises(ValueError, match="not in the ground truth"):
+        to_coco_results(captured, {"/data/images/val/a.png": 1}, [5, 9])
+
+
+def test_evaluation_package_does_not_import_ultralytics():
+    code = ("import sys, boxloss.evaluation, boxloss.evaluation.synthetic, boxloss.evaluation.io; "
+            "print([m for m in sys.modules if m.startswith('ultralytics')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

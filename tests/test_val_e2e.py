@@ -1,0 +1,193 @@
+"""val.py end to end: a checkpoint trained for one epoch, evaluated; files re-checked independently; bad input."""
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from conftest import run_entry
+
+TINY_TRAIN = ["cfg=ciou.yaml", "data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0", "plots=False"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mini_data):
+    """``(tmp dir, best.pt)`` of one epoch of CIoU on shapes-mini at 128 px, trained through train.py."""
+    tmp = tmp_path_factory.mktemp("val_e2e")
+    result = run_entry("train.py", [*TINY_TRAIN, f"project={tmp}/runs"], tmp, tmp / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = tmp / "runs" / "ciou" / "weights" / "best.pt"
+    assert best.is_file()
+    return tmp, best
+
+
+def pycocotools_reference(gt_path: Path, predictions_path: Path) -> dict:
+    """Metrics straight from pycocotools' COCOeval on the written files (not through boxloss.evaluation)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(gt_path))
+        coco_dt = coco_gt.loadRes(str(predictions_path))
+        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats  # AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ...
+    precision = evaluator.eval["precision"][:, :, :, 0, 2]  # [T, R, K] area all, maxDets 100
+    per_threshold = {key: float(np.mean(p[p > -1])) for key, p in zip(AP_KEYS, precision)}
+    return {**per_threshold, "AP": stats[0], "APs": stats[3], "APm": stats[4], "APl": stats[5], "AR100": stats[8],
+            "_AP50": stats[1], "_AP75": stats[2]}
+
+
+@pytest.mark.slow
+def test_val_after_one_epoch(trained, mini_data):
+    tmp, best = trained
+    network_log = tmp / "network_val.log"
+    result = run_entry("val.py", [f"model={best}", "data=shapes-mini", "imgsz=128", "backend=both",
+                                  f"project={tmp}/val"], tmp, network_log)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp / "val" / "val"
+    assert f"val.py: run directory {run_dir}" in result.stdout
+    assert "| model" in result.stdout and "AP95" in result.stdout and "backends agree" in result.stdout
+    assert not network_log.exists(), network_log.read_text()[:2000]
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == list(METRIC_KEYS)
+    other = json.loads((run_dir / "metrics_faster_coco_eval.json").read_text())
+    assert max(abs(metrics[k] - other[k]) for k in METRIC_KEYS) <= 1e-6
+
+    gt = json.loads((run_dir / "gt.json").read_text())
+    predictions = json.loads((run_dir / "predictions.json").read_text())
+    assert len(gt["images"]) == 24 and len(predictions) > 0
+    per_image = np.bincount([p["image_id"] for p in predictions])
+    assert per_image.max() <= 100  # max_det = 100, COCO's rule
+    reference = pycocotools_reference(run_dir / "gt.json", run_dir / "predictions.json")
+    for key in METRIC_KEYS:
+        assert metrics[key] == pytest.approx(reference[key], abs=1e-12), key
+    assert metrics["AP50"] == pytest.approx(reference["_AP50"], abs=1e-12)
+    assert metrics["AP75"] == pytest.approx(reference["_AP75"], abs=1e-12)
+    assert (run_dir / "table.md").read_text().startswith("| model")
+    assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_predictions_match_ultralytics_own_json_export(trained, mini_data, tmp_path):
+    """The captured detections are those of ultralytics' ``save_json`` export (which rounds boxes to 3 decimals
+    and scores to 5, and names images by file stem), mapped to the same images and categories."""
+    from boxloss.evaluation import gt_from_yolo_dataset, image_ids_by_path
+    from boxloss.yolo import BoxLossYOLO
+    from boxloss.yolo.coco_val import capture_detections, class_to_category, to_coco_results
+
+    _, best = trained
+    gt = gt_from_yolo_dataset(mini_data, "val")
+    model = BoxLossYOLO(str(best))
+    captured = capture_detections(model, str(mini_data), save_dir=tmp_path / "ours", imgsz=128)
+    ours = to_coco_results(captured, image_ids_by_path(gt), class_to_category(model.names, gt["categories"]))
+
+    BoxLossYOLO(str(best)).val(data=str(mini_data), imgsz=128, max_det=100, save_json=True, plots=False,
+                               project=str(tmp_path), name="theirs", exist_ok=True, verbose=False)
+    theirs = json.loads((tmp_path / "theirs" / "predictions.json").read_text())
+    stem_to_id = {Path(im["file_name"]).stem: im["id"] for im in gt["images"]}
+    theirs = [{**p, "image_id": stem_to_id[Path(p["file_name"]).stem]} for p in theirs]
+    assert len(ours) == len(theirs) > 0
+
+    def ordered(predictions):
+        return sorted(predictions, key=lambda p: (p["image_id"], -round(p["score"], 5), p["category_id"],
+                                                  [round(x, 3) for x in p["bbox"]]))
+
+    for a, b in zip(ordered(ours), ordered(theirs)):
+        assert (a["image_id"], a["category_id"]) == (b["image_id"], b["category_id"])
+        assert a["score"] == pytest.approx(b["score"], abs=6e-6)
+        assert a["bbox"] == pytest.approx(b["bbox"], abs=6e-4)
+
+
+@pytest.mark.slow
+def test_two_checkpoints_side_by_side(trained):
+    tmp, best = trained
+    last = best.with_name("last.pt")
+    result = run_entry("val.py", [f"model={best},{last}", "data=shapes-mini", "imgsz=128", f"project={tmp}/val",
+                                  "name=both"], tmp, tmp / "network_two.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp / "val" / "both"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == ["ciou (ciou/best)", "ciou (ciou/last)"]
+    assert all(list(m) == list(METRIC_KEYS) for m in metrics.values())
+    assert (run_dir / "gt.json").is_file()
+    assert (run_dir / "ciou_ciou_best" / "predictions.json").is_file()
+    assert (run_dir / "ciou_ciou_last" / "predictions.json").is_file()
+    assert "| loss" in result.stdout and "ciou (ciou/last)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["model=missing/best.pt", "data=shapes-mini"], "model checkpoint 'missing/best.pt' not found"),
+    (["model=best.pt", "data=shapes-mini", "imgsz=128", "bakend=both"], "unknown key 'bakend' (did you mean backend"),
+    (["model=best.pt", "data=shapes-mini", "backend=detectron2"], "backend='detectron2' must be one of"),
+    (["data=shapes-mini"], "model= is required"),
+    (["model=best.pt", "data=nowhere.yaml"], "dataset 'nowhere.yaml' not found"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_directory(args, message, tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"not a checkpoint")  # exists, so only the named problem is reported
+    project = tmp_path / "val"
+    result = run_entry("val.py", [*args, f"project={project}"], tmp_path, tmp_path / "network.log", timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("val.py: error: ") and message in lines[0], result.stderr
+    assert not project.exists()
+
+
+def test_unreadable_checkpoint_is_bad_input(tmp_path, mini_data):
+    (tmp_path / "best.pt").write_bytes(b"not a checkpoint")
+    result = run_entry("val.py", ["model=best.pt", "data=shapes-mini", f"project={tmp_path}/val"], tmp_path,
+                       tmp_path / "network.log", timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("val.py: error: cannot load checkpoint")
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "val").exists()
+
+
+COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COCO128 / "annotations" / "instances_train2017.json").is_file(),
+                    reason=f"coco128 not found at {COCO128} (the shared datasets folder is missing)")
+def test_coco_json_ground_truth(tmp_path):
+    """``coco_json=``: gt.json is the official JSON for the split's images (ids, 91-id categories, areas and the 10
+    crowd regions kept), predictions use COCO's ids. The model is an untrained 80-class YOLOv8n saved as a
+    checkpoint (the test is about the plumbing, not the numbers); the images are symlinked so nothing is written
+    into the shared folder (ultralytics writes a label cache next to the labels)."""
+    import torch
+    from ultralytics.data.converter import coco80_to_coco91_class
+
+    from boxloss.yolo import BoxLossDetectionModel
+
+    official = json.loads((COCO128 / "annotations" / "instances_train2017.json").read_text())
+    names = [c["name"] for c in sorted(official["categories"], key=lambda c: c["id"])]
+    (tmp_path / "images" / "val").mkdir(parents=True)
+    for image in sorted((COCO128 / "train2017").glob("*.jpg"))[:32]:
+        (tmp_path / "images" / "val" / image.name).symlink_to(image)
+    (tmp_path / "data.yaml").write_text(json.dumps({"path": str(tmp_path), "train": "images/val", "val": "images/val",
+                                                    "names": names}))
+    model = BoxLossDetectionModel("yolov8n.yaml", nc=80, verbose=False)
+    model.names = dict(enumerate(names))
+    torch.save({"model": model, "train_args": {"box_loss": "ciou", "imgsz": 128}}, tmp_path / "coco80.pt")
+
+    result = run_entry("val.py", ["model=coco80.pt", "data=data.yaml", "imgsz=128", "batch=16",
+                                  f"coco_json={COCO128 / 'annotations' / 'instances_train2017.json'}",
+                                  f"project={tmp_path}/val"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "val" / "val"
+    gt = json.loads((run_dir / "gt.json").read_text())
+    ids = {int(p.stem) for p in (tmp_path / "images" / "val").iterdir()}
+    assert {im["id"] for im in gt["images"]} == ids
+    expected = [a for a in official["annotations"] if a["image_id"] in ids]
+    assert gt["annotations"] == expected and gt["categories"] == official["categories"]
+    assert sum(a["iscrowd"] for a in gt["annotations"]) == sum(a["iscrowd"] for a in expected) > 0
+    predictions = json.loads((run_dir / "predictions.json").read_text())
+    assert {p["image_id"] for p in predictions} <= ids
+    assert {p["category_id"] for p in predictions} <= set(coco80_to_coco91_class())
+    assert list(json.loads((run_dir / "metrics.json").read_text())) == list(METRIC_KEYS)
