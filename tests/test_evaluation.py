@@ -350,3 +350,33 @@ def test_evaluation_package_does_not_import_ultralytics():
             "print([m for m in sys.modules if m.startswith('ultralytics')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_calibration_correlations_by_hand():
+    """Three detections of one object: IoU 1 (score .9), IoU .81/1 = .81 (score .5), IoU 1/4 (below .5, dropped);
+    a fourth of another class and one on a crowd region never match. Scores and IoUs rise together:
+    Spearman = 1, Pearson of two points = 1. Reversing the scores gives −1."""
+    from boxloss.evaluation.calibration import calibration
+
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}],
+          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+                          {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "area": 400,
+                           "iscrowd": 1}]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 9, 9], "score": 0.5},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.95},
+            {"image_id": 1, "category_id": 2, "bbox": [0, 0, 10, 10], "score": 0.8},
+            {"image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "score": 0.7}]
+    result = calibration(gt, dets)
+    assert result == {"score_iou_pearson": pytest.approx(1.0), "score_iou_spearman": pytest.approx(1.0), "matched": 2}
+    for det, score in zip(dets[:2], (0.1, 0.6)):
+        det["score"] = score
+    assert calibration(gt, dets)["score_iou_spearman"] == pytest.approx(-1.0)
+    assert calibration(gt, dets[2:3])["score_iou_pearson"] is None  # nothing matched at IoU >= .5
+
+
+def test_spearman_handles_ties_like_average_ranks():
+    from boxloss.evaluation.calibration import _ranks
+
+    np.testing.assert_array_equal(_ranks(np.array([0.3, 0.1, 0.3, 0.2])), [2.5, 0.0, 2.5, 1.0])

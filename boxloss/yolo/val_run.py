@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation import BACKENDS, METRIC_KEYS, evaluate, format_table
+from ..evaluation.calibration import CALIBRATION_KEYS, calibration
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path, split_images
 from ..evaluation.io import write_json_atomic, write_text_atomic
 from ..options import ConfigError
@@ -246,14 +247,16 @@ def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
             raise RuntimeError(f"{checkpoint.row}: validated a different set of images than the first checkpoint")
         predictions = to_coco_results(captured, by_path, checkpoint.category_ids)
         write_json_atomic(save_dir / "predictions.json", predictions)
+        score_vs_iou = calibration(gt, predictions)
         for backend in plan.backends:
-            results[backend][checkpoint.row] = evaluate(gt, predictions, backend)
+            results[backend][checkpoint.row] = {**evaluate(gt, predictions, backend), **score_vs_iou}
 
     first = plan.backends[0]
     table_rows = dict(results[first])
     for backend in plan.backends[1:]:
         table_rows.update({f"{row} [{backend}]": metrics for row, metrics in results[backend].items()})
     table = format_table(table_rows, first_column="model" if not several else "loss")
+    table += "\n\n" + format_table(table_rows, CALIBRATION_KEYS, first_column="model" if not several else "loss")
     write_text_atomic(run_dir / "table.md", table + "\n")
     for backend in plan.backends:
         payload = results[backend] if several else next(iter(results[backend].values()))
