@@ -1,0 +1,86 @@
+"""Benchmark box losses: a matrix of configs x seeds, each trained then COCO-evaluated, summarised over seeds.
+
+    python scripts/benchmark.py cfgs=ciou,eiou,focal_eiou seeds=0,1,2 data=shapes
+    python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1 data=shapes-mini epochs=1 imgsz=128 batch=8 workers=0
+    python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=path/to/data.yaml splits=val,test out=runs/benchmark/mine
+    python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
+
+Keys: cfgs (configs, as train.py's cfg=), seeds, data (a data YAML or an embedded dataset), splits (default val),
+baseline (default ciou when listed, else the first config), out (default runs/benchmark/<dataset name>),
+force (re-run runs finished with other settings), and any train.py key=value (epochs, imgsz, batch, ...).
+
+Each run trains with train.py and evaluates best.pt on each split with val.py, both in subprocesses; its
+``<out>/results/<cfg>-s<seed>.json`` is written atomically when it finishes. Re-running the same command skips
+finished runs; an interrupted run restarts from scratch (see boxloss/benchmark/matrix.py). Bad input exits with
+status 2 and one line before anything is written; a failed run exits 1 after the others; an interrupt exits 130.
+Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
+"""
+
+import shlex
+import sys
+
+from boxloss.options import ConfigError
+
+USAGE = "cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir>"
+
+
+def summarize_main(argv: list[str], command: str) -> int:
+    from pathlib import Path
+
+    from boxloss.benchmark import summary
+    from boxloss.yolo.experiment import parse_overrides
+
+    try:
+        keys = parse_overrides(argv)
+        unknown = sorted(set(keys) - {"out", "baseline"})
+        if unknown:
+            raise ConfigError(f"summarize takes out= and baseline=, not {', '.join(unknown)}")
+        out = Path(str(keys.get("out") or ""))
+        if not keys.get("out") or not (out / "results").is_dir():
+            raise ConfigError(f"out={keys.get('out')!r}: no results/ folder there (summarize out=<benchmark dir>)")
+        results = summary.load_results(out / "results", log=lambda line: print(line, file=sys.stderr))
+        baseline = str(keys["baseline"]) if keys.get("baseline") else None
+        if baseline is not None and baseline not in {result["cfg"] for result in results}:
+            raise ConfigError(f"baseline={baseline!r} has no results in {out / 'results'}")
+        summary.summarize(results, baseline)  # checks before writing
+    except ConfigError as error:
+        print(f"benchmark.py: error: {error}", file=sys.stderr)
+        return 2
+    summary.write_summary(out, results, baseline, summarize_command=command)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command = shlex.join(["python", *sys.argv]) if sys.argv and sys.argv[1:] == argv else None
+    if argv[:1] == ["summarize"]:
+        return summarize_main(argv[1:], command or shlex.join(["python", "scripts/benchmark.py", *argv]))
+    from boxloss.benchmark import matrix, summary
+
+    try:
+        if not argv:
+            raise ConfigError(f"nothing to do; usage: {USAGE}")
+        plan = matrix.build_plan(argv, command)
+        matrix.check_existing(plan)
+    except ConfigError as error:
+        print(f"benchmark.py: error: {error}", file=sys.stderr)
+        return 2
+
+    print(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}", flush=True)
+    try:
+        with matrix.sigterm_as_interrupt():
+            outcome = matrix.run_matrix(plan, matrix.SubprocessRunner(log=lambda line: print(line, flush=True)),
+                                        log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
+        print(f"\nbenchmark: interrupted; {finished} finished result(s) kept in {plan.out / 'results'}; "
+              "run the same command again to continue", file=sys.stderr)
+        return 130
+    if outcome.results:
+        summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs)
+    for name, reason in outcome.failed.items():
+        print(f"benchmark: {name} failed: {reason}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,365 @@
+"""The benchmark matrix (plan, skip, resume, interrupts), its statistics and report, and one real end-to-end run.
+
+Everything but the last test runs a fake runner (a callable standing in for train + evaluate), so the resume and
+interrupt semantics are checked in milliseconds; the real runner's subprocess handling is checked with tiny fake
+train.py / val.py scripts.
+"""
+
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from boxloss.benchmark import matrix, summary
+from boxloss.benchmark.matrix import RunFailed, build_plan, check_existing, read_result, run_matrix
+from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from boxloss.options import ConfigError
+from conftest import REPO, run_entry
+
+ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
+
+
+def plan_for(out: Path, *extra: str):
+    return build_plan(["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", f"out={out}", *extra],
+                      command="python scripts/benchmark.py (test)")
+
+
+def fake_metrics(cfg: str, seed: int, splits=("val",)) -> dict:
+    """Hand-chosen numbers: AP at IoU t = base - t/2, base 0.8 (ciou) or 0.82 (eiou), + 0.01 per seed."""
+    base = (0.8 if cfg == "ciou" else 0.82) + 0.01 * seed
+    values = {key: base - int(key[2:]) / 200 for key in AP_KEYS}
+    values.update(AP=sum(values[k] for k in AP_KEYS) / 10, APs=0.1, APm=0.2, APl=-1.0, AR100=0.5)
+    return {split: dict(values) for split in splits}
+
+
+class FakeRunner:
+    """Records the runs it is asked for; raises ``error`` on the run named ``fail_on``."""
+
+    def __init__(self, fail_on: str | None = None, error: BaseException | None = None, metrics=fake_metrics):
+        self.calls, self.fail_on, self.error, self.metrics = [], fail_on, error, metrics
+
+    def __call__(self, spec):
+        self.calls.append(spec.name)
+        if spec.name == self.fail_on:
+            raise self.error
+        return self.metrics(spec.cfg, spec.seed, tuple(spec.splits))
+
+
+def run(plan, runner):
+    return run_matrix(plan, runner, log=lambda line: None, environment=ENVIRONMENT)
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plan and input checks
+# ---------------------------------------------------------------------------------------------------------------
+def test_plan_resolves_every_run_and_writes_nothing(tmp_path):
+    plan = plan_for(tmp_path / "bench", "imgsz=128")
+    assert [spec.name for spec in plan.runs] == ["ciou-s0", "ciou-s1", "eiou-s0", "eiou-s1"]
+    assert plan.baseline == "ciou" and plan.splits == ["val"]
+    spec = plan.runs[3]
+    assert spec.settings["box_loss"] == "eiou" and spec.settings["seed"] == 1 and spec.settings["epochs"] == 1
+    assert spec.settings["imgsz"] == 128 and spec.settings["name"] == "eiou-s1"
+    assert f"project={tmp_path / 'bench' / 'train'}" in spec.train_argv and "exist_ok=True" in spec.train_argv
+    assert spec.result_path == tmp_path / "bench" / "results" / "eiou-s1.json"
+    assert not (tmp_path / "bench").exists()
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cfgs=ciou,nope", "seeds=0", "data=shapes-mini"], "config file 'nope' not found"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochz=3"], "unknown key 'epochz' (did you mean epochs"),
+    (["cfgs=ciou", "seeds=0,x", "data=shapes-mini"], "not a non-negative integer"),
+    (["cfgs=ciou", "seeds=0,0", "data=shapes-mini"], "twice"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=-1"], "epochs"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "seed=1"], "seed= is set by the benchmark"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "splits=test"], "has no 'test' split"),
+    (["cfgs=ciou", "seeds=0", "data=missing.yaml"], "dataset 'missing.yaml' not found"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "baseline=eiou"], "baseline='eiou' is not one of cfgs"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "force=maybe"], "force="),
+    (["cfgs=ciou", "data=shapes-mini"], "seeds= is required"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "focal_eiou_gamma=-1"], "out of range"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "oops"], "not of the form key=value"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main([*args, f"out={tmp_path / 'bench'}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("benchmark.py: error: "), captured.err
+    assert message in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_summarize_without_results_exits_2(tmp_path, capsys):
+    assert load_script().main(["summarize", f"out={tmp_path / 'nothing'}"]) == 2
+    assert capsys.readouterr().err.startswith("benchmark.py: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Skip, resume, interrupts
+# ---------------------------------------------------------------------------------------------------------------
+def test_finished_runs_are_skipped(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    first = FakeRunner()
+    outcome = run(plan, first)
+    assert first.calls == ["ciou-s0", "ciou-s1", "eiou-s0", "eiou-s1"] and outcome.ran == first.calls
+    result = read_result(plan.runs[2].result_path)
+    assert result["metrics"] == fake_metrics("eiou", 0)
+    assert result["settings"]["box_loss"] == "eiou" and result["elapsed_s"] >= 0
+    assert result["machine"] == ENVIRONMENT["machine"] and result["command"] == plan.command
+
+    again = FakeRunner()
+    outcome = run(plan_for(tmp_path / "bench"), again)
+    assert again.calls == [] and outcome.skipped == first.calls and set(outcome.results) == set(first.calls)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("driver bug")], ids=["interrupt", "exception"])
+def test_interrupt_or_exception_in_run_k_keeps_runs_before_it(tmp_path, error):
+    plan = plan_for(tmp_path / "bench")
+    with pytest.raises(type(error)):
+        run(plan, FakeRunner(fail_on="eiou-s0", error=error))
+    results = tmp_path / "bench" / "results"
+    assert sorted(p.name for p in results.iterdir()) == ["ciou-s0.json", "ciou-s1.json"]
+    for spec in plan.runs[:2]:
+        assert read_result(spec.result_path)["metrics"] == fake_metrics(spec.cfg, spec.seed)
+    assert no_temp_files(tmp_path)
+
+    resumed = FakeRunner()
+    run(plan_for(tmp_path / "bench"), resumed)
+    assert resumed.calls == ["eiou-s0", "eiou-s1"]
+    assert all(read_result(spec.result_path) for spec in plan.runs)
+
+
+def test_a_failed_run_is_recorded_and_the_matrix_goes_on(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    outcome = run(plan, FakeRunner(fail_on="ciou-s1", error=RunFailed("training exited with status 1")))
+    assert outcome.failed == {"ciou-s1": "training exited with status 1"}
+    assert outcome.ran == ["ciou-s0", "eiou-s0", "eiou-s1"] and not plan.runs[1].result_path.exists()
+    resumed = FakeRunner()
+    run(plan, resumed)
+    assert resumed.calls == ["ciou-s1"]
+
+
+def test_truncated_incomplete_and_temp_files_are_not_finished(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    run(plan, FakeRunner())
+    results = tmp_path / "bench" / "results"
+    text = (results / "ciou-s0.json").read_text()
+    (results / "ciou-s0.json").write_text(text[: len(text) // 2])  # truncated
+    os.replace(results / "ciou-s1.json", results / f".ciou-s1.json.{os.getpid()}.tmp")  # a stray temp file
+    incomplete = json.loads((results / "eiou-s0.json").read_text())
+    del incomplete["metrics"]["val"]["AP95"]
+    (results / "eiou-s0.json").write_text(json.dumps(incomplete))
+
+    assert [spec.name for spec in matrix.scan(plan).pending] == ["ciou-s0", "ciou-s1", "eiou-s0"]
+    assert [r["run"] for r in summary.load_results(results, log=lambda line: None)] == ["eiou-s1"]
+    resumed = FakeRunner()
+    run(plan, resumed)
+    assert resumed.calls == ["ciou-s0", "ciou-s1", "eiou-s0"]
+    assert all(read_result(spec.result_path) for spec in plan.runs)
+
+
+def test_other_settings_are_refused_unless_forced(tmp_path):
+    run(plan_for(tmp_path / "bench"), FakeRunner())
+    changed = plan_for(tmp_path / "bench", "imgsz=160")
+    with pytest.raises(ConfigError, match=r"4 finished run\(s\).*imgsz: 256 -> 160.*force=true"):
+        check_existing(changed)
+    untouched = FakeRunner()
+    with pytest.raises(ConfigError):
+        run(changed, untouched)
+    assert untouched.calls == []
+    assert read_result(changed.runs[0].result_path)["settings"]["imgsz"] == 256
+
+    forced = FakeRunner()
+    run(plan_for(tmp_path / "bench", "imgsz=160", "force=true"), forced)
+    assert len(forced.calls) == 4
+    assert read_result(changed.runs[0].result_path)["settings"]["imgsz"] == 160
+    assert len(list((tmp_path / "bench" / "results" / "superseded").glob("*.json"))) == 4
+    assert check_existing(changed).pending == []
+
+
+def test_changing_the_splits_is_a_settings_change(tmp_path):
+    run(plan_for(tmp_path / "bench"), FakeRunner())
+    plan = plan_for(tmp_path / "bench")
+    plan_with_test = matrix.Plan(**{**plan.__dict__, "runs": [
+        matrix.RunSpec(s.cfg, s.seed, s.settings, {**s.evaluation, "splits": ["val", "test"]}, s.train_argv, s.out)
+        for s in plan.runs]})
+    with pytest.raises(ConfigError, match="splits"):
+        check_existing(plan_with_test)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics, report, plot
+# ---------------------------------------------------------------------------------------------------------------
+def test_mean_and_sample_std():
+    stat = summary.mean_std([0.1, 0.2, 0.3])
+    assert stat["mean"] == pytest.approx(0.2) and stat["std"] == pytest.approx(0.1) and stat["n"] == 3  # n - 1
+    assert summary.mean_std([0.5]) == {"mean": 0.5, "std": None, "n": 1}
+    assert summary.mean_std([]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_paired_differences_use_common_seeds():
+    difference = summary.paired_difference({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.4, 1: 0.6, 2: 0.5, 3: 0.9})
+    assert difference["values"] == pytest.approx({0: 0.1, 1: 0.0, 2: 0.2})
+    assert difference["mean"] == pytest.approx(0.1) and difference["std"] == pytest.approx(0.1)
+    assert summary.within_seed_noise(difference) is True  # |0.1| <= 0.1
+    clear = summary.paired_difference({0: 0.60, 1: 0.62}, {0: 0.30, 1: 0.31})  # +0.30, +0.31
+    assert clear["std"] == pytest.approx(0.01 / math.sqrt(2)) and summary.within_seed_noise(clear) is False
+    assert summary.within_seed_noise(summary.paired_difference({0: 0.6}, {0: 0.5})) is None
+
+
+def hand_results(tmp_path):
+    """Three seeds; eiou's AP differs from ciou's by +0.03, +0.00, -0.03 (noise) and AP50 by a steady +0.02."""
+    def metrics(cfg, seed, splits):
+        values = fake_metrics("ciou", 0, splits)["val"]
+        if cfg == "eiou":
+            values = {**values, "AP": values["AP"] + (0.03, 0.0, -0.03)[seed], "AP50": values["AP50"] + 0.02}
+        return {split: dict(values) for split in splits}
+
+    plan = build_plan(["cfgs=ciou,eiou", "seeds=0,1,2", "data=shapes-mini", "epochs=1", f"out={tmp_path / 'b'}"],
+                      command="python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=shapes-mini epochs=1")
+    outcome = run(plan, FakeRunner(metrics=metrics))
+    return plan, list(outcome.results.values())
+
+
+def test_summary_statistics_on_hand_chosen_numbers(tmp_path):
+    _, results = hand_results(tmp_path)
+    stats = summary.summarize(results, "ciou")
+    ciou_ap = fake_metrics("ciou", 0)["val"]["AP"]
+    eiou = stats["stats"]["val"]["eiou"]
+    assert eiou["AP"]["mean"] == pytest.approx(ciou_ap) and eiou["AP"]["std"] == pytest.approx(0.03)
+    assert eiou["AP"]["n"] == 3 and stats["stats"]["val"]["ciou"]["AP"]["std"] == pytest.approx(0.0)
+    assert eiou["APl"] == {"mean": None, "std": None, "n": 0, "seeds": []}  # -1: nothing to measure
+    paired = stats["paired"]["val"]["eiou"]
+    assert paired["AP"]["values"] == pytest.approx({0: 0.03, 1: 0.0, 2: -0.03})
+    assert paired["AP"]["mean"] == pytest.approx(0.0) and paired["AP"]["std"] == pytest.approx(0.03)
+    assert paired["AP50"]["mean"] == pytest.approx(0.02) and paired["AP50"]["std"] == pytest.approx(0.0)
+    assert stats["within_seed_noise"]["val"]["eiou"] == {"AP": True, "AP50": False, "AP75": True, "AP90": True}
+
+
+def test_report_and_plot_are_written(tmp_path):
+    plan, results = hand_results(tmp_path)
+    paths = summary.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = paths["report"].read_text()
+    for text in ("python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=shapes-mini epochs=1",
+                 "`shapes-mini` (embedded synthetic dataset)", "epochs: 1", "image size: 256", "seeds: 0, 1, 2",
+                 "CPU test CPU", "GPU none", "total time:", "![AP vs IoU threshold](ap_vs_iou.png)",
+                 "| config", "AP95", "ciou (baseline)", "Paired difference against ciou",
+                 "eiou vs ciou (val): AP +0.0000 ± 0.0300 over 3 seeds", "**within seed noise**",
+                 "beyond one standard deviation: AP50"):
+        assert text in report, text
+    saved = json.loads(paths["summary"].read_text())
+    assert saved["paired"]["val"]["eiou"]["AP"]["values"]["2"] == pytest.approx(-0.03)
+    assert no_temp_files(plan.out)
+
+    assert load_script().main(["summarize", f"out={plan.out}"]) == 0  # the separate entry: results only
+    assert "Summarised by:" in paths["report"].read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real runner, with fake children
+# ---------------------------------------------------------------------------------------------------------------
+FAKE_TRAIN = r'''
+import sys
+from pathlib import Path
+args = dict(a.split("=", 1) for a in sys.argv[1:])
+if args.get("fail"):
+    print("something went wrong in the child", flush=True)
+    sys.exit(3)
+run = Path(args["project"]) / args["name"]
+(run / "weights").mkdir(parents=True, exist_ok=True)
+print("      Epoch    GPU_mem   box_loss   cls_loss   dfl_loss    box_iou  Instances       Size")
+for epoch in (1, 2):
+    for pct in (0, 50, 100):
+        sys.stdout.write(f"\r\x1b[K        {epoch}/2         0G      {3 - epoch:.3f}      4.000      1.500      "
+                         f"2.000         34        128: {pct}% ━━━ 3/6 1.2it/s 5s")
+    sys.stdout.write("\n\r                 Class     Images  Instances      Box(P: 100%\n")
+    print(f"                   all         24        128      0.{epoch}      0.2      0.3      0.1{epoch}")
+(run / "weights" / "best.pt").write_bytes(b"weights")
+'''
+
+FAKE_VAL = r'''
+import json, sys
+from pathlib import Path
+args = dict(a.split("=", 1) for a in sys.argv[1:])
+run = Path(args["project"]) / args["name"]
+run.mkdir(parents=True)
+keys = [f"AP{t}" for t in range(50, 100, 5)] + ["AP", "APs", "APm", "APl", "AR100"]
+(run / "metrics.json").write_text(json.dumps({k: 0.25 for k in keys}))
+print(f"val.py: run directory {run}")
+'''
+
+
+def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(tmp_path):
+    (tmp_path / "train.py").write_text(FAKE_TRAIN)
+    (tmp_path / "val.py").write_text(FAKE_VAL)
+    spec = plan_for(tmp_path / "bench").runs[0]
+    stale = spec.train_dir / "weights" / "last.pt"  # a partial earlier attempt
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    lines = []
+    runner = matrix.SubprocessRunner(train_script=tmp_path / "train.py", val_script=tmp_path / "val.py",
+                                     log=lines.append)
+    metrics = runner(spec)
+    assert metrics == {"val": {key: 0.25 for key in METRIC_KEYS}}
+    assert not stale.exists() and (spec.train_dir / "weights" / "best.pt").is_file()
+    assert lines[:2] == [
+        "    ciou-s0 epoch 1/2  box_loss 2.000  cls_loss 4.000  dfl_loss 1.500  | val P 0.1  R 0.2  mAP50 0.3  "
+        "mAP50-95 0.11",
+        "    ciou-s0 epoch 2/2  box_loss 1.000  cls_loss 4.000  dfl_loss 1.500  | val P 0.2  R 0.2  mAP50 0.3  "
+        "mAP50-95 0.12"]
+    assert lines[2].startswith("    ciou-s0 val: AP 0.2500")
+    log = spec.log_path.read_text()
+    assert "$ " in log and "50%" in log and "val.py: run directory" in log  # the whole output, every frame
+
+    failing = matrix.RunSpec(spec.cfg, spec.seed, spec.settings, spec.evaluation, (*spec.train_argv, "fail=1"),
+                             spec.out)
+    with pytest.raises(RunFailed, match="training exited with status 3: something went wrong in the child"):
+        runner(failing)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_benchmark_end_to_end(tmp_path, mini_data):
+    out = tmp_path / "bench"
+    args = ["cfgs=ciou,eiou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0",
+            "plots=False", "splits=val", f"out={out}"]
+    network_log = tmp_path / "network.log"
+    result = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not network_log.exists(), network_log.read_text()[:2000]
+    assert "[1/2] ciou-s0: start" in result.stdout and "[2/2] eiou-s0: done in" in result.stdout
+    assert "eiou-s0 epoch 1/1  box_loss" in result.stdout
+
+    for cfg in ("ciou", "eiou"):
+        record = read_result(out / "results" / f"{cfg}-s0.json")
+        assert record is not None and record["settings"]["box_loss"] == cfg and record["settings"]["epochs"] == 1
+        assert list(record["metrics"]["val"]) == list(METRIC_KEYS)
+        assert record["versions"]["ultralytics"] == "8.4.190" and record["elapsed_s"] > 0
+        assert (out / "logs" / f"{cfg}-s0.log").read_text().count("$ ") == 2  # train, then val
+    report = (out / "report.md").read_text()
+    assert "Paired difference against ciou" in report and "shapes-mini" in report and "scripts/benchmark.py" in report
+    assert (out / "ap_vs_iou.png").read_bytes()[:4] == b"\x89PNG"
+    assert no_temp_files(out)
+
+    again = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 of 2 runs already finished, skipped" in again.stdout and "start" not in again.stdout
+    assert not network_log.exists()
