@@ -28,6 +28,8 @@ def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
     def cell(value) -> str:
         if value is None or value == -1:
             return MISSING
+        if isinstance(value, int):  # counts, e.g. matched detections
+            return str(value)
         return f"{float(value):.{digits}f}"
 
     header = [first_column, *columns]
