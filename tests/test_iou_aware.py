@@ -142,3 +142,12 @@ def test_onnx_export_keeps_the_stock_output_and_agrees(tmp_path):
     results = YOLO(path, task="detect").predict((x[0].transpose(1, 2, 0) * 255).astype(np.uint8), imgsz=128,
                                                conf=0.0, verbose=False)
     assert len(results[0].boxes) > 0
+
+
+@pytest.mark.parametrize("name", __import__("boxloss").list_losses())
+def test_head_works_with_every_box_loss(real_batch, name):  # noqa: F811
+    model = iou_aware_model(box_loss=name)
+    loss, items, grads = loss_and_grads(model, IoUAwareCriterion(model), real_batch)
+    assert loss.shape == (4,) and torch.isfinite(loss).all() and items["iou_loss"] > 0
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert model.model[-1].iou_head[0].weight.grad.abs().sum() > 0
