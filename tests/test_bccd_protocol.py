@@ -1,0 +1,58 @@
+"""scripts/bccd_protocol.sh with DRY_RUN=1: converts BCCD once (official split), prints a benchmark command that
+benchmark.py accepts, passes extra arguments through. Nothing is trained. Skips without ../shared/datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+BCCD = REPO.parent / "shared" / "datasets" / "bccd" / "BCCD"
+SCRIPT = REPO / "scripts" / "bccd_protocol.sh"
+
+
+def test_the_script_is_valid_bash():
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+@pytest.mark.skipif(not BCCD.is_dir(), reason=f"BCCD not present at {BCCD} on this machine")
+def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path, monkeypatch):
+    from boxloss.benchmark import matrix
+
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "BCCD_YOLO": "bccd-yolo", "OUT": "bench",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+    def run():
+        result = subprocess.run(["bash", str(SCRIPT), "batch=8", "workers=0"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result
+
+    first = run()
+    report = json.loads((tmp_path / "bccd-yolo" / "conversion_report.json").read_text())
+    assert report["images_per_split"] == {"train": 205, "val": 87, "test": 72}
+    assert report["boxes_written"] == 4886
+    assert "converting" in first.stdout and "4888 read, 4886 written" in first.stdout
+
+    second = run()
+    assert "using the converted dataset" in second.stdout and "converting" not in second.stdout
+    command = shlex.split(second.stdout.strip().splitlines()[-1])
+    assert command[:2] == [sys.executable, "scripts/benchmark.py"]
+    args = command[2:]
+    assert args == ["cfgs=ciou,eiou,focal_eiou,iou_aware,focal_eiou_iou_aware", "seeds=0,1,2",
+                    f"data={tmp_path / 'bccd-yolo' / 'data.yaml'}", "splits=val,test", "epochs=40", "imgsz=320",
+                    "batch=16", f"out={tmp_path / 'bench'}", "batch=8", "workers=0"]
+
+    monkeypatch.chdir(REPO)  # the script runs the benchmark from the repository root
+    plan = matrix.build_plan(args)
+    assert len(plan.runs) == 15 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
+    settings = plan.runs[-1].settings
+    assert settings["box_loss"] == "focal_eiou" and settings["iou_aware"] is True
+    assert (settings["epochs"], settings["imgsz"], settings["batch"]) == (40, 320, 8)  # the later batch= wins
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written
