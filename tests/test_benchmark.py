@@ -363,3 +363,19 @@ def test_benchmark_end_to_end(tmp_path, mini_data):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 of 2 runs already finished, skipped" in again.stdout and "start" not in again.stdout
     assert not network_log.exists()
+
+
+def test_coco_json_is_checked_and_passed_to_every_evaluation(tmp_path, mini_data):
+    from boxloss.benchmark.matrix import build_plan
+    from boxloss.options import ConfigError
+
+    official = tmp_path / "instances_val.json"
+    official.write_text("{}")
+    base = ["cfgs=ciou", "seeds=0", f"data={mini_data}", f"out={tmp_path / 'out'}"]
+    plan = build_plan([*base, f"coco_json={official}"])
+    assert all(run.evaluation["coco_json"] == str(official.resolve()) for run in plan.runs)
+    assert "coco_json" not in build_plan(base).runs[0].evaluation  # absent unless given: old results still match
+    with pytest.raises(ConfigError, match="coco_json=.* not found"):
+        build_plan([*base, f"coco_json={tmp_path / 'missing.json'}"])
+    with pytest.raises(ConfigError, match="single split"):
+        build_plan([*base, f"coco_json={official}", "splits=val,test"])

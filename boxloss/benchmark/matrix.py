@@ -49,7 +49,7 @@ SPLITS = ("val", "test")
 EMBEDDED_SPLITS = ("val",)  # boxloss.data.synthetic writes train and val images only
 DEFAULT_BASELINE = "ciou"
 DEFAULT_OUT = "runs/benchmark"  # out= defaults to runs/benchmark/<dataset name>
-BENCHMARK_KEYS = ("cfgs", "seeds", "data", "splits", "baseline", "out", "force")
+BENCHMARK_KEYS = ("cfgs", "seeds", "data", "splits", "baseline", "out", "force", "coco_json")
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
@@ -188,6 +188,13 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"{key}= is required (e.g. cfgs=ciou,eiou seeds=0,1,2 data=shapes)")
     seeds = _seeds(raw["seeds"])
     splits = _split_list("splits", raw.get("splits", "val"))
+    coco_json = raw.get("coco_json", "").strip()
+    if coco_json:  # score against official COCO annotations (crowd regions ignored), as val.py coco_json= does
+        if not Path(coco_json).is_file():
+            raise ConfigError(f"coco_json={coco_json!r} not found")
+        if len(splits) != 1:
+            raise ConfigError("coco_json= is the ground truth of one split: give a single split (e.g. splits=val)")
+        coco_json = str(Path(coco_json).resolve())
     force = parsed.get("force", False)
     if not isinstance(force, bool):
         raise ConfigError(f"force={raw['force']!r} must be true or false")
@@ -230,6 +237,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
         evaluation = {"tool": "val.py", "splits": splits, "backend": val_defaults["backend"],
                       "max_det": val_defaults["max_det"], "conf": val_defaults["conf"], "iou": val_defaults["iou"],
                       "batch": val_defaults["batch"], "imgsz": "training imgsz", "device": resolved.get("device")}
+        if coco_json:  # only when given, so results recorded without it keep matching
+            evaluation["coco_json"] = coco_json
         for seed in seeds:
             name = f"{label}-s{seed}"
             settings = {**resolved, "seed": seed, "project": str(out / "train"), "name": name, "exist_ok": True}
@@ -607,6 +616,8 @@ class SubprocessRunner:
                         f"project={run_dir.parent}", f"name={run_dir.name}"]
                 if spec.evaluation.get("device") is not None:
                     argv.append(f"device={spec.evaluation['device']}")
+                if spec.evaluation.get("coco_json"):
+                    argv.append(f"coco_json={spec.evaluation['coco_json']}")
                 self._run([self.python, str(self.val_script), *argv], log_file, lambda line: None,
                           f"evaluation on {split}", spec)
                 try:
