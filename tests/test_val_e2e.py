@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
+
+REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS]  # metrics.json: COCO metrics, then score-IoU calibration
 from conftest import run_entry
 
 TINY_TRAIN = ["cfg=ciou.yaml", "data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0", "plots=False"]
@@ -57,7 +60,7 @@ def test_val_after_one_epoch(trained, mini_data):
     assert not network_log.exists(), network_log.read_text()[:2000]
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert list(metrics) == list(METRIC_KEYS)
+    assert list(metrics) == REPORTED_KEYS
     other = json.loads((run_dir / "metrics_faster_coco_eval.json").read_text())
     assert max(abs(metrics[k] - other[k]) for k in METRIC_KEYS) <= 1e-6
 
@@ -69,6 +72,7 @@ def test_val_after_one_epoch(trained, mini_data):
     reference = pycocotools_reference(run_dir / "gt.json", run_dir / "predictions.json")
     for key in METRIC_KEYS:
         assert metrics[key] == pytest.approx(reference[key], abs=1e-12), key
+    assert {k: metrics[k] for k in CALIBRATION_KEYS} == calibration(gt, predictions)  # recomputed from the files
     assert metrics["AP50"] == pytest.approx(reference["_AP50"], abs=1e-12)
     assert metrics["AP75"] == pytest.approx(reference["_AP75"], abs=1e-12)
     assert (run_dir / "table.md").read_text().startswith("| model")
@@ -116,7 +120,7 @@ def test_two_checkpoints_side_by_side(trained):
     run_dir = tmp / "val" / "both"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert list(metrics) == ["ciou (ciou/best)", "ciou (ciou/last)"]
-    assert all(list(m) == list(METRIC_KEYS) for m in metrics.values())
+    assert all(list(m) == REPORTED_KEYS for m in metrics.values())
     assert (run_dir / "gt.json").is_file()
     assert (run_dir / "ciou_ciou_best" / "predictions.json").is_file()
     assert (run_dir / "ciou_ciou_last" / "predictions.json").is_file()
@@ -190,4 +194,4 @@ def test_coco_json_ground_truth(tmp_path):
     predictions = json.loads((run_dir / "predictions.json").read_text())
     assert {p["image_id"] for p in predictions} <= ids
     assert {p["category_id"] for p in predictions} <= set(coco80_to_coco91_class())
-    assert list(json.loads((run_dir / "metrics.json").read_text())) == list(METRIC_KEYS)
+    assert list(json.loads((run_dir / "metrics.json").read_text())) == REPORTED_KEYS
