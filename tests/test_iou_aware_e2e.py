@@ -122,3 +122,24 @@ def test_checkpoint_without_boxloss_installed_says_what_to_install(head_run, tmp
     output = result.stdout + result.stderr
     assert "No module named 'boxloss'" in output and "require 'boxloss'" in output
     assert not (tmp_path / "network.log").exists()
+
+
+@pytest.mark.slow
+def test_val_with_another_alpha_and_a_clear_error_without_the_head(head_run, tmp_path):
+    root, run_dir = head_run
+    best = run_dir / "weights" / "best.pt"
+    result = run_entry("val.py", [f"model={best}", "data=shapes-mini", "imgsz=128", "iou_aware_alpha=0",
+                                  f"project={tmp_path}/val", "name=a0"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(alpha=0)" in result.stdout
+    plain = tmp_path / "plain.pt"
+    checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+    head = checkpoint["model"].model[-1]
+    from ultralytics.nn.modules.head import Detect
+
+    head.__class__ = Detect  # the same weights without the head
+    torch.save(checkpoint, plain)
+    result = run_entry("val.py", [f"model={plain}", "data=shapes-mini", "iou_aware_alpha=0.5",
+                                  f"project={tmp_path}/val", "name=bad"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 2 and "needs an IoU-aware checkpoint" in result.stderr
+    assert not (tmp_path / "val" / "bad").exists()

@@ -195,3 +195,12 @@ def test_coco_json_ground_truth(tmp_path):
     assert {p["image_id"] for p in predictions} <= ids
     assert {p["category_id"] for p in predictions} <= set(coco80_to_coco91_class())
     assert list(json.loads((run_dir / "metrics.json").read_text())) == REPORTED_KEYS
+
+
+def test_rows_are_named_by_loss_and_head():
+    from boxloss.yolo.val_run import _row_names
+
+    paths = [Path("runs/a/weights/best.pt"), Path("runs/b/weights/best.pt"), Path("runs/c/weights/best.pt")]
+    infos = [{"box_loss": "ciou", "train_args": {}}, {"box_loss": "ciou", "train_args": {"iou_aware": True}},
+             {"box_loss": "eiou", "train_args": {"iou_aware": False}}]
+    assert _row_names(paths, infos) == ["ciou", "ciou+iou_aware", "eiou"]

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "conf": None,  # None: ultralytics' validation default 0.001
     "iou": 0.7,  # NMS IoU, ultralytics' default
     "workers": 0,
+    "iou_aware_alpha": None,  # None: the checkpoint's own; else re-weight the IoU-aware head's fold (0 = class only)
 }
 SPLITS = ("val", "test")
 BACKEND_CHOICES = (*BACKENDS, "both")
@@ -87,6 +88,9 @@ def check_settings(settings: dict[str, Any]) -> None:
         value = settings[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
             raise ConfigError(f"{key}={value!r} must be a number in [0, 1]")
+    alpha = settings["iou_aware_alpha"]
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
+        raise ConfigError(f"iou_aware_alpha={alpha!r} must be a number in [0, 1]")
     if settings["split"] not in SPLITS:
         raise ConfigError(f"split={settings['split']!r} must be one of {', '.join(SPLITS)}")
     if settings["backend"] not in BACKEND_CHOICES:
@@ -138,11 +142,13 @@ def _build_gt(data_yaml: str, split: str, coco_json: Any) -> dict[str, Any]:
 
 
 def _row_names(paths: list[Path], infos: list[dict[str, Any]]) -> list[str]:
-    """Row per checkpoint: its box_loss, with the training run (then run/file) added where that repeats."""
+    """Row per checkpoint: its box_loss (+iou_aware for the head), with the training run (then run/file) added
+    where that repeats."""
     def run_name(path: Path) -> str:
         return path.parent.parent.name if path.parent.name == "weights" else path.parent.name
 
-    losses = [info["box_loss"] or (run_name(p) if p.parent.name == "weights" else p.stem)  # stock checkpoint
+    losses = [(info["box_loss"] + ("+iou_aware" if info["train_args"].get("iou_aware") else "")) if info["box_loss"]
+              else (run_name(p) if p.parent.name == "weights" else p.stem)  # stock checkpoint
               for p, info in zip(paths, infos)]
     candidates = [
         losses,
@@ -212,7 +218,21 @@ def prepare(argv: list[str]) -> ValPlan:
     data_yaml = _check_data(settings["data"], settings["split"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
     checkpoints = _load_checkpoints(paths, gt)
+    if settings["iou_aware_alpha"] is not None:
+        _set_iou_aware_alpha(checkpoints, float(settings["iou_aware_alpha"]))
     return ValPlan(settings, data_yaml, gt, checkpoints, backends, _new_run_dir(settings["project"], settings["name"]))
+
+
+def _set_iou_aware_alpha(checkpoints: list[Checkpoint], alpha: float) -> None:
+    """Evaluate head-equipped checkpoints with score = cls^(1−α) · IoU^α for the given α."""
+    from .iou_aware import IoUAwareDetect
+
+    for checkpoint in checkpoints:
+        head = checkpoint.model.model.model[-1]
+        if not isinstance(head, IoUAwareDetect):
+            raise ConfigError(f"iou_aware_alpha= needs an IoU-aware checkpoint; {str(checkpoint.path)!r} has none")
+        head.iou_aware_alpha = alpha
+        checkpoint.row = f"{checkpoint.row} (alpha={alpha:g})"
 
 
 def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
