@@ -113,3 +113,21 @@ def test_resume_keeps_the_configured_loss(tmp_path, mini_data):
     rows = read_results(last.parents[1])
     assert [int(r["epoch"]) for r in rows] == [1, 2] and "train/box_w" in rows[1]
     assert torch.load(last, map_location="cpu", weights_only=False)["train_args"]["box_loss"] == "eiou"
+
+
+@pytest.mark.slow
+def test_train_from_a_local_stock_checkpoint(tmp_path, mini_data):
+    """A user's own stock ultralytics .pt (here saved from yolov8n.yaml) starts training; nothing is downloaded,
+    and with the IoU-aware head every stock layer is initialised from it."""
+    from ultralytics import YOLO
+
+    stock = YOLO("yolov8n.yaml")
+    stock.save(tmp_path / "stock.pt")
+    network_log = tmp_path / "network.log"
+    result = run_entry("train.py", ["cfg=iou_aware.yaml", f"model={tmp_path / 'stock.pt'}", *TINY, "imgsz=64",
+                                    "plots=False", f"project={tmp_path}/runs"], tmp_path, network_log)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "Transferred" in output  # ultralytics' weight-transfer report from the local checkpoint
+    assert (tmp_path / "runs" / "iou_aware" / "weights" / "best.pt").is_file()
+    assert not network_log.exists()
