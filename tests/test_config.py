@@ -81,3 +81,32 @@ def test_exit_status_from_the_command_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: box_loss='nope'")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("line, message", [
+    ("0 0.5 0.5 0.2", "expected 'cls cx cy w h'"),
+    ("0 0.5 0.5 0.2 abc", "not numbers"),
+    ("0 0.5 0.5 1.7 0.2", "coordinates must be normalised"),
+    ("7 0.5 0.5 0.2 0.2", "class 7 is not one of the 1 classes"),
+])
+def test_malformed_label_line_names_file_and_line(line, message, tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "images" / split / "a.png"), np.zeros((8, 8, 3), np.uint8))
+        (tmp_path / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "labels" / "val" / "a.txt").write_text(f"0 0.5 0.5 0.2 0.2\n{line}\n")
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: {{0: a}}\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert train.main(["cfg=eiou.yaml", f"data={data}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    if "class 7" not in message:
+        assert "labels/val/a.txt:2" in err
+    assert list(work.iterdir()) == []

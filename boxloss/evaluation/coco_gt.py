@@ -115,6 +115,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return width, height
 
 
+COORD_TOLERANCE = 1e-6  # normalised coordinates a hair outside [0, 1] are rounding, not errors
+
+
 def read_yolo_labels(path: str | os.PathLike) -> list[tuple[int, float, float, float, float]]:
     """``(cls, cx, cy, w, h)`` rows of a YOLO label file (normalised); a missing file is an image without objects.
 
@@ -143,6 +146,8 @@ def read_yolo_labels(path: str | os.PathLike) -> list[tuple[int, float, float, f
             cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
         else:
             raise ValueError(f"{path}:{line_number}: expected 'cls cx cy w h' or a polygon, got {len(values)} numbers")
+        if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in (cx, cy, w, h)):
+            raise ValueError(f"{path}:{line_number}: coordinates must be normalised to [0, 1], got {line.strip()!r}")
         row = (int(cls), cx, cy, w, h)
         if row not in seen:
             seen.add(row)

@@ -158,6 +158,28 @@ def check_data(data: Any) -> None:
         for entry in entries if isinstance(entries, list) else [entries]:
             if not (root / entry).exists():
                 raise ConfigError(f"dataset {data!r}: {split} images {str(root / entry)!r} not found")
+    check_labels(path, spec)
+
+
+def check_labels(data_yaml: Path, spec: dict[str, Any]) -> None:
+    """Every train/val label line parses, is normalised and names a class of the dataset (file:line on error).
+
+    Ultralytics skips a malformed label file with a warning and trains without it; a benchmark should not.
+    """
+    from ..evaluation.coco_gt import class_names, label_path, read_yolo_labels, split_images
+
+    number_of_classes = len(class_names(spec))
+    for split in ("train", "val"):
+        for image in split_images(data_yaml, split):
+            labels = label_path(image)
+            try:
+                rows = read_yolo_labels(labels)
+            except ValueError as error:
+                raise ConfigError(f"dataset {str(data_yaml)!r}: malformed label line {error}") from None
+            for row in rows:
+                if row[0] >= number_of_classes:
+                    raise ConfigError(f"dataset {str(data_yaml)!r}: {labels}: class {row[0]} is not one of the "
+                                      f"{number_of_classes} classes in 'names'")
 
 
 def resolve_data(data: str) -> str:
