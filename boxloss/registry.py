@@ -19,6 +19,7 @@ class Param:
     doc: str
     check: Callable[[Any], bool] = lambda value: True
     requirement: str = ""  # human-readable form of `check`, e.g. ">= 0"
+    choices: tuple = ()
 
     @property
     def type(self) -> type:

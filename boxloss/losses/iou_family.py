@@ -178,7 +178,7 @@ def eiou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
     params={
         "gamma": Param(0.5, "focusing exponent γ (paper: 0.5 best, 2 worse than EIoU)", lambda g: g >= 0, ">= 0"),
         "norm": Param("batch", "'batch': divide by the mean weight over the boxes (paper); 'none': forks",
-                      lambda n: n in FOCAL_EIOU_NORMS, "one of batch, none"),
+                      lambda n: n in FOCAL_EIOU_NORMS, "one of batch, none", choices=FOCAL_EIOU_NORMS),
     })
 def focal_eiou_loss(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",
                     eps: float = EPS) -> torch.Tensor:
