@@ -2,18 +2,19 @@
 
 Pure Python: the schema is derived from the loss registry, so registering a loss with a hyper-parameter
 creates its config key (``<loss>_<param>`` for box losses, ``cls_<loss>_<param>`` for classification
-losses) with no further code. ``boxloss.yolo`` registers these keys with ultralytics.
+losses, ``<prefix>_<param>`` for a wrapper) with no further code. ``boxloss.yolo`` registers these keys
+with ultralytics.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .registry import BOX_LOSSES, CLS_LOSSES, Param, Registry
+from .errors import ConfigError
+from .registry import BOX_LOSSES, CLS_LOSSES, BoundLoss, Param
 
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message is one line naming the problem."""
+__all__ = ["ConfigError", "GENERAL_OPTIONS", "all_options", "defaults", "check_value", "validate", "resolve",
+           "bind_loss"]
 
 
 def _non_negative(value) -> bool:
@@ -40,14 +41,9 @@ GENERAL_OPTIONS: dict[str, Param] = {
 }
 
 
-def _loss_options(registry: Registry, prefix: str) -> dict[str, Param]:
-    return {f"{prefix}{name}_{param}": spec
-            for name in registry.names() for param, spec in registry.spec(name).params.items()}
-
-
 def all_options() -> dict[str, Param]:
     """Every project key -> Param (defaults, docs, checks), including per-loss hyper-parameters."""
-    return {**GENERAL_OPTIONS, **_loss_options(BOX_LOSSES, ""), **_loss_options(CLS_LOSSES, "cls_")}
+    return {**GENERAL_OPTIONS, **BOX_LOSSES.options(), **CLS_LOSSES.options()}
 
 
 def defaults() -> dict[str, Any]:
@@ -57,20 +53,10 @@ def defaults() -> dict[str, Any]:
 def check_value(key: str, value: Any) -> Any:
     """Validate one project key; returns the value (ints accepted and converted for float keys)."""
     param = all_options()[key]
-    expected = param.type
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-        raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected.__name__}, "
-                          f"got {type(value).__name__}")
-    if not param.check(value):
-        requirement = param.requirement
-        if key == "box_loss":
-            requirement = "one of " + ", ".join(BOX_LOSSES.names())
-        elif key == "cls_loss":
-            requirement = "one of " + ", ".join(CLS_LOSSES.names())
-        raise ConfigError(f"{key}={value!r} is out of range: must be {requirement}")
-    return value
+    if key in ("box_loss", "cls_loss") and isinstance(value, str) and not param.check(value):
+        registry = BOX_LOSSES if key == "box_loss" else CLS_LOSSES
+        raise ConfigError(f"{key}={value!r} is out of range: must be one of {', '.join(registry.names())}")
+    return param.validate(key, value)
 
 
 def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,8 +71,7 @@ def resolve(cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
     return {key: check_value(key, get(key, param.default)) for key, param in all_options().items()}
 
 
-def loss_kwargs(options: Mapping[str, Any], name: str, kind: str = "box") -> dict[str, Any]:
-    """Keyword hyper-parameters for the loss ``name`` taken from resolved ``options``."""
+def bind_loss(options: Mapping[str, Any], kind: str = "box") -> BoundLoss:
+    """The configured box (``box_loss``) or classification (``cls_loss``) loss, bound to its hyper-parameters."""
     registry = BOX_LOSSES if kind == "box" else CLS_LOSSES
-    prefix = "" if kind == "box" else "cls_"
-    return {param: options[f"{prefix}{name}_{param}"] for param in registry.spec(name).params}
+    return registry.spec(options[f"{kind}_loss"]).bind_options(options)

@@ -3,32 +3,74 @@
 A loss is registered once, with its hyper-parameters and their defaults; configs, the ultralytics
 integration, the benchmarks and the tests all look names up here, so adding a loss is one decorator and
 no if/elif chain anywhere. Two tables share this class: box-regression losses and classification losses.
+
+A *wrapper* (e.g. Inner-IoU) is registered once too and turns every registered loss it applies to into a
+new name, ``<prefix>_<base>`` (``inner_ciou``, ``focaler_eiou``, ...), with no code per combination.
+
+Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``focal_eiou_gamma``),
+``cls_<loss>_<param>`` for a classification loss and ``<prefix>_<param>`` for a wrapper (``inner_ratio``).
+:meth:`LossSpec.bind` checks the values once and returns the loss with them fixed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Param:
-    """A hyper-parameter of a registered loss: default, type, validity check and a one-line doc."""
+    """A setting (a loss hyper-parameter or a command-line key): default, type, validity check, one-line doc.
+
+    ``value_type`` is needed only where the default does not show the type: a default of ``None`` ("unset",
+    which then stays allowed), or several accepted types (a tuple). A float setting accepts an int and must
+    be finite.
+    """
 
     default: Any
     doc: str
     check: Callable[[Any], bool] = lambda value: True
     requirement: str = ""  # human-readable form of `check`, e.g. ">= 0"
     choices: tuple = ()
+    value_type: type | tuple[type, ...] | None = None
 
     @property
-    def type(self) -> type:
-        return type(self.default)
+    def type(self) -> type | tuple[type, ...]:
+        return self.value_type or type(self.default)
+
+    def validate(self, key: str, value: Any) -> Any:
+        """The checked value (an int given for a float setting becomes a float); ConfigError naming ``key``."""
+        if value is None and self.default is None:
+            return None
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if not isinstance(value, types) or wrong_bool:
+            expected = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected}, got {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value!r} is not a finite number")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{key}={value!r} is out of range: must be one of {', '.join(map(str, self.choices))}")
+        if not self.check(value):
+            raise ConfigError(f"{key}={value!r} is out of range: must be {self.requirement}")
+        return value
 
 
 @dataclass(frozen=True)
 class LossSpec:
-    """Everything known about one registered loss."""
+    """Everything known about one registered loss.
+
+    ``context`` names the per-call inputs that only the caller knows, passed as keyword arguments next to the
+    boxes: ``image_size`` (the input image's (width, height) in pixels), ``stride`` (pixels per box unit:
+    the anchor's stride in YOLO's grid units, 1 for pixel boxes) and ``iou_mean`` (a running mean kept by
+    the caller). ``iou_based``: the loss is 1 − (an IoU-type similarity) plus penalties, so IoU wrappers and
+    the assigner's ``same`` metric apply to it.
+    """
 
     name: str
     fn: Callable  # the public function, e.g. per-box loss (N,)
@@ -36,45 +78,170 @@ class LossSpec:
     params: dict[str, Param] = field(default_factory=dict)
     paper: str = ""
     formula: str = ""
+    keys: dict[str, str] = field(default_factory=dict)  # parameter -> its config key
+    context: tuple[str, ...] = ()
+    iou_based: bool = False
+    wraps: str | None = None  # a wrapped loss: the name of the loss it wraps
+
+    def bind(self, **values: Any) -> "BoundLoss":
+        """The loss with its hyper-parameters checked and fixed (defaults for those not given)."""
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            raise ConfigError(f"loss {self.name!r} has no parameter {unknown[0]!r}; it has: "
+                              f"{', '.join(self.params) or 'none'}")
+        kwargs = {param: spec.validate(self.keys.get(param, param), values.get(param, spec.default))
+                  for param, spec in self.params.items()}
+        return BoundLoss(self, kwargs)
+
+    def bind_options(self, options: Mapping[str, Any]) -> "BoundLoss":
+        """:meth:`bind` from config keys (``focal_eiou_gamma``, ``inner_ratio``, ...); missing keys take defaults."""
+        return self.bind(**{param: options[key] for param, key in self.keys.items() if key in options})
+
+
+@dataclass(frozen=True)
+class BoundLoss:
+    """A registered loss with checked hyper-parameters: call it like the loss, minus the hyper-parameters."""
+
+    spec: LossSpec
+    kwargs: dict[str, Any]
+
+    def __call__(self, pred: Any, target: Any, **context: Any) -> Any:
+        return self.spec.fn(pred, target, **self.kwargs, **context)
+
+    def terms(self, pred: Any, target: Any, **context: Any) -> tuple[Any, dict[str, Any]]:
+        """``(loss, {term: per-box})``; a loss without parts gives ``{"total": loss}``."""
+        if self.spec.terms is None:
+            loss = self(pred, target, **context)
+            return loss, {"total": loss}
+        return self.spec.terms(pred, target, **self.kwargs, **context)
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """A registered transformation of losses: ``fn(base_terms, pred, target, **params) -> (loss, terms)``."""
+
+    prefix: str
+    fn: Callable
+    params: dict[str, Param]
+    applies: Callable[[LossSpec], bool]
+    paper: str = ""
+    formula: str = ""
 
 
 class Registry:
     """Name -> LossSpec table; duplicate names and unknown names are errors that say what exists."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, key_prefix: str = ""):
         self.kind = kind
+        self.key_prefix = key_prefix  # config keys: <key_prefix><loss>_<param>
         self._specs: dict[str, LossSpec] = {}
+        self._wrappers: dict[str, Wrapper] = {}
+        self._composed: dict[str, LossSpec] = {}
 
     def register(self, name: str, *, params: dict[str, Param] | None = None, terms: Callable | None = None,
-                 paper: str = "", formula: str = "") -> Callable:
-        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=...)``."""
+                 paper: str = "", formula: str = "", context: tuple[str, ...] = (),
+                 iou_based: bool = False) -> Callable:
+        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``."""
 
         def decorator(fn: Callable) -> Callable:
-            if name in self._specs:
+            if name in self._specs or self._wrapper_of(name) is not None:
                 raise ValueError(f"{self.kind} loss {name!r} is already registered")
-            self._specs[name] = LossSpec(name, fn, terms, dict(params or {}), paper, formula)
+            params_ = dict(params or {})
+            keys = {param: f"{self.key_prefix}{name}_{param}" for param in params_}
+            self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, tuple(context), iou_based)
+            self._composed.clear()
             return fn
 
         return decorator
 
-    def names(self) -> list[str]:
-        return sorted(self._specs)
+    def register_wrapper(self, prefix: str, *, params: dict[str, Param] | None = None, paper: str = "",
+                         formula: str = "", applies: Callable[[LossSpec], bool] = lambda spec: spec.iou_based
+                         ) -> Callable:
+        """Decorator for ``wrap(base_terms, pred, target, **params) -> (loss, terms)``: every registered loss
+        for which ``applies(spec)`` holds gets the name ``<prefix>_<loss>``."""
+
+        def decorator(fn: Callable) -> Callable:
+            if prefix in self._wrappers:
+                raise ValueError(f"{self.kind} loss wrapper {prefix!r} is already registered")
+            self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula)
+            self._composed.clear()
+            return fn
+
+        return decorator
+
+    def names(self, wrapped: bool = True) -> list[str]:
+        """Registered names, sorted; with ``wrapped``, every ``<prefix>_<loss>`` a wrapper makes as well."""
+        names = set(self._specs)
+        if wrapped:
+            names |= {f"{w.prefix}_{name}" for w in self._wrappers.values() for name, spec in self._specs.items()
+                      if w.applies(spec)}
+        return sorted(names)
+
+    def wrappers(self) -> dict[str, Wrapper]:
+        return dict(self._wrappers)
 
     def spec(self, name: str) -> LossSpec:
-        try:
+        if name in self._specs:
             return self._specs[name]
-        except KeyError:
-            raise KeyError(f"unknown {self.kind} loss {name!r}; valid names: {', '.join(self.names())}") from None
+        if name not in self._composed:
+            found = self._wrapper_of(name)
+            if found is None:
+                raise KeyError(f"unknown {self.kind} loss {name!r}; valid names: {', '.join(self.names())}")
+            self._composed[name] = self._compose(*found)
+        return self._composed[name]
 
     def get(self, name: str) -> Callable:
         return self.spec(name).fn
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._specs
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._specs or self._wrapper_of(name) is not None)
+
+    def options(self) -> dict[str, Param]:
+        """Config key -> Param for every hyper-parameter of the registered losses and wrappers."""
+        keys = {spec.keys[param]: spec.params[param] for spec in self._specs.values() for param in spec.params}
+        keys.update({f"{w.prefix}_{param}": p for w in self._wrappers.values() for param, p in w.params.items()})
+        return keys
+
+    def _wrapper_of(self, name: str) -> tuple[Wrapper, LossSpec] | None:
+        for prefix, wrapper in self._wrappers.items():
+            base = self._specs.get(name[len(prefix) + 1:]) if name.startswith(f"{prefix}_") else None
+            if base is not None and wrapper.applies(base):
+                return wrapper, base
+        return None
+
+    def _compose(self, wrapper: Wrapper, base: LossSpec) -> LossSpec:
+        own = set(wrapper.params)
+        clash = own & (set(base.params) | set(base.context))
+        if clash:
+            raise ValueError(f"{wrapper.prefix}_{base.name}: {wrapper.prefix} and {base.name} both take "
+                             f"{sorted(clash)[0]!r}")
+        base_terms = base.terms or _total_terms(base.fn)
+
+        def terms(pred, target, **kwargs):
+            wrapper_kwargs = {key: kwargs.pop(key) for key in own if key in kwargs}
+            return wrapper.fn(lambda p, t: base_terms(p, t, **kwargs), pred, target, **wrapper_kwargs)
+
+        def fn(pred, target, **kwargs):
+            return terms(pred, target, **kwargs)[0]
+
+        name = f"{wrapper.prefix}_{base.name}"
+        fn.__name__ = terms.__name__ = name
+        fn.__doc__ = f"{wrapper.formula} with L = {base.name} ({base.formula}).\n\n{wrapper.paper}"
+        keys = {**base.keys, **{param: f"{wrapper.prefix}_{param}" for param in wrapper.params}}
+        return LossSpec(name, fn, terms, {**base.params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
+                        f"{wrapper.formula} with L = {base.formula}", keys, base.context, base.iou_based, base.name)
+
+
+def _total_terms(fn: Callable) -> Callable:
+    def terms(pred, target, **kwargs):
+        loss = fn(pred, target, **kwargs)
+        return loss, {"total": loss}
+
+    return terms
 
 
 BOX_LOSSES = Registry("box")
-CLS_LOSSES = Registry("classification")
+CLS_LOSSES = Registry("classification", key_prefix="cls_")
 
 
 def list_losses(kind: str = "box") -> list[str]:

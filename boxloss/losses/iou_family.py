@@ -80,7 +80,7 @@ def _focal_eiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
     return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
 
 
-@BOX_LOSSES.register("iou", terms=_iou_terms, formula="1 − IoU",
+@BOX_LOSSES.register("iou", terms=_iou_terms, iou_based=True, formula="1 − IoU",
                      paper="Yu et al., UnitBox: An Advanced Object Detection Network, ACM MM 2016")
 def iou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """IoU loss, 1 − IoU, per box.
@@ -97,7 +97,7 @@ def iou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torc
     return _iou_terms(pred, target, eps)[0]
 
 
-@BOX_LOSSES.register("giou", terms=_giou_terms, formula="1 − IoU + |C \\ (A ∪ B)| / |C|",
+@BOX_LOSSES.register("giou", terms=_giou_terms, iou_based=True, formula="1 − IoU + |C \\ (A ∪ B)| / |C|",
                      paper="Rezatofighi et al., Generalized Intersection over Union, CVPR 2019, arXiv 1902.09630")
 def giou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """GIoU loss, 1 − IoU + |C \\ (A ∪ B)| / |C|, with C the smallest box enclosing both, per box.
@@ -113,7 +113,7 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
     return _giou_terms(pred, target, eps)[0]
 
 
-@BOX_LOSSES.register("diou", terms=_diou_terms, formula="1 − IoU + ρ²/c²",
+@BOX_LOSSES.register("diou", terms=_diou_terms, iou_based=True, formula="1 − IoU + ρ²/c²",
                      paper="Zheng et al., Distance-IoU Loss, AAAI 2020, arXiv 1911.08287")
 def diou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """DIoU loss, 1 − IoU + ρ²/c², per box.
@@ -132,7 +132,7 @@ def diou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
     return _diou_terms(pred, target, eps)[0]
 
 
-@BOX_LOSSES.register("ciou", terms=_ciou_terms, formula="1 − IoU + ρ²/c² + α v",
+@BOX_LOSSES.register("ciou", terms=_ciou_terms, iou_based=True, formula="1 − IoU + ρ²/c² + α v",
                      paper="Zheng et al., Distance-IoU Loss, AAAI 2020, arXiv 1911.08287")
 def ciou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """CIoU loss, 1 − IoU + ρ²/c² + α v, per box: ultralytics' stock YOLOv8 box loss.
@@ -152,7 +152,8 @@ def ciou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
     return _ciou_terms(pred, target, eps)[0]
 
 
-@BOX_LOSSES.register("eiou", terms=_eiou_terms, formula="1 − IoU + ρ²/c² + (w − w_gt)²/Cw² + (h − h_gt)²/Ch²",
+@BOX_LOSSES.register("eiou", terms=_eiou_terms, iou_based=True,
+                     formula="1 − IoU + ρ²/c² + (w − w_gt)²/Cw² + (h − h_gt)²/Ch²",
                      paper="Zhang et al., Focal and Efficient IOU Loss, Neurocomputing 2022, arXiv 2101.08158")
 def eiou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """EIoU loss, 1 − IoU + ρ²/c² + (w − w_gt)²/Cw² + (h − h_gt)²/Ch², per box.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import torch
@@ -11,7 +10,6 @@ from ultralytics.utils.tal import bbox2dist, make_anchors
 
 from .. import options
 from ..losses import aligned_iou, iou_balanced_cls_weights, iou_balanced_weights
-from ..registry import get_spec
 
 
 class NamedBboxLoss(BboxLoss):
@@ -62,13 +60,9 @@ class BoxLossCriterion(v8DetectionLoss):
         super().__init__(model, tal_topk, tal_topk2)
         self.options = opts = options.resolve(model.args)
         self.box_loss_name, self.cls_loss_name = opts["box_loss"], opts["cls_loss"]
-        box_spec = get_spec(self.box_loss_name)
-        kwargs = options.loss_kwargs(opts, self.box_loss_name)
-        box_terms_fn = partial(box_spec.terms, **kwargs) if box_spec.terms else _as_terms(partial(box_spec.fn, **kwargs))
-        self.bbox_loss = NamedBboxLoss(self.reg_max, box_terms_fn, opts["iou_balanced_loc"],
+        self.bbox_loss = NamedBboxLoss(self.reg_max, options.bind_loss(opts, "box").terms, opts["iou_balanced_loc"],
                                        opts["iou_balanced_lambda"], opts["iou_balanced_wloc"]).to(self.device)
-        self.cls_loss_fn = partial(get_spec(self.cls_loss_name, "cls").fn,
-                                   **options.loss_kwargs(opts, self.cls_loss_name, "cls"))
+        self.cls_loss_fn = options.bind_loss(opts, "cls")
 
     def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **assign_kwargs):
         """Stock assignment and loss, with the named losses; same return value as the parent's.
@@ -122,13 +116,3 @@ class BoxLossCriterion(v8DetectionLoss):
         weights[fg_mask] = iou_balanced_cls_weights(cls_loss[fg_mask].detach().sum(-1), iou,
                                                     self.options["iou_balanced_eta"]).to(weights.dtype)
         return cls_loss * weights.unsqueeze(-1)
-
-
-def _as_terms(fn):
-    """Adapt a loss with no separate parts to the ``(loss, terms)`` form."""
-
-    def terms_fn(pred, target):
-        loss = fn(pred, target)
-        return loss, {"total": loss}
-
-    return terms_fn
