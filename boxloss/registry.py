@@ -126,6 +126,7 @@ class Wrapper:
     applies: Callable[[LossSpec], bool]
     paper: str = ""
     formula: str = ""
+    context: tuple[str, ...] = ()  # per-call inputs of the wrapper itself (see LossSpec.context)
 
 
 class Registry:
@@ -155,15 +156,15 @@ class Registry:
         return decorator
 
     def register_wrapper(self, prefix: str, *, params: dict[str, Param] | None = None, paper: str = "",
-                         formula: str = "", applies: Callable[[LossSpec], bool] = lambda spec: spec.iou_based
-                         ) -> Callable:
+                         formula: str = "", applies: Callable[[LossSpec], bool] = lambda spec: spec.iou_based,
+                         context: tuple[str, ...] = ()) -> Callable:
         """Decorator for ``wrap(base_terms, pred, target, **params) -> (loss, terms)``: every registered loss
         for which ``applies(spec)`` holds gets the name ``<prefix>_<loss>``."""
 
         def decorator(fn: Callable) -> Callable:
             if prefix in self._wrappers:
                 raise ValueError(f"{self.kind} loss wrapper {prefix!r} is already registered")
-            self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula)
+            self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula, tuple(context))
             self._composed.clear()
             return fn
 
@@ -199,7 +200,8 @@ class Registry:
     def options(self) -> dict[str, Param]:
         """Config key -> Param for every hyper-parameter of the registered losses and wrappers."""
         keys = {spec.keys[param]: spec.params[param] for spec in self._specs.values() for param in spec.params}
-        keys.update({f"{w.prefix}_{param}": p for w in self._wrappers.values() for param, p in w.params.items()})
+        keys.update({f"{self.key_prefix}{w.prefix}_{param}": p for w in self._wrappers.values()
+                     for param, p in w.params.items()})
         return keys
 
     def _wrapper_of(self, name: str) -> tuple[Wrapper, LossSpec] | None:
@@ -210,7 +212,7 @@ class Registry:
         return None
 
     def _compose(self, wrapper: Wrapper, base: LossSpec) -> LossSpec:
-        own = set(wrapper.params)
+        own = set(wrapper.params) | set(wrapper.context)
         clash = own & (set(base.params) | set(base.context))
         if clash:
             raise ValueError(f"{wrapper.prefix}_{base.name}: {wrapper.prefix} and {base.name} both take "
@@ -227,9 +229,10 @@ class Registry:
         name = f"{wrapper.prefix}_{base.name}"
         fn.__name__ = terms.__name__ = name
         fn.__doc__ = f"{wrapper.formula} with L = {base.name} ({base.formula}).\n\n{wrapper.paper}"
-        keys = {**base.keys, **{param: f"{wrapper.prefix}_{param}" for param in wrapper.params}}
+        keys = {**base.keys, **{param: f"{self.key_prefix}{wrapper.prefix}_{param}" for param in wrapper.params}}
+        context = (*base.context, *(c for c in wrapper.context if c not in base.context))
         return LossSpec(name, fn, terms, {**base.params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
-                        f"{wrapper.formula} with L = {base.formula}", keys, base.context, base.iou_based, base.name)
+                        f"{wrapper.formula} with L = {base.formula}", keys, context, base.iou_based, base.name)
 
 
 def _total_terms(fn: Callable) -> Callable:
