@@ -1,38 +1,7 @@
-"""COCO evaluation of trained checkpoints: AP at every IoU threshold 0.50:0.05:0.95, side by side.
-
-    python val.py model=runs/train/ciou/weights/best.pt data=shapes
-    python val.py model=runs/train/ciou/weights/best.pt,runs/train/eiou/weights/best.pt data=shapes   # one row per loss
-    python val.py model=best.pt data=path/to/data.yaml split=test imgsz=640 batch=8 backend=both
-    python val.py model=yolov8n-coco.pt data=coco.yaml coco_json=annotations/instances_val2017.json  # official GT
-
-Predictions come from ultralytics' own validation pipeline (rect batches, conf 0.001, NMS IoU 0.7) with
-max_det=100 (COCO's rule; ultralytics' default is 300), evaluated with pycocotools (or faster-coco-eval) against
-ground truth built from the dataset's labels at the original image sizes, or from coco_json when given (crowd
-regions and COCO's areas). Keys: model, data, split, imgsz, batch, backend, coco_json, project, name, device,
-max_det, conf, iou, workers.
-
-Writes <project>/<name> (default runs/val/val, then val2, ...): metrics.json, gt.json, predictions.json and the
-table printed (table.md). A bad key or value exits with status 2 and one line naming the problem, before any run
-directory is created.
-"""
-
+"""COCO AP of trained checkpoints at every IoU threshold: see boxloss/cli/val.py (``--help`` lists the keys)."""
 import sys
 
-from boxloss.options import ConfigError
-
-
-def main(argv: list[str]) -> int:
-    from boxloss.yolo import val_run
-
-    try:
-        plan = val_run.prepare(argv)
-    except ConfigError as error:
-        print(f"val.py: error: {error}", file=sys.stderr)
-        return 2
-    val_run.run(plan)
-    print(f"val.py: run directory {plan.run_dir}")
-    return 0
-
+from boxloss.cli.val import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

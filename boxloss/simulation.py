@@ -42,11 +42,11 @@ from typing import Callable, Mapping
 import torch
 
 from .losses import aligned_iou
-from .registry import get_loss, get_spec
+from .registry import get_spec
 
 __all__ = [
     "ASPECT_RATIOS", "ANCHOR_AREAS", "TARGET_CENTRE", "TARGET_AREA", "DISC_RADIUS", "MIN_SIZE", "Cases",
-    "SimulationResult", "build_cases", "learning_rate", "simulate", "summarise",
+    "SimulationResult", "build_cases", "learning_rate", "simulate", "summarize",
 ]
 
 ASPECT_RATIOS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)  # w / h: 1:4, 1:3, 1:2, 1:1, 2:1, 3:1, 4:1
@@ -56,7 +56,7 @@ TARGET_AREA = 1.0
 DISC_RADIUS = 3.0
 MIN_SIZE = 1e-3  # smallest width / height a box may reach (clamped after each step)
 LEARNING_RATES = ((0.8, 0.1), (0.9, 0.01), (1.0, 0.001))  # (up to this fraction of the iterations, eta)
-IOU_THRESHOLDS = (0.5, 0.9)
+SUCCESS_IOUS = (0.5, 0.9)  # the summary reports the fraction of cases that end above each
 
 
 @dataclass(frozen=True)
@@ -151,15 +151,6 @@ def _xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack((x - half_w, y - half_h, x + half_w, y + half_h)).T
 
 
-def _loss_params(name: str, overrides: Mapping | None) -> dict:
-    params = {key: param.default for key, param in get_spec(name).params.items()}
-    for key, value in (overrides or {}).items():
-        if key not in params:
-            raise KeyError(f"box loss {name!r} has no parameter {key!r}; it has: {', '.join(params) or 'none'}")
-        params[key] = value
-    return params
-
-
 def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = True,
              loss_params: Mapping | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
@@ -170,7 +161,7 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
         cases: from :func:`build_cases`; its dtype and device are used throughout.
         iterations: number of gradient steps (paper: 200); the learning-rate schedule scales with it.
         iou_factor: multiply each case's step by (2 - IoU) (paper: on).
-        loss_params: keyword arguments of the loss; registry defaults for the ones not given.
+        loss_params: hyper-parameters of the loss (checked by the registry); defaults for the ones not given.
         progress: called as ``progress(iteration, iterations)`` after each step.
 
     Returns:
@@ -178,8 +169,7 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
     """
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
-    loss_fn = get_loss(loss)
-    params = _loss_params(loss, loss_params)
+    bound = get_spec(loss).bind(**(loss_params or {}))
     started = time.perf_counter()
     targets = cases.targets
     target_xyxy = _xyxy(targets)  # (N, 4) view of a (4, N) tensor
@@ -191,7 +181,7 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
         error_curve[0] = (boxes - targets).abs().sum(dtype=torch.float64)
     for iteration in range(1, iterations + 1):
         pred_xyxy = _xyxy(boxes)
-        (grad,) = torch.autograd.grad(loss_fn(pred_xyxy, target_xyxy, **params).sum(), boxes)
+        (grad,) = torch.autograd.grad(bound(pred_xyxy, target_xyxy).sum(), boxes)
         with torch.no_grad():
             step = grad.mul_(learning_rate(iteration, iterations))
             if iou_factor:
@@ -207,7 +197,7 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
         final_error = (final_boxes - targets).abs().sum(0)
         final_iou = aligned_iou(_xyxy(final_boxes), target_xyxy)
         centre_error = final_error.to(torch.float64).reshape(cases.num_centres, -1).sum(1)
-    return SimulationResult(loss, params, error_curve, final_boxes, final_error, initial_iou, final_iou,
+    return SimulationResult(loss, dict(bound.kwargs), error_curve, final_boxes, final_error, initial_iou, final_iou,
                             centre_error, time.perf_counter() - started)
 
 
@@ -218,12 +208,12 @@ def _split(error: torch.Tensor, iou: torch.Tensor) -> dict:
         return out
     out["mean_l1_error"] = error.to(torch.float64).mean().item()
     out["mean_iou"] = iou.to(torch.float64).mean().item()
-    for threshold in IOU_THRESHOLDS:
+    for threshold in SUCCESS_IOUS:
         out[f"frac_iou_above_{threshold}"] = (iou > threshold).to(torch.float64).mean().item()
     return out
 
 
-def summarise(result: SimulationResult) -> dict:
+def summarize(result: SimulationResult) -> dict:
     """Final metrics of one loss: over all cases, and over the cases that start without overlap (IoU = 0).
 
     Each split has ``cases``, ``mean_l1_error`` (per case), ``mean_iou`` and ``frac_iou_above_0.5`` /

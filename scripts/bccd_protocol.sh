@@ -20,7 +20,7 @@
 #   OUT=runs/benchmark/bccd               the benchmark folder (results/, report.md, summary.json, ...)
 #   PYTHON=.venv/bin/python               (python3 when there is no .venv)
 #   DRY_RUN=1                             print the benchmark command instead of running it
-# Exit status: the converter's (1 on malformed input) or the benchmark's (2 bad input, 1 a failed run,
+# Exit status: the converter's (2 on bad input) or the benchmark's (2 bad input, 1 a failed run,
 # 130 interrupted).
 set -euo pipefail
 

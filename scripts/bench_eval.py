@@ -1,6 +1,6 @@
 """Benchmark COCO evaluation on a COCO-val-sized synthetic set: pycocotools, faster-coco-eval, ultralytics' metric.
 
-Input (``boxloss.evaluation.synthetic.synthetic_detections``, the generator the evaluation tests use): 5,000
+Input (``boxloss.testing.detections.random_detections``, the generator the evaluation tests use): 5,000
 images of 640x480, ~7 objects per image (Poisson), 80 classes with a long tail, exactly 100 detections per image
 (jittered copies of the objects with IoUs over the whole 0.5-0.95 range, 10 % with a wrong class, plus background
 boxes), i.e. the size of a COCO val2017 evaluation at max_det = 100.
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from boxloss.evaluation import evaluate  # noqa: E402
 from boxloss.evaluation.coco_eval import check_predictions  # noqa: E402
 from boxloss.evaluation.coco_gt import load_coco  # noqa: E402
-from boxloss.evaluation.io import write_json_atomic, write_text_atomic  # noqa: E402
-from boxloss.evaluation.synthetic import synthetic_detections  # noqa: E402
+from boxloss._io import write_json_atomic, write_text_atomic  # noqa: E402
+from boxloss.testing.detections import random_detections  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     log(f"generating {args.images} images x {args.dets} detections, {args.classes} classes")
-    gen_seconds, data = timed(lambda: synthetic_detections(args.images, args.dets, args.classes, args.gt_per_image,
+    gen_seconds, data = timed(lambda: random_detections(args.images, args.dets, args.classes, args.gt_per_image,
                                                            args.seed))
     n_gt, n_det = len(data.gt["annotations"]), len(data.predictions)
     log(f"generated {n_gt} objects, {n_det} detections in {gen_seconds:.1f} s")

@@ -21,11 +21,13 @@ def main(argv: list[str]) -> int:
     import torch
     from ultralytics.nn.modules.head import Detect
 
-    from boxloss.yolo import BoxLossYOLO, experiment
+    from boxloss.data.embedded import resolve_data
+    from boxloss.keyvalues import split_keyvalues
+    from boxloss.yolo import BoxLossYOLO
     from boxloss.yolo.iou_aware import IoUAwareDetect
 
-    args = experiment.parse_overrides(argv)
-    data = experiment.resolve_data(args.get("data", "shapes"))
+    args = split_keyvalues(argv)
+    data = resolve_data(args.get("data", "shapes"))
     imgsz, repeats = int(args.get("imgsz", 256)), int(args.get("repeats", 3))
     model = BoxLossYOLO(args["model"])
     head = model.model.model[-1]

@@ -34,7 +34,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,10 +41,9 @@ from typing import Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import random_boxes  # noqa: E402
-
-import boxloss  # noqa: E402
+import boxloss
+from boxloss._io import write_text_atomic
+from boxloss.testing.boxes import random_boxes
 
 REFERENCES = ("torchvision_ciou", "ultralytics_ciou")
 TARGETS = {  # what is checked, and the limit
@@ -282,21 +280,6 @@ def markdown(meta: dict, loss_rows: list[dict], train_rows: list[dict], checks: 
     return "\n".join(lines)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the report the usual permissions
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def devices(choice: str) -> list[torch.device]:
     if choice == "auto":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -355,9 +338,10 @@ def main(argv=None) -> int:
     checks = check_targets(loss_rows, train_rows)
     report = markdown(meta, loss_rows, train_rows, checks)
     print(report)
-    write_atomic(args.out, report)
-    write_atomic(args.out.with_suffix(".json"),
-                 json.dumps({"meta": meta, "losses": loss_rows, "training": train_rows, "targets": checks}, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out, report)
+    record = {"meta": meta, "losses": loss_rows, "training": train_rows, "targets": checks}
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1))
     log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0
 

@@ -23,7 +23,7 @@ def test_the_script_is_valid_bash():
 
 @pytest.mark.skipif(not BCCD.is_dir(), reason=f"BCCD not present at {BCCD} on this machine")
 def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path, monkeypatch):
-    from boxloss.benchmark import matrix
+    from boxloss.benchmark.plan import build_plan
 
     env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "BCCD_YOLO": "bccd-yolo", "OUT": "bench",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
@@ -50,7 +50,7 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
                     "batch=16", f"out={tmp_path / 'bench'}", "batch=8", "workers=0"]
 
     monkeypatch.chdir(REPO)  # the script runs the benchmark from the repository root
-    plan = matrix.build_plan(args)
+    plan = build_plan(args)
     assert len(plan.runs) == 15 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
     settings = plan.runs[-1].settings
     assert settings["box_loss"] == "focal_eiou" and settings["iou_aware"] is True

@@ -13,10 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from boxloss.benchmark import matrix, summary
-from boxloss.benchmark.matrix import RunFailed, build_plan, check_existing, read_result, run_matrix
+import sys
+
+from boxloss.benchmark import results as benchmark_results, summary
+from boxloss.benchmark.matrix import run_matrix
+from boxloss.benchmark.plan import Plan, RunSpec, build_plan
+from boxloss.benchmark.results import RunFailed, check_existing, read_result
+from boxloss.benchmark.runner import SubprocessRunner
+from boxloss.errors import ConfigError
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS
-from boxloss.options import ConfigError
 from conftest import REPO, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
@@ -165,7 +170,7 @@ def test_truncated_incomplete_and_temp_files_are_not_finished(tmp_path):
     del incomplete["metrics"]["val"]["AP95"]
     (results / "eiou-s0.json").write_text(json.dumps(incomplete))
 
-    assert [spec.name for spec in matrix.scan(plan).pending] == ["ciou-s0", "ciou-s1", "eiou-s0"]
+    assert [spec.name for spec in benchmark_results.scan(plan).pending] == ["ciou-s0", "ciou-s1", "eiou-s0"]
     assert [r["run"] for r in summary.load_results(results, log=lambda line: None)] == ["eiou-s1"]
     resumed = FakeRunner()
     run(plan, resumed)
@@ -195,8 +200,8 @@ def test_other_settings_are_refused_unless_forced(tmp_path):
 def test_changing_the_splits_is_a_settings_change(tmp_path):
     run(plan_for(tmp_path / "bench"), FakeRunner())
     plan = plan_for(tmp_path / "bench")
-    plan_with_test = matrix.Plan(**{**plan.__dict__, "runs": [
-        matrix.RunSpec(s.cfg, s.seed, s.settings, {**s.evaluation, "splits": ["val", "test"]}, s.train_argv, s.out)
+    plan_with_test = Plan(**{**plan.__dict__, "runs": [
+        RunSpec(s.cfg, s.seed, s.settings, {**s.evaluation, "splits": ["val", "test"]}, s.train_argv, s.out)
         for s in plan.runs]})
     with pytest.raises(ConfigError, match="splits"):
         check_existing(plan_with_test)
@@ -313,8 +318,8 @@ def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(t
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
     lines = []
-    runner = matrix.SubprocessRunner(train_script=tmp_path / "train.py", val_script=tmp_path / "val.py",
-                                     log=lines.append)
+    runner = SubprocessRunner(train_command=(sys.executable, str(tmp_path / "train.py")),
+                              val_command=(sys.executable, str(tmp_path / "val.py")), log=lines.append)
     metrics = runner(spec)
     assert metrics == {"val": {key: 0.25 for key in METRIC_KEYS}}
     assert not stale.exists() and (spec.train_dir / "weights" / "best.pt").is_file()
@@ -327,7 +332,7 @@ def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(t
     log = spec.log_path.read_text()
     assert "$ " in log and "50%" in log and "val.py: run directory" in log  # the whole output, every frame
 
-    failing = matrix.RunSpec(spec.cfg, spec.seed, spec.settings, spec.evaluation, (*spec.train_argv, "fail=1"),
+    failing = RunSpec(spec.cfg, spec.seed, spec.settings, spec.evaluation, (*spec.train_argv, "fail=1"),
                              spec.out)
     with pytest.raises(RunFailed, match="training exited with status 3: something went wrong in the child"):
         runner(failing)
@@ -366,8 +371,7 @@ def test_benchmark_end_to_end(tmp_path, mini_data):
 
 
 def test_coco_json_is_checked_and_passed_to_every_evaluation(tmp_path, mini_data):
-    from boxloss.benchmark.matrix import build_plan
-    from boxloss.options import ConfigError
+
 
     official = tmp_path / "instances_val.json"
     official.write_text("{}")

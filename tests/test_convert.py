@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 
 from boxloss.convert import ConversionError, convert_coco, convert_voc
-from boxloss.convert.report import xyxy_to_yolo
+from boxloss.data.yolo_format import xyxy_to_normalised as xyxy_to_yolo
 from boxloss.convert.voc import voc_corners_to_xyxy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -365,6 +365,7 @@ def test_cli_error_is_one_line_and_exit_code(tmp_path):
              "    raise\n")
     result = subprocess.run([sys.executable, "-c", probe, str(src), str(tmp_path / "out")], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0 and "a.xml: not well-formed XML" in result.stderr
+    assert result.stderr.startswith("convert.py: error: ")
     assert not (tmp_path / "out").exists()

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from boxloss.evaluation import (AP_KEYS, BACKENDS, METRIC_KEYS, coco_to_yolo_lines, evaluate, format_table,
-                                gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path, split_images,
+                                gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
                                 yolo_to_coco)
 from boxloss.evaluation.coco_eval import run_cocoeval
-from boxloss.evaluation.coco_gt import label_path, read_yolo_labels
-from boxloss.evaluation.synthetic import synthetic_detections
+from boxloss.data.yolo_format import label_path, read_labels as read_yolo_labels, split_images
+from boxloss.testing.detections import random_detections
 
 REPO = Path(__file__).resolve().parents[1]
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
@@ -126,7 +126,7 @@ def assert_backends_agree(gt, predictions, tolerance=1e-6):
 
 def test_backends_agree_on_a_synthetic_set():
     """A small version of the benchmark's input: 150 images, 20 classes, 40 detections each, 5 % crowd."""
-    data = synthetic_detections(n_images=150, dets_per_image=40, n_classes=20, seed=3, crowd_fraction=0.05)
+    data = random_detections(n_images=150, dets_per_image=40, n_classes=20, seed=3, crowd_fraction=0.05)
     metrics = assert_backends_agree(data.gt, data.predictions)
     assert 0.05 < metrics["AP"] < 0.95 and metrics["AP50"] > metrics["AP75"] > metrics["AP95"]
 
@@ -346,7 +346,7 @@ def test_to_coco_results_maps_paths_and_classes():
 
 
 def test_evaluation_package_does_not_import_ultralytics():
-    code = ("import sys, boxloss.evaluation, boxloss.evaluation.synthetic, boxloss.evaluation.io; "
+    code = ("import sys, boxloss.evaluation, boxloss.testing.detections, boxloss.data.yolo_format; "
             "print([m for m in sys.modules if m.startswith('ultralytics')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

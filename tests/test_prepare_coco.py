@@ -106,14 +106,15 @@ def test_prints_both_reports_and_the_next_commands_and_leaves_nothing_else(prepa
 def test_val_ground_truth_from_coco_json_maps_every_image_and_class(prepared):
     from ultralytics.data.converter import coco80_to_coco91_class
 
-    from boxloss.evaluation.coco_gt import image_ids_by_path, split_images
+    from boxloss.data.yolo_format import split_images
+    from boxloss.evaluation.coco_gt import image_ids_by_path
     from boxloss.yolo import val_run
     from boxloss.yolo.coco_val import class_to_category
 
     tmp, coco, out, _ = prepared
     data_yaml = str(out / "data.yaml")
     spec = yaml.safe_load((out / "data.yaml").read_text())
-    gt = val_run._build_gt(val_run._check_data(data_yaml, "val"), "val", spec["coco_val_json"])
+    gt = val_run._build_gt(data_yaml, "val", spec["coco_val_json"])
     official = json.loads(Path(spec["coco_val_json"]).read_text())
     assert len(gt["images"]) == IMAGES and len(gt["annotations"]) == BOXES + CROWD
     assert sum(a["iscrowd"] for a in gt["annotations"]) == CROWD  # kept: pycocotools ignores them
@@ -136,7 +137,9 @@ def readme_coco_commands() -> list[list[str]]:
 
 def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     """Each README command, with this layout's paths, passes its entry point's own checks (nothing is trained)."""
-    from boxloss.benchmark import matrix
+    from boxloss.benchmark.plan import build_plan
+    from boxloss.data.yolo_format import check_dataset
+    from boxloss.keyvalues import parse_keyvalues
     from boxloss.yolo import experiment, val_run
 
     tmp, coco, out, _ = prepared
@@ -149,15 +152,15 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     assert prepare_args == ["--coco", str(coco), "--out", "datasets/coco"]  # what the fixture ran
 
     settings = experiment.load_experiment(train_args)
-    experiment.check_data(settings["data"])
+    check_dataset(settings["data"])
     assert settings["box_loss"] == "eiou" and settings["imgsz"] == 640 and settings["data"] == "datasets/coco/data.yaml"
 
-    val_settings = val_run.parse_settings(val_args)
+    val_settings = parse_keyvalues(val_args, val_run.VAL_KEYS)
     assert val_settings["model"] == "runs/train/eiou/weights/best.pt"  # train.py's run directory for cfg=eiou.yaml
     assert Path(val_settings["coco_json"]) == coco / "annotations" / "instances_val2017.json"
-    val_run._build_gt(val_run._check_data(val_settings["data"], "val"), "val", val_settings["coco_json"])
+    val_run._build_gt(val_settings["data"], "val", val_settings["coco_json"])
 
-    plan = matrix.build_plan(bench_args)
+    plan = build_plan(bench_args)
     assert [spec.name for spec in plan.runs][:3] == ["ciou-s0", "ciou-s1", "ciou-s2"] and len(plan.runs) == 9
     assert plan.out == tmp / "runs" / "benchmark" / "coco"  # the folder README names for per-run checkpoints
     assert not (tmp / "runs").exists()

@@ -6,7 +6,6 @@ Small scale throughout (tens of centres, at most 200 iterations); the full proto
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import torch
 import boxloss
 from boxloss import simulation as sim
 
-REPO = Path(__file__).resolve().parents[1]
 CENTRES = 30  # 10,290 cases
 
 
@@ -91,7 +89,7 @@ def test_same_seed_identical_different_seed_differs():
     assert torch.equal(first.error_curve, again.error_curve)
     assert torch.equal(first.final_boxes, again.final_boxes)
     assert torch.equal(first.centre_error, again.centre_error)
-    assert sim.summarise(first)["all"] == sim.summarise(again)["all"]
+    assert sim.summarize(first)["all"] == sim.summarize(again)["all"]
     assert not torch.equal(first.error_curve, other.error_curve)
     assert not torch.equal(sim.build_cases(20, seed=1).centres, sim.build_cases(20, seed=2).centres)
 
@@ -109,7 +107,7 @@ def test_no_gradient_for_non_overlapping_cases(cases, results, name):
 
 
 def test_iou_loss_improves_only_overlapping_cases(results):
-    summary = sim.summarise(results["iou"])
+    summary = sim.summarize(results["iou"])
     assert summary["start_without_overlap"]["frac_iou_above_0.5"] == 0
     assert summary["all"]["frac_iou_above_0.9"] < 0.2
     assert results["iou"].error_curve[-1] < results["iou"].error_curve[0]  # the overlapping ones do converge
@@ -118,14 +116,14 @@ def test_iou_loss_improves_only_overlapping_cases(results):
 @pytest.mark.parametrize("name", ["diou", "ciou", "eiou"])
 def test_distance_aware_losses_reach_high_iou(results, name):
     """Measured at this scale: DIoU 98.0 %, CIoU 99.8 %, EIoU 100 % of the cases end with IoU > 0.9."""
-    summary = sim.summarise(results[name])
+    summary = sim.summarize(results[name])
     for split in ("all", "start_without_overlap"):
         assert summary[split]["frac_iou_above_0.9"] >= 0.95, (name, split, summary[split])
     assert results[name].error_curve[-1] < 0.02 * results[name].error_curve[0]
 
 
 def test_summary_fields(results):
-    summary = sim.summarise(results["ciou"])
+    summary = sim.summarize(results["ciou"])
     assert summary["loss"] == "ciou" and summary["non_finite_cases"] == 0
     assert summary["all"]["cases"] == CENTRES * 343
     assert 0 < summary["start_without_overlap"]["cases"] < summary["all"]["cases"]
@@ -134,7 +132,7 @@ def test_summary_fields(results):
 
 
 def test_unknown_loss_parameter_is_an_error(cases):
-    with pytest.raises(KeyError, match="gamma"):
+    with pytest.raises(ValueError, match="gamma"):
         sim.simulate("ciou", cases, 1, loss_params={"gamma": 1.0})
 
 
@@ -149,16 +147,15 @@ def test_core_imports_only_torch_and_the_standard_library():
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("simulate_cli", REPO / "scripts" / "simulate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from boxloss.cli import simulate
+
+    return simulate
 
 
 def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     cli = _cli()
     threads = torch.get_num_threads()
-    args = ["--losses", "iou,diou,focal_eiou:norm=none", "--centres", "6", "--iterations", "12", "--out", str(tmp_path)]
+    args = ["losses=iou,diou,focal_eiou:norm=none", "centres=6", "iterations=12", f"out={tmp_path}"]
     try:
         assert cli.main(args) == 0
         for name in ("curves.csv", "curves.png", "error_maps.png", "summary.json",
@@ -180,15 +177,21 @@ def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert (tmp_path / "per_loss" / "diou.json").read_text() == stored
 
         monkeypatch.undo()  # different settings: the loss runs again and its file is replaced
-        assert cli.main(args[:-4] + ["--iterations", "5", "--out", str(tmp_path)]) == 0
+        assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}"]) == 0
         assert json.loads((tmp_path / "per_loss" / "diou.json").read_text())["settings"]["iterations"] == 5
     finally:
         torch.set_num_threads(threads)
 
 
-def test_cli_rejects_bad_loss_names(capsys):
-    cli = _cli()
-    for bad in ("nope", "focal_eiou:norm=sideways", "ciou:gamma=1"):
-        with pytest.raises(SystemExit):
-            cli.parse_args(["--losses", bad])
-    assert "valid names" in capsys.readouterr().err
+@pytest.mark.parametrize("bad, message", [
+    ("losses=nope", "unknown box loss 'nope'; valid names"),
+    ("losses=focal_eiou:norm=sideways", "focal_eiou_norm='sideways' is out of range"),
+    ("losses=ciou:gamma=1", "expected key=value with key one of: none"),
+    ("centres=0", "centres=0 is out of range: must be >= 1"),
+    ("iterations=-1", "iterations=-1 is out of range: must be >= 0"),
+])
+def test_cli_rejects_bad_input_with_one_line(bad, message, capsys, tmp_path):
+    assert _cli().main([bad, f"out={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("simulate.py: error: ") and message in err, err
+    assert not (tmp_path / "out").exists()

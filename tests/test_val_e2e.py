@@ -130,7 +130,8 @@ def test_two_checkpoints_side_by_side(trained):
 @pytest.mark.parametrize("args, message", [
     (["model=missing/best.pt", "data=shapes-mini"], "model checkpoint 'missing/best.pt' not found"),
     (["model=best.pt", "data=shapes-mini", "imgsz=128", "bakend=both"], "unknown key 'bakend' (did you mean backend"),
-    (["model=best.pt", "data=shapes-mini", "backend=detectron2"], "backend='detectron2' must be one of"),
+    (["model=best.pt", "data=shapes-mini", "backend=detectron2"],
+     "backend='detectron2' is out of range: must be one of"),
     (["data=shapes-mini"], "model= is required"),
     (["model=best.pt", "data=nowhere.yaml"], "dataset 'nowhere.yaml' not found"),
 ])

@@ -1,10 +1,13 @@
 """A resumable benchmark: a matrix of experiment configs x seeds, each trained then evaluated, and a summary.
 
-- :mod:`boxloss.benchmark.matrix`: the plan (every argument checked before anything is written), which runs are
-  finished (their result JSON exists with the same settings), running the rest one at a time through a runner
-  callable, and the real runner (``train.py`` and ``val.py`` in subprocesses, logs teed, epochs forwarded).
-- :mod:`boxloss.benchmark.summary`: statistics over seeds (mean, sample std, paired differences against a
-  baseline), the markdown report and the AP-vs-IoU plot, all read from the result JSONs alone.
+- :mod:`.plan`: the plan (every argument checked before anything is written): one run per (config, seed).
+- :mod:`.results`: the result files, what counts as finished, which runs are still to do.
+- :mod:`.matrix`: running the pending runs through a runner callable, each result written when it is done.
+- :mod:`.runner`: the real runner (``boxloss.cli.train`` and ``boxloss.cli.val`` in child processes, logs teed,
+  epochs forwarded).
+- :mod:`.summary`: statistics over seeds (mean, sample std, paired differences against a baseline), the markdown
+  report and the AP-vs-IoU plot, all read from the result JSONs alone; :mod:`.power`: how large a difference the
+  seeds resolve.
 
-The command line is ``scripts/benchmark.py``.
+The command line is ``boxloss.cli.benchmark`` (``scripts/benchmark.py``).
 """

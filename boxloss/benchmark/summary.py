@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..evaluation import AP_KEYS, IOU_THRESHOLDS
-from ..evaluation.io import write_json_atomic, write_text_atomic
-from ..options import ConfigError
-from .matrix import SPLITS, comparable, format_seconds, read_result
+from .._io import format_table, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..errors import ConfigError
+from .plan import EVALUATION_SPLITS
+from .results import comparable, format_seconds, read_result
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
 PAIRED_KEYS = ("AP", "AP50", "AP75", "AP90")
@@ -85,7 +86,7 @@ def _shared(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_consistent(results: Sequence[Mapping[str, Any]]) -> None:
-    """Results summarised together share the dataset and the evaluation (splits included); a config's seeds share
+    """Results summarized together share the dataset and the evaluation (splits included); a config's seeds share
     all its settings. Raises ConfigError naming the first two runs that differ."""
     first: dict[str, Any] = {}
     per_cfg: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -95,7 +96,7 @@ def check_consistent(results: Sequence[Mapping[str, Any]]) -> None:
             first = {"run": result["run"], "shared": shared}
         elif shared != first["shared"]:
             raise ConfigError(f"results {first['run']} and {result['run']} come from different benchmark settings "
-                              f"({first['shared']} vs {shared}); summarise one setting per out= directory")
+                              f"({first['shared']} vs {shared}); summarize one setting per out= directory")
         settings = {k: v for k, v in comparable(result["settings"]).items() if k != "seed"}
         if result["cfg"] in per_cfg and per_cfg[result["cfg"]][1] != settings:
             raise ConfigError(f"results {per_cfg[result['cfg']][0]} and {result['run']} of config {result['cfg']} "
@@ -110,7 +111,7 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
     ``order``: configs in this order first (the command's order); others follow, baseline first then by name.
     """
     if not results:
-        raise ConfigError("no finished results to summarise")
+        raise ConfigError("no finished results to summarize")
     check_consistent(results)
     present = {result["cfg"] for result in results}
     if baseline is None:
@@ -119,7 +120,7 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
     configs = [c for c in (order or []) if c in present]
     configs += sorted(present - set(configs), key=lambda c: (c != baseline, c))
     split_set = {split for result in results for split in result["evaluation"]["splits"]}
-    splits = [s for s in SPLITS if s in split_set] + sorted(split_set - set(SPLITS))
+    splits = [s for s in EVALUATION_SPLITS if s in split_set] + sorted(split_set - set(EVALUATION_SPLITS))
     seeds = sorted({result["seed"] for result in results})
     by_run = {(result["cfg"], result["seed"]): result for result in results}
 
@@ -193,17 +194,6 @@ def _cell(stat: Mapping[str, Any], digits: int = 3, signed: bool = False) -> str
     return text if stat.get("std") is None else f"{text} ± {stat['std']:.{digits}f}"
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
-    widths = [max(3, *(len(str(line[i])) for line in [header, *rows])) for i in range(len(header))]
-
-    def line(cells):
-        return "| " + " | ".join(str(c).ljust(w) if i < numeric_from else str(c).rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-
-    rule = "| " + " | ".join("-" * w if i < numeric_from else "-" * (w - 1) + ":" for i, w in enumerate(widths)) + " |"
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
-
-
 def stats_table(summary: Mapping[str, Any], split: str, keys: Sequence[str] = TABLE_KEYS) -> str:
     """Markdown: one row per config, ``mean ± std`` per metric, n = number of seeds."""
     rows = []
@@ -211,7 +201,7 @@ def stats_table(summary: Mapping[str, Any], split: str, keys: Sequence[str] = TA
         per_key = summary["stats"][split][cfg]
         label = f"{cfg} (baseline)" if cfg == summary["baseline"] else cfg
         rows.append([label, str(max(per_key[key]["n"] for key in keys)), *(_cell(per_key[key]) for key in keys)])
-    return _markdown_table(["config", "n", *keys], rows, numeric_from=1)
+    return format_table(["config", "n", *keys], rows, align_right_from=1)
 
 
 def paired_table(summary: Mapping[str, Any], split: str) -> str:
@@ -225,8 +215,8 @@ def paired_table(summary: Mapping[str, Any], split: str) -> str:
             rows.append([cfg, key, _cell(difference, 4, signed=True), str(difference["n"]),
                          *(f"{difference['values'][s]:+.4f}" if s in difference["values"] else "-" for s in seeds),
                          verdict])
-    return _markdown_table(["config", "metric", f"mean ± std vs {summary['baseline']}", "n",
-                            *(f"seed {s}" for s in seeds), "verdict"], rows, numeric_from=2)
+    return format_table(["config", "metric", f"mean ± std vs {summary['baseline']}", "n",
+                            *(f"seed {s}" for s in seeds), "verdict"], rows, align_right_from=2)
 
 
 def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
@@ -339,16 +329,6 @@ def plot_png(summary: Mapping[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def _json_safe(value: Any) -> Any:
     """Seed keys as strings (JSON object keys)."""
     if isinstance(value, dict):
@@ -366,7 +346,7 @@ def write_summary(out: str | os.PathLike, results: Sequence[Mapping[str, Any]], 
     summary = summarize(results, baseline, order)
     paths = {"summary": out / SUMMARY_FILE, "plot": out / PLOT_FILE, "report": out / REPORT_FILE}
     write_json_atomic(paths["summary"], _json_safe(summary), indent=2)
-    _write_bytes_atomic(paths["plot"], plot_png(summary))
+    write_bytes_atomic(paths["plot"], plot_png(summary))
     write_text_atomic(paths["report"], format_report(summary, PLOT_FILE, summarize_command) + "\n")
     for split in summary["splits"]:
         log(f"\n{split}: mean ± std over seeds")

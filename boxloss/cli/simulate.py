@@ -1,9 +1,9 @@
 """Run the DIoU paper's simulation experiment (arXiv 1911.08287) for registered box losses.
 
-    python scripts/simulate.py                                  # all registered losses, full protocol
-    python scripts/simulate.py --losses ciou,eiou --centres 500 --iterations 100 --out runs/sim-small
-    python scripts/simulate.py --losses focal_eiou,focal_eiou:norm=none   # a hyper-parameter overridden
-    python scripts/simulate.py --no-iou-factor --out runs/simulate-no-factor
+    python scripts/simulate.py                                  # every registered loss, full protocol
+    python scripts/simulate.py losses=ciou,eiou centres=500 iterations=100 out=runs/sim-small
+    python scripts/simulate.py losses=focal_eiou,focal_eiou:norm=none   # a hyper-parameter overridden
+    python scripts/simulate.py iou_factor=false out=runs/simulate-no-factor
 
 The experiment itself lives in ``boxloss.simulation``; this script parses arguments, reports progress on
 stderr, skips losses already finished with the same settings and writes the outputs into ``--out``, each
@@ -18,68 +18,62 @@ atomically (temporary file, then rename):
                            > 0.9, over all cases and over the cases starting without overlap; seconds
 
 curves.csv and summary.json are rewritten after every loss, the two plots once at the end (an
-interrupted run gets them on the re-run, which skips the finished losses). ``--threads`` defaults to 1:
+interrupted run gets them on the re-run, which skips the finished losses). ``threads`` defaults to 1:
 on this shared 2-core machine two OpenMP threads were several times slower per operation than one
 whenever another job was busy (6.8 ms against 0.8 ms for one multiply of 1.7M floats).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-import boxloss
-from boxloss import simulation
+from .. import simulation
+from .._io import atomic_write, write_json_atomic, write_text_atomic
+from ..errors import ConfigError
+from ..keyvalues import format_help, parse_keyvalues, parse_value, run_cli
+from ..registry import BOX_LOSSES, Param, get_spec
 
+PROG = "simulate.py"
 PROTOCOL = "diou-simulation-v1"  # bump when boxloss.simulation changes what a setting produces
+SIMULATE_KEYS: dict[str, Param] = {
+    "losses": Param(None, "comma list of registered box losses, each optionally name:key=value[:key=value] "
+                    "(default: every registered loss that wraps none)", value_type=str),
+    "centres": Param(5000, "anchor centres in the disc (paper: 5000)", lambda n: n >= 1, ">= 1"),
+    "iterations": Param(200, "gradient steps (paper: 200)", lambda n: n >= 0, ">= 0"),
+    "seed": Param(0, "seed of the anchor centres", lambda n: n >= 0, ">= 0"),
+    "out": Param("runs/simulate", "output directory", lambda p: bool(p), "a non-empty path"),
+    "iou_factor": Param(True, "steps -eta (2 - IoU) grad as in the paper; false: plain -eta grad"),
+    "device": Param("cpu", "torch device, e.g. cpu or cuda"),
+    "threads": Param(1, "torch CPU threads", lambda n: n >= 1, ">= 1"),
+}
 
 
 def parse_loss(text: str) -> tuple[str, str, dict]:
-    """``"name"`` or ``"name:key=value:key=value"`` -> (label, name, overridden parameters).
+    """``"name"`` or ``"name:key=value:key=value"`` -> (label, name, checked hyper-parameters).
 
-    Values are converted to the type of the parameter's registry default and checked against it.
+    Values are read as YAML scalars and checked by the registry (:meth:`boxloss.registry.LossSpec.bind`).
     """
     name, *assignments = text.strip().split(":")
-    spec = boxloss.get_spec(name)  # KeyError listing the valid names
+    try:
+        spec = get_spec(name)
+    except KeyError as error:
+        raise ConfigError(f"losses: {error.args[0]}") from None
     overrides = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or key not in spec.params:
-            raise ValueError(f"{text!r}: expected key=value with key one of: {', '.join(spec.params) or 'none'}")
-        param = spec.params[key]
-        if param.type is bool:
-            value = {"true": True, "false": False}.get(raw.lower())
-        else:
-            try:
-                value = param.type(raw)
-            except ValueError:
-                value = None
-        if value is None or not param.check(value):
-            raise ValueError(f"{text!r}: {key} must be {param.requirement or param.type.__name__}, got {raw!r}")
-        overrides[key] = value
-    label = ":".join([name] + [f"{key}={overrides[key]}" for key in sorted(overrides)])
-    return label, name, overrides
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, then rename the temporary file onto ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_json(path: Path, data) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
+            raise ConfigError(f"losses: {text!r}: expected key=value with key one of: "
+                              f"{', '.join(spec.params) or 'none'}")
+        overrides[key] = parse_value(raw)
+    bound = spec.bind(**overrides)
+    label = ":".join([name] + [f"{key}={bound.kwargs[key]}" for key in sorted(overrides)])
+    return label, name, {key: bound.kwargs[key] for key in overrides}
 
 
 def loss_file(out: Path, label: str) -> Path:
@@ -115,7 +109,11 @@ def write_curves_csv(path: Path, records: dict) -> None:
     curves = [records[label]["error_curve"] for label in labels]
     lines = [",".join(["iteration"] + labels)]
     lines += [",".join([str(i)] + [repr(curve[i]) for curve in curves]) for i in range(len(curves[0]))]
-    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def write_json(path: Path, data) -> None:
+    write_json_atomic(path, data, indent=1)
 
 
 def save_figure(fig, path: Path) -> None:
@@ -170,72 +168,64 @@ def plot_error_maps(path: Path, records: dict, centres: torch.Tensor) -> None:
     plt.close(fig)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--losses", default=",".join(boxloss.list_losses()),
-                        help="comma list of registered box losses, each optionally name:key=value[:key=value]")
-    parser.add_argument("--centres", type=int, default=5000, help="anchor centres in the disc (paper: 5000)")
-    parser.add_argument("--iterations", type=int, default=200, help="gradient steps (paper: 200)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the anchor centres")
-    parser.add_argument("--out", type=Path, default=Path("runs/simulate"), help="output directory")
-    parser.add_argument("--no-iou-factor", dest="iou_factor", action="store_false",
-                        help="plain steps -eta*grad instead of -eta*(2 - IoU)*grad")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    try:
-        args.runs = [parse_loss(text) for text in args.losses.split(",") if text.strip()]
-    except (KeyError, ValueError) as error:
-        parser.error(error.args[0])
-    if not args.runs:
-        parser.error("--losses names no loss")
-    if args.centres < 1 or args.iterations < 0 or args.threads < 1:
-        parser.error("--centres and --threads must be >= 1, --iterations >= 0")
+def parse_args(argv: list[str]) -> dict:
+    """The checked settings, with ``runs`` = [(label, name, overrides), ...]."""
+    args = parse_keyvalues(argv, SIMULATE_KEYS)
+    losses = args["losses"] if args["losses"] is not None else ",".join(BOX_LOSSES.names(wrapped=False))
+    args["runs"] = [parse_loss(text) for text in str(losses).split(",") if text.strip()]
+    if not args["runs"]:
+        raise ConfigError("losses= names no loss")
+    args["out"] = Path(args["out"])
     return args
 
 
-def main(argv=None) -> int:
+def _main(argv: list[str]) -> int:
     args = parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")
-    torch.set_num_threads(args.threads)
-    (args.out / "per_loss").mkdir(parents=True, exist_ok=True)
-    common = {"protocol": PROTOCOL, "centres": args.centres, "iterations": args.iterations, "seed": args.seed,
-              "iou_factor": args.iou_factor, "dtype": "float32"}
-    cases = simulation.build_cases(args.centres, args.seed, torch.float32, args.device)
-    print(f"{cases.num_cases:,} cases ({args.centres} centres x 343), {args.iterations} iterations, "
-          f"device {args.device}, {args.threads} thread(s) -> {args.out}", file=sys.stderr, flush=True)
+    torch.set_num_threads(args["threads"])
+    out = args["out"]
+    (out / "per_loss").mkdir(parents=True, exist_ok=True)
+    common = {"protocol": PROTOCOL, "centres": args["centres"], "iterations": args["iterations"], "seed": args["seed"],
+              "iou_factor": args["iou_factor"], "dtype": "float32"}
+    cases = simulation.build_cases(args["centres"], args["seed"], torch.float32, args["device"])
+    print(f"{cases.num_cases:,} cases ({args['centres']} centres x 343), {args['iterations']} iterations, "
+          f"device {args['device']}, {args['threads']} thread(s) -> {out}", file=sys.stderr, flush=True)
 
     records = {}
-    for position, (label, name, overrides) in enumerate(args.runs, 1):
-        params = {key: param.default for key, param in boxloss.get_spec(name).params.items()} | overrides
+    runs = args["runs"]
+    for position, (label, name, overrides) in enumerate(runs, 1):
+        params = get_spec(name).bind(**overrides).kwargs
         settings = {**common, "loss": name, "params": params}
-        path = loss_file(args.out, label)
+        path = loss_file(out, label)
         record = load_finished(path, settings)
         if record is not None:
-            print(f"[{position}/{len(args.runs)} {label}] already done with these settings: {path}",
+            print(f"[{position}/{len(runs)} {label}] already done with these settings: {path}",
                   file=sys.stderr, flush=True)
         else:
-            result = simulation.simulate(name, cases, args.iterations, args.iou_factor, params,
-                                         Progress(label, f"{position}/{len(args.runs)}"))
-            record = {"settings": settings, "device": str(args.device), "threads": args.threads,
-                      "summary": simulation.summarise(result), "error_curve": result.error_curve.tolist(),
+            result = simulation.simulate(name, cases, args["iterations"], args["iou_factor"], params,
+                                         Progress(label, f"{position}/{len(runs)}"))
+            record = {"settings": settings, "device": str(args["device"]), "threads": args["threads"],
+                      "summary": simulation.summarize(result), "error_curve": result.error_curve.tolist(),
                       "centre_error": result.centre_error.tolist()}
             del result
             write_json(path, record)
             overall = record["summary"]["all"]
-            print(f"[{position}/{len(args.runs)} {label}] done in {record['summary']['seconds']:.1f} s: mean l1 "
+            print(f"[{position}/{len(runs)} {label}] done in {record['summary']['seconds']:.1f} s: mean l1 "
                   f"error {overall['mean_l1_error']:.4g}, mean IoU {overall['mean_iou']:.4f}",
                   file=sys.stderr, flush=True)
         records[label] = record
-        write_curves_csv(args.out / "curves.csv", records)
-        write_json(args.out / "summary.json",
+        write_curves_csv(out / "curves.csv", records)
+        write_json(out / "summary.json",
                    {"settings": common, "losses": {key: rec["summary"] for key, rec in records.items()}})
-    plot_curves(args.out / "curves.png", records, cases.num_cases)
-    plot_error_maps(args.out / "error_maps.png", records, cases.centres)
+    plot_curves(out / "curves.png", records, cases.num_cases)
+    plot_error_maps(out / "error_maps.png", records, cases.centres)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, lambda: format_help(__doc__, SIMULATE_KEYS), _main, argv)
 
 
 if __name__ == "__main__":

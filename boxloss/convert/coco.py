@@ -44,8 +44,8 @@ import math
 from pathlib import Path
 from typing import Optional, Union
 
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image, write_data_yaml,
-                     yolo_line)
+from ..data.yolo_format import write_data_yaml, xyxy_label_line
+from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
 
 __all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping"]
 
@@ -194,7 +194,7 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
                 if box is None:
                     continue
                 report.boxes_per_class[names[class_index[ann["category_id"]]]] += 1
-                lines.append(yolo_line(class_index[ann["category_id"]], box, width, height))
+                lines.append(xyxy_label_line(class_index[ann["category_id"]], box, width, height))
             place_image(path, tmp / "images" / split / path.name, copy)
             (tmp / "labels" / split / f"{path.stem}.txt").write_text("".join(f"{l}\n" for l in lines))
             report.boxes_written += len(lines)

@@ -38,7 +38,8 @@ from typing import Callable, Optional, Sequence, Union
 import yaml
 
 from .coco import convert_coco
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, write_data_yaml
+from ..data.yolo_format import write_data_yaml
+from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output
 
 __all__ = ["DEFAULT_SPLITS", "PreparedCoco", "locate_coco", "prepare_coco"]
 

@@ -4,8 +4,8 @@ Every converter in :mod:`boxloss.convert` turns its source boxes into 0-based **
 boxes (``x1`` = left edge of the leftmost covered pixel column, ``x2`` = right edge of the rightmost one,
 so a box covering the whole image is ``0, 0, width, height``), then hands each one to
 :meth:`ConversionReport.clip_box`, which clips it to the image and records what it changed, and finally
-formats it with :func:`yolo_line` (``class cx cy w h``, normalised by the image size, 6 decimals -- the
-format of :mod:`boxloss.data.synthetic`).
+formats it with :func:`boxloss.data.yolo_format.xyxy_label_line` (``class cx cy w h``, normalised by the image
+size, 6 decimals).
 
 The report counts every box read, written, clipped (per side) and dropped (per reason, with the source
 file, the object index or annotation id and the box as written in the source), so that
@@ -21,7 +21,6 @@ file, the object index or annotation id and the box as written in the source), s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -29,6 +28,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Union
+
+from .._io import write_json_atomic
 
 REPORT_NAME = "conversion_report.json"
 SIDES = ("left", "top", "right", "bottom")
@@ -139,7 +140,7 @@ class ConversionReport:
         return out
 
     def write_json(self, path: Union[str, Path]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        write_json_atomic(path, self.to_dict(), indent=1)
 
     def summary(self, examples: int = 3) -> str:
         """A few lines for humans: images, boxes, clips per side, drops per reason with examples."""
@@ -166,17 +167,6 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def xyxy_to_yolo(xyxy, width: float, height: float) -> tuple[float, float, float, float]:
-    """Pixel-edge ``(x1, y1, x2, y2)`` -> normalised ``(cx, cy, w, h)``; exact before formatting."""
-    x1, y1, x2, y2 = xyxy
-    return (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
-
-
-def yolo_line(class_id: int, xyxy, width: float, height: float) -> str:
-    """One YOLO label line ``class cx cy w h`` with 6 decimals (3e-4 px at 640 px)."""
-    return f"{class_id} " + " ".join(f"{v:.6f}" for v in xyxy_to_yolo(xyxy, width, height))
-
-
 def place_image(source: Path, target: Path, copy: bool) -> None:
     """Put an image into the output: an absolute symlink to the source, or a copy when ``copy``."""
     if copy:
@@ -186,19 +176,6 @@ def place_image(source: Path, target: Path, copy: bool) -> None:
         os.symlink(os.path.abspath(source), target)
     except OSError as error:
         raise ConversionError(f"{source}: cannot symlink into the output ({error}); use --copy") from None
-
-
-def write_data_yaml(path: Path, root: Path, splits: dict[str, str], names: list[str], header: str,
-                    extra: Optional[dict] = None) -> None:
-    """ultralytics data YAML: ``path`` (absolute), one key per split, ``names`` as ``{index: name}``."""
-    import yaml
-
-    data = {"path": str(root.resolve()), **splits, "names": dict(enumerate(names))}
-    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
-    text = comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    if extra:  # lists on one line each
-        text += yaml.safe_dump(extra, sort_keys=False, default_flow_style=None, width=1 << 16)
-    path.write_text(text)
 
 
 @contextlib.contextmanager

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image, write_data_yaml,
-                     yolo_line)
+from ..data.yolo_format import write_data_yaml, xyxy_label_line
+from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
 
 __all__ = ["CLASS_PRESETS", "VocObject", "VocAnnotation", "convert_voc", "parse_voc_xml", "voc_corners_to_xyxy"]
 
@@ -268,7 +268,7 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
                         continue
                     report.kept_flagged["difficult"] += obj.difficult
                     report.boxes_per_class[obj.name] += 1
-                    lines.append(yolo_line(class_index[obj.name], box, width, height))
+                    lines.append(xyxy_label_line(class_index[obj.name], box, width, height))
                 place_image(image, tmp / "images" / split_name / image.name, copy)
                 (tmp / "labels" / split_name / f"{image.stem}.txt").write_text("".join(f"{l}\n" for l in lines))
                 report.boxes_written += len(lines)

@@ -1,15 +1,2 @@
-"""Datasets for boxloss: an embedded, deterministic synthetic detection dataset (no download).
-
-See :mod:`boxloss.data.synthetic`. Names are imported lazily so that
-``python -m boxloss.data.synthetic`` runs cleanly.
-"""
-
-__all__ = ["CLASS_NAMES", "describe", "ensure_dataset", "generate", "render_sample"]
-
-
-def __getattr__(name):
-    if name in __all__:
-        from . import synthetic
-
-        return getattr(synthetic, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+"""Datasets: the YOLO format read and written in one place (:mod:`.yolo_format`), the embedded datasets
+(:mod:`.embedded`, names a config can use as ``data:``) and their deterministic generator (:mod:`.synthetic`)."""

@@ -12,9 +12,9 @@ ultralytics. The ultralytics side (running the validator and capturing its detec
 
 from .coco_eval import AP_KEYS, BACKENDS, IOU_THRESHOLDS, METRIC_KEYS, evaluate, summarize_arrays
 from .coco_gt import (coco_to_yolo_lines, gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path, load_coco,
-                      split_images, yolo_to_coco)
+                      yolo_to_coco)
 from .table import format_table
 
 __all__ = ["AP_KEYS", "BACKENDS", "IOU_THRESHOLDS", "METRIC_KEYS", "evaluate", "summarize_arrays",
            "coco_to_yolo_lines", "gt_from_coco_json", "gt_from_yolo_dataset", "image_ids_by_path", "load_coco",
-           "split_images", "yolo_to_coco", "format_table"]
+           "yolo_to_coco", "format_table"]

@@ -14,21 +14,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..box_ops import pairwise_iou, xywh_to_xyxy
+
 CALIBRATION_KEYS = ("score_iou_pearson", "score_iou_spearman", "matched")
-
-
-def _xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-
-
-def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
 def matched_scores_and_ious(gt: Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
@@ -45,9 +33,9 @@ def matched_scores_and_ious(gt: Mapping[str, Any], predictions: Iterable[Mapping
     for key, dets in detections.items():
         if key not in truth:
             continue
-        gt_boxes = _xywh_to_xyxy(np.asarray(truth[key], dtype=np.float64))
-        det_boxes = _xywh_to_xyxy(np.asarray([bbox for _, bbox in dets], dtype=np.float64))
-        best = _pairwise_iou(det_boxes, gt_boxes).max(1)
+        gt_boxes = xywh_to_xyxy(np.asarray(truth[key], dtype=np.float64))
+        det_boxes = xywh_to_xyxy(np.asarray([bbox for _, bbox in dets], dtype=np.float64))
+        best = pairwise_iou(det_boxes, gt_boxes).max(1)
         keep = best >= min_iou
         scores.extend(np.asarray([score for score, _ in dets])[keep])
         ious.extend(best[keep])

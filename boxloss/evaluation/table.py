@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from .._io import format_table as render_table
 from .coco_eval import METRIC_KEYS
 
 MISSING = "-"  # a metric with nothing to measure (-1 in COCOeval) or absent
@@ -22,9 +23,6 @@ def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
 
     Values of -1 (COCOeval's "no ground truth for this") and missing keys are shown as ``-``.
     """
-    if style not in ("markdown", "plain"):
-        raise ValueError(f"unknown table style {style!r}: expected 'markdown' or 'plain'")
-
     def cell(value) -> str:
         if value is None or value == -1:
             return MISSING
@@ -32,17 +30,5 @@ def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
             return str(value)
         return f"{float(value):.{digits}f}"
 
-    header = [first_column, *columns]
     body = [[str(name), *(cell(metrics.get(key)) for key in columns)] for name, metrics in rows.items()]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells) -> str:
-        padded = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return "| " + " | ".join(padded) + " |" if style == "markdown" else "  ".join(padded).rstrip()
-
-    lines = [line(header)]
-    if style == "markdown":
-        lines.append("| " + " | ".join(("-" * w if i == 0 else "-" * (w - 1) + ":") for i, w in enumerate(widths))
-                     + " |")
-    lines += [line(cells) for cells in body]
-    return "\n".join(lines)
+    return render_table([first_column, *columns], body, style=style)

@@ -1,4 +1,4 @@
-"""Random box pairs shared by the loss benchmark (scripts/bench_loss.py) and the loss tests.
+"""Random aligned box pairs shared by the loss benchmark (scripts/bench_loss.py) and the loss tests.
 
 One generator, so the benchmark times the losses on the same kind of input the tests check them on
 (fvcore's ``tests/bm_*.py`` reuse their tests' setup in the same way). Pure torch, no project imports.

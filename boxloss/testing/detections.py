@@ -1,4 +1,4 @@
-"""Synthetic COCO-like ground truth and detections, shared by the evaluation tests and scripts/bench_eval.py.
+"""Random COCO-like ground truth and detections, shared by the evaluation tests and scripts/bench_eval.py.
 
 One generator, so the benchmark times the backends on the kind of input the tests check them on. Pure numpy.
 """
@@ -12,7 +12,7 @@ import numpy as np
 
 
 @dataclass
-class SyntheticSet:
+class DetectionSet:
     """Ground truth and detections of ``n`` images, both as COCO dicts and as per-image arrays.
 
     ``gt_boxes[i]`` (G_i, 4) and ``pred_boxes[i]`` (D_i, 4) are pixel xyxy; ``gt_classes[i]`` (G_i,),
@@ -29,9 +29,9 @@ class SyntheticSet:
     pred_classes: list[np.ndarray] = field(repr=False)
 
 
-def synthetic_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes: int = 80,
+def random_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes: int = 80,
                          gt_per_image: float = 7.0, seed: int = 0, width: int = 640, height: int = 480,
-                         crowd_fraction: float = 0.0) -> SyntheticSet:
+                         crowd_fraction: float = 0.0) -> DetectionSet:
     """A COCO-val-like evaluation input: ~``gt_per_image`` objects and exactly ``dets_per_image`` detections per image.
 
     Ground truth: Poisson(``gt_per_image``) objects per image; sides log-uniform in [4, 400) px (small, medium
@@ -97,6 +97,6 @@ def synthetic_detections(n_images: int = 5000, dets_per_image: int = 100, n_clas
                                 "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": score})
 
     categories = [{"id": c + 1, "name": f"class{c}"} for c in range(n_classes)]
-    gt = {"info": {"description": f"boxloss synthetic evaluation set (seed {seed})"}, "images": images,
+    gt = {"info": {"description": f"boxloss random evaluation set (seed {seed})"}, "images": images,
           "annotations": annotations, "categories": categories}
-    return SyntheticSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)
+    return DetectionSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)

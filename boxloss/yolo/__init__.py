@@ -18,7 +18,8 @@ register_config_keys()
 ensure_offline_font()
 
 from .criterion import BoxLossCriterion  # noqa: E402
-from .model import BoxLossDetectionModel, BoxLossYOLO  # noqa: E402
+from .api import BoxLossYOLO  # noqa: E402
+from .model import BoxLossDetectionModel  # noqa: E402
 from .trainer import BoxLossDetectionTrainer  # noqa: E402
 
 __all__ = ["BoxLossCriterion", "BoxLossDetectionModel", "BoxLossDetectionTrainer", "BoxLossYOLO",

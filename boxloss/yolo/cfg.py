@@ -6,6 +6,7 @@ from pathlib import Path
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, USER_CONFIG_DIR
 
 from .. import options
+from .._io import atomic_write
 
 
 def register_config_keys() -> None:
@@ -33,10 +34,8 @@ def ensure_offline_font() -> None:
         target = Path(USER_CONFIG_DIR) / name
         if not target.exists():
             source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-            tmp = target.with_suffix(".tmp")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, tmp)
-                tmp.replace(target)
+                atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
             except OSError:
                 return

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ultralytics.models.yolo.detect import DetectionValidator
 
-from .model import BoxLossYOLO
+from .api import BoxLossYOLO
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
 

@@ -2,42 +2,32 @@
 
 Resolution order: ``cfg/default.yaml`` (shared defaults) < the experiment file < command-line overrides.
 Every problem (unknown key, wrong type, out-of-range value, missing dataset or model) raises
-:class:`ConfigError` with one line naming it, before anything is written.
+:class:`~boxloss.errors.ConfigError` with one line naming it, before anything is written. The configs ship inside
+the package (``boxloss/configs``, the repository's ``cfg/``), so a non-editable install has them too.
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from ultralytics.cfg import check_cfg
-from ultralytics.utils import DEFAULT_CFG_DICT
+from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 
 from .. import options
-from ..options import ConfigError
+from .._io import read_yaml_mapping
+from ..data.embedded import resolve_data
+from ..data.yolo_format import check_dataset
+from ..errors import ConfigError
+from ..keyvalues import check_known, split_keyvalues
+from ..registry import Param
 
-CFG_DIR = Path(__file__).resolve().parents[2] / "cfg"
+CFG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULTS_FILE = "default.yaml"
-# Embedded datasets (generated locally on first use): name -> parameters of boxloss.data.synthetic.ensure_dataset.
-# "shapes-mini" is the same generator at smoke-test size (tests, CI, a first try).
-EMBEDDED_DATASETS = {"shapes": {}, "shapes-mini": {"n_train": 48, "n_val": 24}}
-ENTRY_KEYS = ("cfg",)  # keys of the entry points, not of ultralytics
-
-
-def parse_overrides(argv: Iterable[str]) -> dict[str, Any]:
-    """``["epochs=3", "box_loss=eiou"]`` -> ``{"epochs": 3, "box_loss": "eiou"}`` (values parsed as YAML)."""
-    overrides = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"argument {arg!r} is not of the form key=value")
-        try:
-            overrides[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            overrides[key] = value
-    return overrides
+ENTRY_KEYS: dict[str, Param] = {  # keys of train.py itself, not of ultralytics
+    "cfg": Param(None, "experiment config: a file, or a name in cfg/ (e.g. eiou.yaml)", value_type=str),
+    "resume": Param(None, "resume an interrupted run from its last.pt (no other keys)", value_type=str),
+}
 
 
 def find_config(name: str | Path) -> Path:
@@ -50,29 +40,9 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"config file {str(name)!r} not found (in cfg/: {available})")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(content).__name__}")
-    return content
-
-
 def known_keys() -> set[str]:
+    """Every key a config or train.py accepts: ultralytics' train keys and the project's."""
     return set(DEFAULT_CFG_DICT) | set(options.all_options())
-
-
-def check_keys(cfg: dict[str, Any], source: str) -> None:
-    known = known_keys()
-    for key in cfg:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"unknown config key {key!r} in {source}{hint}")
 
 
 def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[str, Any]:
@@ -80,17 +50,19 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
 
     Returns the merged, validated configuration (ultralytics and project keys) plus ``cfg`` (the file used).
     """
-    overrides = parse_overrides(argv)
+    overrides = split_keyvalues(argv)
     cfg_name = overrides.pop("cfg", None)
-    merged = read_yaml(find_config(DEFAULTS_FILE))
-    check_keys(merged, DEFAULTS_FILE)
+    if cfg_name is not None and (not isinstance(cfg_name, str) or not cfg_name):
+        raise ConfigError(f"cfg={cfg_name!r} must be a config file name")
+    merged = read_yaml_mapping(find_config(DEFAULTS_FILE), "config")
+    check_known(merged, known_keys(), DEFAULTS_FILE)
     cfg_path = None
     if cfg_name:
         cfg_path = find_config(cfg_name)
-        file_cfg = read_yaml(cfg_path)
-        check_keys(file_cfg, cfg_path.name)
+        file_cfg = read_yaml_mapping(cfg_path, "config")
+        check_known(file_cfg, known_keys(), cfg_path.name)
         merged.update(file_cfg)
-    check_keys(overrides, "the command line")
+    check_known(overrides, known_keys())
     merged.update(overrides)
     validate(merged, require_data=require_data)
     merged["cfg"] = str(cfg_path) if cfg_path else None
@@ -107,7 +79,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
     options.validate(cfg)
     check_model(cfg.get("model"))
     if require_data:
-        check_data(cfg.get("data"))
+        check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR)
 
 
 def check_model(model: Any) -> None:
@@ -135,60 +107,6 @@ def _builtin_model_yaml(name: str) -> bool:
         return True
     except (FileNotFoundError, OSError):
         return False
-
-
-def check_data(data: Any) -> None:
-    """An embedded dataset name or a data YAML whose image folders exist."""
-    if data in EMBEDDED_DATASETS:
-        return
-    if not isinstance(data, str) or not data:
-        raise ConfigError(f"data={data!r} must be a dataset YAML path or one of {', '.join(EMBEDDED_DATASETS)}")
-    path = Path(data)
-    if not path.is_file():
-        raise ConfigError(f"dataset {data!r} not found (boxloss never downloads datasets; embedded: "
-                          f"{', '.join(EMBEDDED_DATASETS)})")
-    spec = read_yaml(path)
-    root = Path(spec.get("path") or path.parent)
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    for split in ("train", "val"):
-        entries = spec.get(split)
-        if entries is None:
-            raise ConfigError(f"dataset {data!r} has no {split!r} entry")
-        for entry in entries if isinstance(entries, list) else [entries]:
-            if not (root / entry).exists():
-                raise ConfigError(f"dataset {data!r}: {split} images {str(root / entry)!r} not found")
-    check_labels(path, spec)
-
-
-def check_labels(data_yaml: Path, spec: dict[str, Any]) -> None:
-    """Every train/val label line parses, is normalised and names a class of the dataset (file:line on error).
-
-    Ultralytics skips a malformed label file with a warning and trains without it; a benchmark should not.
-    """
-    from ..evaluation.coco_gt import class_names, label_path, read_yolo_labels, split_images
-
-    number_of_classes = len(class_names(spec))
-    for split in ("train", "val"):
-        for image in split_images(data_yaml, split):
-            labels = label_path(image)
-            try:
-                rows = read_yolo_labels(labels)
-            except ValueError as error:
-                raise ConfigError(f"dataset {str(data_yaml)!r}: malformed label line {error}") from None
-            for row in rows:
-                if row[0] >= number_of_classes:
-                    raise ConfigError(f"dataset {str(data_yaml)!r}: {labels}: class {row[0]} is not one of the "
-                                      f"{number_of_classes} classes in 'names'")
-
-
-def resolve_data(data: str) -> str:
-    """The data YAML path for ``data``: embedded datasets are generated on first use."""
-    if data in EMBEDDED_DATASETS:
-        from ..data.synthetic import ensure_dataset
-
-        return str(ensure_dataset(**EMBEDDED_DATASETS[data]))
-    return str(Path(data).resolve())
 
 
 def train_arguments(experiment: dict[str, Any]) -> dict[str, Any]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .._io import write_yaml_atomic
 from .experiment import train_arguments
-from .model import BoxLossYOLO
+from .api import BoxLossYOLO
 
 
 def _record_experiment(experiment: dict[str, Any]):
@@ -22,10 +20,7 @@ def _record_experiment(experiment: dict[str, Any]):
 
         record = {"experiment": experiment, "train_args": {k: v for k, v in vars(trainer.args).items()},
                   "versions": {"boxloss": __version__, "ultralytics": ultralytics.__version__}}
-        target = Path(trainer.save_dir) / "boxloss.yaml"
-        tmp = target.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
-        os.replace(tmp, target)
+        write_yaml_atomic(Path(trainer.save_dir) / "boxloss.yaml", record)
 
     return write
 

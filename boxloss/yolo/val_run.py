@@ -1,10 +1,11 @@
-"""What ``val.py`` does: check the arguments, build the ground truth, run each checkpoint, evaluate, write the run.
+"""What ``val.py`` does: check the settings, build the ground truth, run each checkpoint, evaluate, write the run.
 
 Every problem with the input (unknown key, wrong value, missing checkpoint or dataset, classes that do not match
-the ground truth) raises :class:`ConfigError` in :func:`prepare`, before the run directory exists.
+the ground truth) raises :class:`~boxloss.errors.ConfigError` in :func:`prepare`, before anything is written.
 
-Run directory ``<project>/<name>`` (``name`` defaults to ``val``; ``val2``, ``val3``, ... when taken), written
-atomically:
+Run directory ``<project>/<name>`` (``name`` defaults to ``val``; ``val2``, ``val3``, ... when taken). Everything is
+written into a temporary sibling folder that is renamed to the run directory only when the whole evaluation has
+succeeded, so a failed run leaves nothing and does not shift the next run's name:
 - ``gt.json``: the COCO ground truth evaluated (restricted to the images ultralytics validated);
 - ``predictions.json`` (one checkpoint) or ``<row>/predictions.json`` (several): the COCO results evaluated;
 - ``metrics.json``: ``{AP50, ..., AP95, AP, APs, APm, APl, AR100}``, or ``{row: {...}}`` for several checkpoints;
@@ -14,42 +15,66 @@ atomically:
 
 from __future__ import annotations
 
-import difflib
 import re
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ultralytics.utils import DATASETS_DIR
+
+from .._io import write_json_atomic, write_text_atomic
+from ..data.embedded import resolve_data
+from ..data.yolo_format import check_dataset, split_images
+from ..errors import ConfigError
 from ..evaluation import BACKENDS, METRIC_KEYS, evaluate, format_table
 from ..evaluation.calibration import CALIBRATION_KEYS, calibration
-from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path, split_images
-from ..evaluation.io import write_json_atomic, write_text_atomic
-from ..options import ConfigError
+from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
+from ..registry import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
-from .experiment import EMBEDDED_DATASETS, check_model, parse_overrides, resolve_data
+from .experiment import check_model
 
-DEFAULTS: dict[str, Any] = {
-    "model": None,  # <checkpoint.pt> or a,b,c: several, compared side by side
-    "data": None,  # data YAML, or an embedded dataset: shapes, shapes-mini
-    "split": "val",
-    "imgsz": None,  # None: the checkpoint's training size
-    "batch": 16,
-    "backend": "pycocotools",  # or faster_coco_eval, or both (checked to agree)
-    "coco_json": None,  # official COCO instances JSON: ground truth with crowd regions and COCO's areas
-    "project": "runs/val",
-    "name": None,  # default "val"
-    "device": None,
-    "max_det": COCO_MAX_DET,  # COCO's rule: 100 detections per image
-    "conf": None,  # None: ultralytics' validation default 0.001
-    "iou": 0.7,  # NMS IoU, ultralytics' default
-    "workers": 0,
-    "iou_aware_alpha": None,  # None: the checkpoint's own; else re-weight the IoU-aware head's fold (0 = class only)
-}
 SPLITS = ("val", "test")
 BACKEND_CHOICES = (*BACKENDS, "both")
 AGREEMENT_TOLERANCE = 1e-6
+
+
+def _positive(value) -> bool:
+    return value > 0
+
+
+def _fraction(value) -> bool:
+    return 0 <= value <= 1
+
+
+VAL_KEYS: dict[str, Param] = {
+    "model": Param(None, "trained checkpoint(s): best.pt, or a.pt,b.pt,c.pt compared side by side", value_type=str),
+    "data": Param(None, "dataset YAML, or an embedded dataset (shapes, shapes-mini)", value_type=str),
+    "split": Param("val", "split to evaluate", choices=SPLITS),
+    "imgsz": Param(None, "image size (default: the checkpoint's training size)", _positive, "> 0", value_type=int),
+    "batch": Param(16, "validation batch size", _positive, "> 0"),
+    "backend": Param("pycocotools", "COCO evaluator: pycocotools, faster_coco_eval, or both (checked to agree)",
+                     choices=BACKEND_CHOICES),
+    "coco_json": Param(None, "official COCO instances JSON: ground truth with crowd regions and COCO's areas",
+                       value_type=str),
+    "project": Param("runs/val", "folder of the run directories", lambda p: bool(p), "a non-empty path"),
+    "name": Param(None, "run directory name (default val, then val2, ...)",
+                  lambda n: bool(n) and "/" not in n and n not in (".", ".."), "a plain folder name",
+                  value_type=str),
+    "device": Param(None, "ultralytics device (cpu, 0, 0,1, ...)", value_type=(str, int)),
+    "max_det": Param(COCO_MAX_DET, "detections kept per image (100: COCO's rule; ultralytics' default is 300)",
+                     _positive, "> 0"),
+    "conf": Param(None, "confidence threshold (default: ultralytics' validation 0.001)", _fraction, "in [0, 1]",
+                  value_type=float),
+    "iou": Param(0.7, "NMS IoU threshold (ultralytics' default)", _fraction, "in [0, 1]"),
+    "workers": Param(0, "dataloader workers", lambda w: w >= 0, ">= 0"),
+    "iou_aware_alpha": Param(None, "re-weight an IoU-aware head's fold: score = cls^(1-alpha) IoU^alpha (0: class "
+                             "only; default: the checkpoint's own)", _fraction, "in [0, 1]", value_type=float),
+}
+DEFAULTS: dict[str, Any] = {key: param.default for key, param in VAL_KEYS.items()}
 
 
 @dataclass
@@ -71,72 +96,15 @@ class ValPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _positive_int(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key}={value!r} must be a positive integer")
-
-
-def check_settings(settings: dict[str, Any]) -> None:
-    """Types and ranges of every key (paths are checked by :func:`prepare`)."""
-    for key in ("batch", "max_det"):
-        _positive_int(key, settings[key])
-    if settings["imgsz"] is not None:
-        _positive_int("imgsz", settings["imgsz"])
-    if isinstance(settings["workers"], bool) or not isinstance(settings["workers"], int) or settings["workers"] < 0:
-        raise ConfigError(f"workers={settings['workers']!r} must be a non-negative integer")
-    for key in ("conf", "iou"):
-        value = settings[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
-            raise ConfigError(f"{key}={value!r} must be a number in [0, 1]")
-    alpha = settings["iou_aware_alpha"]
-    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
-        raise ConfigError(f"iou_aware_alpha={alpha!r} must be a number in [0, 1]")
-    if settings["split"] not in SPLITS:
-        raise ConfigError(f"split={settings['split']!r} must be one of {', '.join(SPLITS)}")
-    if settings["backend"] not in BACKEND_CHOICES:
-        raise ConfigError(f"backend={settings['backend']!r} must be one of {', '.join(BACKEND_CHOICES)}")
-    for key in ("project", "name"):
-        if settings[key] is not None and (not isinstance(settings[key], str) or not settings[key]):
-            raise ConfigError(f"{key}={settings[key]!r} must be a non-empty string")
-    if settings["name"] is not None and ("/" in settings["name"] or settings["name"] in (".", "..")):
-        raise ConfigError(f"name={settings['name']!r} must be a plain folder name")
-
-
-def parse_settings(argv: list[str]) -> dict[str, Any]:
-    overrides = parse_overrides(argv)
-    for key in overrides:
-        if key not in DEFAULTS:
-            close = difflib.get_close_matches(key, DEFAULTS, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"unknown key {key!r}{hint}; valid keys: {', '.join(DEFAULTS)}")
-    settings = {**DEFAULTS, **overrides}
-    for key in ("model", "data"):
-        if settings[key] in (None, ""):
-            raise ConfigError(f"{key}= is required (e.g. model=runs/train/ciou/weights/best.pt data=shapes)")
-    check_settings(settings)
-    return settings
-
-
-def _check_data(data: Any, split: str) -> str:
-    """The resolved data YAML; an embedded dataset is generated on first use."""
-    if data in EMBEDDED_DATASETS:
-        return resolve_data(data)
-    if not isinstance(data, str) or not Path(data).is_file():
-        raise ConfigError(f"dataset {data!r} not found (a data YAML path, or one of {', '.join(EMBEDDED_DATASETS)})")
-    try:
-        split_images(data, split)
-    except (ValueError, OSError) as error:
-        raise ConfigError(str(error).splitlines()[0]) from None
-    return resolve_data(data)
-
-
 def _build_gt(data_yaml: str, split: str, coco_json: Any) -> dict[str, Any]:
     try:
         if coco_json is None:
-            return gt_from_yolo_dataset(data_yaml, split)
-        if not isinstance(coco_json, str) or not Path(coco_json).is_file():
+            return gt_from_yolo_dataset(data_yaml, split, DATASETS_DIR)
+        if not Path(coco_json).is_file():
             raise ConfigError(f"coco_json={coco_json!r} not found")
-        return gt_from_coco_json(coco_json, split_images(data_yaml, split))
+        return gt_from_coco_json(coco_json, split_images(data_yaml, split, DATASETS_DIR))
+    except ConfigError:
+        raise
     except (ValueError, OSError, KeyError) as error:
         raise ConfigError(f"ground truth: {str(error).splitlines()[0]}") from None
 
@@ -166,7 +134,7 @@ def _row_names(paths: list[Path], infos: list[dict[str, Any]]) -> list[str]:
 
 
 def _load_checkpoints(paths: list[Path], gt: dict[str, Any]) -> list[Checkpoint]:
-    from .model import BoxLossYOLO
+    from .api import BoxLossYOLO
 
     models, infos = [], []
     for path in paths:
@@ -197,9 +165,11 @@ def _new_run_dir(project: str, name: str | None) -> Path:
     return candidate
 
 
-def prepare(argv: list[str]) -> ValPlan:
-    """Everything checked and loaded; nothing written yet."""
-    settings = parse_settings(argv)
+def prepare(settings: dict[str, Any]) -> ValPlan:
+    """Everything checked and loaded (``settings``: :data:`VAL_KEYS` values, checked); nothing written yet."""
+    for key in ("model", "data"):
+        if settings.get(key) in (None, ""):
+            raise ConfigError(f"{key}= is required (e.g. model=runs/train/ciou/weights/best.pt data=shapes)")
     paths = []
     for item in str(settings["model"]).split(","):
         item = item.strip()
@@ -215,7 +185,8 @@ def prepare(argv: list[str]) -> ValPlan:
             import faster_coco_eval  # noqa: F401
         except ImportError:
             raise ConfigError("backend faster_coco_eval is not installed (pip install faster-coco-eval)") from None
-    data_yaml = _check_data(settings["data"], settings["split"])
+    check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
+    data_yaml = resolve_data(settings["data"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
     checkpoints = _load_checkpoints(paths, gt)
     if settings["iou_aware_alpha"] is not None:
@@ -242,8 +213,20 @@ def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
 
 def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
     """Validate every checkpoint, evaluate, write the run directory; returns ``{row: metrics}`` (first backend)."""
-    settings, run_dir = plan.settings, plan.run_dir
-    run_dir.mkdir(parents=True, exist_ok=False)
+    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{plan.run_dir.name}.", suffix=".partial", dir=plan.run_dir.parent))
+    try:
+        results = _evaluate_into(plan, staging, log)
+        if plan.run_dir.exists():  # taken while this run evaluated: the next free name
+            plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
+        staging.rename(plan.run_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return results
+
+
+def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, float]]:
+    settings = plan.settings
     several = len(plan.checkpoints) > 1
     val_args = {k: settings[k] for k in ("imgsz", "batch", "device", "conf", "iou", "workers")
                 if settings[k] is not None}

@@ -1,0 +1,203 @@
+"""The benchmark plan: configs x seeds, every argument checked before anything is written.
+
+``build_plan(argv)`` reads ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``,
+resolves every config through :func:`boxloss.yolo.experiment.load_experiment` (so anything train.py would refuse is
+refused here) and returns one :class:`RunSpec` per (config, seed): what to train, how to evaluate it, where its
+files go. Bad input raises :class:`~boxloss.errors.ConfigError` with one line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.embedded import EMBEDDED_DATASETS
+from ..errors import ConfigError
+from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
+from ..registry import Param
+
+EVALUATION_SPLITS = ("val", "test")
+DEFAULT_BASELINE = "ciou"
+DEFAULT_OUT = "runs/benchmark"  # out= defaults to runs/benchmark/<dataset name>
+BENCHMARK_KEYS: dict[str, Param] = {
+    "cfgs": Param(None, "configs to compare, as train.py's cfg= (e.g. ciou,eiou,focal_eiou)", value_type=str),
+    "seeds": Param(None, "seeds of every config (e.g. 0,1,2)", value_type=str),
+    "data": Param(None, "dataset YAML or an embedded dataset (shapes, shapes-mini)", value_type=str),
+    "splits": Param("val", "splits to evaluate, comma-separated (val, test)", value_type=str),
+    "baseline": Param(None, "config the others are paired against (default ciou when listed, else the first)",
+                      value_type=str),
+    "out": Param(None, "benchmark folder (default runs/benchmark/<dataset name>)", value_type=str),
+    "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
+    "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
+}
+SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
+                    "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
+                    "resume": "re-run the same command to resume a benchmark"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (config, seed) cell of the matrix: what to train, how to evaluate it, where its files go."""
+
+    cfg: str  # the config's label: its file stem
+    seed: int
+    settings: dict[str, Any]  # the resolved experiment train.py runs (load_experiment + seed, project, name)
+    evaluation: dict[str, Any]  # splits and val.py's settings
+    train_argv: tuple[str, ...]  # train.py's arguments
+    out: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.cfg}-s{self.seed}"
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.evaluation["splits"])
+
+    @property
+    def result_path(self) -> Path:
+        return self.out / "results" / f"{self.name}.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / "logs" / f"{self.name}.log"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.out / "train" / self.name
+
+    def val_dir(self, split: str) -> Path:
+        return self.out / "val" / f"{self.name}-{split}"
+
+
+@dataclass
+class Plan:
+    out: Path
+    cfgs: list[str]  # labels, in the order given
+    seeds: list[int]
+    splits: list[str]
+    baseline: str
+    data: str  # embedded dataset name or absolute data YAML path
+    force: bool
+    runs: list[RunSpec]  # cfg-major order
+    benchmark: dict[str, Any]  # what every result shares: data, splits, train overrides, baseline
+    command: str
+
+
+def _split_list(key: str, raw: str) -> list[str]:
+    items = [item.strip() for item in raw.strip().strip("[]").split(",")]
+    if not raw.strip() or not all(items):
+        raise ConfigError(f"{key}={raw!r} must be a comma-separated list (e.g. {key}=a,b)")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{key}={raw!r} names an entry twice")
+    return items
+
+
+def _seeds(raw: str) -> list[int]:
+    seeds = []
+    for item in _split_list("seeds", raw):
+        if not re.fullmatch(r"\d+", item):
+            raise ConfigError(f"seeds={raw!r}: {item!r} is not a non-negative integer")
+        seeds.append(int(item))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds={raw!r} names a seed twice")
+    return seeds
+
+
+def _default_out(data: str) -> Path:
+    if data in EMBEDDED_DATASETS:
+        name = data
+    else:
+        path = Path(data)
+        name = path.stem if path.stem not in ("data", "dataset") else path.parent.name or path.stem
+    return Path(DEFAULT_OUT) / name
+
+
+def build_plan(argv: list[str], command: str | None = None) -> Plan:
+    """The checked plan of ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``.
+
+    Every config is resolved with the train overrides through :func:`boxloss.yolo.experiment.load_experiment`, so
+    anything train.py would refuse is refused here, before anything is written.
+    """
+    from ultralytics.utils import DATASETS_DIR
+
+    from ..data.yolo_format import check_dataset
+    from ..yolo import experiment, val_run
+
+    argv = list(argv)
+    parsed = split_keyvalues(argv)
+    raw = raw_keyvalues(argv)  # the text as typed (lists, paths); the last one wins
+    for key in parsed:
+        if key in SET_BY_BENCHMARK:
+            raise ConfigError(f"{key}= is set by the benchmark ({SET_BY_BENCHMARK[key]})")
+    check_known(parsed, experiment.known_keys() | set(BENCHMARK_KEYS))
+    for key in ("cfgs", "seeds", "data"):
+        if key not in raw or not raw[key].strip():
+            raise ConfigError(f"{key}= is required (e.g. cfgs=ciou,eiou seeds=0,1,2 data=shapes)")
+    seeds = _seeds(raw["seeds"])
+    splits = _split_list("splits", raw.get("splits", "val"))
+    coco_json = raw.get("coco_json", "").strip()
+    if coco_json:  # score against official COCO annotations (crowd regions ignored), as val.py coco_json= does
+        if not Path(coco_json).is_file():
+            raise ConfigError(f"coco_json={coco_json!r} not found")
+        if len(splits) != 1:
+            raise ConfigError("coco_json= is the ground truth of one split: give a single split (e.g. splits=val)")
+        coco_json = str(Path(coco_json).resolve())
+    force = BENCHMARK_KEYS["force"].validate("force", parsed.get("force", False))
+    for split in splits:
+        if split not in EVALUATION_SPLITS:
+            raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
+
+    data = raw["data"].strip()
+    check_dataset(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    if data not in EMBEDDED_DATASETS:
+        data = str(Path(data).resolve())
+
+    out = Path(raw["out"]).expanduser() if raw.get("out", "").strip() else _default_out(data)
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out={str(out)!r} exists and is not a directory")
+
+    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]
+    overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
+    experiments = {}
+    for cfg in _split_list("cfgs", raw["cfgs"]):
+        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args])
+        label = Path(resolved["cfg"]).stem
+        if not re.fullmatch(r"[\w.-]+", label):
+            raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")
+        if label in experiments:
+            raise ConfigError(f"cfgs: two configs are named {label!r}")
+        experiments[label] = resolved
+    cfgs = list(experiments)
+
+    baseline = raw.get("baseline", "").strip()
+    if baseline:
+        baseline = Path(baseline).stem if baseline.endswith((".yaml", ".yml")) else baseline
+        if baseline not in cfgs:
+            raise ConfigError(f"baseline={baseline!r} is not one of cfgs ({', '.join(cfgs)})")
+    else:
+        baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
+
+    val_defaults = val_run.DEFAULTS
+    runs = []
+    for label, resolved in experiments.items():
+        evaluation = {"tool": "val.py", "splits": splits, "backend": val_defaults["backend"],
+                      "max_det": val_defaults["max_det"], "conf": val_defaults["conf"], "iou": val_defaults["iou"],
+                      "batch": val_defaults["batch"], "imgsz": "training imgsz", "device": resolved.get("device")}
+        if coco_json:  # only when given, so results recorded without it keep matching
+            evaluation["coco_json"] = coco_json
+        for seed in seeds:
+            name = f"{label}-s{seed}"
+            settings = {**resolved, "seed": seed, "project": str(out / "train"), "name": name, "exist_ok": True}
+            train_argv = (f"cfg={resolved['cfg']}", f"seed={seed}", f"data={data}", f"project={out / 'train'}",
+                          f"name={name}", "exist_ok=True", *train_args)
+            runs.append(RunSpec(label, seed, settings, evaluation, train_argv, out))
+    benchmark = {"data": data, "embedded_data": data in EMBEDDED_DATASETS, "splits": splits,
+                 "overrides": overrides, "baseline": baseline, "cfgs": cfgs, "seeds": seeds, "out": str(out)}
+    command = command or shlex.join(["python", "scripts/benchmark.py", *argv])
+    return Plan(out, cfgs, seeds, splits, baseline, data, force, runs, benchmark, command)
+

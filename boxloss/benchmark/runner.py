@@ -1,0 +1,169 @@
+"""The real benchmark runner: train with ``python -m boxloss.cli.train`` and evaluate each split with
+``python -m boxloss.cli.val``, each in a child process, logs teed, one progress line per epoch."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from .plan import RunSpec
+from .results import RunFailed
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_EPOCH_FRAME = re.compile(r"^\s*(\d+)/(\d+)\s+(.*)$")
+
+
+class LineSplitter:
+    """Bytes of a child's output -> its lines as a terminal would leave them (last ``\\r`` frame, no ANSI codes)."""
+
+    def __init__(self, on_line: Callable[[str], None], keep: int = 20):
+        self.on_line = on_line
+        self.buffer = b""
+        self.tail: collections.deque[str] = collections.deque(maxlen=keep)
+
+    def _emit(self, raw: bytes) -> None:
+        frames = [frame for frame in raw.decode("utf-8", errors="replace").split("\r") if frame.strip()]
+        line = _ANSI.sub("", frames[-1]).rstrip() if frames else ""
+        if line:
+            self.tail.append(line)
+            self.on_line(line)
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for raw in lines:
+            self._emit(raw)
+
+    def close(self) -> None:
+        if self.buffer:
+            self._emit(self.buffer)
+            self.buffer = b""
+
+
+class EpochProgress:
+    """One line per epoch from ultralytics' training output: the epoch bar's last frame plus its "all" val line.
+
+    ``Epoch GPU_mem box_loss ...`` (header), ``  3/30  0G  1.23 ... : 100% ...`` (the bar), ``  all  24  128  P  R
+    mAP50  mAP50-95`` -> ``epoch 3/30  box_loss 1.23  cls_loss ...  | val mAP50 0.41  mAP50-95 0.22``.
+    """
+
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit = emit
+        self.columns: list[str] = []
+        self.pending: str | None = None
+
+    def feed(self, line: str) -> None:
+        stripped = line.strip()
+        if stripped.startswith("Epoch "):
+            self.columns = stripped.split()[1:]
+            return
+        frame = _EPOCH_FRAME.match(line)
+        if frame and self.columns:
+            self.flush()
+            values = frame.group(3).split(":")[0].split()
+            losses = [f"{name} {value}" for name, value in zip(self.columns, values) if name.endswith("_loss")]
+            self.pending = "  ".join([f"epoch {frame.group(1)}/{frame.group(2)}", *losses])
+            return
+        if stripped.startswith("all ") and self.pending:
+            numbers = stripped.split()[-4:]
+            self.pending += (f"  | val P {numbers[0]}  R {numbers[1]}  mAP50 {numbers[2]}  mAP50-95 {numbers[3]}"
+                             if len(numbers) == 4 else "")
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.emit(self.pending)
+            self.pending = None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class SubprocessRunner:
+    """Train with ``boxloss.cli.train`` and evaluate each split with ``boxloss.cli.val``, each in a subprocess.
+
+    A partial earlier attempt is deleted first (the run restarts from scratch). The children's output goes whole to
+    ``logs/<run>.log``; one line per epoch, and each split's AP, go to ``log``. A child that fails raises
+    :class:`RunFailed` with its last output line; a child killed by SIGINT/SIGTERM, or an interrupt of this process
+    (the child is then terminated), raises KeyboardInterrupt.
+    """
+
+    train_command: tuple[str, ...] = (sys.executable, "-m", "boxloss.cli.train")  # argv before the run's keys
+    val_command: tuple[str, ...] = (sys.executable, "-m", "boxloss.cli.val")
+    log: Callable[[str], None] = print
+    tail_lines: int = 15
+
+    def __call__(self, spec: RunSpec) -> dict[str, dict[str, float]]:
+        for folder in (spec.train_dir, *(spec.val_dir(split) for split in spec.splits)):
+            if folder.exists():
+                shutil.rmtree(folder)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(spec.log_path, "wb") as log_file:
+            progress = EpochProgress(lambda line: self.log(f"    {spec.name} {line}"))
+            self._run([*self.train_command, *spec.train_argv], log_file, progress.feed,
+                      "training", spec)
+            progress.flush()
+            best = spec.train_dir / "weights" / "best.pt"
+            if not best.is_file():
+                raise RunFailed(f"training ended without {best} (log {spec.log_path})")
+            metrics = {}
+            for split in spec.splits:
+                run_dir = spec.val_dir(split)
+                argv = [f"model={best}", f"data={spec.settings['data']}", f"split={split}",
+                        f"project={run_dir.parent}", f"name={run_dir.name}"]
+                if spec.evaluation.get("device") is not None:
+                    argv.append(f"device={spec.evaluation['device']}")
+                if spec.evaluation.get("coco_json"):
+                    argv.append(f"coco_json={spec.evaluation['coco_json']}")
+                self._run([*self.val_command, *argv], log_file, lambda line: None,
+                          f"evaluation on {split}", spec)
+                try:
+                    metrics[split] = json.loads((run_dir / "metrics.json").read_text())
+                except (OSError, ValueError) as error:
+                    raise RunFailed(f"evaluation on {split} wrote no readable metrics.json ({error})") from None
+                self.log(f"    {spec.name} {split}: AP {metrics[split]['AP']:.4f}  AP50 {metrics[split]['AP50']:.4f}"
+                         f"  AP75 {metrics[split]['AP75']:.4f}  AP90 {metrics[split]['AP90']:.4f} (COCO)")
+        return metrics
+
+    def _run(self, command: list[str], log_file, on_line: Callable[[str], None], what: str, spec: RunSpec) -> None:
+        log_file.write(f"$ {shlex.join(command)}\n".encode())
+        log_file.flush()
+        lines = LineSplitter(on_line, keep=self.tail_lines)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            while chunk := process.stdout.read1(65536):
+                log_file.write(chunk)
+                log_file.flush()
+                lines.feed(chunk)
+            returncode = process.wait()
+        except BaseException:  # KeyboardInterrupt, SIGTERM: the child goes with us
+            _stop(process)
+            raise
+        finally:
+            process.stdout.close()
+        lines.close()
+        if returncode in (-signal.SIGINT, -signal.SIGTERM):
+            raise KeyboardInterrupt(f"{what} of {spec.name} was stopped by signal {-returncode}")
+        if returncode != 0:
+            for line in lines.tail:
+                self.log(f"    {spec.name} | {line}")
+            last = lines.tail[-1] if lines.tail else "no output"
+            raise RunFailed(f"{what} exited with status {returncode}: {last} (log {spec.log_path})")

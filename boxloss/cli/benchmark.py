@@ -1,0 +1,99 @@
+"""Benchmark box losses: a matrix of configs x seeds, each trained then COCO-evaluated, summarised over seeds.
+
+    python scripts/benchmark.py cfgs=ciou,eiou,focal_eiou seeds=0,1,2 data=shapes
+    python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1 data=shapes-mini epochs=1 imgsz=128 batch=8 workers=0
+    python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=my/data.yaml splits=val,test out=runs/benchmark/mine
+    python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
+
+Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
+evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
+is written atomically when it finishes. Re-running the same command skips finished runs; an interrupted run
+restarts from scratch (see boxloss/benchmark/). Bad input exits with status 2 and one line before anything is
+written; a failed run exits 1 after the others; an interrupt exits 130.
+Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..keyvalues import format_help, run_cli, split_keyvalues
+
+PROG = "benchmark.py"
+USAGE = "cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir>"
+
+
+def help_text() -> str:
+    from ..benchmark.plan import BENCHMARK_KEYS
+
+    return format_help(__doc__, BENCHMARK_KEYS, "keys (besides every train.py key)")
+
+
+def summarize_main(argv: list[str], command: str) -> int:
+    from ..benchmark import summary
+
+    keys = split_keyvalues(argv)
+    unknown = sorted(set(keys) - {"out", "baseline"})
+    if unknown:
+        raise ConfigError(f"summarize takes out= and baseline=, not {', '.join(unknown)}")
+    out = Path(str(keys.get("out") or ""))
+    if not keys.get("out") or not (out / "results").is_dir():
+        raise ConfigError(f"out={keys.get('out')!r}: no results/ folder there (summarize out=<benchmark dir>)")
+    results = summary.load_results(out / "results", log=lambda line: print(line, file=sys.stderr))
+    baseline = str(keys["baseline"]) if keys.get("baseline") else None
+    if baseline is not None and baseline not in {result["cfg"] for result in results}:
+        raise ConfigError(f"baseline={baseline!r} has no results in {out / 'results'}")
+    summary.summarize(results, baseline)  # checks before writing
+    summary.write_summary(out, results, baseline, summarize_command=command)
+    return 0
+
+
+def _launcher(argv: list[str]) -> list[str]:
+    """How this command was started, for the command recorded with every result."""
+    if sys.argv[1:] != argv:  # called from Python
+        return ["python", "scripts/benchmark.py"]
+    started = Path(sys.argv[0])
+    if started.name.startswith("boxloss-"):  # the console script
+        return [started.name]
+    if started.resolve() == Path(__file__).resolve():
+        return ["python", "-m", "boxloss.cli.benchmark"]
+    return ["python", sys.argv[0]]
+
+
+def _main(argv: list[str]) -> int:
+    command = shlex.join([*_launcher(argv), *argv])
+    if argv[:1] == ["summarize"]:
+        return summarize_main(argv[1:], command)
+    from ..benchmark import matrix, plan as planning, results, runner, summary
+
+    if not argv:
+        raise ConfigError(f"nothing to do; usage: {USAGE}")
+    plan = planning.build_plan(argv, command)
+    results.check_existing(plan)
+
+    print(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}", flush=True)
+    try:
+        with matrix.sigterm_as_interrupt():
+            outcome = matrix.run_matrix(plan, runner.SubprocessRunner(log=lambda line: print(line, flush=True)),
+                                        log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
+        print(f"\nbenchmark: interrupted; {finished} finished result(s) kept in {plan.out / 'results'}; "
+              "run the same command again to continue", file=sys.stderr)
+        return 130
+    if outcome.results:
+        summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs)
+    for name, reason in outcome.failed.items():
+        print(f"benchmark: {name} failed: {reason}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, help_text, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Export a trained checkpoint (IoU-aware head folded in) with ultralytics' exporter.
+
+    python scripts/export.py model=runs/train/iou_aware/weights/best.pt            # ONNX
+    python scripts/export.py model=best.pt format=torchscript imgsz=320
+
+The exported model keeps the stock output (1, 4 + nc, anchors): the predicted IoU is already folded into
+the class scores, so plain ``ultralytics.YOLO("best.onnx")`` predicts with it. Formats that need no
+download: onnx, torchscript (others need packages or tools fetched at export time).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..keyvalues import format_help, parse_keyvalues, run_cli
+from ..registry import Param
+
+PROG = "export.py"
+OFFLINE_FORMATS = ("onnx", "torchscript")
+EXPORT_KEYS: dict[str, Param] = {
+    "model": Param(None, "the trained .pt checkpoint to export", value_type=str),
+    "format": Param("onnx", "export format (offline ones only)", choices=OFFLINE_FORMATS),
+    "imgsz": Param(None, "input image size (default: the checkpoint's)", lambda v: v > 0, "> 0", value_type=int),
+    "half": Param(False, "FP16 export"),
+    "dynamic": Param(False, "dynamic input shapes (ONNX)"),
+    "simplify": Param(True, "simplify the ONNX graph (onnxslim, when installed)"),
+    "opset": Param(None, "ONNX opset (default: ultralytics')", lambda v: v > 0, "> 0", value_type=int),
+    "batch": Param(1, "export batch size", lambda v: v > 0, "> 0"),
+    "device": Param(None, "ultralytics device (cpu, 0, ...)", value_type=(str, int)),
+}
+
+
+def _main(argv: list[str]) -> int:
+    from ..yolo import BoxLossYOLO, experiment
+
+    args = parse_keyvalues(argv, EXPORT_KEYS)
+    model = args.pop("model")
+    if model is None:
+        raise ConfigError("model= is required (e.g. model=runs/train/eiou/weights/best.pt)")
+    if not model.endswith(".pt") or not Path(model).is_file():
+        raise ConfigError(f"model={model!r} must be an existing .pt checkpoint")
+    experiment.check_model(model)
+    path = BoxLossYOLO(model).export(**{key: value for key, value in args.items() if value is not None})
+    print(f"{PROG}: wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, lambda: format_help(__doc__, EXPORT_KEYS), _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""COCO evaluation of trained checkpoints: AP at every IoU threshold 0.50:0.05:0.95, side by side.
+
+    python val.py model=runs/train/ciou/weights/best.pt data=shapes
+    python val.py model=runs/train/ciou/weights/best.pt,runs/train/eiou/weights/best.pt data=shapes   # one row per loss
+    python val.py model=best.pt data=path/to/data.yaml split=test imgsz=640 batch=8 backend=both
+    python val.py model=yolov8n-coco.pt data=coco.yaml coco_json=annotations/instances_val2017.json  # official GT
+
+Predictions come from ultralytics' own validation pipeline (rect batches, conf 0.001, NMS IoU 0.7) with
+max_det=100 (COCO's rule; ultralytics' default is 300), evaluated with pycocotools (or faster-coco-eval) against
+ground truth built from the dataset's labels at the original image sizes, or from coco_json when given (crowd
+regions and COCO's areas).
+
+Writes <project>/<name> (default runs/val/val, then val2, ...): metrics.json, gt.json, predictions.json and the
+table printed (table.md), renamed into place only when the evaluation succeeded. A bad key or value exits with
+status 2 and one line naming the problem, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..keyvalues import format_help, parse_keyvalues, run_cli
+
+PROG = "val.py"
+
+
+def help_text() -> str:
+    from ..yolo.val_run import VAL_KEYS
+
+    return format_help(__doc__, VAL_KEYS)
+
+
+def _main(argv: list[str]) -> int:
+    from ..yolo import val_run
+
+    plan = val_run.prepare(parse_keyvalues(argv, val_run.VAL_KEYS))
+    val_run.run(plan)
+    print(f"{PROG}: run directory {plan.run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, help_text, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

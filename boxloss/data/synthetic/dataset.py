@@ -1,0 +1,156 @@
+"""The embedded ``shapes`` dataset on disk: generated once, atomically, and reused while its manifest matches.
+
+Layout written by :func:`generate` (ultralytics data-YAML format)::
+
+    <root>/images/{train,val}/NNNNNN.png
+    <root>/labels/{train,val}/NNNNNN.txt     # "cls cx cy w h", normalised, 6 decimals
+    <root>/data.yaml                          # path (absolute), train, val, names
+    <root>/manifest.json                      # generator name, VERSION, parameters, counts, label digest
+
+The same arguments give byte-identical label files and identical (lossless PNG) pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import cv2
+
+from ..yolo_format import data_yaml_text, label_line, write_data_yaml, xyxy_to_normalised
+from .render import (CLASS_NAMES, DEFAULT_IMGSZ, DEFAULT_MAX_OBJECTS, DEFAULT_MIN_OBJECTS, DEFAULT_MIN_VISIBLE,
+                     DEFAULT_SEED, Sample, render_sample)
+
+VERSION = 1  # bump whenever the pixels or labels produced for given parameters change
+NAME = "shapes"
+DEFAULT_TRAIN = 400
+DEFAULT_VAL = 100
+
+
+def _params(seed: int = DEFAULT_SEED, n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL,
+            imgsz: int = DEFAULT_IMGSZ, min_objects: int = DEFAULT_MIN_OBJECTS, max_objects: int = DEFAULT_MAX_OBJECTS,
+            min_visible: float = DEFAULT_MIN_VISIBLE, occlusion: bool = True) -> dict:
+    if not (0 <= min_objects <= max_objects):
+        raise ValueError("need 0 <= min_objects <= max_objects")
+    if imgsz < 32 or n_train < 0 or n_val < 0:
+        raise ValueError("need imgsz >= 32 and non-negative image counts")
+    return {"seed": int(seed), "n_train": int(n_train), "n_val": int(n_val), "imgsz": int(imgsz),
+            "min_objects": int(min_objects), "max_objects": int(max_objects), "min_visible": float(min_visible),
+            "occlusion": bool(occlusion)}
+
+
+def label_text(sample: Sample, size: int) -> str:
+    """The label file of one rendered image."""
+    return "".join(f"{label_line(int(cls), *xyxy_to_normalised(box, size, size))}\n"
+                   for cls, box in zip(sample.classes, sample.boxes))
+
+
+def _yaml_header() -> str:
+    return f"boxloss synthetic '{NAME}' dataset v{VERSION} (generated; see manifest.json)"
+
+
+def _yaml_text(root: Path) -> str:
+    return data_yaml_text(root, {"train": "images/train", "val": "images/val"}, CLASS_NAMES, _yaml_header())
+
+
+def generate(root: str | os.PathLike, seed: int = DEFAULT_SEED, n_train: int = DEFAULT_TRAIN,
+             n_val: int = DEFAULT_VAL, imgsz: int = DEFAULT_IMGSZ, *, min_objects: int = DEFAULT_MIN_OBJECTS,
+             max_objects: int = DEFAULT_MAX_OBJECTS, min_visible: float = DEFAULT_MIN_VISIBLE,
+             occlusion: bool = True) -> Path:
+    """Write the dataset to ``root`` (replacing whatever is there) and return its data.yaml path.
+
+    Everything is written into a temporary sibling directory ``.<name>.tmp-*`` that is renamed to ``root`` only
+    once complete (manifest written last), so an interrupted run never leaves a dataset that looks complete.
+    """
+    params = _params(seed, n_train, n_val, imgsz, min_objects, max_objects, min_visible, occlusion)
+    root = Path(root).expanduser().absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        counts, digest = {}, hashlib.sha256()
+        for split, n in (("train", params["n_train"]), ("val", params["n_val"])):
+            (tmp / "images" / split).mkdir(parents=True)
+            (tmp / "labels" / split).mkdir(parents=True)
+            boxes = 0
+            for i in range(n):
+                sample = render_sample(params["seed"], split, i, params["imgsz"], min_objects=params["min_objects"],
+                                       max_objects=params["max_objects"], min_visible=params["min_visible"],
+                                       occlusion=params["occlusion"])
+                if not cv2.imwrite(str(tmp / "images" / split / f"{i:06d}.png"), sample.image):
+                    raise OSError(f"could not write image {split}/{i}")
+                text = label_text(sample, params["imgsz"])
+                (tmp / "labels" / split / f"{i:06d}.txt").write_bytes(text.encode())
+                digest.update(f"{split}/{i:06d}\n{text}".encode())
+                boxes += len(sample.classes)
+            counts[split] = {"images": n, "boxes": boxes}
+        write_data_yaml(tmp / "data.yaml", root, {"train": "images/train", "val": "images/val"}, CLASS_NAMES,
+                        _yaml_header())
+        manifest = {"name": NAME, "generator": "boxloss.data.synthetic", "version": VERSION, "params": params,
+                    "class_names": list(CLASS_NAMES), "counts": counts, "labels_sha256": digest.hexdigest()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        old = None
+        if root.exists() or root.is_symlink():
+            old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            os.rename(root, old)
+        os.rename(tmp, root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root / "data.yaml"
+
+
+def _is_complete(root: Path, params: dict) -> bool:
+    """True when ``root`` holds a finished dataset generated by this VERSION with ``params``."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if manifest.get("name") != NAME or manifest.get("version") != VERSION or manifest.get("params") != params:
+        return False
+    if not (root / "data.yaml").is_file():
+        return False
+    for split, key in (("train", "n_train"), ("val", "n_val")):
+        try:
+            images = sum(1 for p in (root / "images" / split).iterdir() if p.suffix == ".png")
+            labels = sum(1 for p in (root / "labels" / split).iterdir() if p.suffix == ".txt")
+        except OSError:
+            return False
+        if images != params[key] or labels != params[key]:
+            return False
+    return True
+
+
+def default_root(**params) -> Path:
+    """Default dataset directory: ``<base>/shapes-v<VERSION>``, with a short parameter hash appended when
+    ``params`` differ from the defaults so different variants never overwrite each other. ``<base>`` is
+    ``$BOXLOSS_DATA_DIR`` if set, else ``~/.cache/boxloss/datasets``."""
+    base = os.environ.get("BOXLOSS_DATA_DIR")
+    base = Path(base).expanduser().absolute() if base else Path.home() / ".cache" / "boxloss" / "datasets"
+    resolved = _params(**params)
+    name = f"{NAME}-v{VERSION}"
+    if resolved != _params():
+        name += "-" + hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:8]
+    return base / name
+
+
+def ensure_dataset(root: str | os.PathLike | None = None, **params) -> Path:
+    """The data.yaml path of the dataset, generating it only if ``root`` does not already hold a complete dataset
+    whose manifest matches ``params`` (same keywords as :func:`generate`)."""
+    resolved = _params(**params)
+    root = Path(root).expanduser().absolute() if root is not None else default_root(**params)
+    if not _is_complete(root, resolved):
+        try:
+            generate(root, **resolved)
+        except OSError:
+            if not _is_complete(root, resolved):  # tolerate a concurrent generator winning the rename
+                raise
+    data_yaml = root / "data.yaml"
+    if data_yaml.read_text() != _yaml_text(root):  # the dataset was moved: refresh the absolute path
+        write_data_yaml(data_yaml, root, {"train": "images/train", "val": "images/val"}, CLASS_NAMES, _yaml_header())
+    return data_yaml

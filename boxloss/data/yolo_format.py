@@ -1,0 +1,298 @@
+"""The YOLO dataset format, read and written in one place: data YAML, split image lists, label files.
+
+The conventions are ultralytics' (8.4.190), so the images and labels checked, evaluated and converted here are
+exactly the ones its data loader trains and validates on:
+
+- **root**: the YAML's ``path`` key, else the YAML's own folder. A relative root is taken from the working
+  directory when it exists there, else from ultralytics' ``datasets_dir`` (pass it as ``datasets_dir``; boxloss's
+  ultralytics side does). That is ultralytics' rule in ``check_det_dataset``; a relative ``path`` is *not* taken
+  from the YAML's folder.
+- **split entries** (``train``, ``val``, ``test``): a folder searched recursively, a ``.txt`` list whose ``./``
+  lines are relative to the list, or a list of those, each relative to the root (an entry starting with ``../``
+  that does not exist is retried without it); images are filtered by extension and sorted.
+- **labels**: the last ``/images/`` of an image path becomes ``/labels/``, the extension ``.txt``; one
+  ``cls cx cy w h`` line per object, normalised to the image; a polygon line (``cls x1 y1 x2 y2 ...``) stands for
+  its bounding box; exact duplicate lines are dropped, as ultralytics does. A missing label file is an image
+  without objects.
+- **names**: a list, or ``{index: name}`` indexed 0..n-1, or only ``nc``.
+
+Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .._io import read_yaml_mapping, write_text_atomic
+from ..errors import ConfigError
+from .embedded import EMBEDDED_DATASETS, EMBEDDED_SPLITS
+
+# ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
+IMG_FORMATS = frozenset({"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff",
+                         "webp"})
+LABEL_DECIMALS = 6  # digits of the label lines written here (3e-4 px at 640 px)
+COORD_TOLERANCE = 1e-6  # normalised coordinates a hair outside [0, 1] are rounding, not errors
+SPLITS = ("train", "val", "test")
+
+Label = tuple[int, float, float, float, float]  # cls, cx, cy, w, h (normalised)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A data YAML as read: its path, the resolved dataset root, the class names and the YAML's content."""
+
+    yaml_path: Path
+    root: Path
+    names: list[str]
+    content: dict[str, Any]
+
+    def entries(self, split: str) -> list[str]:
+        """The split's entries as written (a folder, a ``.txt`` list, or several); [] when the split is absent."""
+        value = self.content.get(split)
+        if not value:
+            return []
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+def class_names(content: Mapping[str, Any], where: str = "dataset YAML") -> list[str]:
+    """Class names of a data YAML: ``names`` as a list or as ``{index: name}`` (0..n-1), else ``nc`` numbered."""
+    names = content.get("names")
+    if isinstance(names, dict):
+        try:
+            indices = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: 'names' keys must be class indices 0..n-1") from None
+        if indices != list(range(len(indices))):
+            raise ConfigError(f"{where}: 'names' must be indexed 0..n-1, got {indices}")
+        return [str(names[k] if k in names else names[str(k)]) for k in indices]
+    if isinstance(names, (list, tuple)) and names:
+        return [str(n) for n in names]
+    nc = content.get("nc")
+    if names is None and isinstance(nc, int) and not isinstance(nc, bool) and nc > 0:
+        return [str(i) for i in range(nc)]
+    if names is not None:
+        raise ConfigError(f"{where}: 'names' must be a non-empty list or a mapping {{index: name}}")
+    raise ConfigError(f"{where} has neither 'names' nor a positive integer 'nc'")
+
+
+def dataset_root(content: Mapping[str, Any], yaml_path: Path, datasets_dir: str | os.PathLike | None = None) -> Path:
+    """The dataset root by ultralytics' rule (see the module docstring), absolute."""
+    root = Path(content.get("path") or yaml_path.parent)
+    if root.is_absolute() or root.exists() or datasets_dir is None:
+        return Path(os.path.abspath(root))
+    return Path(os.path.abspath(Path(datasets_dir) / root))
+
+
+def read_data_yaml(data_yaml: str | os.PathLike, datasets_dir: str | os.PathLike | None = None) -> DataSpec:
+    """The data YAML ``data_yaml`` as a :class:`DataSpec`; ConfigError (one line) when it is missing or malformed."""
+    path = Path(data_yaml)
+    where = f"dataset {str(data_yaml)!r}"
+    if not path.is_file():
+        raise ConfigError(f"{where} not found (boxloss never downloads datasets; embedded: "
+                          f"{', '.join(EMBEDDED_DATASETS)})")
+    content = read_yaml_mapping(path, "dataset")
+    names = class_names(content, where)
+    if "nc" in content and content.get("names") is not None and content["nc"] != len(names):
+        raise ConfigError(f"{where}: 'nc: {content['nc']}' does not match the {len(names)} 'names'")
+    return DataSpec(path, dataset_root(content, path, datasets_dir), names, content)
+
+
+def _as_spec(data: str | os.PathLike | DataSpec, datasets_dir: str | os.PathLike | None = None) -> DataSpec:
+    return data if isinstance(data, DataSpec) else read_data_yaml(data, datasets_dir)
+
+
+def split_images(data: str | os.PathLike | DataSpec, split: str = "val",
+                 datasets_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Absolute paths of a split's images, in ultralytics' order (sorted path strings); ConfigError if none."""
+    spec = _as_spec(data, datasets_dir)
+    where = f"dataset {str(spec.yaml_path)!r}"
+    entries = spec.entries(split)
+    if not entries:
+        raise ConfigError(f"{where} has no {split!r} entry")
+    files: list[str] = []
+    for entry in entries:
+        source = (spec.root / entry).resolve()  # ultralytics resolves each entry (symlinks followed)
+        if not source.exists() and entry.startswith("../"):
+            source = (spec.root / entry[3:]).resolve()
+        if source.is_dir():
+            files += glob.glob(str(Path(glob.escape(str(source))) / "**" / "*.*"), recursive=True)
+        elif source.is_file():
+            parent = str(source.parent) + os.sep
+            lines = source.read_text(encoding="utf-8-sig").strip().splitlines()
+            files += [x.replace("./", parent, 1) if x.startswith("./") else x for x in lines if x.strip()]
+        else:
+            raise ConfigError(f"{where}: {split} images {str(source)!r} not found")
+    images = sorted(f for f in files if f.rpartition(".")[-1].lower() in IMG_FORMATS)
+    if not images:
+        raise ConfigError(f"{where}: no images in its {split!r} entry ({', '.join(entries)})")
+    return [Path(os.path.abspath(f)) for f in images]  # not resolved: labels sit next to the listed path
+
+
+def label_path(image_path: str | os.PathLike) -> Path:
+    """ultralytics' ``img2label_paths``: the last ``/images/`` becomes ``/labels/``, the extension ``.txt``."""
+    images_dir, labels_dir = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return Path(labels_dir.join(os.fspath(image_path).rsplit(images_dir, 1)).rsplit(".", 1)[0] + ".txt")
+
+
+def parse_label_line(line: str) -> Label | None:
+    """``(cls, cx, cy, w, h)`` of one label line (a polygon line gives its bounding box); None for a blank line.
+
+    Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
+    number of values, coordinates outside [0, 1]).
+    """
+    fields = line.split()
+    if not fields:
+        return None
+    try:
+        values = [float(v) for v in fields]
+    except ValueError:
+        raise ValueError(f"not numbers: {line.strip()!r}") from None
+    cls = values[0]
+    if cls != int(cls) or cls < 0:
+        raise ValueError(f"class {fields[0]!r} is not a non-negative integer")
+    if len(values) == 5:
+        cx, cy, w, h = values[1:]
+    elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
+        xs, ys = values[1::2], values[2::2]
+        x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
+        cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    else:
+        raise ValueError(f"expected 'cls cx cy w h' or a polygon, got {len(values)} numbers")
+    if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in (cx, cy, w, h)):
+        raise ValueError(f"coordinates must be normalised to [0, 1], got {line.strip()!r}")
+    return int(cls), cx, cy, w, h
+
+
+def read_labels(path: str | os.PathLike) -> list[Label]:
+    """The rows of a label file (duplicates dropped, first kept); ValueError ``<file>:<line>: <what is wrong>``."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows, seen = [], set()
+    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        try:
+            row = parse_label_line(line)
+        except ValueError as error:
+            raise ValueError(f"{path}:{line_number}: {error}") from None
+        if row is not None and row not in seen:
+            seen.add(row)
+            rows.append(row)
+    return rows
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
+
+    Raises OSError with the reader's own reason for a file that is not a readable image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            try:
+                orientation = image.getexif().get(274)
+            except Exception:  # no or unreadable EXIF: header size as is
+                orientation = None
+    except (OSError, ValueError, ImportError) as error:  # PIL may reach for an optional plugin (e.g. pi_heif)
+        raise OSError(f"{path}: not a readable image ({error})") from None
+    if orientation in {5, 6, 7, 8}:
+        width, height = height, width
+    return width, height
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------------
+def xyxy_to_normalised(xyxy: Sequence[float], width: float, height: float) -> tuple[float, float, float, float]:
+    """Pixel-edge ``(x1, y1, x2, y2)`` -> normalised ``(cx, cy, w, h)``; exact before formatting."""
+    x1, y1, x2, y2 = xyxy
+    return (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
+
+
+def label_line(cls: int, cx: float, cy: float, w: float, h: float) -> str:
+    """One label line ``cls cx cy w h`` with LABEL_DECIMALS decimals (no newline)."""
+    return f"{int(cls)} " + " ".join(f"{v:.{LABEL_DECIMALS}f}" for v in (cx, cy, w, h))
+
+
+def xyxy_label_line(cls: int, xyxy: Sequence[float], width: float, height: float) -> str:
+    """The label line of a pixel-edge box in an image of ``width`` x ``height`` pixels."""
+    return label_line(cls, *xyxy_to_normalised(xyxy, width, height))
+
+
+def write_labels(path: str | os.PathLike, lines: Iterable[str]) -> None:
+    """A label file, one line each (an empty file for an image without objects)."""
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
+
+
+def data_yaml_text(root: str | os.PathLike, splits: Mapping[str, str], names: Sequence[str], header: str = "",
+                   extra: Mapping[str, Any] | None = None) -> str:
+    """A data YAML: header comments, ``path`` (absolute), one key per split, ``names`` as ``{index: name}``, extras
+    (lists on one line each)."""
+    import yaml
+
+    data = {"path": str(Path(root).resolve()), **splits, "names": dict(enumerate(names))}
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    text = comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if extra:
+        text += yaml.safe_dump(dict(extra), sort_keys=False, default_flow_style=None, width=1 << 16)
+    return text
+
+
+def write_data_yaml(path: str | os.PathLike, root: str | os.PathLike, splits: Mapping[str, str],
+                    names: Sequence[str], header: str = "", extra: Mapping[str, Any] | None = None) -> Path:
+    """Write :func:`data_yaml_text` to ``path`` atomically."""
+    return write_text_atomic(path, data_yaml_text(root, splits, names, header, extra))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The one dataset check
+# ---------------------------------------------------------------------------------------------------------------
+def check_dataset(data: Any, splits: Sequence[str] = ("train", "val"), *,
+                  datasets_dir: str | os.PathLike | None = None, labels: bool = True) -> DataSpec | None:
+    """Everything a run needs from a dataset, checked before anything is written; ConfigError with one line.
+
+    ``data``: a data YAML path or an embedded dataset name (``shapes``, ``shapes-mini``: generated on first use,
+    so only the split names are checked and None is returned). For a YAML: it exists and parses (the line of a
+    syntax error is named), has ``names`` or ``nc``, every split in ``splits`` lists images that exist and, with
+    ``labels``, every label line of those splits parses and names a class of the dataset (``file:line``).
+    Ultralytics would skip a malformed label file with a warning and train without it; a benchmark should not.
+    """
+    for split in splits:
+        if split not in SPLITS:
+            raise ConfigError(f"split {split!r} must be one of {', '.join(SPLITS)}")
+    if isinstance(data, str) and data in EMBEDDED_DATASETS:
+        for split in splits:
+            if split not in EMBEDDED_SPLITS:
+                raise ConfigError(f"the embedded dataset {data!r} has no {split!r} split (it has: "
+                                  f"{', '.join(EMBEDDED_SPLITS)})")
+        return None
+    if not isinstance(data, (str, os.PathLike)) or not str(data):
+        raise ConfigError(f"data={data!r} must be a dataset YAML path or one of {', '.join(EMBEDDED_DATASETS)}")
+    spec = read_data_yaml(data, datasets_dir)
+    for split in splits:
+        images = split_images(spec, split)
+        if labels:
+            _check_split_labels(spec, images)
+    return spec
+
+
+def _check_split_labels(spec: DataSpec, images: Iterable[Path]) -> None:
+    where = f"dataset {str(spec.yaml_path)!r}"
+    for image in images:
+        labels = label_path(image)
+        try:
+            rows = read_labels(labels)
+        except ValueError as error:
+            raise ConfigError(f"{where}: malformed label line {error}") from None
+        for row in rows:
+            if row[0] >= len(spec.names):
+                raise ConfigError(f"{where}: {labels}: class {row[0]} is not one of the {len(spec.names)} classes "
+                                  "in 'names'")

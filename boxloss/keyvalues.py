@@ -1,0 +1,100 @@
+"""The one argument layer of every ``key=value`` command: parsing, one error wording, close-match hints, ``--help``.
+
+    settings = parse_keyvalues(["batch=8", "split=test"], VAL_KEYS)        # checked, defaults filled
+    sys.exit(run_cli("val.py", __doc__, main, argv, VAL_KEYS))           # one line + exit 2 on bad input
+
+Values are read as YAML scalars (``8`` -> 8, ``true`` -> True, ``0.5`` -> 0.5, ``a,b`` stays a string). A bad
+argument raises :class:`~boxloss.errors.ConfigError`; :func:`run_cli` prints it as ``<prog>: error: <message>``
+on one line and returns 2, so every command words the same mistake the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError
+from .registry import Param
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML reads it; text YAML cannot read stays the text."""
+    if text == "":
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def split_keyvalues(argv: Iterable[str]) -> dict[str, Any]:
+    """``["epochs=3", "box_loss=eiou"]`` -> ``{"epochs": 3, "box_loss": "eiou"}``; the last of a repeated key wins."""
+    values = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"argument {arg!r} is not of the form key=value")
+        values[key] = parse_value(value)
+    return values
+
+
+def raw_keyvalues(argv: Iterable[str]) -> dict[str, str]:
+    """``key -> value`` as typed (no YAML reading), for values that are lists or paths."""
+    return {arg.partition("=")[0]: arg.partition("=")[2] for arg in argv}
+
+
+def unknown_key(key: str, known: Iterable[str], source: str | None = None) -> ConfigError:
+    """``unknown key 'box_los' (did you mean box_loss?)``: the one wording of every command."""
+    close = difflib.get_close_matches(key, list(known), n=3)
+    where = f" in {source}" if source else ""
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return ConfigError(f"unknown key {key!r}{where}{hint}")
+
+
+def check_known(values: Iterable[str], known: Iterable[str], source: str | None = None) -> None:
+    known = set(known)
+    for key in values:
+        if key not in known:
+            raise unknown_key(key, known, source)
+
+
+def validate(values: Mapping[str, Any], schema: Mapping[str, Param]) -> dict[str, Any]:
+    """Every key of ``schema``: the given value checked by its Param, or the default."""
+    return {key: param.validate(key, values.get(key, param.default)) for key, param in schema.items()}
+
+
+def parse_keyvalues(argv: Iterable[str], schema: Mapping[str, Param], source: str | None = None) -> dict[str, Any]:
+    """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range -> ConfigError."""
+    values = split_keyvalues(argv)
+    check_known(values, schema, source)
+    return validate(values, schema)
+
+
+def format_help(doc: str, schema: Mapping[str, Param], title: str = "keys") -> str:
+    """The command's docstring, then one line per key: ``key=default  doc (requirement)``."""
+    width = max((len(key) + len(repr(param.default)) + 1 for key, param in schema.items()), default=0)
+    lines = [doc.strip(), "", f"{title}:"]
+    for key, param in schema.items():
+        requirement = f" ({param.requirement})" if param.requirement else ""
+        lines.append(f"  {f'{key}={param.default!r}':<{width}}  {param.doc}{requirement}")
+    return "\n".join(lines)
+
+
+def run_cli(prog: str, help_text: str | Callable[[], str], main: Callable[[list[str]], int],
+            argv: list[str] | None = None) -> int:
+    """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text``; a ConfigError is one line and exit status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(arg in HELP_FLAGS for arg in argv):
+        print(help_text() if callable(help_text) else help_text)
+        return 0
+    try:
+        return main(argv)
+    except ConfigError as error:
+        message = " ".join(str(error).split())  # always one line
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,77 @@
+"""Every command line: one argument layer, so the same mistake gets the same one-line error and exit status 2."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+KEY_VALUE_COMMANDS = ["train", "val", "export", "benchmark", "simulate"]
+EXTRA = {"val": ["data=shapes-mini"], "benchmark": ["cfgs=ciou", "seeds=0", "data=shapes-mini"]}
+
+
+@pytest.mark.parametrize("command", KEY_VALUE_COMMANDS)
+def test_the_same_bad_key_gets_the_same_error_everywhere(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module(f"boxloss.cli.{command}")
+    assert cli.main([*EXTRA.get(command, []), "devise=cpu"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{command}.py: error: unknown key 'devise' (did you mean device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", KEY_VALUE_COMMANDS)
+def test_malformed_argument_gets_the_same_error_everywhere(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module(f"boxloss.cli.{command}")
+    assert cli.main(["epochs"]) == 2
+    assert capsys.readouterr().err.strip() == f"{command}.py: error: argument 'epochs' is not of the form key=value"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [*KEY_VALUE_COMMANDS, "convert"])
+def test_help_prints_the_docstring_and_the_keys(command, capsys):
+    cli = importlib.import_module(f"boxloss.cli.{command}")
+    with pytest.raises(SystemExit) if command == "convert" else _no_raise():
+        assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert " ".join(cli.__doc__.split("\n")[0].split()[:6]) in " ".join(out.split())
+    key = {"train": "box_loss='ciou'", "val": "max_det=100", "export": "format='onnx'", "benchmark": "seeds=None",
+           "simulate": "centres=5000", "convert": "{voc,coco"}[command]
+    assert key in out
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_convert_reports_bad_options_on_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "convert.py"), "voc", "--src", str(tmp_path),
+                             "--out", str(tmp_path / "out"), "--bogus", "1"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "convert.py: error: unrecognized arguments: --bogus 1"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("shim", ["train.py", "val.py", "scripts/export.py", "scripts/benchmark.py",
+                                  "scripts/simulate.py", "scripts/convert.py"])
+def test_repository_scripts_are_shims_onto_the_package(shim):
+    text = (REPO / shim).read_text()
+    assert len(text.strip().splitlines()) <= 7 and "from boxloss.cli." in text
+
+
+def test_console_scripts_are_declared_for_every_command():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {f"boxloss-{name}": f"boxloss.cli.{name}:main"
+                       for name in ["train", "val", "export", "convert", "benchmark", "simulate"]}

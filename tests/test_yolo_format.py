@@ -1,0 +1,142 @@
+"""The one YOLO-dataset layer (boxloss.data.yolo_format): ultralytics' path rule, names, labels, the dataset check."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from boxloss.data import yolo_format as yf
+from boxloss.errors import ConfigError
+
+
+def make_dataset(root, names="[a, b]", labels=("0 0.5 0.5 0.2 0.2",), path_line=None):
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        Image.new("RGB", (40, 20)).save(root / "images" / split / "x.png")
+        (root / "labels" / split / "x.txt").write_text("".join(f"{line}\n" for line in labels))
+    path_line = f"path: {root}" if path_line is None else path_line
+    (root / "data.yaml").write_text(f"{path_line}\ntrain: images/train\nval: images/val\nnames: {names}\n")
+    return root / "data.yaml"
+
+
+def test_relative_root_is_taken_from_the_working_directory_not_the_yaml_folder(tmp_path, monkeypatch):
+    """ultralytics' rule (check_det_dataset): a relative `path` exists from the working directory, else it is under
+    datasets_dir; the YAML's own folder is never tried."""
+    data = make_dataset(tmp_path / "ds", path_line="path: ds")
+    monkeypatch.chdir(tmp_path)
+    assert yf.read_data_yaml(data).root == tmp_path / "ds"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert yf.read_data_yaml(data, datasets_dir=tmp_path).root == tmp_path / "ds"  # datasets_dir / ds
+    assert yf.read_data_yaml(data).root == elsewhere / "ds"  # not next to the YAML
+    with pytest.raises(ConfigError, match="train images .* not found"):
+        yf.check_dataset(data)
+
+
+def test_ultralytics_resolves_the_same_images(tmp_path, monkeypatch):
+    import boxloss.yolo  # noqa: F401  (offline settings)
+    from ultralytics.data.utils import check_det_dataset
+
+    data = make_dataset(tmp_path / "ds", path_line="path: ds")
+    monkeypatch.chdir(tmp_path)
+    resolved = check_det_dataset(str(data))
+    assert [str(p) for p in yf.split_images(data, "val")] == [str(tmp_path / "ds/images/val/x.png")]
+    assert resolved["val"] == str(tmp_path / "ds/images/val")
+
+
+@pytest.mark.parametrize("names, expected", [("[a, b]", ["a", "b"]), ("{0: a, 1: b}", ["a", "b"])])
+def test_names_as_list_or_mapping(names, expected, tmp_path):
+    assert yf.read_data_yaml(make_dataset(tmp_path, names=names)).names == expected
+
+
+def test_nc_alone_numbers_the_classes(tmp_path):
+    data = make_dataset(tmp_path)
+    data.write_text(data.read_text().replace("names: [a, b]", "nc: 3"))
+    assert yf.read_data_yaml(data).names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("names: [a, b]", ""), "has neither 'names' nor a positive integer 'nc'"),
+    (lambda text: text.replace("names: [a, b]", "names: {0: a, 2: b}"), "must be indexed 0..n-1"),
+    (lambda text: text + "nc: 5\n", "'nc: 5' does not match the 2 'names'"),
+    (lambda text: text + "oops: [1, 2\n", "not valid YAML at line 6 (expected ',' or ']', but got '<stream end>'; "
+                                           "while parsing a flow sequence started at line 5)"),
+    (lambda text: "- just\n- a list\n", "expected a mapping"),
+])
+def test_malformed_yaml_is_one_line_naming_the_problem(edit, message, tmp_path):
+    data = make_dataset(tmp_path)
+    data.write_text(edit(data.read_text()))
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        yf.check_dataset(data)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_split_folder_and_missing_dataset(tmp_path):
+    data = make_dataset(tmp_path)
+    (tmp_path / "images" / "val" / "x.png").unlink()
+    with pytest.raises(ConfigError, match="no images in its 'val' entry"):
+        yf.check_dataset(data)
+    with pytest.raises(ConfigError, match="not found"):
+        yf.check_dataset(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="has no 'test' entry"):
+        yf.check_dataset(data, ("test",))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("0 0.5 0.5 0.2", "expected 'cls cx cy w h'"),
+    ("0 0.5 0.5 0.2 abc", "not numbers"),
+    ("0 0.5 0.5 1.7 0.2", "coordinates must be normalised"),
+    ("1.5 0.5 0.5 0.2 0.2", "not a non-negative integer"),
+])
+def test_label_errors_name_file_and_line(line, message, tmp_path):
+    data = make_dataset(tmp_path, labels=("0 0.5 0.5 0.2 0.2", line))
+    with pytest.raises(ConfigError, match=message) as info:
+        yf.check_dataset(data)
+    assert "labels/train/x.txt:2" in str(info.value)
+
+
+def test_class_outside_names_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="class 2 is not one of the 2 classes"):
+        yf.check_dataset(make_dataset(tmp_path, labels=("2 0.5 0.5 0.2 0.2",)))
+
+
+def test_label_lines_round_trip_and_polygons():
+    line = yf.xyxy_label_line(3, (10, 5, 30, 15), 40, 20)
+    assert line == "3 0.500000 0.500000 0.500000 0.500000"
+    assert yf.parse_label_line(line) == (3, 0.5, 0.5, 0.5, 0.5)
+    assert yf.parse_label_line("1 0.1 0.2 0.3 0.2 0.3 0.6") == pytest.approx((1, 0.2, 0.4, 0.2, 0.4))
+    assert yf.parse_label_line("   ") is None
+
+
+def test_data_yaml_written_is_read_back(tmp_path):
+    path = yf.write_data_yaml(tmp_path / "data.yaml", tmp_path, {"train": "images/train", "val": "images/val"},
+                              ["a", "b"], header="made here", extra={"ids": [1, 2]})
+    text = path.read_text()
+    assert text.startswith("# made here\n") and "ids: [1, 2]" in text
+    spec = yf.read_data_yaml(path)
+    assert spec.names == ["a", "b"] and spec.root == tmp_path and spec.entries("train") == ["images/train"]
+
+
+def test_unreadable_image_gives_the_reason(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(OSError, match="bad.jpg: not a readable image"):
+        yf.image_size(bad)
+
+
+def test_embedded_names_check_only_their_splits():
+    assert yf.check_dataset("shapes-mini", ("train", "val")) is None
+    with pytest.raises(ConfigError, match="has no 'test' split"):
+        yf.check_dataset("shapes", ("test",))
+
+
+def test_module_is_pure():
+    code = "import sys, boxloss.data.yolo_format; print([m for m in sys.modules if m.startswith('ultralytics')])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
