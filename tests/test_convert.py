@@ -1,4 +1,5 @@
-"""Converters to YOLO format (boxloss.convert): conventions, the report, failure without leftovers.
+"""Converters to YOLO format (boxloss.convert): conventions, the report, failure without leftovers, and the
+seeded stratified split (of LabelImg-style folders, and of an existing YOLO dataset).
 
 Real data: BCCD (VOC XML, 1-based inclusive corners, 205/87/72 split, two zero-area point boxes) and coco128
 (COCO JSON, ids 1..90 with gaps, 10 crowd regions) from ../shared/datasets, relative to the repository root;
@@ -17,9 +18,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from boxloss.convert import ConversionError, convert_coco, convert_voc
+from boxloss.cli.convert import main as convert_main
+from boxloss.convert import ConversionError, convert_coco, convert_voc, convert_voc_folders, stratified_split
+from boxloss.convert.voc import pair_annotations, voc_corners_to_xyxy
+from boxloss.errors import ConfigError
+from boxloss.data.yolo_format import check_dataset, split_images
 from boxloss.data.yolo_format import xyxy_to_normalised as xyxy_to_yolo
-from boxloss.convert.voc import voc_corners_to_xyxy
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -283,7 +287,7 @@ def test_bad_voc_box_names_file_and_object(tmp_path):
         convert_voc(src, tmp_path / "out")
     (src / "Annotations/a.xml").write_text("<annotation><object><name>cat</name><bndbox><xmin>1</xmin>"
                                            "</bndbox></object></annotation>")
-    with pytest.raises(ConversionError, match=r"a\.xml: object 0: <bndbox><ymin> is None"):
+    with pytest.raises(ConversionError, match=r"a\.xml: object 0: <bndbox><ymin> is missing"):
         convert_voc(src, tmp_path / "out")
     assert leftovers(tmp_path) == ["voc"]
 
@@ -369,3 +373,278 @@ def test_cli_error_is_one_line_and_exit_code(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "a.xml: not well-formed XML" in result.stderr
     assert result.stderr.startswith("convert.py: error: ")
     assert not (tmp_path / "out").exists()
+
+
+# -------------------------------------------------------------------- LabelImg-style folders, seeded split
+def voc_xml(objects, filename: str | None) -> str:
+    """A LabelImg-style XML for a 64x48 image; ``objects``: (name, xmin, ymin, xmax, ymax)."""
+    name = f"<filename>{filename}</filename><path>C:\\\\Users\\\\someone\\\\{filename}</path>" if filename else ""
+    body = "".join(f"<object><name>{o[0]}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0"
+                   f"</difficult><bndbox><xmin>{o[1]}</xmin><ymin>{o[2]}</ymin><xmax>{o[3]}</xmax><ymax>{o[4]}"
+                   "</ymax></bndbox></object>" for o in objects)
+    return (f"<annotation><folder>images</folder>{name}<size><width>64</width><height>48</height><depth>3</depth>"
+            f"</size><segmented>0</segmented>{body}</annotation>")
+
+
+def labelimg_objects(k: int) -> list[tuple]:
+    """30 images: car in every one, person in every third, trio in 3, bike in 2, rare in 1."""
+    objects = [("car", 2, 2, 30, 20)]
+    objects += [("person", 10, 10, 20, 40)] if k % 3 == 0 else []
+    objects += [("trio", 30, 5, 60, 40)] if k in (1, 12, 25) else []
+    objects += [("bike", 5, 5, 25, 25)] if k in (4, 17) else []
+    objects += [("rare", 1, 1, 64, 48)] if k == 9 else []
+    return objects
+
+
+def make_labelimg(root: Path, count: int = 30) -> tuple[Path, Path]:
+    """``annots/*.xml`` and ``images/*.jpg`` only (no ImageSets), as LabelImg leaves them."""
+    (root / "annots").mkdir(parents=True)
+    (root / "images").mkdir()
+    for k in range(count):
+        Image.new("RGB", (64, 48), (4 * k, 30, 30)).save(root / "images" / f"img{k:02d}.jpg")
+        (root / "annots" / f"img{k:02d}.xml").write_text(voc_xml(labelimg_objects(k), f"img{k:02d}.jpg"))
+    return root / "annots", root / "images"
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    """Every label file (relative path -> bytes) and every image name, per split."""
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "labels").rglob("*.txt"))}
+    files.update({p.relative_to(out).as_posix(): b"" for p in sorted((out / "images").rglob("*.jpg"))})
+    return files
+
+
+def split_of(out: Path, split: str) -> list[str]:
+    return sorted(p.name for p in (out / "images" / split).iterdir())
+
+
+def test_labelimg_folders_convert_into_a_split_both_checkers_accept(tmp_path, monkeypatch, capsys):
+    """One command: annots/*.xml + images/*.jpg -> train/val/test that check_dataset and ultralytics accept."""
+    import ultralytics.data.utils as yolo_data
+
+    annots, images = make_labelimg(tmp_path / "src")
+    out = tmp_path / "out"
+    assert convert_main(["voc", "--annotations", str(annots), "--images", str(images), "--out", str(out),
+                         "--val", "0.2", "--test", "0.1", "--seed", "0"]) == 0
+    assert "seeded stratified split (val 0.2, test 0.1, seed 0)" in capsys.readouterr().out
+    spec = check_dataset(str(out / "data.yaml"), ("train", "val", "test"))
+    assert spec.names == ["bike", "car", "person", "rare", "trio"]
+    assert {split: len(split_images(spec, split)) for split in ("train", "val", "test")} == \
+        {"train": 21, "val": 6, "test": 3}
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert report["images_per_split"] == {"train": 21, "val": 6, "test": 3}
+    assert report["images_per_class_per_split"]["val"]["bike"] == 1  # the two-image class reached val
+    assert report["images_per_class_per_split"]["train"]["rare"] == 1  # the one-image class stays in train
+    assert sum(report["boxes_per_class_per_split"][s]["car"] for s in ("train", "val", "test")) == 30
+
+    monkeypatch.setattr(yolo_data, "check_font", lambda *args, **kwargs: None)  # it would try to download Arial
+    data = yolo_data.check_det_dataset(str(out / "data.yaml"))
+    assert data["nc"] == 5 and Path(data["val"]) == out.resolve() / "images/val"
+    val_images = sorted(str(p) for p in Path(data["val"]).iterdir())
+    for image, label in zip(val_images, yolo_data.img2label_paths(val_images)):
+        _, _, _, _, _, missing, found, _, corrupt, msg = yolo_data.verify_image_label(
+            (image, label, "", False, data["nc"], 0, 0, False))
+        assert (missing, found, corrupt) == (0, 1, 0), msg
+
+
+def test_same_seed_same_split_another_seed_another(tmp_path):
+    annots, images = make_labelimg(tmp_path / "src")
+    first = convert_voc_folders(annots, images, tmp_path / "a", val=0.2, test=0.1, seed=0)
+    convert_voc_folders(annots, images, tmp_path / "b", val=0.2, test=0.1, seed=0)
+    convert_voc_folders(annots, images, tmp_path / "c", val=0.2, test=0.1, seed=1)
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    assert split_of(tmp_path / "a", "val") != split_of(tmp_path / "c", "val")
+    assert first.images_per_split == {"train": 21, "val": 6, "test": 3}
+
+
+def test_stratified_split_is_fixed_by_seed_and_keys_alone():
+    """A golden split: sha256 ranks do not depend on the machine, the Python version or the keys' order."""
+    classes = {f"img{i:02d}.jpg": ["common"] + (["rare"] if i in (3, 7) else []) for i in range(12)}
+    result = stratified_split(classes, 0.25, 0.1, seed=0)
+    assert result.splits == {
+        "train": ["img00.jpg", "img01.jpg", "img03.jpg", "img04.jpg", "img06.jpg", "img09.jpg", "img10.jpg",
+                  "img11.jpg"],
+        "val": ["img02.jpg", "img07.jpg", "img08.jpg"], "test": ["img05.jpg"]}
+    assert stratified_split(dict(reversed(list(classes.items()))), 0.25, 0.1, seed=0).splits == result.splits
+    assert result.warnings == ["test has no image of rare (2 images): too few images, or test was full"]
+
+
+def test_stratified_split_covers_every_class_where_possible_and_keeps_the_fractions():
+    """A class with 2+ images reaches val, 3+ also test; every class keeps a train image; sizes round(f * n)."""
+    holders = {"single": 1, "pair": 2, "three": 3, "five": 5, "twenty": 20}
+    classes = {f"{i:03d}": set() for i in range(97)}
+    start = 0
+    for name, count in holders.items():  # contiguous blocks, so the rare classes share no image
+        for i in range(start, start + count):
+            classes[f"{i:03d}"].add(name)
+        start += count
+    for seed in range(25):
+        splits = stratified_split(classes, 0.2, 0.1, seed).splits
+        assert [len(splits[s]) for s in ("train", "val", "test")] == [68, 19, 10]  # 19.4 -> 19, 9.7 -> 10
+        assert sorted(key for keys in splits.values() for key in keys) == sorted(classes)
+        present = {s: set().union(*(classes[k] for k in keys)) for s, keys in splits.items()}
+        assert present["train"] == set(holders)
+        assert present["val"] == set(holders) - {"single"}
+        assert present["test"] == set(holders) - {"single", "pair"}
+
+
+def test_report_names_images_without_xml_and_xmls_without_image(tmp_path):
+    annots, images = make_labelimg(tmp_path / "src")
+    for k in range(5):
+        Image.new("RGB", (64, 48)).save(images / f"unlabelled{k}.jpg")
+    for name in ("orphan_a", "orphan_b"):
+        (annots / f"{name}.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], f"{name}.jpg"))
+    report = convert_voc_folders(annots, images, tmp_path / "out", val=0.2)
+    assert report.images_without_annotation == [str(images / f"unlabelled{k}.jpg") for k in range(5)]
+    assert report.annotations_without_image == [str(annots / "orphan_a.xml"), str(annots / "orphan_b.xml")]
+    saved = json.loads((tmp_path / "out/conversion_report.json").read_text())
+    assert len(saved["images_without_annotation"]) == 5 and len(saved["annotations_without_image"]) == 2
+    summary = report.summary()
+    assert "images without an annotation (5)" in summary and "unlabelled2.jpg, ... 2 more" in summary
+    assert "unlabelled4.jpg" not in summary and "orphan_a.xml" in summary and "orphan_b.xml" in summary
+    assert report.images == 30 and not (tmp_path / "out/images/train/unlabelled0.jpg").exists()
+
+
+def test_matching_by_filename_then_stem_same_folder_first(tmp_path):
+    annots, images = tmp_path / "annots", tmp_path / "images"
+    for folder in ("sub", "other"):
+        (annots / folder).mkdir(parents=True)
+        (images / folder).mkdir(parents=True)
+    for path in ("photo_1.jpg", "b.png", "sub/c.jpg", "other/c.jpg", "negative.jpg"):
+        Image.new("RGB", (64, 48)).save(images / path)
+    box = [("car", 1, 1, 9, 9)]
+    (annots / "a.xml").write_text(voc_xml(box, "photo_1.jpg"))  # <filename>, not the stem
+    (annots / "b.xml").write_text(voc_xml(box, None))  # no <filename>: the stem, any image extension
+    (annots / "sub/c.xml").write_text(voc_xml(box, "c.jpg"))  # two c.jpg: the one in the mirrored folder
+    (annots / "negative.xml").write_text(voc_xml([], "renamed.jpg"))  # no such file: falls back to the stem
+    pairs = {item.file: item.image.relative_to(images).as_posix() for item in pair_annotations(annots, images).items}
+    assert pairs == {"a.xml": "photo_1.jpg", "b.xml": "b.png", "sub/c.xml": "sub/c.jpg",
+                     "negative.xml": "negative.jpg"}
+    report = convert_voc_folders(annots, images, tmp_path / "out", split="all")
+    assert (tmp_path / "out/images/all/sub/c.jpg").is_symlink()
+    assert (tmp_path / "out/labels/all/sub/c.txt").read_text().startswith("0 ")
+    assert (tmp_path / "out/labels/all/negative.txt").read_text() == "" and report.empty_label_files == 1
+    assert report.images_without_annotation == [str(images / "other/c.jpg")]
+
+
+def test_xmls_beside_images_and_output_inside_them(tmp_path, capsys):
+    """--images defaults to --annotations; a previous output inside that folder is not searched again."""
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    for k in range(6):
+        Image.new("RGB", (64, 48)).save(folder / f"{k}.jpg")
+        (folder / f"{k}.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], f"{k}.jpg"))
+    args = ["voc", "--annotations", str(folder), "--out", str(folder / "yolo"), "--split", "train"]
+    assert convert_main(args) == 0
+    assert convert_main([*args, "--force"]) == 0, capsys.readouterr().err
+    assert "unpaired" not in capsys.readouterr().out
+    assert split_of(folder / "yolo", "train") == [f"{k}.jpg" for k in range(6)]
+
+
+def test_ambiguous_match_names_both_files_and_writes_nothing(tmp_path):
+    annots, images = tmp_path / "src/annots", tmp_path / "src/images"
+    annots.mkdir(parents=True)
+    for path in ("x/d.jpg", "y/d.jpg", "e.jpg", "e.png"):
+        (images / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48)).save(images / path)
+    (annots / "d.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], "d.jpg"))
+    out = tmp_path / "deep/out"
+    with pytest.raises(ConversionError, match=r"d\.xml: <filename> 'd\.jpg' matches several images, .*x/d\.jpg and "
+                                              r".*y/d\.jpg"):
+        convert_voc_folders(annots, images, out)
+    (annots / "d.xml").unlink()
+    (annots / "e.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], None))
+    with pytest.raises(ConversionError, match=r"e\.xml: the stem 'e' matches several images, .*e\.jpg and .*e\.png"):
+        convert_voc_folders(annots, images, out)
+    (annots / "e.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], "e.jpg"))
+    (annots / "e2.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], "e.jpg"))
+    with pytest.raises(ConversionError, match=r"e\.jpg: matched by both .*e\.xml and .*e2\.xml"):
+        convert_voc_folders(annots, images, out)
+    assert leftovers(tmp_path) == ["src"]
+
+
+def test_voc_src_without_imagesets_gets_a_default_seeded_split(tmp_path):
+    """No ImageSets and no split option: val 0.2, seed 0 and a warning saying so; --val re-splits ImageSets."""
+    objects = {f"i{k:02d}": [(name, 1, 1, 9, 9) for name, _, _, _, _ in labelimg_objects(k)] for k in range(10)}
+    src = make_voc(tmp_path / "voc", objects)
+    report = convert_voc(src, tmp_path / "official")
+    assert report.images_per_split == {"train": 10} and report.split_rule == "ImageSets/Main (official)"
+    resplit = convert_voc(src, tmp_path / "resplit", val=0.3, seed=4)
+    assert resplit.images_per_split == {"train": 7, "val": 3}
+    assert any("official split ignored" in w for w in resplit.warnings)
+    for listing in (src / "ImageSets/Main").iterdir():
+        listing.unlink()
+    default = convert_voc(src, tmp_path / "default")
+    assert default.images_per_split == {"train": 8, "val": 2}
+    assert any("made a seeded split (val 0.2, seed 0)" in w for w in default.warnings)
+    check_dataset(str(tmp_path / "default/data.yaml"), ("train", "val"))
+
+
+@needs_datasets
+def test_bccd_resplit_is_stratified(tmp_path):
+    report = convert_voc(BCCD, tmp_path / "bccd", val=0.2, test=0.1, seed=0)
+    assert report.images_per_split == {"train": 255, "val": 73, "test": 36}
+    assert all(count > 0 for split in report.images_per_class_per_split.values() for count in split.values())
+    assert report.boxes_written == 4886
+
+
+# ---------------------------------------------------------------------------------- convert.py split (YOLO)
+def make_yolo_train_only(root: Path) -> Path:
+    """A YOLO dataset with only a train split: 12 images, classes a (all), b (4 images), c (1); one without label."""
+    (root / "images/train").mkdir(parents=True)
+    (root / "labels/train").mkdir(parents=True)
+    for k in range(12):
+        Image.new("RGB", (32, 32), (k * 9, 0, 0)).save(root / f"images/train/{k:02d}.jpg")
+        if k == 11:
+            continue  # no label file: an image without objects
+        rows = ["0 0.5 0.5 0.2 0.2"] + (["1 0.3 0.3 0.1 0.1"] if k % 3 == 0 else []) + (["2 0.7 0.7 0.2 0.2"]
+                                                                                        if k == 5 else [])
+        (root / f"labels/train/{k:02d}.txt").write_text("".join(f"{row}\n" for row in rows))
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nnames: [a, b, c]\n")
+    return root / "data.yaml"
+
+
+def test_split_command_splits_a_train_only_yolo_dataset(tmp_path, capsys):
+    data = make_yolo_train_only(tmp_path / "yolo")
+    with pytest.raises(ConfigError):
+        check_dataset(str(data), ("train", "val"))
+    out = tmp_path / "split"
+    assert convert_main(["split", "--data", str(data), "--val", "0.25", "--seed", "0", "--out", str(out)]) == 0
+    assert "yolo split" in capsys.readouterr().out
+    spec = check_dataset(str(out / "data.yaml"), ("train", "val"))
+    assert spec.names == ["a", "b", "c"]
+    train, val = split_of(out, "train"), split_of(out, "val")
+    assert len(val) == 3 and len(train) == 9 and not set(train) & set(val)
+    assert (out / "images/val" / val[0]).is_symlink()
+    for split, names in (("train", train), ("val", val)):
+        for name in names:
+            source = tmp_path / "yolo/labels/train" / name.replace(".jpg", ".txt")
+            copied = out / "labels" / split / name.replace(".jpg", ".txt")
+            assert copied.read_text() == (source.read_text() if source.exists() else "")
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert report["images_per_class_per_split"]["val"]["b"] >= 1 and report["images_per_class_per_split"][
+        "train"]["c"] == 1
+    again = tmp_path / "again"
+    assert convert_main(["split", "--data", str(data), "--val", "0.25", "--seed", "0", "--out", str(again),
+                         "--copy"]) == 0
+    assert snapshot(again) == snapshot(out) and not (again / "images/val" / val[0]).is_symlink()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["voc", "--val", "1.2"], "--val 1.2: must be a fraction between 0 and 1"),
+    (["voc", "--val", "0.6", "--test", "0.4"], "--val 0.6 --test 0.4: the fractions sum to 1"),
+    (["voc", "--split", "train", "--val", "0.2"], "--split train puts every image into one split"),
+    (["voc", "--test", "-0.1"], "--test -0.1: must be a fraction"),
+    (["voc", "--val", "nan"], "--val nan: must be a fraction"),
+    (["split", "--seed", "1"], "--val is required"),
+    (["split", "--val", "0.2", "--from", "val"], "has no 'val' entry"),
+    (["split", "--val", "0.2", "--from", "dev"], "--from dev: must be one of train, val, test"),
+    (["split", "--val", "0.99"], "--val 0.99: 12 images are too few to split"),
+])
+def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):
+    annots, images = make_labelimg(tmp_path / "src", count=4)
+    data = make_yolo_train_only(tmp_path / "src/yolo")
+    source = ["--annotations", str(annots), "--images", str(images)] if args[0] == "voc" else ["--data", str(data)]
+    assert convert_main([args[0], *source, *args[1:], "--out", str(tmp_path / "deep/out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convert.py: error: ") and err.count("\n") == 1 and message in err, err
+    assert leftovers(tmp_path) == ["src"]  # no output, no temporary folder, no parent created for them

@@ -27,7 +27,7 @@ import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator, Sequence, Union
 
 from .._io import write_json_atomic
 
@@ -72,6 +72,11 @@ class ConversionReport:
     ``index`` in the box records is the 0-based ``<object>`` index within a VOC XML file, or the COCO
     annotation id. ``kept_flagged`` counts boxes written although the source flags them (VOC ``difficult``
     when kept). ``warnings`` are one-line notes that did not stop the conversion.
+
+    ``split_rule`` says how the splits were made; ``images_per_class_per_split`` and ``boxes_per_class_per_split``
+    count, per split and class, the images holding the class and its boxes (filled by :meth:`count_image`).
+    ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
+    has no partner (all of them here, a few in :meth:`summary`).
     """
 
     format: str
@@ -90,6 +95,11 @@ class ConversionReport:
     dropped: list[DroppedBox] = field(default_factory=list)
     kept_flagged: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    split_rule: str = ""
+    images_per_class_per_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    boxes_per_class_per_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    images_without_annotation: list[str] = field(default_factory=list)
+    annotations_without_image: list[str] = field(default_factory=list)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -123,6 +133,25 @@ class ConversionReport:
             self.clipped.append(ClippedBox(file, index, sides, [float(v) for v in source_box], list(clipped)))
         return clipped
 
+    def add_split(self, split: str) -> None:
+        """Start counting ``split`` (zero images, zero for every class), so that an empty split is reported too."""
+        self.images_per_split.setdefault(split, 0)
+        self.images_per_class_per_split.setdefault(split, dict.fromkeys(self.class_names, 0))
+        self.boxes_per_class_per_split.setdefault(split, dict.fromkeys(self.class_names, 0))
+
+    def count_image(self, split: str, box_classes: Sequence[str]) -> None:
+        """Count one image written to ``split`` whose label file holds one box of each of ``box_classes``."""
+        self.add_split(split)
+        self.images += 1
+        self.images_per_split[split] += 1
+        self.boxes_written += len(box_classes)
+        self.empty_label_files += not box_classes
+        for name in box_classes:
+            self.boxes_per_class[name] = self.boxes_per_class.get(name, 0) + 1
+            self.boxes_per_class_per_split[split][name] = self.boxes_per_class_per_split[split].get(name, 0) + 1
+        for name in set(box_classes):
+            self.images_per_class_per_split[split][name] = self.images_per_class_per_split[split].get(name, 0) + 1
+
     # ------------------------------------------------------------------------------------------- reading
     @property
     def clipped_boxes(self) -> int:
@@ -152,8 +181,11 @@ class ConversionReport:
         lines = [
             f"{self.format}: {self.source} -> {self.output}",
             f"  images  {self.images} ({splits}); {self.empty_label_files} with an empty label file",
+            *_examples_line("images without an annotation", self.images_without_annotation, examples),
+            *_examples_line("annotations without an image", self.annotations_without_image, examples),
             f"  classes {len(self.class_names)} ({self.class_order}){names}",
             f"  boxes   {self.boxes_read} read, {self.boxes_written} written" + (f" ({per_class})" if few else ""),
+            *self._split_lines(few),
             f"  clipped {self.clipped_boxes} boxes ({clipped})",
         ]
         lines.append(f"  dropped {len(self.dropped)} boxes" + (":" if self.dropped else ""))
@@ -165,6 +197,26 @@ class ConversionReport:
             lines.append("  kept although flagged: " + ", ".join(f"{k} {v}" for k, v in self.kept_flagged.items()))
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def _split_lines(self, name_classes: bool) -> list[str]:
+        """The split rule, then per split the images holding each class (when the classes are few)."""
+        lines = [f"  split   {self.split_rule}"] if self.split_rule else []
+        if name_classes and self.images_per_class_per_split:
+            width = max(len(split) for split in self.images_per_class_per_split)
+            count_width = len(str(max(self.images_per_split.values(), default=0)))
+            for split, counts in self.images_per_class_per_split.items():
+                per_class = ", ".join(f"{name} {counts.get(name, 0)}" for name in self.class_names)
+                lines.append(f"    {split:<{width}} {self.images_per_split.get(split, 0):>{count_width}} images, "
+                             f"holding {per_class}")
+        return lines
+
+
+def _examples_line(what: str, files: Sequence[str], examples: int) -> list[str]:
+    """``  unpaired <what> (N): a, b, c, ... (all in conversion_report.json)``; nothing when ``files`` is empty."""
+    if not files:
+        return []
+    more = f", ... {len(files) - examples} more" if len(files) > examples else ""
+    return [f"  unpaired {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
 
 
 def place_image(source: Path, target: Path, copy: bool) -> None:
@@ -179,13 +231,14 @@ def place_image(source: Path, target: Path, copy: bool) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(out: Union[str, Path], force: bool, protect: Optional[Path] = None) -> Iterator[Path]:
+def atomic_output(out: Union[str, Path], force: bool,
+                  protect: Union[None, Path, Sequence[Path]] = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``out``; rename it to ``out`` only if the block succeeds.
 
     A failure removes the temporary folder and any parent folders created for it, so nothing is left
     behind. An existing ``out`` is refused unless ``force``, and even then only replaced when it is empty or
     holds a previous conversion (a ``conversion_report.json``) -- never an arbitrary folder -- and never when
-    it is, or contains, ``protect`` (the source dataset).
+    it is, or contains, ``protect`` (the source dataset: one folder, or several).
     """
     out = Path(out).absolute()
     if out.exists() or out.is_symlink():
@@ -195,10 +248,10 @@ def atomic_output(out: Union[str, Path], force: bool, protect: Optional[Path] = 
             raise ConversionError(f"{out}: exists and is not a folder; refusing to replace it")
         if any(out.iterdir()) and not (out / REPORT_NAME).is_file():
             raise ConversionError(f"{out}: not a previous conversion output (no {REPORT_NAME}); refusing to replace it")
-    if protect is not None:
-        protect = Path(protect).resolve()
-        if protect == out.resolve() or out.resolve() in protect.parents:
-            raise ConversionError(f"{out}: output would replace the source {protect}")
+    for source in [protect] if isinstance(protect, (str, Path)) else protect or []:
+        source = Path(source).resolve()
+        if source == out.resolve() or out.resolve() in source.parents:
+            raise ConversionError(f"{out}: output would replace the source {source}")
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))

@@ -1,4 +1,4 @@
-"""Pascal VOC XML (``Annotations/*.xml`` + ``JPEGImages/``) -> YOLO labels, keeping the official split.
+"""Pascal VOC XML -> YOLO labels, keeping the official split (``ImageSets/Main``) or making a seeded stratified one.
 
 Box convention. VOC ``<bndbox>`` corners are 1-based and inclusive: ``xmin = 1, xmax = 640`` covers every
 pixel column of a 640-pixel-wide image. The YOLO labels are written from 0-based pixel-edge boxes (``x1`` is
@@ -26,10 +26,41 @@ Class order (the YOLO class indices). Order of first appearance depends on file 
   documented order -- BCCD: ``RBC, WBC, Platelets`` (0, 1, 2), the order of its README;
 * otherwise the names sorted (Python string order); for Pascal VOC that is its standard 20-class order.
 
-Splits. ``ImageSets/Main/{train,val,test}.txt`` (whichever exist) become ``images/<split>`` and
-``labels/<split>``; ``split="NAME"`` instead puts every ``Annotations/*.xml`` into one split ``NAME`` (used as
-both ``train`` and ``val`` in ``data.yaml``). Images are absolute symlinks to the source, or copies with
-``copy=True``; label files are always written (empty for an image without boxes).
+Sources. ``convert_voc(src, out)`` reads a VOC folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``);
+``convert_voc_folders(annotations, images, out)`` any folder of XML files (e.g. LabelImg's) and any folder of
+images, both searched recursively; :func:`pair_annotations` matches them:
+
+1. an XML with a ``<filename>`` (its last path part, ``/`` or ``\\``) is matched to the image of that name in
+   the XML's own relative folder below ``images`` (``annots/a/x.xml`` -> ``images/a/<filename>``), else to the
+   one image of that name anywhere below ``images``;
+2. otherwise (no ``<filename>``, or no image has it) to the image with the XML's stem (any image extension) in
+   the XML's own relative folder, else to the one image with that stem anywhere below ``images``;
+3. several candidates at the step that decides (two images of that name in different folders, ``x.jpg`` and
+   ``x.png`` beside each other), one image matched by two XMLs, or two matched images that would share a label
+   file (``x.jpg`` and ``x.png`` with an XML each), is an error naming both files; nothing is picked silently.
+
+Files below the output folder (a previous conversion written inside ``images``) are not searched.
+
+An XML matching no image and an image matched by no XML (a not-yet-labelled image, not a negative) are left out
+and listed in the report (``annotations_without_image``, ``images_without_annotation``). An XML without objects
+is a negative: its image gets an empty label file. Images keep their path below ``images`` in the output
+(``images/<split>/a/x.jpg``), so two folders may hold the same file name.
+
+Splits, in this order:
+
+* ``split="NAME"`` -- every annotation into one split ``NAME`` (used as both ``train`` and ``val`` in
+  ``data.yaml``); with ``src``, every ``Annotations/*.xml`` and an XML without an image is an error, as before;
+* with ``src``, when ``ImageSets/Main/{train,val,test}.txt`` exist (whichever do) and none of ``val``, ``test``,
+  ``seed`` is given: that official split, as ``images/<split>`` and ``labels/<split>`` (an id without an XML or
+  an image is an error);
+* otherwise a seeded stratified split (:mod:`boxloss.convert.split`: every class with two images or more in val,
+  with three or more in test too when asked, the same seed giving the same split on any machine) of every
+  paired annotation; with ``src``, that of ``Annotations/`` and ``JPEGImages/`` paired as above, the
+  ``ImageSets`` being ignored (a warning says so). Given none of ``val``, ``test``, ``seed`` (no ``ImageSets``),
+  it is ``val=0.2, seed=0`` -- ultralytics needs a val split to train -- and a warning says so.
+
+Images are absolute symlinks to the source, or copies with ``copy=True``; label files are always written
+(empty for an image without boxes).
 
 Output (written into a temporary folder and renamed into place; refused if it exists unless ``force``)::
 
@@ -40,23 +71,27 @@ Output (written into a temporary folder and renamed into place; refused if it ex
 
 Example::
 
-    from boxloss.convert import convert_voc
+    from boxloss.convert import convert_voc, convert_voc_folders
     report = convert_voc("../shared/datasets/bccd/BCCD", "datasets/bccd-yolo")
+    report = convert_voc_folders("labelimg/annots", "labelimg/images", "datasets/mine", val=0.2, test=0.1, seed=0)
     print(report.summary())
 """
 
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Optional, Sequence, Union
 
-from ..data.yolo_format import write_data_yaml, xyxy_label_line
+from ..data.yolo_format import IMG_FORMATS, label_path, write_data_yaml, write_labels, xyxy_label_line
 from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
+from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
 
-__all__ = ["CLASS_PRESETS", "VocObject", "VocAnnotation", "convert_voc", "parse_voc_xml", "voc_corners_to_xyxy"]
+__all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
+           "pair_annotations", "parse_voc_xml", "voc_corners_to_xyxy"]
 
 CLASS_PRESETS = {"bccd": ("RBC", "WBC", "Platelets")}
 OFFICIAL_SPLITS = ("train", "val", "test")
@@ -87,6 +122,8 @@ def voc_corners_to_xyxy(corners) -> tuple[float, float, float, float]:
 
 
 def _number(text: Optional[str], what: str, where: str) -> float:
+    if text is None:
+        raise ConversionError(f"{where}: {what} is missing")
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -150,6 +187,11 @@ def _image_size(image: Path, ann: VocAnnotation) -> tuple[int, int]:
         raise ConversionError(f"{ann.xml}: <size> missing and image {image} unreadable ({error})") from None
 
 
+def _official_split_files(src: Path) -> list[str]:
+    main = src / "ImageSets" / "Main"
+    return [s for s in OFFICIAL_SPLITS if (main / f"{s}.txt").is_file()]
+
+
 def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str]) -> dict[str, list[str]]:
     """Split name -> image ids, from ImageSets/Main/<split>.txt, or every annotation into ``split``."""
     if split is not None:
@@ -158,10 +200,9 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
             raise ConversionError(f"{src / 'Annotations'}: no *.xml annotation files")
         return {split: ids}
     main = src / "ImageSets" / "Main"
-    wanted = list(splits) if splits is not None else [s for s in OFFICIAL_SPLITS if (main / f"{s}.txt").is_file()]
+    wanted = list(splits) if splits is not None else _official_split_files(src)
     if not wanted:
-        raise ConversionError(f"{main}: no {{train,val,test}}.txt split files; pass split=NAME (--split) "
-                              "to put every annotation into one split")
+        raise ConversionError(f"{main}: no split to read (splits={splits!r})")
     out = {}
     for name in wanted:
         listing = main / f"{name}.txt"
@@ -192,8 +233,218 @@ def _class_names(found: set[str], classes: Optional[Sequence[str]], annotations)
     return sorted(found), "sorted names"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Pairing XML files with images (convert_voc_folders, and convert_voc without ImageSets)
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class AnnotatedImage:
+    """One annotation to write: its XML, its image, and where the image goes below ``images/<split>/``."""
+
+    ann: VocAnnotation
+    image: Path
+    name: str  # the image's output path below images/<split>/, "/"-separated; also its key in a seeded split
+    file: str  # the XML as named in the report's box records
+
+
+@dataclass
+class Pairing:
+    """What :func:`pair_annotations` found: the pairs, and the files left without a partner (sorted paths)."""
+
+    items: list[AnnotatedImage]
+    annotations_without_image: list[Path] = field(default_factory=list)
+    images_without_annotation: list[Path] = field(default_factory=list)
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix[1:].lower() in IMG_FORMATS
+
+
+def _one(candidates: list[Path], xml: Path, what: str) -> Optional[Path]:
+    """The single candidate, None for none; several are an error naming the XML and two of them."""
+    if len(candidates) > 1:
+        raise ConversionError(f"{xml}: {what} matches several images, {candidates[0]} and {candidates[1]}; "
+                              "rename one or set <filename>")
+    return candidates[0] if candidates else None
+
+
+def _match(xml: Path, ann: VocAnnotation, folder: Path, by_name: dict, by_stem: dict) -> Optional[Path]:
+    """The image of one XML by the rule of the module docstring; ``folder`` is the XML's mirror below images."""
+    if ann.filename:
+        name = PureWindowsPath(ann.filename).name  # also splits "/" paths
+        found = by_name.get(name, [])
+        image = _one([p for p in found if p.parent == folder], xml, f"<filename> {name!r}") or \
+            _one(found, xml, f"<filename> {name!r}")
+        if image is not None:
+            return image
+    found = by_stem.get(xml.stem, [])
+    return _one([p for p in found if p.parent == folder], xml, f"the stem {xml.stem!r}") or \
+        _one(found, xml, f"the stem {xml.stem!r}")
+
+
+def pair_annotations(annotations: Union[str, Path], images: Union[str, Path], report_base: Optional[Path] = None,
+                     exclude: Optional[Path] = None) -> Pairing:
+    """Every ``*.xml`` below ``annotations`` matched with its image below ``images`` (rule: module docstring).
+
+    ``report_base``: the folder the XMLs are named relative to in the report (default: ``annotations``).
+    ``exclude``: a folder whose files are not searched (the output folder).
+    Raises ConversionError for a missing folder, a malformed XML, an ambiguous match, an image matched twice or two
+    images that would share a label file.
+    """
+    annotations, images = Path(annotations), Path(images)
+    for option, folder in (("--annotations", annotations), ("--images", images)):
+        if not folder.is_dir():
+            raise ConversionError(f"{option} {folder}: not a folder")
+    def searched(path: Path) -> bool:
+        return exclude is None or not Path(os.path.abspath(path)).is_relative_to(os.path.abspath(exclude))
+
+    xmls = sorted(p for p in annotations.rglob("*.xml") if searched(p))
+    if not xmls:
+        raise ConversionError(f"{annotations}: no *.xml files (searched recursively)")
+    all_images = sorted(p for p in images.rglob("*") if _is_image(p) and searched(p))
+    by_name: dict[str, list[Path]] = {}
+    by_stem: dict[str, list[Path]] = {}
+    for image in all_images:
+        by_name.setdefault(image.name, []).append(image)
+        by_stem.setdefault(image.stem, []).append(image)
+    pairing, claimed, labels = Pairing([]), {}, {}
+    for xml in xmls:
+        ann = parse_voc_xml(xml)
+        image = _match(xml, ann, images / xml.parent.relative_to(annotations), by_name, by_stem)
+        if image is None:
+            pairing.annotations_without_image.append(xml)
+            continue
+        if image in claimed:
+            raise ConversionError(f"{image}: matched by both {claimed[image]} and {xml}")
+        name = image.relative_to(images).as_posix()
+        label = name.rsplit(".", 1)[0]
+        if label in labels:
+            raise ConversionError(f"{image}: shares its label file {label}.txt with {labels[label]}; rename one")
+        claimed[image], labels[label] = xml, image
+        file = xml.relative_to(report_base or annotations).as_posix()
+        pairing.items.append(AnnotatedImage(ann, image, name, file))
+    pairing.images_without_annotation = [image for image in all_images if image not in claimed]
+    if not pairing.items:
+        raise ConversionError(f"{annotations}: none of its {len(xmls)} XML files matches an image below {images}")
+    return pairing
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Converting and writing
+# ---------------------------------------------------------------------------------------------------------------
+def _labels(item: AnnotatedImage, report: ConversionReport, class_index: dict[str, int],
+            difficult: str) -> list[tuple[str, str]]:
+    """(class name, label line) of each box kept from one annotation; clips and drops go to ``report``."""
+    width, height = _image_size(item.image, item.ann)
+    labels = []
+    for index, obj in enumerate(item.ann.objects):
+        report.boxes_read += 1
+        xmin, ymin, xmax, ymax = obj.corners
+        if xmax <= xmin or ymax <= ymin:
+            report.drop(item.file, index, "degenerate", obj.corners)
+            continue
+        if obj.difficult and difficult == "drop":
+            report.drop(item.file, index, "difficult", obj.corners)
+            continue
+        box = report.clip_box(item.file, index, obj.corners, voc_corners_to_xyxy(obj.corners), width, height)
+        if box is None:
+            continue
+        report.kept_flagged["difficult"] += obj.difficult
+        labels.append((obj.name, xyxy_label_line(class_index[obj.name], box, width, height)))
+    return labels
+
+
+def _new_report(source: str, out: Path, items: Sequence[AnnotatedImage], classes: Optional[Sequence[str]],
+                rule: str) -> tuple[ConversionReport, dict[str, int]]:
+    found = {obj.name for item in items for obj in item.ann.objects}
+    names, order = _class_names(found, classes, [item.ann for item in items])
+    report = ConversionReport("voc", source, str(out), names, order, kept_flagged={"difficult": 0}, split_rule=rule)
+    report.boxes_per_class = dict.fromkeys(names, 0)
+    return report, {name: i for i, name in enumerate(names)}
+
+
+def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, list], report: ConversionReport,
+           entries: dict[str, str], header: str, copy: bool) -> ConversionReport:
+    """Write ``labelled`` (split -> [(AnnotatedImage, labels)]), data.yaml and the report, atomically."""
+    with atomic_output(out, force, protect=protect) as tmp:
+        for split_name, pairs in labelled.items():
+            (tmp / "images" / split_name).mkdir(parents=True)
+            (tmp / "labels" / split_name).mkdir(parents=True)
+            report.add_split(split_name)
+            for item, labels in pairs:
+                target = tmp / "images" / split_name / item.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                place_image(item.image, target, copy)
+                label = label_path(target)
+                label.parent.mkdir(parents=True, exist_ok=True)
+                write_labels(label, [line for _, line in labels])
+                report.count_image(split_name, [name for name, _ in labels])
+        if "val" not in entries:
+            report.warnings.append("no val split: data.yaml has no 'val' entry, ultralytics needs one to train")
+        write_data_yaml(tmp / "data.yaml", out, entries, report.class_names, header)
+        report.write_json(tmp / REPORT_NAME)
+    return report
+
+
+def _header(source: str, order: str, rule: str) -> str:
+    return (f"Written by boxloss.convert.voc from {source}\n"
+            f"Class order: {order}. Boxes: VOC 1-based inclusive corners -> x1 = xmin - 1, x2 = xmax.\n"
+            + (f"Split: {rule}; the same options give the same split.\n" if rule.startswith("seeded") else "")
+            + f"See {REPORT_NAME} for what was clipped or dropped.")
+
+
+def _split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
+                   splits: Optional[Sequence[str]] = None) -> Optional[tuple[float, float, int]]:
+    """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None."""
+    asked = [f"--{name}" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
+    if asked and split is not None:
+        raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
+                              f"{', '.join(asked)}")
+    if asked and splits is not None:
+        raise ConversionError(f"splits= reads ImageSets/Main; it cannot be combined with {', '.join(asked)}")
+    if not asked:
+        return None
+    options = (DEFAULT_VAL if val is None else val), (0.0 if test is None else test), (0 if seed is None else seed)
+    check_split_options(*options)
+    return options
+
+
+def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, protect: Sequence[Path], *,
+                   classes: Optional[Sequence[str]], difficult: str, split_options: Optional[tuple[float, float, int]],
+                   split: Optional[str], copy: bool, force: bool, warnings: Sequence[str] = ()) -> ConversionReport:
+    """Convert paired annotations into one split, or a seeded stratified split (default val 0.2, seed 0).
+
+    ``source`` names the input in the report, ``resolved`` in the data.yaml header.
+    """
+    notes = list(warnings)
+    if split is None and split_options is None:
+        split_options = (DEFAULT_VAL, 0.0, 0)
+        notes.append(f"no ImageSets and no --val/--test/--seed: made a seeded split (val {DEFAULT_VAL}, seed 0); "
+                     "pass --val/--test/--seed to choose it, or --split NAME for one split")
+    rule = f"one split {split!r}" if split is not None else split_rule(*split_options)
+    report, class_index = _new_report(source, out, pairing.items, classes, rule)
+    report.annotations_without_image = [str(p) for p in pairing.annotations_without_image]
+    report.images_without_annotation = [str(p) for p in pairing.images_without_annotation]
+    labels = {item.name: _labels(item, report, class_index, difficult) for item in pairing.items}
+    if split is not None:
+        assignment, entries = {split: sorted(labels)}, {"train": f"images/{split}", "val": f"images/{split}"}
+    else:
+        result = stratified_split({name: {c for c, _ in rows} for name, rows in labels.items()}, *split_options)
+        assignment, entries = result.splits, {name: f"images/{name}" for name in result.splits}
+        notes += result.warnings
+    report.warnings += notes
+    items = {item.name: item for item in pairing.items}
+    labelled = {name: [(items[key], labels[key]) for key in keys] for name, keys in assignment.items()}
+    return _write(out, force, protect, labelled, report, entries, _header(resolved, report.class_order, rule), copy)
+
+
+def _check_difficult(difficult: str) -> None:
+    if difficult not in ("keep", "drop"):
+        raise ValueError(f"difficult must be 'keep' or 'drop', not {difficult!r}")
+
+
 def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Optional[Sequence[str]] = None,
                 difficult: str = "keep", splits: Optional[Sequence[str]] = None, split: Optional[str] = None,
+                val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
                 copy: bool = False, force: bool = False) -> ConversionReport:
     """Convert a VOC dataset folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``) to YOLO format.
 
@@ -204,6 +455,8 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
         difficult: ``"keep"`` (default; counted) or ``"drop"`` objects marked ``<difficult>1</difficult>``.
         splits: split names to read from ``ImageSets/Main``; default whichever of train, val, test exist.
         split: instead of the split files, put every ``Annotations/*.xml`` into this one split.
+        val, test, seed: instead of the split files, a seeded stratified split (module doc, "Splits"); also what
+            a folder without ``ImageSets/Main`` gets (default val 0.2, seed 0).
         copy: copy images instead of symlinking them.
         force: replace an existing output folder written by a previous conversion.
 
@@ -211,79 +464,79 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
         The :class:`ConversionReport`, also written to ``<out>/conversion_report.json``.
 
     Raises:
-        ConversionError: malformed input (message names the file and object index); nothing is written.
+        ConversionError: malformed input (message names the file and object index) or a bad option (names it);
+            nothing is written.
     """
-    if difficult not in ("keep", "drop"):
-        raise ValueError(f"difficult must be 'keep' or 'drop', not {difficult!r}")
+    _check_difficult(difficult)
     src, out = Path(src), Path(out)
     if not (src / "Annotations").is_dir():
-        raise ConversionError(f"{src}: no Annotations/ folder (expected a Pascal VOC dataset folder)")
+        raise ConversionError(f"{src}: no Annotations/ folder (expected a Pascal VOC dataset folder; for other "
+                              "layouts use --annotations DIR --images DIR)")
+    split_options = _split_options(val, test, seed, split, splits)
+    official = _official_split_files(src)
+    if split is None and splits is None and (split_options is not None or not official):
+        warnings = [f"{src / 'ImageSets/Main'}: official split ignored, re-split by --val/--test/--seed"] \
+            if official else []
+        pairing = pair_annotations(src / "Annotations", src / "JPEGImages", report_base=src, exclude=out)
+        return _convert_pairs(pairing, str(src), str(src.resolve()), out, [src], classes=classes,
+                              difficult=difficult, split_options=split_options, split=None, copy=copy, force=force,
+                              warnings=warnings)
 
-    # Read and validate everything before writing anything.
+    # The official split (or --split NAME): read and validate everything before writing anything.
     split_ids = _read_splits(src, splits, split)
-    annotations: dict[str, VocAnnotation] = {}
-    images: dict[str, Path] = {}
+    items: dict[str, AnnotatedImage] = {}
     for split_name, ids in split_ids.items():
         for image_id in ids:
-            if image_id in annotations:
+            if image_id in items:
                 continue
             xml = src / "Annotations" / f"{image_id}.xml"
             if not xml.is_file():
                 raise ConversionError(f"{xml}: not found (listed in split {split_name!r})")
-            annotations[image_id] = parse_voc_xml(xml)
-            images[image_id] = _find_image(src, annotations[image_id], image_id)
-    found = {obj.name for ann in annotations.values() for obj in ann.objects}
-    names, order = _class_names(found, classes, annotations.values())
-    class_index = {name: i for i, name in enumerate(names)}
-
-    report = ConversionReport("voc", str(src), str(out), names, order, kept_flagged={"difficult": 0})
-    report.boxes_per_class = dict.fromkeys(names, 0)
+            ann = parse_voc_xml(xml)
+            image = _find_image(src, ann, image_id)
+            items[image_id] = AnnotatedImage(ann, image, image.name, str(xml.relative_to(src)))
+    rule = f"one split {split!r}" if split is not None else "ImageSets/Main (official)"
+    report, class_index = _new_report(str(src), out, list(items.values()), classes, rule)
     seen_in: dict[str, str] = {}
     for split_name, ids in split_ids.items():
         for image_id in ids:
             if image_id in seen_in and seen_in[image_id] != split_name:
                 report.warnings.append(f"{image_id} is in both {seen_in[image_id]} and {split_name}")
             seen_in.setdefault(image_id, split_name)
+    labelled = {name: [(items[i], _labels(items[i], report, class_index, difficult)) for i in ids]
+                for name, ids in split_ids.items()}
+    entries = {name: f"images/{name}" for name in split_ids}
+    if split is not None:
+        entries = {"train": f"images/{split}", "val": f"images/{split}"}
+    return _write(out, force, [src], labelled, report, entries, _header(str(src.resolve()), report.class_order, rule),
+                  copy)
 
-    with atomic_output(out, force, protect=src) as tmp:
-        for split_name, ids in split_ids.items():
-            (tmp / "images" / split_name).mkdir(parents=True)
-            (tmp / "labels" / split_name).mkdir(parents=True)
-            for image_id in ids:
-                ann, image = annotations[image_id], images[image_id]
-                width, height = _image_size(image, ann)
-                file = str(ann.xml.relative_to(src))
-                lines = []
-                for index, obj in enumerate(ann.objects):
-                    report.boxes_read += 1
-                    xmin, ymin, xmax, ymax = obj.corners
-                    if xmax <= xmin or ymax <= ymin:
-                        report.drop(file, index, "degenerate", obj.corners)
-                        continue
-                    if obj.difficult and difficult == "drop":
-                        report.drop(file, index, "difficult", obj.corners)
-                        continue
-                    box = report.clip_box(file, index, obj.corners, voc_corners_to_xyxy(obj.corners), width, height)
-                    if box is None:
-                        continue
-                    report.kept_flagged["difficult"] += obj.difficult
-                    report.boxes_per_class[obj.name] += 1
-                    lines.append(xyxy_label_line(class_index[obj.name], box, width, height))
-                place_image(image, tmp / "images" / split_name / image.name, copy)
-                (tmp / "labels" / split_name / f"{image.stem}.txt").write_text("".join(f"{l}\n" for l in lines))
-                report.boxes_written += len(lines)
-                report.empty_label_files += not lines
-                report.images += 1
-            report.images_per_split[split_name] = len(ids)
 
-        entries = {name: f"images/{name}" for name in split_ids}
-        if split is not None:
-            entries = {"train": f"images/{split}", "val": f"images/{split}"}
-        elif "val" not in entries:
-            report.warnings.append("no val split: data.yaml has no 'val' entry, ultralytics needs one to train")
-        header = (f"Written by boxloss.convert.voc from {src.resolve()}\n"
-                  f"Class order: {order}. Boxes: VOC 1-based inclusive corners -> x1 = xmin - 1, x2 = xmax.\n"
-                  f"See {REPORT_NAME} for what was clipped or dropped.")
-        write_data_yaml(tmp / "data.yaml", out, entries, names, header)
-        report.write_json(tmp / REPORT_NAME)
-    return report
+def convert_voc_folders(annotations: Union[str, Path], images: Union[str, Path], out: Union[str, Path], *,
+                        classes: Optional[Sequence[str]] = None, difficult: str = "keep",
+                        val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
+                        split: Optional[str] = None, copy: bool = False, force: bool = False) -> ConversionReport:
+    """Convert a folder of VOC XML files and a folder of images (e.g. LabelImg's output) to YOLO format.
+
+    The XMLs are paired with the images by :func:`pair_annotations`; the unpaired files are listed in the report.
+
+    Args:
+        annotations: folder searched recursively for ``*.xml``.
+        images: folder searched recursively for images (may be ``annotations`` itself).
+        out: output folder; must not exist unless ``force``.
+        classes, difficult: as for :func:`convert_voc`.
+        val, test, seed: the seeded stratified split (:mod:`boxloss.convert.split`); default val 0.2, seed 0, with
+            a warning.
+        split: instead, every paired annotation into this one split (``train`` and ``val`` in ``data.yaml``).
+        copy, force: as for :func:`convert_voc`.
+
+    Raises:
+        ConversionError: malformed input, an ambiguous match (naming both files) or a bad option; nothing is written.
+    """
+    _check_difficult(difficult)
+    split_options = _split_options(val, test, seed, split)
+    annotations, images = Path(annotations), Path(images)
+    pairing = pair_annotations(annotations, images, exclude=Path(out))
+    return _convert_pairs(pairing, f"{annotations} + {images}", f"{annotations.resolve()} + {images.resolve()}",
+                          Path(out), [annotations, images], classes=classes, difficult=difficult,
+                          split_options=split_options, split=split, copy=copy, force=force)
