@@ -32,10 +32,12 @@ def test_every_config_file_is_valid():
 
 
 def test_every_registered_loss_has_a_config_file():
-    configured = {read_yaml_mapping(p).get("box_loss") for p in experiment.CFG_DIR.glob("*.yaml")}
-    import boxloss
+    """One per registered box loss, and one example per wrapper (inner_, focaler_, alpha_ + any IoU-type loss)."""
+    from boxloss.registry import BOX_LOSSES
 
-    assert set(boxloss.list_losses()) <= configured
+    configured = {read_yaml_mapping(p).get("box_loss") for p in experiment.CFG_DIR.glob("*.yaml")}
+    assert set(BOX_LOSSES.names(wrapped=False)) <= configured
+    assert all(any(name.startswith(f"{prefix}_") for name in configured) for prefix in BOX_LOSSES.wrappers())
 
 
 def test_project_keys_are_ultralytics_keys_after_import():
