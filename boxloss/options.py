@@ -21,6 +21,13 @@ def _non_negative(value) -> bool:
     return value >= 0
 
 
+def _auto_or_positive(value) -> bool:
+    return value == "auto" if isinstance(value, str) else value > 0
+
+
+ASSIGNER_METRICS = ("ciou", "iou", "giou", "diou", "eiou", "same")
+
+
 GENERAL_OPTIONS: dict[str, Param] = {
     "box_loss": Param("ciou", "box-regression loss, a name from boxloss.list_losses()",
                       lambda name: name in BOX_LOSSES, "a registered box loss"),
@@ -29,15 +36,25 @@ GENERAL_OPTIONS: dict[str, Param] = {
     "box_terms": Param(True, "log the parts of the box loss (iou, dist, aspect, w, h, encl) as loss items"),
     "iou_balanced_loc": Param(False, "multiply each positive's box loss by w_loc·IoU^λ (no gradient; arXiv 1908.05641)"),
     "iou_balanced_lambda": Param(1.5, "exponent λ of IoU-balanced localisation (paper: 1.5)", _non_negative, ">= 0"),
-    "iou_balanced_wloc": Param(1.0, "constant w_loc of IoU-balanced localisation", lambda w: w > 0, "> 0"),
+    "iou_balanced_wloc": Param("auto", "w_loc of IoU-balanced localisation: 'auto' keeps the initial box-loss sum "
+                               "unchanged, as the paper tunes it (set from the first batches), or a constant",
+                               _auto_or_positive, "'auto' or > 0", value_type=(str, float)),
+    "iou_balanced_wloc_batches": Param(20, "training batches that set iou_balanced_wloc: auto", lambda n: n >= 1,
+                                       ">= 1"),
     "iou_balanced_cls": Param(False, "weight positives' classification loss by IoU^η, sum kept (arXiv 1908.05641)"),
     "iou_balanced_eta": Param(1.5, "exponent η of IoU-balanced classification (paper: 1.5)", _non_negative, ">= 0"),
     "iou_aware": Param(False, "add the IoU-aware confidence head (arXiv 1912.05992)"),
-    "iou_aware_alpha": Param(0.5, "score = cls^(1−α) · IoU^α at inference", lambda a: 0 <= a <= 1, "in [0, 1]"),
+    "iou_aware_alpha": Param(0.5, "score = cls^α · IoU^(1−α) at inference (the authors' convention: α on the class "
+                             "score)", lambda a: 0 <= a <= 1, "in [0, 1]"),
     "iou_aware_min_cls": Param(0.001, "fold only where cls >= this; below, the class score is kept (candidate set "
                                "as stock)", lambda m: 0 <= m < 1, "in [0, 1)"),
     "iou_gain": Param(1.0, "gain of the IoU-prediction loss", _non_negative, ">= 0"),
     "iou_target_grad": Param(False, "back-propagate through the IoU target into the box branch"),
+    "nms_method": Param("standard", "NMS of validation and prediction: standard (ultralytics') or diou (DIoU-NMS, "
+                        "arXiv 1911.08287)", choices=("standard", "diou")),
+    "nms_diou_beta": Param(1.0, "exponent β of DIoU-NMS's penalty (ρ²/c²)^β (paper: 1)", lambda b: b > 0, "> 0"),
+    "assigner_iou": Param("ciou", "IoU-type metric the task-aligned assigner ranks anchors with (ciou: stock; same: "
+                          "the configured box loss's)", choices=ASSIGNER_METRICS),
 }
 
 
@@ -60,15 +77,49 @@ def check_value(key: str, value: Any) -> Any:
 
 
 def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every project key present in ``cfg``; returns a dict of the checked project values."""
+    """Check every project key present in ``cfg`` (and the combinations that cannot work); returns the checked
+    project values."""
     known = all_options()
-    return {key: check_value(key, value) for key, value in cfg.items() if key in known}
+    checked = {key: check_value(key, value) for key, value in cfg.items() if key in known}
+    resolved = {**defaults(), **checked}
+    for kind in ("box", "cls"):
+        bind_loss(resolved, kind)  # the cross-parameter checks of the configured losses
+    cls_spec = CLS_LOSSES.spec(resolved["cls_loss"])
+    if cls_spec.reduction == "scalar" and resolved["iou_balanced_cls"]:
+        raise ConfigError(f"cls_loss={resolved['cls_loss']} ranks all entries at once (a scalar loss): "
+                          "iou_balanced_cls has no per-entry loss to re-weight; use one or the other")
+    return checked
 
 
 def resolve(cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
     """All project options from a dict or namespace (e.g. ``model.args``), defaults filled, validated."""
     get = cfg.get if isinstance(cfg, Mapping) else (lambda key, default: getattr(cfg, key, default))
     return {key: check_value(key, get(key, param.default)) for key, param in all_options().items()}
+
+
+FEATURE_KEYS = {  # keys that only act when their switch is on
+    "iou_balanced_loc": ("iou_balanced_lambda", "iou_balanced_wloc", "iou_balanced_wloc_batches"),
+    "iou_balanced_cls": ("iou_balanced_eta",),
+    "iou_aware": ("iou_aware_alpha", "iou_aware_min_cls", "iou_gain", "iou_target_grad"),
+}
+
+
+def unused_keys(settings: Mapping[str, Any]) -> set[str]:
+    """Project keys that cannot change what a run with ``settings`` computes: the hyper-parameters of losses it does
+    not use, and the settings of features it has switched off. A resumed benchmark ignores them when it compares
+    a finished run's settings with today's."""
+    used = set()
+    for kind in ("box", "cls"):
+        registry = BOX_LOSSES if kind == "box" else CLS_LOSSES
+        name = settings.get(f"{kind}_loss", GENERAL_OPTIONS[f"{kind}_loss"].default)
+        if name in registry:
+            used |= set(registry.spec(name).keys.values())
+    loss_keys = set(BOX_LOSSES.options()) | set(CLS_LOSSES.options())
+    unused = loss_keys - used
+    for switch, keys in FEATURE_KEYS.items():
+        if not settings.get(switch, GENERAL_OPTIONS[switch].default):
+            unused |= set(keys)
+    return unused
 
 
 def bind_loss(options: Mapping[str, Any], kind: str = "box") -> BoundLoss:

@@ -15,6 +15,7 @@ Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -27,7 +28,8 @@ class Param:
 
     ``value_type`` is needed only where the default does not show the type: a default of ``None`` ("unset",
     which then stays allowed), or several accepted types (a tuple). A float setting accepts an int and must
-    be finite.
+    be finite. ``key``: the config key of a loss hyper-parameter that several losses share (e.g. ``l1_units``);
+    by default each loss's parameter has its own key, ``<loss>_<param>``.
     """
 
     default: Any
@@ -36,6 +38,7 @@ class Param:
     requirement: str = ""  # human-readable form of `check`, e.g. ">= 0"
     choices: tuple = ()
     value_type: type | tuple[type, ...] | None = None
+    key: str | None = None
 
     @property
     def type(self) -> type | tuple[type, ...]:
@@ -46,7 +49,7 @@ class Param:
         if value is None and self.default is None:
             return None
         types = self.type if isinstance(self.type, tuple) else (self.type,)
-        if float in types and isinstance(value, int) and not isinstance(value, bool):
+        if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         wrong_bool = isinstance(value, bool) and bool not in types
         if not isinstance(value, types) or wrong_bool:
@@ -69,7 +72,13 @@ class LossSpec:
     boxes: ``image_size`` (the input image's (width, height) in pixels), ``stride`` (pixels per box unit:
     the anchor's stride in YOLO's grid units, 1 for pixel boxes) and ``iou_mean`` (a running mean kept by
     the caller). ``iou_based``: the loss is 1 − (an IoU-type similarity) plus penalties, so IoU wrappers and
-    the assigner's ``same`` metric apply to it.
+    the assigner's ``same`` metric apply to it. ``normalizer`` (optional): ``normalizer(pred, target,
+    **hyper_parameters)`` returns per-box weights w (detached) or None; the loss is then a weighted mean, reduced
+    as Σ s·L / Σ s·w over the boxes (s: the caller's own weights, e.g. YOLO's target scores) where L = w·ℓ is
+    what the loss returns per box. Classification losses also say which ``targets`` they learn (``scores``: YOLO's
+    task-aligned scores; ``iou``: the IoU of each positive's predicted box at its assigned class, as VarifocalNet and
+    GFL use) and their ``reduction`` (``elementwise``: the caller sums and normalises; ``scalar``: the loss is
+    already one number, e.g. AP-Loss).
     """
 
     name: str
@@ -82,6 +91,10 @@ class LossSpec:
     context: tuple[str, ...] = ()
     iou_based: bool = False
     wraps: str | None = None  # a wrapped loss: the name of the loss it wraps
+    normalizer: Callable | None = None
+    check: Callable[[dict[str, Any]], str | None] | None = None  # across parameters: the problem, or None
+    targets: str = "scores"
+    reduction: str = "elementwise"
 
     def bind(self, **values: Any) -> "BoundLoss":
         """The loss with its hyper-parameters checked and fixed (defaults for those not given)."""
@@ -91,6 +104,11 @@ class LossSpec:
                               f"{', '.join(self.params) or 'none'}")
         kwargs = {param: spec.validate(self.keys.get(param, param), values.get(param, spec.default))
                   for param, spec in self.params.items()}
+        problem = self.check(kwargs) if self.check is not None else None
+        if problem:
+            shown = " ".join(f"{self.keys.get(p, p)}={v!r}" for p, v in kwargs.items()
+                             if re.search(rf"\b{re.escape(p)}\b", problem))
+            raise ConfigError(f"{shown or self.name}: {problem}")
         return BoundLoss(self, kwargs)
 
     def bind_options(self, options: Mapping[str, Any]) -> "BoundLoss":
@@ -115,6 +133,12 @@ class BoundLoss:
             return loss, {"total": loss}
         return self.spec.terms(pred, target, **self.kwargs, **context)
 
+    def normalizer(self, pred: Any, target: Any) -> Any:
+        """Per-box weights w of a weighted-mean loss (reduce Σ s·L / Σ s·w), or None (reduce Σ s·L / Σ s)."""
+        if self.spec.normalizer is None:
+            return None
+        return self.spec.normalizer(pred, target, **self.kwargs)
+
 
 @dataclass(frozen=True)
 class Wrapper:
@@ -127,6 +151,7 @@ class Wrapper:
     paper: str = ""
     formula: str = ""
     context: tuple[str, ...] = ()  # per-call inputs of the wrapper itself (see LossSpec.context)
+    check: Callable[[dict[str, Any]], str | None] | None = None  # across its parameters (see LossSpec.check)
 
 
 class Registry:
@@ -140,16 +165,18 @@ class Registry:
         self._composed: dict[str, LossSpec] = {}
 
     def register(self, name: str, *, params: dict[str, Param] | None = None, terms: Callable | None = None,
-                 paper: str = "", formula: str = "", context: tuple[str, ...] = (),
-                 iou_based: bool = False) -> Callable:
+                 paper: str = "", formula: str = "", context: tuple[str, ...] = (), iou_based: bool = False,
+                 normalizer: Callable | None = None, check: Callable | None = None, targets: str = "scores",
+                 reduction: str = "elementwise") -> Callable:
         """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``."""
 
         def decorator(fn: Callable) -> Callable:
             if name in self._specs or self._wrapper_of(name) is not None:
                 raise ValueError(f"{self.kind} loss {name!r} is already registered")
             params_ = dict(params or {})
-            keys = {param: f"{self.key_prefix}{name}_{param}" for param in params_}
-            self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, tuple(context), iou_based)
+            keys = {param: spec.key or f"{self.key_prefix}{name}_{param}" for param, spec in params_.items()}
+            self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, tuple(context), iou_based,
+                                         normalizer=normalizer, check=check, targets=targets, reduction=reduction)
             self._composed.clear()
             return fn
 
@@ -157,14 +184,15 @@ class Registry:
 
     def register_wrapper(self, prefix: str, *, params: dict[str, Param] | None = None, paper: str = "",
                          formula: str = "", applies: Callable[[LossSpec], bool] = lambda spec: spec.iou_based,
-                         context: tuple[str, ...] = ()) -> Callable:
+                         context: tuple[str, ...] = (), check: Callable | None = None) -> Callable:
         """Decorator for ``wrap(base_terms, pred, target, **params) -> (loss, terms)``: every registered loss
         for which ``applies(spec)`` holds gets the name ``<prefix>_<loss>``."""
 
         def decorator(fn: Callable) -> Callable:
             if prefix in self._wrappers:
                 raise ValueError(f"{self.kind} loss wrapper {prefix!r} is already registered")
-            self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula, tuple(context))
+            self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula, tuple(context),
+                                             check)
             self._composed.clear()
             return fn
 
@@ -231,8 +259,14 @@ class Registry:
         fn.__doc__ = f"{wrapper.formula} with L = {base.name} ({base.formula}).\n\n{wrapper.paper}"
         keys = {**base.keys, **{param: f"{self.key_prefix}{wrapper.prefix}_{param}" for param in wrapper.params}}
         context = (*base.context, *(c for c in wrapper.context if c not in base.context))
+        checks = [c for c in (base.check, wrapper.check) if c is not None]
+
+        def check(kwargs):
+            return next((problem for c in checks if (problem := c(kwargs))), None)
+
         return LossSpec(name, fn, terms, {**base.params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
-                        f"{wrapper.formula} with L = {base.formula}", keys, context, base.iou_based, base.name)
+                        f"{wrapper.formula} with L = {base.formula}", keys, context, base.iou_based, base.name,
+                        check=check if checks else None, targets=base.targets, reduction=base.reduction)
 
 
 def _total_terms(fn: Callable) -> Callable:

@@ -18,8 +18,8 @@ Implementation choices:
   (x, y, w, h) -> xyxy is part of the graph, and the per-box losses are summed so that each case gets
   its own gradient. (The paper's authors derived gradients by hand; they differ from autograd in places.)
 * All cases are one batch, one loss call per iteration. This matters for ``focal_eiou`` with its default
-  ``norm="batch"``: its (detached) weight IoU^gamma is divided by the mean weight over the call, so a
-  case's step size depends on the whole batch, as in the paper's normalised loss.
+  ``norm="batch"``: its (detached) weight IoU^gamma is divided by the mean weight over the call (the registry's
+  normaliser), so a case's step size depends on the whole batch, as in the paper's normalised loss.
 * (2 - IoU) uses the IoU of the box before the step (``boxloss.aligned_iou``), without gradient.
 * Widths and heights are kept positive by clamping them to at least ``MIN_SIZE`` (1e-3) after every step.
 * Cases are stored transposed, (4, N), so that the (N, 4) views handed to the losses have contiguous
@@ -42,6 +42,7 @@ from typing import Callable, Mapping
 import torch
 
 from .losses import aligned_iou
+from .losses.iou_variants import WIOU_IOU_MEAN_INIT, updated_iou_mean
 from .registry import get_spec
 
 __all__ = [
@@ -55,6 +56,9 @@ TARGET_CENTRE = (10.0, 10.0)
 TARGET_AREA = 1.0
 DISC_RADIUS = 3.0
 MIN_SIZE = 1e-3  # smallest width / height a box may reach (clamped after each step)
+# What losses that need more than the boxes get (LossSpec.context): the 20 x 20 canvas the cases live in, in its own
+# units (stride 1), and WIoU v3's running mean of 1 − IoU starting where the authors start it.
+CONTEXT = {"image_size": (20.0, 20.0), "stride": 1.0, "iou_mean": WIOU_IOU_MEAN_INIT}
 LEARNING_RATES = ((0.8, 0.1), (0.9, 0.01), (1.0, 0.001))  # (up to this fraction of the iterations, eta)
 SUCCESS_IOUS = (0.5, 0.9)  # the summary reports the fraction of cases that end above each
 
@@ -179,13 +183,21 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
     with torch.no_grad():
         initial_iou = aligned_iou(_xyxy(boxes), target_xyxy)
         error_curve[0] = (boxes - targets).abs().sum(dtype=torch.float64)
+    context = {key: CONTEXT[key] for key in bound.spec.context}  # the canvas, in its own units
     for iteration in range(1, iterations + 1):
         pred_xyxy = _xyxy(boxes)
-        (grad,) = torch.autograd.grad(bound(pred_xyxy, target_xyxy).sum(), boxes)
+        per_box = bound(pred_xyxy, target_xyxy, **context)
+        weights = bound.normalizer(pred_xyxy, target_xyxy)  # a weighted-mean loss (Focal-EIoU): Σ wL / mean w
+        total = per_box.sum() if weights is None else per_box.sum() * (weights.numel() / weights.sum().clamp(min=1e-7))
+        (grad,) = torch.autograd.grad(total, boxes)
         with torch.no_grad():
             step = grad.mul_(learning_rate(iteration, iterations))
+            iou = aligned_iou(pred_xyxy.detach(), target_xyxy)
             if iou_factor:
-                step.mul_(2 - aligned_iou(pred_xyxy.detach(), target_xyxy))
+                step.mul_(2 - iou)
+            if "iou_mean" in context:  # WIoU v3's running mean of 1 − IoU, one update per step as in training
+                context["iou_mean"] = updated_iou_mean(context["iou_mean"], (1 - iou).mean().item(),
+                                                       bound.kwargs["momentum"])
             boxes.sub_(step)
             boxes[2:].clamp_(min=MIN_SIZE)
             error_curve[iteration] = (boxes - targets).abs().sum(dtype=torch.float64)

@@ -8,6 +8,7 @@ from ultralytics.data.utils import check_det_dataset
 from ultralytics.utils.loss import v8DetectionLoss
 
 import boxloss
+from boxloss import aligned_iou
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
 
 
@@ -48,18 +49,38 @@ def test_ciou_is_the_stock_criterion_bit_for_bit(real_batch):
     assert all(torch.equal(a, b) for a, b in zip(stock_grads, ours_grads))
 
 
+def context_for(spec, imgsz, stride, fg_mask):
+    """The per-call inputs a loss declares, recomputed from the criterion's inputs."""
+    values = {}
+    if "image_size" in spec.context:
+        values["image_size"] = imgsz[[1, 0]]
+    if "stride" in spec.context:
+        values["stride"] = stride.squeeze(-1)[fg_mask.nonzero(as_tuple=True)[1]]
+    if "iou_mean" in spec.context:  # the criterion's state before its first update
+        from boxloss.losses.iou_variants import WIOU_IOU_MEAN_INIT
+
+        values["iou_mean"] = WIOU_IOU_MEAN_INIT
+    return values
+
+
 @pytest.mark.parametrize("name", boxloss.list_losses())
 def test_box_loss_is_the_configured_one(real_batch, name):
-    """box_loss equals box gain · Σ weight · get_loss(name)(pred, target) / Σ target scores, from the inputs."""
+    """box_loss equals box gain · Σ s · get_loss(name)(pred, target) / Σ s (s: target scores), from the inputs;
+    for a loss with a normaliser w (Focal-EIoU) the weighted mean Σ s · L / Σ s · w."""
     model = make_model(box_loss=name)
     criterion = BoxLossCriterion(model)
     captured = {}
     criterion.bbox_loss.register_forward_hook(lambda module, args, out: captured.update(args=args))
     _, items, _ = loss_and_grads(model, criterion, real_batch)
-    _, pred_bboxes, _, target_bboxes, target_scores, target_scores_sum, fg_mask, _, _ = captured["args"]
+    _, pred_bboxes, _, target_bboxes, target_scores, target_scores_sum, fg_mask, imgsz, stride = captured["args"]
     weight = target_scores[fg_mask].sum(-1)
-    per_box = boxloss.get_loss(name)(pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask])
-    expected = model.args.box * (per_box * weight).sum() / target_scores_sum
+    spec = boxloss.get_spec(name)
+    pred_fg, target_fg = pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask]
+    per_box = spec.fn(pred_fg, target_fg, **context_for(spec, imgsz, stride, fg_mask))
+    normalizer = spec.bind().normalizer(pred_fg, target_fg)
+    denominator = target_scores_sum if normalizer is None else \
+        target_scores_sum * (weight * normalizer).sum() / weight.sum()
+    expected = model.args.box * (per_box * weight).sum() / denominator
     assert fg_mask.sum() > 0
     torch.testing.assert_close(items["box_loss"], expected, rtol=1e-5, atol=1e-6)
     terms = [value for key, value in items.items() if key.startswith("box_") and key != "box_loss"]
@@ -93,16 +114,70 @@ def test_iou_balanced_cls_keeps_the_loss_and_changes_the_gradient(real_batch):
     assert any(not torch.allclose(a, b) for a, b in zip(plain_grads, balanced_grads))
 
 
-def test_iou_balanced_loc_lowers_the_box_loss(real_batch):
+def test_iou_balanced_loc_lowers_the_box_loss_with_a_constant_wloc(real_batch):
     """IoU^λ <= 1 with w_loc = 1 shrinks every positive's box loss; λ = 0 gives back the plain loss."""
     plain = make_model()
     plain_loss, _, _ = loss_and_grads(plain, BoxLossCriterion(plain), real_batch)
-    weighted = make_model(iou_balanced_loc=True)
+    weighted = make_model(iou_balanced_loc=True, iou_balanced_wloc=1.0)
     weighted_loss, _, _ = loss_and_grads(weighted, BoxLossCriterion(weighted), real_batch)
     assert weighted_loss[0] < plain_loss[0]
-    neutral = make_model(iou_balanced_loc=True, iou_balanced_lambda=0.0)
+    neutral = make_model(iou_balanced_loc=True, iou_balanced_lambda=0.0, iou_balanced_wloc=1.0)
     neutral_loss, _, _ = loss_and_grads(neutral, BoxLossCriterion(neutral), real_batch)
     torch.testing.assert_close(neutral_loss, plain_loss)
+
+
+def test_iou_balanced_wloc_auto_keeps_the_initial_loss_sum_then_freezes(real_batch):
+    """w_loc: auto = Σ s·L / Σ s·IoU^λ·L over the first N batches (recomputed here), so the weighted box loss
+    equals the unweighted one; it is fixed after N batches and stored in model.boxloss_state."""
+    plain = make_model()
+    plain_loss, _, _ = loss_and_grads(plain, BoxLossCriterion(plain), real_batch)
+    model = make_model(iou_balanced_loc=True, iou_balanced_wloc_batches=2)
+    criterion = BoxLossCriterion(model)
+    captured = {}
+    criterion.bbox_loss.register_forward_hook(lambda module, args, out: captured.update(args=args))
+    first, _, _ = loss_and_grads(model, criterion, real_batch)
+    torch.testing.assert_close(first[0], plain_loss[0], rtol=1e-5, atol=1e-6)
+    _, pred_bboxes, _, target_bboxes, target_scores, _, fg_mask, _, _ = captured["args"]
+    s = target_scores[fg_mask].sum(-1).double()
+    pred, target = pred_bboxes[fg_mask].detach().double(), target_bboxes[fg_mask].double()
+    ciou = boxloss.get_loss("ciou")(pred, target)
+    expected_wloc = (s * ciou).sum() / (s * aligned_iou(pred, target).pow(1.5) * ciou).sum()
+    state = model.boxloss_state["main"]
+    assert state["iou_balanced_batches"] == 1 and "iou_balanced_wloc" not in state
+    torch.testing.assert_close(torch.tensor(state["iou_balanced_sums"][0] / state["iou_balanced_sums"][1]),
+                               expected_wloc.float(), rtol=1e-5, atol=0)
+    loss_and_grads(model, criterion, real_batch)  # the second batch: calibrated and frozen
+    assert state["iou_balanced_batches"] == 2 and state["iou_balanced_wloc"] > 1
+    torch.testing.assert_close(torch.tensor(state["iou_balanced_wloc"]), expected_wloc.float(), rtol=1e-5, atol=0)
+    model.eval()  # the validation criterion reads the state and never updates it
+    with torch.no_grad():
+        criterion(model(real_batch["img"]), real_batch)
+    assert state["iou_balanced_batches"] == 2
+
+
+def test_iou_balanced_cls_weights_only_the_assigned_class_entries():
+    """The positives' other-class entries keep weight 1: only (anchor, assigned class) entries get
+    w = IoU^η · Σ CE / Σ (IoU^η · CE) over those entries (recomputed here), as the authors' released code does."""
+    criterion = BoxLossCriterion(make_model(iou_balanced_cls=True))
+    generator = torch.Generator().manual_seed(0)
+    cls_loss = torch.rand(2, 6, 3, generator=generator, dtype=torch.float64)  # (B, A, nc)
+    fg_mask = torch.tensor([[True, False, True, False, False, False], [False, True, False, False, True, False]])
+    labels = torch.tensor([[2, 0, 0, 0, 0, 0], [0, 1, 0, 0, 1, 0]])
+    targets = torch.tensor([[0.0, 0.0, 4.0, 4.0]], dtype=torch.float64).repeat(2, 6, 1)
+    shift = torch.tensor([0.0, 0.0, 0.5, 0.0, 1.0, 1.5], dtype=torch.float64).view(1, 6, 1).repeat(2, 1, 1)
+    preds = targets + shift * torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)  # slid right by shift
+    weighted = criterion._iou_balance_positives(cls_loss, preds, targets, fg_mask, labels)
+    entries = [(0, 0, 2), (0, 2, 0), (1, 1, 1), (1, 4, 1)]
+    ce = torch.stack([cls_loss[e] for e in entries])
+    iou = torch.stack([(4 - shift[b, a, 0]) / (4 + shift[b, a, 0]) for b, a, _ in entries])  # overlap 4-d of 4+d
+    expected_weights = iou.pow(1.5) * ce.sum() / (iou.pow(1.5) * ce).sum()
+    for entry, w in zip(entries, expected_weights):
+        torch.testing.assert_close(weighted[entry], cls_loss[entry] * w, rtol=1e-6, atol=1e-9)
+    untouched = torch.ones_like(cls_loss, dtype=torch.bool)
+    for entry in entries:
+        untouched[entry] = False
+    assert torch.equal(weighted[untouched], cls_loss[untouched])  # the positives' other classes included
+    torch.testing.assert_close(sum(weighted[e] for e in entries), ce.sum())  # the assigned entries' sum is kept
 
 
 def test_focal_cls_with_gamma_0_and_no_alpha_is_bce(real_batch):
@@ -114,3 +189,40 @@ def test_focal_cls_with_gamma_0_and_no_alpha_is_bce(real_batch):
     real_focal = make_model(cls_loss="focal")
     real_focal_loss, _, _ = loss_and_grads(real_focal, BoxLossCriterion(real_focal), real_batch)
     assert real_focal_loss[1] < plain_loss[1]  # focal down-weights the many easy negatives
+
+
+def test_focal_eiou_is_the_weighted_mean_over_positives_on_a_real_batch(real_batch):
+    """norm=batch trains Σ s·w·EIoU / Σ s·w (w = IoU^γ, s = target scores), recomputed here from the criterion's
+    inputs with plain formulas; with γ = 0 (w ≡ 1) it is EIoU exactly; norm=none is Σ s·w·EIoU / Σ s."""
+    from boxloss.losses import eiou_loss
+
+    def box_loss(**overrides):
+        model = make_model(box_loss="focal_eiou", **overrides)
+        criterion = BoxLossCriterion(model)
+        captured = {}
+        criterion.bbox_loss.register_forward_hook(lambda module, args, out: captured.update(args=args))
+        _, items, _ = loss_and_grads(model, criterion, real_batch)
+        return items["box_loss"] / model.args.box, captured["args"]
+
+    value, args = box_loss()
+    _, pred_bboxes, _, target_bboxes, target_scores, target_scores_sum, fg_mask, _, _ = args
+    s = target_scores[fg_mask].sum(-1).double()
+    pred, target = pred_bboxes[fg_mask].detach().double(), target_bboxes[fg_mask].double()
+    iou = aligned_iou(pred, target)
+    w = iou.pow(0.5)
+    eiou = eiou_loss(pred, target)
+    assert fg_mask.sum() > 10 and (w > 0).any()
+    clamp = s.sum() / target_scores_sum.double()  # the stock normaliser max(Σ s, 1), kept
+    torch.testing.assert_close(value.double(), (s * w * eiou).sum() / (s * w).sum() * clamp, rtol=1e-5, atol=1e-7)
+    none_value, _ = box_loss(focal_eiou_norm="none")
+    torch.testing.assert_close(none_value.double(), (s * w * eiou).sum() / target_scores_sum.double(), rtol=1e-5,
+                               atol=1e-7)
+    gamma0, _ = box_loss(focal_eiou_gamma=0.0)
+    eiou_value, _ = box_loss_eiou(real_batch)
+    torch.testing.assert_close(gamma0, eiou_value, rtol=1e-6, atol=1e-7)
+
+
+def box_loss_eiou(batch):
+    model = make_model(box_loss="eiou")
+    _, items, _ = loss_and_grads(model, BoxLossCriterion(model), batch)
+    return items["box_loss"] / model.args.box, None

@@ -329,8 +329,16 @@ def test_coco_json_subset_and_class_mapping():
     names = [c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"])]
     assert class_to_category(names, gt["categories"]) == coco80_to_coco91_class()
     assert class_to_category({0: "dog", 1: "person"}, gt["categories"]) == [18, 1]
-    with pytest.raises(ValueError, match="'rectangle' has no category"):
+    with pytest.raises(ValueError, match=r"class 0 \('rectangle'\) has no category of that name"):
         class_to_category(["rectangle"], gt["categories"])
+    # 80 classes that are not COCO's names: no silent 80 -> 91 mapping, the first mismatch is named
+    with pytest.raises(ValueError, match=r"class 0 \('0'\) has no category.*applies only to COCO's 80 class names"):
+        class_to_category([str(i) for i in range(80)], gt["categories"])
+    # COCO's own names under a JSON that spells its categories differently: the 91-id mapping, by COCO's order
+    renamed = [{**c, "name": f"category {c['id']}"} for c in gt["categories"]]
+    from boxloss.yolo.coco_val import coco_names
+
+    assert class_to_category(coco_names(), renamed) == coco80_to_coco91_class()
 
 
 def test_to_coco_results_maps_paths_and_classes():

@@ -96,7 +96,7 @@ def test_folded_scores_from_raw_outputs(alpha):
     head.iou_aware_alpha, head.iou_aware_min_cls = alpha, 0.0
     with torch.no_grad():
         y, raw = model(torch.rand(1, 3, 128, 128))
-    expected = raw["scores"].sigmoid().pow(1 - alpha) * raw["iou"].sigmoid().pow(alpha)
+    expected = raw["scores"].sigmoid().pow(alpha) * raw["iou"].sigmoid().pow(1 - alpha)  # α: class-score exponent
     torch.testing.assert_close(y[:, 4:], expected, rtol=0, atol=0)
     assert y.shape == (1, 4 + 5, raw["scores"].shape[-1])
 
@@ -116,8 +116,39 @@ def test_add_iou_branch_refuses_other_heads():
     add_iou_branch(model, alpha=0.2)  # idempotent: re-configures
     assert model.model[-1].iou_aware_alpha == 0.2 and len(model.model[-1].iou_head) == 3
     seg = DetectionModel("yolov8n-seg.yaml", nc=5, verbose=False)
-    with pytest.raises(ValueError, match="needs a YOLOv8 Detect head"):
+    with pytest.raises(ValueError, match="needs a detection head with a box tower"):
         add_iou_branch(seg)
+
+
+def test_authors_alpha_convention_class_score_exponent():
+    """S = cls^α · IoU^(1−α) (the released code): at α = 0.3, cls 0.4 and IoU 0.9 give 0.4^0.3 · 0.9^0.7 = 0.7056
+    (by hand: e^(0.3 ln 0.4) = 0.7596, e^(0.7 ln 0.9) = 0.9289), where the old rule gave 0.4^0.7 · 0.9^0.3 = 0.5102."""
+    folded = fold_scores(torch.tensor([[[0.4]]]), torch.tensor([[[0.9]]]), 0.3, 0.0)
+    assert abs(folded.item() - 0.7056) < 1e-4 and abs(0.4 ** 0.7 * 0.9 ** 0.3 - 0.5102) < 1e-4
+
+
+def test_a_checkpoint_from_before_the_convention_change_is_converted_on_load(tmp_path):
+    """An old head (no convention marker) stored α as the IoU exponent; loaded, it holds 1 − α and scores the same
+    images exactly as before: S = cls^(1−α_old) · IoU^α_old."""
+    model = iou_aware_model().eval()
+    head = model.model[-1]
+    head.iou_aware_min_cls = 0.0
+    del head.iou_aware_alpha_convention
+    head.iou_aware_alpha = 0.3  # the old meaning: exponent of the IoU
+    path = tmp_path / "old.pt"
+    torch.save({"model": model}, path)
+    loaded = torch.load(path, map_location="cpu", weights_only=False)["model"].eval()
+    new_head = loaded.model[-1]
+    assert new_head.iou_aware_alpha == pytest.approx(0.7) and new_head.iou_aware_alpha_migrated
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        y, raw = loaded(x)
+    old_rule = raw["scores"].sigmoid().pow(1 - 0.3) * raw["iou"].sigmoid().pow(0.3)
+    torch.testing.assert_close(y[:, 4:], old_rule, rtol=1e-6, atol=1e-7)
+    again = tmp_path / "again.pt"  # saved again with the marker: not converted twice
+    torch.save({"model": loaded}, again)
+    assert torch.load(again, map_location="cpu", weights_only=False)["model"].model[-1].iou_aware_alpha == \
+        pytest.approx(0.7)
 
 
 def test_onnx_export_keeps_the_stock_output_and_agrees(tmp_path):

@@ -12,7 +12,6 @@ Four kinds of evidence, each able to fail on its own:
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -23,20 +22,14 @@ from ultralytics.utils.metrics import bbox_iou
 
 from boxloss import aligned_iou, get_loss, get_spec, iou_balanced, list_losses
 from boxloss.losses import diou_loss, eiou_loss, iou_balanced_weights
+from boxloss.registry import BOX_LOSSES
+from boxloss.testing.boxes import random_boxes  # the generator the speed benchmark uses too
 
 REPO = Path(__file__).resolve().parents[1]
 EPS = 1e-7  # the losses' default eps (ultralytics' placement: heights, union, c², enclosing area)
 
 
-def _load_bench_common():
-    """The random-box generator the benchmark uses (scripts/_bench_common.py), loaded by path."""
-    spec = importlib.util.spec_from_file_location("_bench_common", REPO / "scripts" / "_bench_common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-random_boxes = _load_bench_common().random_boxes
 
 
 def _variants() -> list[tuple[str, dict]]:
@@ -51,6 +44,15 @@ def _variants() -> list[tuple[str, dict]]:
 
 VARIANTS = _variants()
 VARIANT_IDS = [name + "".join(f"[{k}={v}]" for k, v in kw.items()) for name, kw in VARIANTS]
+
+# Example per-call context (LossSpec.context) for the losses that take it: a 640 × 640 input image, boxes in
+# grid units of stride 8 (random_boxes' scale), and a running mean of 1 − IoU for WIoU v3.
+EXAMPLE_CONTEXT = {"image_size": (640.0, 640.0), "stride": 8.0, "iou_mean": 0.5}
+
+
+def _context(name: str) -> dict:
+    """The example context values a registered loss takes (empty for most)."""
+    return {key: EXAMPLE_CONTEXT[key] for key in get_spec(name).context}
 
 
 def _boxes(rows, dtype=torch.float64, requires_grad=False):
@@ -147,10 +149,8 @@ B_T = ([[0, 0, 2, 4]], [[0, 0, 2, 2]])
 # Case D (disjoint, side by side): pred (0,0,1,1), target (2,0,3,1). IoU = 0, union 2. Enclosing (0,0)-(3,1):
 #   |C| = 3, c² = 9 + 1 = 10. Centres (0.5,0.5), (2.5,0.5): ρ² = 4. Same size and aspect.
 D = ([[0, 0, 1, 1]], [[2, 0, 3, 1]])
-# Focal-EIoU batch normalisation over A and B: wᵢ = IoUᵢ^γ, lossᵢ = wᵢ EIoUᵢ · N / Σ w with N = 2.
+# Focal-EIoU over A and B: lossᵢ = wᵢ EIoUᵢ, wᵢ = IoUᵢ^γ (the normaliser Σ w is applied by the caller).
 AB = (A[0] + B[0], A[1] + B[1])
-_W_AB = [A_IOU**0.5, B_IOU**0.5]
-FOCAL_EIOU_BATCH_AB = [w * loss * 2 / sum(_W_AB) for w, loss in zip(_W_AB, (A_EIOU, B_EIOU))]
 
 # Coordinate losses. Case L: pred (0, 0, 10.5, 12), target (0.5, 0, 10, 10): per-coordinate errors
 #   x = |Δ| = (0.5, 0, 0.5, 2): two below 1, one zero, one above 1 (both branches of both losses).
@@ -174,6 +174,72 @@ def _focal_l1_outer(x, beta=_BETA):
     return -alpha * math.log(beta) * x + alpha * (2 * math.log(beta) + 1) / 4
 
 
+# SIoU, WIoU, MPDIoU, Shape-IoU, PIoU v2, NWD (boxloss.losses.iou_variants, nwd); context in the kwargs.
+# Case A: centre offset (Δx, Δy) = (1, 1), α = 45°: Λ = sin 2α = 1, γ = 2 − Λ = 1; ρ_x = ρ_y = (1/3)² = 1/9;
+#   same sizes: Ω = 0. SIoU = 1 − 1/7 + (Δ + Ω)/2, Δ = 2 (1 − e^{−1/9}).
+A_SIOU = 1 - A_IOU + (1 - math.exp(-1 / 9))
+# Case B: offset (−1, 0): Λ = 0, γ = 2; ρ_x = (1/4)², ρ_y = 0: Δ = 1 − e^{−2/16}. ω_w = |4 − 2|/4 = 1/2, ω_h = 0.
+B_SIOU = 1 - B_IOU + ((1 - math.exp(-1 / 8)) + (1 - math.exp(-1 / 2)) ** 4) / 2
+# Case G (generic angle, disjoint): pred (0,0,2,2), target (1,3,3,5). IoU = 0 (y ranges [0,2], [3,5]). Centres
+#   (1,1), (2,4): offset (1, 3), σ² = 10. The paper: x = c_h/σ = 3/√10, arcsin x = 71.57°,
+#   Λ = 1 − 2 sin²(71.57° − 45°) = 1 − 2 · 0.2 = 3/5 (tan 26.57° = 1/2, sin² = 1/5); the smaller angle 18.43°
+#   gives sin(2 · 18.43°) = 3/5 too. γ = 7/5. Enclosing (0,0)-(3,5): ρ_x = 1/9, ρ_y = 9/25. Same sizes: Ω = 0.
+G = ([[0, 0, 2, 2]], [[1, 3, 3, 5]])
+G_SIOU = 1 + ((1 - math.exp(-7 / 5 / 9)) + (1 - math.exp(-7 / 5 * 9 / 25))) / 2
+# Case S (non-square target): pred (1,1,3,3), target (0,0,4,2). Intersection (1,1)-(3,2) = 2, union
+#   4 + 8 − 2 = 10, IoU = 1/5. Enclosing (0,0)-(4,3): c² = 25. Centres (2,2), (2,1): offset (0, −1).
+#   SIoU: Λ = 0, γ = 2, ρ_y = (1/3)²: Δ = 1 − e^{−2/9}; ω_w = |2 − 4|/4 = 1/2, ω_h = 0.
+S = ([[1, 1, 3, 3]], [[0, 0, 4, 2]])
+S_SIOU = 1 - 1 / 5 + ((1 - math.exp(-2 / 9)) + (1 - math.exp(-1 / 2)) ** 4) / 2
+#   Shape-IoU, scale 1: ww = 2·4/(4 + 2) = 4/3, hh = 2·2/6 = 2/3; distance = (hh · 0² + ww · 1²)/25 = 4/75;
+#   ω_w = hh |2 − 4|/4 = 1/3, ω_h = ww |2 − 2|/2 = 0: L = 4/5 + 4/75 + 0.5 (1 − e^{−1/3})⁴. (ww and hh swapped
+#   would give 4/5 + 2/75 + 0.5 (1 − e^{−2/3})⁴.) Scale 0: ww = hh = 1: L = 4/5 + 1/25 + 0.5 (1 − e^{−1/2})⁴.
+S_SHAPE_IOU_1 = 1 - 1 / 5 + 4 / 75 + 0.5 * (1 - math.exp(-1 / 3)) ** 4
+S_SHAPE_IOU_0 = 1 - 1 / 5 + 1 / 25 + 0.5 * (1 - math.exp(-1 / 2)) ** 4
+# WIoU v1 = exp(ρ²/c²) (1 − IoU): A: e^{2/18} · 6/7; B: e^{1/20} · 1/2; G: c² = 9 + 25, ρ² = 10: e^{10/34}.
+# WIoU v3 = r · WIoU v1, r = β / (δ α^(β − δ)), α = 1.9, δ = 3. One box with iou_mean=None: β = 1, r = 1.9²/3.
+#   iou_mean = 0.5 on A: β = (6/7)/0.5 = 12/7. A and B together, iou_mean=None: mean = (6/7 + 1/2)/2 = 19/28,
+#   β_A = 24/19, β_B = 14/19.
+
+
+def _wiou_v3_r(beta, alpha=1.9, delta=3.0):
+    return beta / (delta * alpha ** (beta - delta))
+
+
+A_WIOU, B_WIOU = math.exp(2 / 18) * (1 - A_IOU), math.exp(1 / 20) * (1 - B_IOU)
+# MPDIoU with image_size (8, 6): w² + h² = 100. A: d1² = 1 + 1, d2² = 1 + 1: 6/7 + 4/100. B: d1 = 0,
+#   d2² = (4 − 2)²: 1/2 + 4/100. G: d1² = 1 + 9, d2² = 1 + 9: 1 + 20/100. A with stride 2 (2 px per box unit):
+#   each d² is 4 × 2 = 8 px²: 6/7 + 16/100.
+IMAGE = {"image_size": (8, 6)}
+A_MPDIOU = 1 - A_IOU + 4 / 100
+# Shape-IoU on A: square target, ww = hh = 1 for any scale; same sizes: DIoU's 6/7 + 2/18.
+A_SHAPE_IOU = 1 - A_IOU + 2 / 18
+# PIoU v2 = u(λ e^{−P}) (2 − IoU − e^{−P²}), u(x) = 3x e^{−x²}, λ = 1.3. A: edges (|0 − 1| + |2 − 3|)/w_gt = 1 in x
+#   and in y: P = (1 + 1)/4 = 1/2. B: x edges (0 + 2)/2 = 1, y edges 0: P = 1/4.
+
+
+def _piou_v2(iou, p, lam=1.3):
+    x = lam * math.exp(-p)
+    return 3 * x * math.exp(-x * x) * (1 - iou + 1 - math.exp(-p * p))
+
+
+# NWD = 1 − exp(−W₂/C), W₂² = Δcx² + Δcy² + (Δw/2)² + (Δh/2)², C = 12.8 / stride. A: W₂² = 1 + 1 = 2.
+#   L (above): centres (5.25, 6), (5.25, 5); widths 10.5, 9.5; heights 12, 10: W₂² = 0 + 1 + 0.5² + 1² = 2.25.
+A_NWD = 1 - math.exp(-math.sqrt(2) / 12.8)
+# Wrappers on case A. Inner (ratio 0.7): auxiliary boxes (0.3,0.3)-(1.7,1.7) and (1.3,1.3)-(2.7,2.7): intersection
+#   0.4² = 0.16, areas 1.4² = 1.96, union 3.76: IoU_inner = 0.16/3.76 = 2/47; ratio 0.5: (0.5,0.5)-(1.5,1.5) and
+#   (1.5,1.5)-(2.5,2.5) touch at a corner, IoU_inner = 0; ratio 1.5: (−0.5,−0.5)-(2.5,2.5), (0.5,0.5)-(3.5,3.5):
+#   intersection 4, union 9 + 9 − 4 = 14, IoU_inner = 2/7. L_Inner = L + IoU − IoU_inner.
+A_INNER_IOU = 0.16 / 3.76
+# Focaler (d = 0, u = 0.95): IoU^focaler = (1/7)/0.95. d = 0.1, u = 0.5: (1/7 − 0.1)/0.4 = 3/28. L + IoU − IoU^focaler.
+A_FOCALER_IOU = A_IOU / 0.95
+# Hand values on case A of every loss the Inner and Focaler wrappers apply to.
+A_ADDITIVE = {"iou": 1 - A_IOU, "giou": 1 - A_IOU + 2 / 9, "diou": 1 - A_IOU + 2 / 18, "ciou": 1 - A_IOU + 2 / 18,
+              "eiou": A_EIOU, "siou": A_SIOU, "mpdiou": A_MPDIOU, "shape_iou": A_SHAPE_IOU}
+A_CONTEXT = {"mpdiou": IMAGE}
+# Alpha (power 3): 1 − IoU³ + Σ term³. A: GIoU's empty fraction 2/9, DIoU's ρ²/c² = 1/9, v = 0, EIoU's w, h 0.
+#   B: ρ²/c² = 1/20, CIoU's αv = B_V²/(1/2 + B_V), EIoU's width term 1/4. D: IoU 0, GIoU's (3 − 2)/3.
+
 HAND_CASES = [
     # (loss, kwargs, (pred, target), expected per box)
     ("iou", {}, A, [1 - A_IOU]),
@@ -196,15 +262,62 @@ HAND_CASES = [
     ("focal_eiou", {"norm": "none"}, A, [A_IOU**0.5 * A_EIOU]),  # IoU^γ · EIoU
     ("focal_eiou", {"norm": "none", "gamma": 2.0}, B, [B_IOU**2 * B_EIOU]),
     ("focal_eiou", {"norm": "none"}, D, [0.0]),  # IoU = 0: weight 0
-    ("focal_eiou", {"norm": "batch"}, AB, FOCAL_EIOU_BATCH_AB),  # wᵢ Lᵢ · N / Σ w
-    ("focal_eiou", {}, A, [A_EIOU]),  # one box, batch norm: w · L · 1/w = L
+    ("focal_eiou", {"norm": "batch"}, AB, [A_IOU**0.5 * A_EIOU, B_IOU**0.5 * B_EIOU]),  # wᵢ Lᵢ: the numerator
+    ("focal_eiou", {}, A, [A_IOU**0.5 * A_EIOU]),  # the normaliser w is the caller's (see the next test)
     ("smooth_l1", {}, L, [1.75]),
     ("smooth_l1", {"beta": 0.5}, L, [2.25]),
     ("smooth_l1", {"beta": 0.25}, L2, [0.175 + 0.08]),
     ("focal_l1", {}, L, [2 * _focal_l1_inner(0.5) + _focal_l1_outer(2.0)]),
     ("focal_l1", {}, A, [4 * _focal_l1_inner(1.0)]),  # x = 1: inner branch, = outer(1) by construction
     ("focal_l1", {"beta": 1.0}, L, [2 * _focal_l1_inner(0.5, 1.0) + _focal_l1_outer(2.0, 1.0)]),
+    ("siou", {}, A, [A_SIOU]),
+    ("siou", {}, B, [B_SIOU]),
+    ("siou", {}, G, [G_SIOU]),
+    ("siou", {}, S, [S_SIOU]),
+    ("siou", {"theta": 2.0}, B, [1 - B_IOU + ((1 - math.exp(-1 / 8)) + (1 - math.exp(-1 / 2)) ** 2) / 2]),
+    ("wiou", {}, A, [A_WIOU]),
+    ("wiou", {}, B, [B_WIOU]),
+    ("wiou", {}, G, [math.exp(10 / 34)]),
+    ("wiou", {}, D, [math.exp(4 / 10)]),  # ρ² = 4, c² = 10, IoU = 0
+    ("wiou_v3", {}, A, [_wiou_v3_r(1.0) * A_WIOU]),
+    ("wiou_v3", {"iou_mean": 0.5}, A, [_wiou_v3_r(12 / 7) * A_WIOU]),
+    ("wiou_v3", {"iou_mean": 0.5, "alpha": 1.5, "delta": 2.0}, A, [_wiou_v3_r(12 / 7, 1.5, 2.0) * A_WIOU]),
+    ("wiou_v3", {}, AB, [_wiou_v3_r(24 / 19) * A_WIOU, _wiou_v3_r(14 / 19) * B_WIOU]),
+    ("mpdiou", IMAGE, A, [A_MPDIOU]),
+    ("mpdiou", IMAGE, B, [1 - B_IOU + 4 / 100]),
+    ("mpdiou", IMAGE, G, [1 + 20 / 100]),
+    ("mpdiou", {**IMAGE, "stride": 2.0}, A, [1 - A_IOU + 16 / 100]),
+    ("shape_iou", {}, A, [A_SHAPE_IOU]),
+    ("shape_iou", {"scale": 1.0}, A, [A_SHAPE_IOU]),
+    ("shape_iou", {}, S, [S_SHAPE_IOU_0]),
+    ("shape_iou", {"scale": 1.0}, S, [S_SHAPE_IOU_1]),
+    ("piou_v2", {}, A, [_piou_v2(A_IOU, 1 / 2)]),
+    ("piou_v2", {}, B, [_piou_v2(B_IOU, 1 / 4)]),
+    ("piou_v2", {"lam": 1.0}, B, [_piou_v2(B_IOU, 1 / 4, 1.0)]),
+    ("nwd", {}, A, [A_NWD]),
+    ("nwd", {"stride": 2.0}, A, [1 - math.exp(-math.sqrt(2) / 6.4)]),  # C = 12.8 px = 6.4 units of 2 px
+    ("nwd", {"constant": 3.0}, L, [1 - math.exp(-1.5 / 3.0)]),
+    ("inner_iou", {"ratio": 0.5}, A, [1.0]),  # 6/7 + 1/7 − 0
+    ("inner_iou", {"ratio": 1.5}, A, [5 / 7]),  # 6/7 + 1/7 − 2/7
+    ("focaler_iou", {"d": 0.1, "u": 0.5}, A, [1 - 3 / 28]),
+    ("focaler_iou", {"u": 0.4}, B, [0.0]),  # IoU = 1/2 > u: IoU^focaler = 1, L = 1/2 + 1/2 − 1
+    ("focaler_iou", {"d": 0.1}, D, [1.0]),  # IoU = 0 < d: IoU^focaler = 0
+    ("alpha_iou", {}, A, [1 - A_IOU**3]),
+    ("alpha_iou", {"power": 2.0}, B, [1 - B_IOU**2]),
+    ("alpha_giou", {}, A, [1 - A_IOU**3 + (2 / 9) ** 3]),
+    ("alpha_giou", {}, D, [1 + (1 / 3) ** 3]),
+    ("alpha_diou", {}, A, [1 - A_IOU**3 + (1 / 9) ** 3]),
+    ("alpha_diou", {}, B, [1 - B_IOU**3 + (1 / 20) ** 3]),
+    ("alpha_ciou", {}, A, [1 - A_IOU**3 + (1 / 9) ** 3]),  # v = 0
+    ("alpha_ciou", {}, B, [1 - B_IOU**3 + (1 / 20) ** 3 + (B_V / (1 - B_IOU + B_V) * B_V) ** 3]),
+    ("alpha_eiou", {}, A, [1 - A_IOU**3 + (1 / 9) ** 3]),
+    ("alpha_eiou", {}, B, [1 - B_IOU**3 + (1 / 20) ** 3 + (1 / 4) ** 3]),
 ]
+# Every Inner- and Focaler- loss on case A, from the base's hand value above.
+HAND_CASES += [(f"inner_{base}", A_CONTEXT.get(base, {}), A, [value + A_IOU - A_INNER_IOU])
+               for base, value in A_ADDITIVE.items()]
+HAND_CASES += [(f"focaler_{base}", A_CONTEXT.get(base, {}), A, [value + A_IOU - A_FOCALER_IOU])
+               for base, value in A_ADDITIVE.items()]
 
 
 def test_every_registered_box_loss_has_a_hand_derived_case():
@@ -242,12 +355,18 @@ def test_focal_eiou_gamma_zero_is_eiou():
         assert torch.equal(get_loss("focal_eiou")(pred, target, gamma=0.0, norm=norm), eiou_loss(pred, target))
 
 
-def test_focal_eiou_batch_norm_keeps_mean_equal_to_paper_normalisation():
-    """norm=batch returns wᵢ Lᵢ · N / Σ w, so its mean is the paper's Σ wᵢ Lᵢ / Σ wᵢ."""
+def test_focal_eiou_batch_norm_is_the_paper_normalisation_through_the_normaliser():
+    """norm=batch: the loss returns wᵢ Lᵢ and the registry's normaliser wᵢ = IoUᵢ^γ, so Σ loss / Σ w is the
+    paper's Σ wᵢ Lᵢ / Σ wᵢ; norm=none has no normaliser."""
     pred, target = random_boxes(64, seed=4, dtype=torch.float64)
     weight = aligned_iou(pred, target) ** 0.5
     paper = (weight * eiou_loss(pred, target)).sum() / weight.sum()
-    torch.testing.assert_close(get_loss("focal_eiou")(pred, target).mean(), paper, rtol=1e-12, atol=0)
+    bound = get_spec("focal_eiou").bind()
+    normaliser = bound.normalizer(pred, target)
+    torch.testing.assert_close(normaliser, weight, rtol=1e-12, atol=0)
+    torch.testing.assert_close(bound(pred, target).sum() / normaliser.sum(), paper, rtol=1e-12, atol=0)
+    assert get_spec("focal_eiou").bind(norm="none").normalizer(pred, target) is None
+    assert get_spec("eiou").bind().normalizer(pred, target) is None
 
 
 def _focal_l1_at(x: float, beta: float = _BETA) -> tuple[float, float]:
@@ -275,6 +394,19 @@ def test_focal_l1_branches_gradients_and_continuity():
     assert grad_below == pytest.approx(grad_above, abs=1e-6)
     # x = 0: loss 0, gradient 0 (x² ln x → 0)
     assert _focal_l1_at(0.0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("beta", [0.8, 1 / math.e])
+def test_focal_l1_gradient_at_exactly_one_and_on_both_sides(beta):
+    """dL/dx = −α ln β at x = 1 exactly (0.485 at β = 0.8, 1 at β = 1/e), the limit from inside, −α x ln(βx)
+    just below, −α ln β just above; a clamp at the boundary gave 0 at x = 1."""
+    alpha = math.e * beta
+    at_one = -alpha * math.log(beta)
+    assert at_one == pytest.approx({0.8: 0.4852536, 1 / math.e: 1.0}[beta], rel=1e-6)
+    assert _focal_l1_at(1.0, beta)[1] == pytest.approx(at_one, rel=1e-12)
+    below = 1 - 1e-3
+    assert _focal_l1_at(below, beta)[1] == pytest.approx(-alpha * below * math.log(beta * below), rel=1e-9)
+    assert _focal_l1_at(1 + 1e-3, beta)[1] == pytest.approx(at_one, rel=1e-12)
 
 
 def test_smooth_l1_gradient_both_sides_of_beta():
@@ -352,17 +484,71 @@ def _ciou_alpha_frozen(pred0, target0, **kwargs):
 
 def _focal_eiou_weight_frozen(pred0, target0, gamma=0.5, norm="batch"):
     """Focal-EIoU, weight fixed at (pred0, target0): w₀ · EIoU, w₀ = IoU₀^γ (· N / Σ w₀ for norm=batch)."""
-    weight0 = aligned_iou(pred0, target0) ** gamma
-    if norm == "batch":
-        weight0 = weight0 * len(weight0) / weight0.sum()
+    weight0 = aligned_iou(pred0, target0) ** gamma  # the normaliser (norm=batch) is applied by the caller
     return lambda pred, target: weight0 * eiou_loss(pred, target)
+
+
+def _wiou_diagonal_frozen(pred0, target0):
+    """WIoU v1 with the enclosing box's squared diagonal (+ eps) fixed at (pred0, target0): exp(ρ²/c₀²) (1 − IoU)."""
+    enclosing = torch.cat((torch.minimum(pred0[:, :2], target0[:, :2]), torch.maximum(pred0[:, 2:], target0[:, 2:])), 1)
+    diagonal0 = (enclosing[:, 2:] - enclosing[:, :2]).pow(2).sum(1) + EPS
+
+    def wiou(pred, target):
+        centres = (target[:, :2] + target[:, 2:] - pred[:, :2] - pred[:, 2:]) / 2
+        return torch.exp(centres.pow(2).sum(1) / diagonal0) * (1 - aligned_iou(pred, target))
+
+    return wiou
+
+
+def _wiou_v3_frozen(pred0, target0, alpha=1.9, delta=3.0, iou_mean=None, **unused):
+    """WIoU v3 with r = β/(δ α^(β−δ)) fixed at (pred0, target0), β₀ = (1 − IoU₀)/iou_mean, and c² frozen as v1
+    (``momentum`` is the caller's, unused by the loss)."""
+    loss0 = 1 - aligned_iou(pred0, target0)
+    beta0 = loss0 / (loss0.mean() if iou_mean is None else iou_mean)
+    r0 = beta0 / (delta * alpha ** (beta0 - delta))
+    wiou = _wiou_diagonal_frozen(pred0, target0)
+    return lambda pred, target: r0 * wiou(pred, target)
+
+
+def _inner_iou_reference(pred, target, ratio):
+    """IoU of the boxes scaled by ratio about their centres (centre ± ratio · half size), eps as aligned_iou."""
+    def scaled(boxes):
+        centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * ratio
+        return torch.cat((centre - half, centre + half), 1)
+
+    return aligned_iou(scaled(pred), scaled(target))
+
+
+def _inner_ciou_frozen(pred0, target0, ratio=0.7):
+    """Inner-CIoU = CIoU (α frozen) + IoU − IoU_inner."""
+    ciou = _ciou_alpha_frozen(pred0, target0)
+
+    def inner_ciou(pred, target):
+        return ciou(pred, target) + aligned_iou(pred, target) - _inner_iou_reference(pred, target, ratio)
+
+    return inner_ciou
+
+
+def _focaler_ciou_frozen(pred0, target0, d=0.0, u=0.95):
+    """Focaler-CIoU = CIoU (α frozen) + IoU − clamp((IoU − d)/(u − d), 0, 1)."""
+    ciou = _ciou_alpha_frozen(pred0, target0)
+
+    def focaler_ciou(pred, target):
+        iou = aligned_iou(pred, target)
+        return ciou(pred, target) + iou - ((iou - d) / (u - d)).clamp(0, 1)
+
+    return focaler_ciou
 
 
 # Losses with a factor detached by design: gradcheck compares autograd against finite differences, and the
 # finite differences would also see the detached factor vary. For these, the finite differences are taken of
 # the same loss with that factor frozen at the checked point (an independent reference), and the analytic
 # gradient is the registered loss's own autograd gradient: _NumericOfFrozen splices the two.
-FROZEN_REFERENCES = {"ciou": _ciou_alpha_frozen, "focal_eiou": _focal_eiou_weight_frozen}
+FROZEN_REFERENCES = {"ciou": _ciou_alpha_frozen, "focal_eiou": _focal_eiou_weight_frozen,
+                     "wiou": _wiou_diagonal_frozen, "wiou_v3": _wiou_v3_frozen, "inner_ciou": _inner_ciou_frozen,
+                     "focaler_ciou": _focaler_ciou_frozen}
+# alpha_ciou's detached α enters as (α v)³: too weakly for plain gradcheck to see (tested with a frozen reference
+# in test_losses_variants.py).
 
 
 class _NumericOfFrozen(torch.autograd.Function):
@@ -388,9 +574,9 @@ class _NumericOfFrozen(torch.autograd.Function):
 def test_gradcheck(name, kwargs):
     pred, target = _generic_pairs()
     pred.requires_grad_(), target.requires_grad_()
-    loss_fn = lambda p, t: get_loss(name)(p, t, **kwargs)  # noqa: E731
+    loss_fn = lambda p, t: get_loss(name)(p, t, **kwargs, **_context(name))  # noqa: E731
     if name in FROZEN_REFERENCES:
-        frozen = FROZEN_REFERENCES[name](pred.detach(), target.detach(), **kwargs)
+        frozen = FROZEN_REFERENCES[name](pred.detach(), target.detach(), **kwargs, **_context(name))
         torch.testing.assert_close(frozen(pred, target), loss_fn(pred, target), rtol=1e-12, atol=0)
         function = lambda p, t: _NumericOfFrozen.apply(p, t, frozen, loss_fn)  # noqa: E731
     else:
@@ -404,7 +590,8 @@ def test_frozen_reference_is_needed_for_detached_factors():
     pred, target = _generic_pairs()
     pred.requires_grad_(), target.requires_grad_()
     for name in FROZEN_REFERENCES:
-        assert not torch.autograd.gradcheck(get_loss(name), (pred, target), eps=1e-6, atol=1e-7, rtol=1e-5,
+        loss_fn = lambda p, t: get_loss(name)(p, t, **_context(name))  # noqa: E731
+        assert not torch.autograd.gradcheck(loss_fn, (pred, target), eps=1e-6, atol=1e-7, rtol=1e-5,
                                             raise_exception=False)
 
 
@@ -429,10 +616,10 @@ DEGENERATE = {  # name: (pred rows, target rows), xyxy
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_shape_dtype_and_non_negative(name, kwargs):
     pred, target = random_boxes(37, seed=7)
-    loss = get_loss(name)(pred, target, **kwargs)
+    loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     assert loss.shape == (37,) and loss.dtype == torch.float32
     assert torch.isfinite(loss).all() and (loss >= 0).all()
-    assert get_loss(name)(pred.double(), target.double(), **kwargs).dtype == torch.float64
+    assert get_loss(name)(pred.double(), target.double(), **kwargs, **_context(name)).dtype == torch.float64
 
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
@@ -442,7 +629,8 @@ def test_contract_zero_at_identical_boxes(name, kwargs):
     if name in NONZERO_AT_IDENTICAL:
         pytest.skip(f"{name}'s formula is not 0 at identical boxes")
     _, target = random_boxes(37, seed=8)
-    torch.testing.assert_close(get_loss(name)(target, target.clone(), **kwargs), torch.zeros(37), rtol=0, atol=1e-6)
+    torch.testing.assert_close(get_loss(name)(target, target.clone(), **kwargs, **_context(name)), torch.zeros(37),
+                               rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", DEGENERATE)
@@ -451,7 +639,7 @@ def test_contract_zero_at_identical_boxes(name, kwargs):
 def test_contract_degenerate_boxes_finite(name, kwargs, dtype, case):
     pred = _boxes(DEGENERATE[case][0], dtype=dtype, requires_grad=True)
     target = _boxes(DEGENERATE[case][1], dtype=dtype, requires_grad=True)
-    loss = get_loss(name)(pred, target, **kwargs)
+    loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     loss.sum().backward()
     assert loss.shape == (len(pred),)
     assert torch.isfinite(loss).all() and (loss >= 0).all(), loss
@@ -465,17 +653,18 @@ def test_contract_half_precision_input(name, kwargs, dtype):
     the same (rounded) boxes; gradients come back finite in the input's dtype."""
     pred, target = random_boxes(37, seed=9, dtype=dtype)
     pred.requires_grad_(), target.requires_grad_()
-    loss = get_loss(name)(pred, target, **kwargs)
+    loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     loss.sum().backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss).all()
-    assert torch.equal(loss, get_loss(name)(pred.detach().float(), target.detach().float(), **kwargs))
+    plain = get_loss(name)(pred.detach().float(), target.detach().float(), **kwargs, **_context(name))
+    assert torch.equal(loss, plain)
     assert pred.grad.dtype == dtype and torch.isfinite(pred.grad).all() and torch.isfinite(target.grad).all()
 
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_empty_input(name, kwargs):
     pred = torch.zeros(0, 4, requires_grad=True)
-    loss = get_loss(name)(pred, torch.zeros(0, 4), **kwargs)
+    loss = get_loss(name)(pred, torch.zeros(0, 4), **kwargs, **_context(name))
     assert loss.shape == (0,)
     loss.sum().backward()
     assert pred.grad.shape == (0, 4)
@@ -484,14 +673,17 @@ def test_contract_empty_input(name, kwargs):
 @pytest.mark.parametrize("name", list_losses())
 def test_contract_rejects_mismatched_shapes(name):
     with pytest.raises(ValueError, match="N, 4"):
-        get_loss(name)(torch.zeros(3, 4), torch.zeros(2, 4))
+        get_loss(name)(torch.zeros(3, 4), torch.zeros(2, 4), **_context(name))
 
 
 @pytest.mark.parametrize("name", list_losses())
 def test_contract_registered_params_match_signature_defaults(name):
     import inspect
 
-    signature = inspect.signature(get_loss(name)).parameters
+    base = get_spec(name).wraps  # a wrapped loss: the base's parameters, and the wrapper function's own
+    signature = dict(inspect.signature(get_loss(base or name)).parameters)
+    if base:
+        signature.update(inspect.signature(BOX_LOSSES.wrappers()[name[:-len(base) - 1]].fn).parameters)
     for param, spec in get_spec(name).params.items():
         assert signature[param].default == spec.default and spec.check(spec.default)
 

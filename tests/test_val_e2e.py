@@ -11,7 +11,7 @@ import pytest
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS
 from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
 
-REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS]  # metrics.json: COCO metrics, then score-IoU calibration
+REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 from conftest import run_entry
 
 TINY_TRAIN = ["cfg=ciou.yaml", "data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0", "plots=False"]
@@ -127,6 +127,7 @@ def test_two_checkpoints_side_by_side(trained):
     assert "| loss" in result.stdout and "ciou (ciou/last)" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["model=missing/best.pt", "data=shapes-mini"], "model checkpoint 'missing/best.pt' not found"),
     (["model=best.pt", "data=shapes-mini", "imgsz=128", "bakend=both"], "unknown key 'bakend' (did you mean backend"),
@@ -135,8 +136,11 @@ def test_two_checkpoints_side_by_side(trained):
     (["data=shapes-mini"], "model= is required"),
     (["model=best.pt", "data=nowhere.yaml"], "dataset 'nowhere.yaml' not found"),
 ])
-def test_bad_input_exits_2_with_one_line_and_no_directory(args, message, tmp_path):
-    (tmp_path / "best.pt").write_bytes(b"not a checkpoint")  # exists, so only the named problem is reported
+def test_bad_input_exits_2_with_one_line_and_no_directory(args, message, tmp_path, trained):
+    trained_checkpoint = trained[1]
+    import shutil
+
+    shutil.copy(trained_checkpoint, tmp_path / "best.pt")  # a real one, so only the named problem is reported
     project = tmp_path / "val"
     result = run_entry("val.py", [*args, f"project={project}"], tmp_path, tmp_path / "network.log", timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -150,7 +154,7 @@ def test_unreadable_checkpoint_is_bad_input(tmp_path, mini_data):
     result = run_entry("val.py", ["model=best.pt", "data=shapes-mini", f"project={tmp_path}/val"], tmp_path,
                        tmp_path / "network.log", timeout=300)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("val.py: error: cannot load checkpoint")
+    assert result.stderr.strip().startswith("val.py: error: model checkpoint 'best.pt' is not a PyTorch checkpoint")
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "val").exists()
 
 

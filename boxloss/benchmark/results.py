@@ -70,8 +70,26 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 
 def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that decide what a run computes (JSON-normalised), without where its files go."""
-    return json.loads(json.dumps({k: v for k, v in settings.items() if k not in NOT_COMPARED}, sort_keys=True))
+    """The settings that decide what a run computes (JSON-normalised): without where its files go, and without the
+    project keys that cannot act in this run (:func:`boxloss.options.unused_keys`, e.g. the gamma of a loss not
+    used)."""
+    from ..options import unused_keys
+
+    ignored = set(NOT_COMPARED) | unused_keys(settings)
+    return json.loads(json.dumps({k: v for k, v in settings.items() if k not in ignored}, sort_keys=True))
+
+
+def _default(key: str) -> Any:
+    """The default of a train key (the project's or ultralytics'); a key new since a result was recorded and left at
+    its default computes what the result computed (new keys default to the old behaviour)."""
+    from ..options import defaults
+
+    project = defaults()
+    if key in project:
+        return project[key]
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    return DEFAULT_CFG_DICT.get(key, "<no default>")
 
 
 def setting_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -80,8 +98,11 @@ def setting_differences(recorded: Mapping[str, Any], current: Mapping[str, Any])
     for part in ("settings", "evaluation"):
         old, new = comparable(recorded.get(part) or {}), comparable(current.get(part) or {})
         for key in sorted(set(old) | set(new)):
-            if old.get(key, "<unset>") != new.get(key, "<unset>"):
-                differences.append(f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}")
+            if old.get(key, "<unset>") == new.get(key, "<unset>"):
+                continue
+            if part == "settings" and key not in old and json.dumps(new[key]) == json.dumps(_default(key)):
+                continue  # a key added since, at its default
+            differences.append(f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}")
     return differences
 
 

@@ -3,9 +3,11 @@
     python scripts/export.py model=runs/train/iou_aware/weights/best.pt            # ONNX
     python scripts/export.py model=best.pt format=torchscript imgsz=320
 
-The exported model keeps the stock output (1, 4 + nc, anchors): the predicted IoU is already folded into
-the class scores, so plain ``ultralytics.YOLO("best.onnx")`` predicts with it. Formats that need no
-download: onnx, torchscript (others need packages or tools fetched at export time).
+The exported model keeps the stock output: (1, 4 + nc, anchors), or (1, max_det, 6) for an end-to-end head
+(YOLOv10, YOLO26: the one-to-one branch, NMS-free, exported by default; end2end=false exports the one-to-many
+branch for external NMS). The predicted IoU of an IoU-aware head is already folded into the class scores, so plain
+``ultralytics.YOLO("best.onnx")`` predicts with it. Formats that need no download: onnx, torchscript (others need
+packages or tools fetched at export time).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ EXPORT_KEYS: dict[str, Param] = {
     "opset": Param(None, "ONNX opset (default: ultralytics')", lambda v: v > 0, "> 0", value_type=int),
     "batch": Param(1, "export batch size", lambda v: v > 0, "> 0"),
     "device": Param(None, "ultralytics device (cpu, 0, ...)", value_type=(str, int)),
+    "end2end": Param(None, "an end-to-end head's NMS-free one-to-one output (default: true for YOLOv10/YOLO26)",
+                     value_type=bool),
 }
 
 
@@ -41,8 +45,16 @@ def _main(argv: list[str]) -> int:
         raise ConfigError("model= is required (e.g. model=runs/train/eiou/weights/best.pt)")
     if not model.endswith(".pt") or not Path(model).is_file():
         raise ConfigError(f"model={model!r} must be an existing .pt checkpoint")
+    experiment.check_device(args["device"])
     experiment.check_model(model)
-    path = BoxLossYOLO(model).export(**{key: value for key, value in args.items() if value is not None})
+    yolo = BoxLossYOLO(model)
+    end_to_end = getattr(yolo.model.model[-1], "one2one_cv2", None) is not None
+    end2end = args.pop("end2end")
+    if end2end and not end_to_end:
+        raise ConfigError(f"end2end=true needs an end-to-end head (YOLOv10, YOLO26); {model!r} has none")
+    if end_to_end and end2end is not False:
+        args["nms"] = False  # ultralytics' switch for the NMS-free one-to-one branch
+    path = yolo.export(**{key: value for key, value in args.items() if value is not None})
     print(f"{PROG}: wrote {path}")
     return 0
 

@@ -40,7 +40,11 @@ def _main(argv: list[str]) -> int:
         experiment.check_resume(resume)
         save_dir = run.resume(resume)
     else:
-        save_dir = run.train(experiment.load_experiment(argv))
+        resolved = experiment.load_experiment(argv)
+        warning = experiment.unreadable_images_warning(resolved.get("data"))
+        if warning:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        save_dir = run.train(resolved)
     print(f"{PROG}: run directory {save_dir}")
     return 0
 

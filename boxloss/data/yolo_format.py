@@ -208,6 +208,17 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return width, height
 
 
+def unreadable_images(images: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """``(image, reason)`` for every image whose header cannot be read (ultralytics skips those when it trains)."""
+    bad = []
+    for image in images:
+        try:
+            image_size(image)
+        except OSError as error:
+            bad.append((Path(image), str(error).split(": not a readable image ", 1)[-1].strip("()")))
+    return bad
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------------

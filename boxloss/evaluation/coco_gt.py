@@ -39,16 +39,22 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
     Returns:
         A COCO dict: ``info.image_root`` (the folder ``file_name`` is relative to), ``images`` with the original
         ``width``/``height``, ``annotations`` (pixel top-left xywh, ``area = w * h``, ``iscrowd = 0``) and
-        ``categories``.
+        ``categories``. An image that cannot be read is left out (no id) and listed, with the reader's own reason,
+        in ``info.skipped_images`` (``[{"file", "reason"}]``): ultralytics' validator skips it too.
     """
     image_files = [Path(os.path.abspath(f)) for f in image_files]
     label_files = [Path(f) for f in label_files] if label_files is not None else [label_path(f) for f in image_files]
     if len(label_files) != len(image_files):
         raise ValueError(f"{len(image_files)} images but {len(label_files)} label files")
     root = Path(os.path.commonpath([str(f.parent) for f in image_files])) if image_files else Path()
-    images, annotations = [], []
-    for image_id, (image_file, labels) in enumerate(zip(image_files, label_files), 1):
-        width, height = image_size(image_file)
+    images, annotations, skipped = [], [], []
+    for image_file, labels in zip(image_files, label_files):
+        try:
+            width, height = image_size(image_file)
+        except OSError as error:
+            skipped.append({"file": str(image_file), "reason": str(error).split(": ", 1)[-1]})
+            continue
+        image_id = len(images) + 1
         images.append({"id": image_id, "file_name": image_file.relative_to(root).as_posix(),
                        "width": width, "height": height})
         for cls, cx, cy, w, h in read_labels(labels):
@@ -58,8 +64,10 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": cls + 1,
                                 "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
     categories = [{"id": i + 1, "name": str(name)} for i, name in enumerate(names)]
-    return {"info": {"description": "boxloss: COCO ground truth from a YOLO dataset", "image_root": str(root)},
-            "images": images, "annotations": annotations, "categories": categories}
+    info = {"description": "boxloss: COCO ground truth from a YOLO dataset", "image_root": str(root)}
+    if skipped:
+        info["skipped_images"] = skipped
+    return {"info": info, "images": images, "annotations": annotations, "categories": categories}
 
 
 def gt_from_yolo_dataset(data_yaml: str | os.PathLike, split: str = "val",

@@ -104,7 +104,7 @@ class _APLossFunction(torch.autograd.Function):
 
 
 @CLS_LOSSES.register(
-    "ap_loss", formula="1 − AP = (1/|P|) Σ_{i ∈ P} Σ_{j ∈ N} H(s_j − s_i) / rank(i)  (a scalar)",
+    "ap_loss", reduction="scalar", formula="1 − AP = (1/|P|) Σ_{i ∈ P} Σ_{j ∈ N} H(s_j − s_i) / rank(i)  (a scalar)",
     paper="Chen et al., Towards Accurate One-Stage Object Detection with AP-Loss, CVPR 2019, arXiv 1904.06373",
     params={"delta": Param(1.0, "half-width δ of the linear part of the step function H, in logits (released code: 1)",
                            lambda d: d > 0, "> 0"),

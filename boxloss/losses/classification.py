@@ -139,7 +139,7 @@ def class_balanced(base_terms, logits: torch.Tensor, targets: torch.Tensor, beta
 
 
 @CLS_LOSSES.register(
-    "varifocal", formula="−q (q log p + (1 − q) log(1 − p)) if q > 0, −α p^γ log(1 − p) if q = 0",
+    "varifocal", targets="iou", formula="−q (q log p + (1 − q) log(1 − p)) if q > 0, −α p^γ log(1 − p) if q = 0",
     paper="Zhang et al., VarifocalNet: An IoU-aware Dense Object Detector, CVPR 2021, arXiv 2008.13367",
     params={"alpha": Param(0.75, "weight α of the negatives (paper: 0.75)", lambda a: a >= 0, ">= 0"),
             "gamma": Param(2.0, "exponent γ of the negatives' modulating factor p^γ (paper: 2)",
@@ -172,7 +172,7 @@ def varifocal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.75, 
 
 
 @CLS_LOSSES.register(
-    "qfl", formula="−|y − σ|^β ((1 − y) log(1 − σ) + y log σ)",
+    "qfl", targets="iou", formula="−|y − σ|^β ((1 − y) log(1 − σ) + y log σ)",
     paper="Li et al., Generalized Focal Loss, NeurIPS 2020, arXiv 2006.04388",
     params={"beta": Param(2.0, "exponent β of the modulating factor |y − σ|^β (paper: 2)",
                           lambda b: b >= 0, ">= 0")})

@@ -69,15 +69,30 @@ def _eiou_terms(pred, target, eps=EPS):
 FOCAL_EIOU_NORMS = ("batch", "none")
 
 
-def _focal_eiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
+def _check_focal_eiou_norm(norm: str) -> None:
     if norm not in FOCAL_EIOU_NORMS:
         raise ValueError(f"focal_eiou norm must be one of {FOCAL_EIOU_NORMS}, got {norm!r}")
+
+
+def _focal_eiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
+    _check_focal_eiou_norm(norm)
     geo, terms = _eiou_parts(pred, target, eps)
     weight = geo.iou.detach().pow(gamma)  # IoU^γ, no gradient (see focal_eiou)
-    if norm == "batch":
-        weight = weight * (weight.numel() / weight.sum().clamp(min=eps))
     terms = {name: weight * term for name, term in terms.items()}
     return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
+
+
+def focal_eiou_weights(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",
+                       eps: float = EPS) -> torch.Tensor | None:
+    """The normaliser of Focal-EIoU: wᵢ = IoUᵢ^γ (detached) for ``norm="batch"``, None for ``norm="none"``.
+
+    The paper's loss is the weighted mean Σ wᵢ EIoUᵢ / Σ wᵢ; :func:`focal_eiou_loss` returns wᵢ EIoUᵢ and the
+    caller divides by Σ wᵢ, or, when it weights boxes itself (YOLO: target scores sᵢ), by Σ sᵢ wᵢ.
+    """
+    _check_focal_eiou_norm(norm)
+    if norm == "none":
+        return None
+    return pair_geometry(pred.detach(), target.detach(), eps).iou.pow(gamma)
 
 
 @BOX_LOSSES.register("iou", terms=_iou_terms, iou_based=True, formula="1 − IoU",
@@ -174,24 +189,27 @@ def eiou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
 
 
 @BOX_LOSSES.register(
-    "focal_eiou", terms=_focal_eiou_terms, formula="IoU^γ · EIoU / mean(IoU^γ)  (norm=batch)",
+    "focal_eiou", terms=_focal_eiou_terms, normalizer=focal_eiou_weights,
+    formula="Σ IoU^γ · EIoU / Σ IoU^γ  (norm=batch)",
     paper="Zhang et al., Focal and Efficient IOU Loss, Neurocomputing 2022, arXiv 2101.08158",
     params={
         "gamma": Param(0.5, "focusing exponent γ (paper: 0.5 best, 2 worse than EIoU)", lambda g: g >= 0, ">= 0"),
-        "norm": Param("batch", "'batch': divide by the mean weight over the boxes (paper); 'none': forks",
+        "norm": Param("batch", "'batch': a weighted mean, Σ w·EIoU / Σ w (paper); 'none': no normaliser (forks)",
                       lambda n: n in FOCAL_EIOU_NORMS, "one of batch, none", choices=FOCAL_EIOU_NORMS),
     })
 def focal_eiou_loss(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",
                     eps: float = EPS) -> torch.Tensor:
-    """Focal-EIoU loss, wᵢ · EIoUᵢ with wᵢ = IoUᵢ^γ, per box.
+    """Focal-EIoU loss, wᵢ · EIoUᵢ with wᵢ = IoUᵢ^γ, per box (the numerator of the paper's weighted mean).
 
     Choices, made deliberately:
     - The weight IoU^γ carries no gradient. With a gradient, d(IoU^γ · L)/dIoU = γ IoU^(γ−1) L > 0, so
       descent could lower the loss by *shrinking* IoU; the weight is a re-weighting, not a target.
-    - ``norm="batch"`` (default) follows the paper, Σ wᵢ Lᵢ / Σ wᵢ: the output is wᵢ Lᵢ · N / Σ w over the
-      N boxes of the call, so its mean is the paper's normalised loss and its scale matches EIoU's,
-      keeping YOLO's box gain (tuned for CIoU) meaningful. ``norm="none"`` is the common forks' variant
-      (detached IoU^γ, no normalisation), whose magnitude shrinks when IoUs are low (early training).
+    - ``norm="batch"`` (default) follows the paper, Σ wᵢ Lᵢ / Σ wᵢ: the registry's normaliser
+      (:func:`focal_eiou_weights`) hands wᵢ to the caller, which divides by Σ wᵢ -- the YOLO criterion by
+      Σ sᵢ wᵢ, since it weights each positive by its target score sᵢ -- so the trained loss is the weighted
+      mean over positives and stays on EIoU's scale (γ = 0, or equal IoUs, give EIoU exactly), keeping YOLO's box
+      gain (tuned for CIoU) meaningful. ``norm="none"`` is the common forks' variant (detached IoU^γ, no
+      normalisation), whose magnitude shrinks when IoUs are low (early training).
     - Non-overlapping pairs have IoU = 0, so IoU^γ = 0 (γ > 0): they get zero loss and **no gradient**.
       The loss only refines boxes that already overlap; with γ = 0 it is exactly EIoU.
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ultralytics import YOLO
-from ultralytics.models import yolo
 
 from .model import BoxLossDetectionModel
+from .nms import BoxLossPredictor, BoxLossValidator
 from .trainer import BoxLossDetectionTrainer
 
 
 class BoxLossYOLO(YOLO):
-    """``ultralytics.YOLO`` whose detect task trains with the project's trainer and criterion.
+    """``ultralytics.YOLO`` whose detect task trains with the project's trainer and criterion, and validates and
+    predicts with the configured NMS (``nms_method``: standard or diou).
 
     Train, val, predict and resume all go through ``task_map``, so the project's classes are used
-    without passing them each time.
+    without passing them each time: ``BoxLossYOLO("best.pt").predict(image, nms_method="diou")``.
     """
 
     @property
@@ -24,7 +25,7 @@ class BoxLossYOLO(YOLO):
         task_map["detect"] = {
             "model": BoxLossDetectionModel,
             "trainer": BoxLossDetectionTrainer,
-            "validator": yolo.detect.DetectionValidator,
-            "predictor": yolo.detect.DetectionPredictor,
+            "validator": BoxLossValidator,
+            "predictor": BoxLossPredictor,
         }
         return task_map

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from ultralytics.models.yolo.detect import DetectionValidator
 
 from .api import BoxLossYOLO
+from .nms import BoxLossValidator
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
 
@@ -33,7 +33,7 @@ class ImageDetections:
     classes: np.ndarray
 
 
-class CocoCaptureValidator(DetectionValidator):
+class CocoCaptureValidator(BoxLossValidator):
     """``DetectionValidator`` that also keeps each image's final detections in original-image pixels.
 
     ``captured`` lists one :class:`ImageDetections` per validated image (with or without detections), in
@@ -92,23 +92,34 @@ def capture_detections(model: BoxLossYOLO, data_yaml: str, *, split: str = "val"
 def class_to_category(names: Mapping[int, str] | Sequence[str], categories: Sequence[Mapping[str, Any]]) -> list[int]:
     """Category id for each model class index, for an official COCO JSON or a ground truth we built.
 
-    - 80 classes and the JSON's categories are COCO's 91-id scheme: ``coco80_to_coco91_class`` (ultralytics);
-    - otherwise by name (every class name must be a category name);
-    Raises ``ValueError`` when neither applies.
+    - by name, when every class name is a category name (a ground truth built from the dataset, or a COCO JSON
+      whose category names are the model's);
+    - COCO's 80 -> 91 id mapping (``coco80_to_coco91_class``) only when the model's 80 names are COCO's own (in
+      COCO id order) and the JSON uses the 91-id scheme, i.e. the same classes under other spellings;
+    Raises ``ValueError`` naming the first class that matches no category otherwise.
     """
     from ultralytics.data.converter import coco80_to_coco91_class
 
     names = [names[i] for i in range(len(names))] if isinstance(names, Mapping) else list(names)
-    ids = sorted(c["id"] for c in categories)
-    coco91 = coco80_to_coco91_class()
-    if len(names) == 80 and ids == sorted(coco91):
-        return list(coco91)
     by_name = {str(c.get("name")): c["id"] for c in categories}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise ValueError(f"the model's classes do not match the ground truth's categories (e.g. {missing[0]!r} has "
-                         f"no category; the model has {len(names)} classes, the ground truth {len(categories)})")
-    return [by_name[n] for n in names]
+    missing = [i for i, n in enumerate(names) if n not in by_name]
+    if not missing:
+        return [by_name[n] for n in names]
+    coco91 = coco80_to_coco91_class()
+    if len(names) == 80 and sorted(by_name.values()) == sorted(coco91) and names == coco_names():
+        return list(coco91)
+    first = missing[0]
+    raise ValueError(f"the model's classes do not match the ground truth's categories: class {first} "
+                     f"({names[first]!r}) has no category of that name (the model has {len(names)} classes, the "
+                     f"ground truth {len(categories)}; COCO's 91-id mapping applies only to COCO's 80 class names)")
+
+
+def coco_names() -> list[str]:
+    """COCO's 80 class names in id order, as ultralytics ships them (cfg/datasets/coco.yaml)."""
+    from ultralytics.utils import ROOT, YAML
+
+    names = YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"]
+    return [names[i] for i in range(len(names))]
 
 
 def to_coco_results(captured: Sequence[ImageDetections], image_ids: Mapping[str, int],

@@ -8,9 +8,11 @@ the package (``boxloss/configs``, the repository's ``cfg/``), so a non-editable 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
+import torch
 from ultralytics.cfg import check_cfg
 from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 
@@ -76,26 +78,80 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
         check_cfg(ultralytics_cfg, hard=True)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
+    check_ultralytics_values(ultralytics_cfg)
     options.validate(cfg)
     check_model(cfg.get("model"))
     if require_data:
         check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR)
 
 
-def check_model(model: Any) -> None:
-    """A ``*.yaml`` architecture (built from scratch) or an existing local checkpoint; never a download."""
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"model={model!r} must be a model YAML (e.g. yolov8n.yaml) or a local .pt checkpoint")
-    path = Path(model)
-    if path.suffix in {".yaml", ".yml"}:
-        if not path.exists() and not _builtin_model_yaml(path.name):
-            raise ConfigError(f"model YAML {model!r} not found (neither a file nor an ultralytics model name)")
-    elif path.suffix == ".pt":
-        if not path.is_file():
-            raise ConfigError(f"model checkpoint {model!r} not found (boxloss never downloads weights: give a "
-                              "local .pt path or a *.yaml to train from scratch)")
-    else:
-        raise ConfigError(f"model={model!r} must end in .yaml or .pt")
+def _image_size_ok(value: Any) -> bool:
+    sizes = value if isinstance(value, (list, tuple)) else [value]
+    return 1 <= len(sizes) <= 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes)
+
+
+def _batch_ok(value: Any) -> bool:
+    return value == -1 or value >= 1 if isinstance(value, int) else 0 < value < 1
+
+
+ULTRALYTICS_CHECKS: dict[str, Param] = {  # the train keys users most often get wrong; ultralytics accepts them silently
+    "imgsz": Param(640, "image size", _image_size_ok, "a positive integer or a pair of them", value_type=(int, list)),
+    "batch": Param(16, "batch size", _batch_ok, ">= 1, -1 (AutoBatch) or in (0, 1) (AutoBatch fraction of memory)",
+                   value_type=(int, float)),
+    "workers": Param(8, "dataloader workers", lambda w: w >= 0, ">= 0"),
+    "epochs": Param(100, "epochs", lambda e: e >= 1, ">= 1"),
+}
+
+
+def check_ultralytics_values(cfg: dict[str, Any]) -> None:
+    """imgsz, batch, workers, epochs in range, the device present on this machine, every float finite."""
+    for key, param in ULTRALYTICS_CHECKS.items():
+        if cfg.get(key) is not None:
+            param.validate(key, cfg[key])
+    for key, value in cfg.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value!r} is not a finite number")
+    check_device(cfg.get("device"))
+
+
+def check_device(device: Any) -> None:
+    """ultralytics' ``select_device`` rules, checked without its side effects: cpu, mps, or CUDA indices present."""
+    if device is None or device == "" or isinstance(device, bool):
+        return
+    text = str(device).strip().lower().replace("cuda:", "").replace(" ", "")
+    if text in ("cpu", "none"):
+        return
+    if text == "mps":
+        if not (torch.backends.mps.is_available()):
+            raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
+        return
+    indices = [part for part in text.replace("[", "").replace("]", "").split(",") if part]
+    if not indices or not all(part.lstrip("-").isdigit() for part in indices):
+        raise ConfigError(f"device={device!r} is not a device: use cpu, mps or CUDA indices such as 0 or 0,1")
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available == 0:
+        raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
+    wanted = [int(part) for part in indices]
+    if any(index >= available for index in wanted if index >= 0):
+        raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
+
+
+HEAD_KINDS = {"Segment": "segmentation", "Segment26": "segmentation", "Pose": "pose", "Pose26": "pose",
+              "OBB": "oriented boxes", "OBB26": "oriented boxes", "Classify": "classification",
+              "RTDETRDecoder": "RT-DETR, a transformer decoder without the task-aligned assigner",
+              "WorldDetect": "open-vocabulary YOLO-World", "YOLOEDetect": "open-vocabulary YOLOE"}
+
+
+def _unsupported_yaml_head(path: str) -> str | None:
+    from ultralytics.nn.tasks import yaml_model_load
+
+    from .model import FAMILIES, SUPPORTED_HEADS
+
+    head = str(yaml_model_load(path)["head"][-1][2]).split(".")[-1]
+    if head in SUPPORTED_HEADS:
+        return None
+    kind = HEAD_KINDS.get(head, "not a detection head")
+    return f"its head is {head} ({kind}); boxloss trains detection heads ({', '.join(SUPPORTED_HEADS)}: {FAMILIES})"
 
 
 def _builtin_model_yaml(name: str) -> bool:
@@ -109,6 +165,61 @@ def _builtin_model_yaml(name: str) -> bool:
         return False
 
 
+def load_checkpoint_file(path: str | Path, role: str = "model") -> dict[str, Any]:
+    """A local .pt loaded as ultralytics does (the whole pickled model); ConfigError if it is not a checkpoint."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"{role} {str(path)!r} needs the module {error.name!r} to load") from None
+    except Exception as error:  # a text file, a truncated download, another format
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{role} {str(path)!r} is not a PyTorch checkpoint ({reason})") from None
+    model = checkpoint.get("ema") or checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    if not isinstance(getattr(model, "model", None), torch.nn.Module):
+        raise ConfigError(f"{role} {str(path)!r} is not an ultralytics checkpoint (no model in it)")
+    return checkpoint
+
+
+def check_model(model: Any) -> None:
+    """A ``*.yaml`` architecture (built from scratch) or a local checkpoint of a supported detector; no download."""
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"model={model!r} must be a model YAML (e.g. yolov8n.yaml) or a local .pt checkpoint")
+    path = Path(model)
+    if path.suffix in {".yaml", ".yml"}:
+        if not path.exists() and not _builtin_model_yaml(path.name):
+            raise ConfigError(f"model YAML {model!r} not found (neither a file nor an ultralytics model name)")
+        reason = _unsupported_yaml_head(model)
+    elif path.suffix == ".pt":
+        if not path.is_file():
+            raise ConfigError(f"model checkpoint {model!r} not found (boxloss never downloads weights: give a "
+                              "local .pt path or a *.yaml to train from scratch)")
+        from .model import unsupported_head
+
+        checkpoint = load_checkpoint_file(path, "model checkpoint")
+        reason = unsupported_head((checkpoint.get("ema") or checkpoint.get("model")).model[-1])
+    else:
+        raise ConfigError(f"model={model!r} must end in .yaml or .pt")
+    if reason:
+        raise ConfigError(f"model {model!r}: {reason}")
+
+
+def unreadable_images_warning(data: Any) -> str | None:
+    """One line naming the train and val images ultralytics will skip as unreadable (and why), or None."""
+    from ..data.embedded import is_embedded
+    from ..data.yolo_format import read_data_yaml, split_images, unreadable_images
+
+    if is_embedded(data):
+        return None
+    spec = read_data_yaml(data, DATASETS_DIR)
+    images = [image for split in ("train", "val") for image in split_images(spec, split)]
+    bad = unreadable_images(images)
+    if not bad:
+        return None
+    (first, reason), more = bad[0], f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    return (f"{len(bad)} of {len(images)} train/val images cannot be read and will be skipped: {first} ({reason})"
+            f"{more}")
+
+
 def train_arguments(experiment: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for ``BoxLossYOLO(model).train(...)``: entry keys dropped, paths made absolute."""
     args = {k: v for k, v in experiment.items() if k not in ENTRY_KEYS and k != "model"}
@@ -119,6 +230,22 @@ def train_arguments(experiment: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def check_resume(checkpoint: str) -> None:
-    if not Path(checkpoint).is_file():
+def check_resume(checkpoint: str) -> dict[str, Any]:
+    """The checkpoint of an interrupted boxloss run, loaded; ConfigError (nothing written) for anything else."""
+    path = Path(checkpoint)
+    if not path.is_file():
         raise ConfigError(f"checkpoint to resume {checkpoint!r} not found")
+    loaded = load_checkpoint_file(path, "checkpoint to resume")
+    args = loaded.get("train_args")
+    if not args:
+        raise ConfigError(f"{checkpoint!r} is a model, not an interrupted training run (it has no train_args); use "
+                          f"model={checkpoint} to start a run from it")
+    if "box_loss" not in args:
+        raise ConfigError(f"{checkpoint!r} was not trained by boxloss (its train_args have no box_loss); use "
+                          f"model={checkpoint} to start a boxloss run from it")
+    epochs, epoch = args.get("epochs"), loaded.get("epoch", -1)
+    if epoch is None or epoch < 0 or (isinstance(epochs, int) and epoch + 1 >= epochs):
+        best = path.with_name("best.pt")
+        raise ConfigError(f"{checkpoint!r} is already finished at epoch {epochs}/{epochs}; start a new run with "
+                          f"model={best if best.is_file() else checkpoint}")
+    return loaded

@@ -1,14 +1,24 @@
-"""The detection trainer of the project: builds :class:`BoxLossDetectionModel` and checks the options."""
+"""The detection trainer of the project: builds :class:`BoxLossDetectionModel`, checks the options, keeps the state.
+
+The criterion's state (``model.boxloss_state``: IoU-balanced ``w_loc: auto``, running means of stateful losses) is
+one dict shared by the training model and the EMA model: ultralytics saves the EMA model in every checkpoint, so the
+state travels with it, and on resume it is restored before the criterion is rebuilt.
+"""
 
 from __future__ import annotations
 
+import copy
+
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils.torch_utils import unwrap_model
 
 from .. import options
+from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
-from .model import BoxLossDetectionModel
+from .model import BoxLossDetectionModel, unsupported_head
+from .nms import BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
 
@@ -24,9 +34,16 @@ class BoxLossDetectionTrainer(DetectionTrainer):
         model = self.set_model_names_for_load(
             BoxLossDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
         )
+        reason = unsupported_head(model.model[-1])
+        if reason:
+            raise ValueError(f"boxloss cannot train {cfg}: {reason}")
         opts = options.resolve(self.args)
         if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
-            add_iou_branch(model, opts["iou_aware_alpha"], opts["iou_aware_min_cls"])
+            alpha = opts["iou_aware_alpha"]
+            head = weights.model[-1] if hasattr(weights, "model") else None
+            if self.args.resume and getattr(head, "iou_aware_alpha_migrated", False):
+                alpha = self.args.iou_aware_alpha = head.iou_aware_alpha  # the run's alpha, in today's convention
+            add_iou_branch(model, alpha, opts["iou_aware_min_cls"])
         if weights:
             model.load(weights)
         return model
@@ -36,5 +53,34 @@ class BoxLossDetectionTrainer(DetectionTrainer):
         opts = options.resolve(self.args)
         if RANK in {-1, 0}:
             LOGGER.info(f"boxloss: box_loss={opts['box_loss']} cls_loss={opts['cls_loss']} "
-                        f"iou_balanced_loc={opts['iou_balanced_loc']} iou_balanced_cls={opts['iou_balanced_cls']} "
-                        f"iou_aware={opts['iou_aware']}")
+                        f"assigner_iou={opts['assigner_iou']} iou_balanced_loc={opts['iou_balanced_loc']} "
+                        f"iou_balanced_cls={opts['iou_balanced_cls']} iou_aware={opts['iou_aware']}")
+
+    def set_class_weights(self):
+        """ultralytics' class weights (cls_pw), and the training labels' class counts for a class-balanced loss:
+        counted once per run from the training set, logged, and kept on the model (so in its checkpoints)."""
+        super().set_class_weights()
+        spec = CLS_LOSSES.spec(options.resolve(self.args)["cls_loss"])
+        if "class_counts" in spec.context:
+            counts = [int(c) for c in self.get_class_counts()]
+            model = unwrap_model(self.model)
+            model.boxloss_class_counts = counts
+            if RANK in {-1, 0}:
+                names = self.data["names"]
+                LOGGER.info("boxloss: class counts of the training labels for class-balanced weights: "
+                            + ", ".join(f"{names[i]} {n}" for i, n in enumerate(counts)))
+
+    def get_validator(self):
+        """ultralytics' validator, with the configured NMS (``nms_method``) for the end-of-epoch metrics."""
+        validator = super().get_validator()
+        validator.__class__ = BoxLossValidator
+        return validator
+
+    def resume_training(self, ckpt):
+        """Share the criterion state with the EMA model (saved with it), restored from ``ckpt`` when resuming."""
+        model = unwrap_model(self.model)
+        saved_model = (ckpt or {}).get("ema") or (ckpt or {}).get("model")
+        saved = getattr(saved_model, "boxloss_state", None) if self.resume else None
+        model.boxloss_state = copy.deepcopy(saved) if saved else getattr(model, "boxloss_state", None) or {}
+        self.ema.ema.boxloss_state = model.boxloss_state
+        super().resume_training(ckpt)

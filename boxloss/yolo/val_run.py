@@ -35,9 +35,10 @@ from ..evaluation.calibration import CALIBRATION_KEYS, calibration
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
 from ..registry import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
-from .experiment import check_model
+from .experiment import check_device, check_model
 
 SPLITS = ("val", "test")
+NMS_CHOICES = ("standard", "diou", "none")
 BACKEND_CHOICES = (*BACKENDS, "both")
 AGREEMENT_TOLERANCE = 1e-6
 
@@ -71,9 +72,15 @@ VAL_KEYS: dict[str, Param] = {
                   value_type=float),
     "iou": Param(0.7, "NMS IoU threshold (ultralytics' default)", _fraction, "in [0, 1]"),
     "workers": Param(0, "dataloader workers", lambda w: w >= 0, ">= 0"),
-    "iou_aware_alpha": Param(None, "re-weight an IoU-aware head's fold: score = cls^(1-alpha) IoU^alpha (0: class "
+    "iou_aware_alpha": Param(None, "re-weight an IoU-aware head's fold: score = cls^alpha IoU^(1-alpha) (1: class "
                              "only; default: the checkpoint's own)", _fraction, "in [0, 1]", value_type=float),
+    "nms": Param(None, "standard, diou (DIoU-NMS), or none (NMS-free: an end-to-end head's one-to-one branch); "
+                 "default: none for end-to-end heads (YOLOv10, YOLO26), else the checkpoint's nms_method",
+                 choices=NMS_CHOICES, value_type=str),
+    "nms_diou_beta": Param(None, "β of DIoU-NMS (default: the checkpoint's nms_diou_beta, 1)", lambda b: b > 0, "> 0",
+                           value_type=float),
 }
+
 DEFAULTS: dict[str, Any] = {key: param.default for key, param in VAL_KEYS.items()}
 
 
@@ -83,6 +90,7 @@ class Checkpoint:
     row: str
     model: Any  # a loaded BoxLossYOLO
     category_ids: list[int]
+    nms: dict[str, Any] = field(default_factory=lambda: {"method": "standard"})  # what suppresses its detections
 
 
 @dataclass
@@ -170,6 +178,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
     for key in ("model", "data"):
         if settings.get(key) in (None, ""):
             raise ConfigError(f"{key}= is required (e.g. model=runs/train/ciou/weights/best.pt data=shapes)")
+    check_device(settings["device"])
     paths = []
     for item in str(settings["model"]).split(","):
         item = item.strip()
@@ -188,7 +197,13 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
     check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
     data_yaml = resolve_data(settings["data"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
+    for image in skipped_images(gt):  # ultralytics skips them as well; say which, and why
+        print(f"val.py: warning: skipping {image['file']}: {image['reason']}", file=sys.stderr)
     checkpoints = _load_checkpoints(paths, gt)
+    for checkpoint in checkpoints:
+        checkpoint.nms = _nms_for(checkpoint, settings)
+        if checkpoint.nms["method"] == "diou":
+            checkpoint.row += " (DIoU-NMS)"
     if settings["iou_aware_alpha"] is not None:
         _set_iou_aware_alpha(checkpoints, float(settings["iou_aware_alpha"]))
     return ValPlan(settings, data_yaml, gt, checkpoints, backends, _new_run_dir(settings["project"], settings["name"]))
@@ -204,6 +219,34 @@ def _set_iou_aware_alpha(checkpoints: list[Checkpoint], alpha: float) -> None:
             raise ConfigError(f"iou_aware_alpha= needs an IoU-aware checkpoint; {str(checkpoint.path)!r} has none")
         head.iou_aware_alpha = alpha
         checkpoint.row = f"{checkpoint.row} (alpha={alpha:g})"
+
+
+def _nms_for(checkpoint: Checkpoint, settings: dict[str, Any]) -> dict[str, Any]:
+    """The NMS a checkpoint is evaluated with: ``{"method": standard|diou|none[, "beta"]}``."""
+    head = checkpoint.model.model.model[-1]
+    end_to_end = getattr(head, "one2one_cv2", None) is not None
+    train_args = (checkpoint.model.ckpt or {}).get("train_args") or {}
+    method = settings["nms"] or ("none" if end_to_end else train_args.get("nms_method", "standard"))
+    if method == "none" and not end_to_end:
+        raise ConfigError(f"nms=none needs an end-to-end head (YOLOv10, YOLO26); {str(checkpoint.path)!r} has "
+                          f"{type(head).__name__} without a one-to-one branch")
+    record = {"method": method}
+    if method == "diou":
+        beta = settings["nms_diou_beta"] or train_args.get("nms_diou_beta", 1.0)
+        record["beta"] = float(beta)
+    return record
+
+
+def _nms_arguments(nms: dict[str, Any]) -> dict[str, Any]:
+    """The validator's keys for ``nms``: ultralytics' ``nms=False`` selects the one-to-one (NMS-free) branch."""
+    if nms["method"] == "none":
+        return {"nms": False, "nms_method": "standard"}
+    return {"nms_method": nms["method"], "nms_diou_beta": nms.get("beta", 1.0)}
+
+
+def skipped_images(gt: dict[str, Any]) -> list[dict[str, str]]:
+    """The split's images the ground truth left out because they cannot be read (file and reason)."""
+    return list((gt.get("info") or {}).get("skipped_images") or [])
 
 
 def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
@@ -235,15 +278,15 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
     for checkpoint in plan.checkpoints:
         save_dir = run_dir / _safe(checkpoint.row) if several else run_dir
         captured = capture_detections(checkpoint.model, plan.data_yaml, split=settings["split"], save_dir=save_dir,
-                                      max_det=settings["max_det"], **val_args)
+                                      max_det=settings["max_det"], **val_args, **_nms_arguments(checkpoint.nms))
         by_path = image_ids_by_path(plan.gt, [d.im_file for d in captured])
         seen = {by_path[str(Path(d.im_file).resolve())] for d in captured}
         if image_ids is None:
             image_ids = seen
-            skipped = len(plan.gt["images"]) - len(seen)
-            if skipped:  # ultralytics drops images it finds corrupt; evaluate what it validated
-                print(f"val.py: warning: {skipped} image(s) of the split were not validated by ultralytics "
-                    "(corrupt image or label); they are left out of gt.json", file=sys.stderr)
+            dropped = len(plan.gt["images"]) - len(seen)
+            if dropped:  # ultralytics drops images it finds corrupt; evaluate what it validated
+                print(f"val.py: warning: {dropped} more image(s) of the split were not validated by ultralytics "
+                      "(corrupt image or label); they are left out of gt.json", file=sys.stderr)
                 gt = _restrict_gt(plan.gt, image_ids)
             write_json_atomic(run_dir / "gt.json", gt)
         elif seen != image_ids:
@@ -251,8 +294,10 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
         predictions = to_coco_results(captured, by_path, checkpoint.category_ids)
         write_json_atomic(save_dir / "predictions.json", predictions)
         score_vs_iou = calibration(gt, predictions)
+        skipped = {"skipped_images": len(plan.gt["images"]) - len(image_ids) + len(skipped_images(plan.gt))}
         for backend in plan.backends:
-            results[backend][checkpoint.row] = {**evaluate(gt, predictions, backend), **score_vs_iou}
+            results[backend][checkpoint.row] = {**evaluate(gt, predictions, backend), **score_vs_iou, **skipped,
+                                                "nms": checkpoint.nms}
 
     first = plan.backends[0]
     table_rows = dict(results[first])
