@@ -10,4 +10,4 @@ fi
 # torch/torchvision pinned to releases that exist as CPU-capable wheels for Python 3.11 (and on this project's
 # machines lie on local disk); the rest from pyproject.toml.
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,ray]"

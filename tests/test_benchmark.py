@@ -46,8 +46,10 @@ class FakeRunner:
     def __init__(self, fail_on: str | None = None, error: BaseException | None = None, metrics=fake_metrics):
         self.calls, self.fail_on, self.error, self.metrics = [], fail_on, error, metrics
 
-    def __call__(self, spec):
+    def __call__(self, spec, slot=None):
         self.calls.append(spec.name)
+        self.slots = getattr(self, "slots", {})
+        self.slots[spec.name] = slot
         if spec.name == self.fail_on:
             raise self.error
         return self.metrics(spec.cfg, spec.seed, tuple(spec.splits))
@@ -97,6 +99,11 @@ def load_script():
     (["cfgs=ciou", "data=shapes-mini"], "seeds= is required"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "focal_eiou_gamma=-1"], "out of range"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "oops"], "not of the form key=value"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "jobs=0"], "jobs=0 is out of range: must be >= 1"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "engine=spark"], "engine='spark' is out of range: must be one of local, ray"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "engine=ray", "address=127.0.0.1:1"], "cannot reach a Ray cluster"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "address=127.0.0.1:1"], "address= and num_gpus= are for engine=ray"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -265,15 +272,25 @@ def test_report_and_plot_are_written(tmp_path):
                  "`shapes-mini` (embedded synthetic dataset)", "epochs: 1", "image size: 256", "seeds: 0, 1, 2",
                  "CPU test CPU", "GPU none", "total time:", "![AP vs IoU threshold](ap_vs_iou.png)",
                  "| config", "AP95", "ciou (baseline)", "Paired difference against ciou",
-                 "eiou vs ciou (val): AP +0.0000 ± 0.0300 over 3 seeds", "**within seed noise**",
-                 "beyond one standard deviation: AP50"):
+                 "eiou vs ciou (val): AP +0.0000, 95 % CI [-0.0745, +0.0745] over 3 seeds",
+                 "these seeds resolve differences above 0.0745 AP at 95 %", "resolved: AP50",
+                 "What these seeds can resolve", "| eiou   | AP50   |"):
         assert text in report, text
     saved = json.loads(paths["summary"].read_text())
     assert saved["paired"]["val"]["eiou"]["AP"]["values"]["2"] == pytest.approx(-0.03)
+    # by hand: differences (+0.03, 0, -0.03), s = 0.03, t_{0.975,2} = 4.302652729749464: half-width 0.0745241
+    power = saved["power"]["val"]["eiou"]
+    assert power["AP"]["resolvable"] == pytest.approx(4.302652729749464 * 0.03 / 3 ** 0.5, rel=1e-9)
+    assert power["AP"]["resolved"] is False and power["AP50"]["resolved"] is True  # AP50: +0.02 every seed
+    n = power["AP"]["seeds_needed"]["0.005"]  # the smallest n with t_{0.975,n-1} 0.03 / √n <= 0.005
+    from scipy import stats as scipy_stats
+
+    assert scipy_stats.t.ppf(0.975, n - 1) * 0.03 / n ** 0.5 <= 0.005
+    assert scipy_stats.t.ppf(0.975, n - 2) * 0.03 / (n - 1) ** 0.5 > 0.005
     assert no_temp_files(plan.out)
 
     assert load_script().main(["summarize", f"out={plan.out}"]) == 0  # the separate entry: results only
-    assert "Summarised by:" in paths["report"].read_text()
+    assert "Summarized by:" in paths["report"].read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -383,3 +400,143 @@ def test_coco_json_is_checked_and_passed_to_every_evaluation(tmp_path, mini_data
         build_plan([*base, f"coco_json={tmp_path / 'missing.json'}"])
     with pytest.raises(ConfigError, match="single split"):
         build_plan([*base, f"coco_json={official}", "splits=val,test"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parallel and distributed engines
+# ---------------------------------------------------------------------------------------------------------------
+def test_local_slots_place_runs_on_devices_and_split_the_threads():
+    from boxloss.benchmark.matrix import local_slots
+
+    slots = local_slots(4, "0,1", cpu_count=16)
+    assert [s.device for s in slots] == ["0", "1", "0", "1"] and {s.threads for s in slots} == {4}  # 2 per GPU
+    cpu = local_slots(2, None, cpu_count=2)
+    assert [s.device for s in cpu] == [None, None] and [s.threads for s in cpu] == [1, 1]
+    assert local_slots(3, "cpu", cpu_count=2)[2].threads == 1  # never 0
+
+
+class SlowRunner(FakeRunner):
+    """Each run takes a moment, so runs overlap; records the largest number running at once."""
+
+    def __init__(self, *args, delay=0.2, **kwargs):
+        import threading
+
+        super().__init__(*args, **kwargs)
+        self.delay, self.active, self.most, self.lock = delay, 0, 0, threading.Lock()
+
+    def __call__(self, spec, slot=None):
+        import time
+
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(self.delay)
+            return super().__call__(spec, slot)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def local(jobs):
+    from boxloss.benchmark.matrix import LocalEngine, local_slots
+
+    return LocalEngine(local_slots(jobs, None, cpu_count=2))
+
+
+def test_jobs_2_runs_two_at_once_and_writes_the_same_results(tmp_path):
+    parallel, serial = plan_for(tmp_path / "parallel"), plan_for(tmp_path / "serial")
+    runner = SlowRunner()
+    outcome = run_matrix(parallel, runner, engine=local(2), log=lambda line: None, environment=ENVIRONMENT)
+    assert runner.most == 2 and sorted(outcome.ran) == sorted(spec.name for spec in parallel.runs)
+    assert {slot.threads for slot in runner.slots.values()} == {1}  # 2 cores split between 2 jobs
+    run(serial, FakeRunner())
+    for a, b in zip(parallel.runs, serial.runs):
+        assert read_result(a.result_path)["metrics"] == read_result(b.result_path)["metrics"]
+    assert list(outcome.results) == [spec.name for spec in parallel.runs]  # plan order, whatever finished first
+
+
+def test_jobs_2_interrupt_keeps_finished_runs_and_the_rerun_skips_them(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix(plan, SlowRunner(fail_on="eiou-s0", error=KeyboardInterrupt()), engine=local(2),
+                   log=lambda line: None, environment=ENVIRONMENT)
+    finished = {p.stem for p in (tmp_path / "bench" / "results").glob("*.json")}
+    assert finished and "eiou-s0" not in finished and no_temp_files(tmp_path)
+    for spec in plan.runs:
+        if spec.name in finished:
+            assert read_result(spec.result_path)["metrics"] == fake_metrics(spec.cfg, spec.seed)
+    resumed = FakeRunner()
+    run_matrix(plan_for(tmp_path / "bench"), resumed, engine=local(2), log=lambda line: None,
+               environment=ENVIRONMENT)
+    assert set(resumed.calls) == {spec.name for spec in plan.runs} - finished
+
+
+def test_jobs_2_failed_run_is_reported_and_not_retried(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    lines = []
+    runner = SlowRunner(fail_on="ciou-s1", error=RunFailed("training exited with status 1"))
+    outcome = run_matrix(plan, runner, engine=local(2), log=lines.append, environment=ENVIRONMENT)
+    assert outcome.failed == {"ciou-s1": "training exited with status 1"} and runner.calls.count("ciou-s1") == 1
+    assert any("ciou-s1: FAILED" in line for line in lines)
+    assert any("running: " in line and "," in line.split("running: ")[1] for line in lines)  # both jobs shown
+
+
+def test_summary_is_the_same_from_the_matrix_and_from_summarize(tmp_path):
+    """summary.json of a jobs=2 matrix equals the one `summarize` writes later from the same finished results."""
+    plan = plan_for(tmp_path / "bench")
+    outcome = run_matrix(plan, SlowRunner(delay=0.05), engine=local(2), log=lambda line: None,
+                         environment=ENVIRONMENT)
+    summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs, log=lambda line: None)
+    first = (plan.out / "summary.json").read_text()
+    results = summary.load_results(plan.out / "results", log=lambda line: None)
+    summary.write_summary(plan.out, results, log=lambda line: None)
+    assert (plan.out / "summary.json").read_text() == first
+
+
+@pytest.mark.slow
+def test_ray_engine_end_to_end_with_tiny_runs_interrupt_and_failure(tmp_path, mini_data):
+    """engine=ray on a local cluster: real one-epoch runs as Ray tasks, results written by the driver; a failing run
+    is reported and not retried; a re-run skips what finished."""
+    pytest.importorskip("ray")
+    out = tmp_path / "bench"
+    args = ["cfgs=ciou,eiou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0",
+            "plots=False", "splits=val", f"out={out}", "engine=ray", "num_cpus=1"]
+    network_log = tmp_path / "network.log"
+    result = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == ["ciou-s0.json", "eiou-s0.json"]
+    assert "local Ray cluster" in result.stdout and "ciou-s0: done" in result.stdout
+    again = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=600)
+    assert again.returncode == 0 and "2 of 2 runs already finished" in again.stdout
+    assert not network_log.exists()
+
+
+@pytest.mark.slow
+def test_ray_engine_reports_a_failed_run_and_keeps_results_through_an_interrupt(tmp_path):
+    """In-process local cluster, fake runners shipped to the workers: a RunFailed run is reported, not retried; an
+    interrupt in one task stops the matrix with the finished results kept and a re-run doing only the rest."""
+    ray = pytest.importorskip("ray")
+    import sys
+
+    from boxloss.benchmark.ray_engine import RayEngine
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        plan = plan_for(tmp_path / "bench")
+        outcome = run_matrix(plan, FakeRunner(fail_on="ciou-s1", error=RunFailed("training exited with status 1")),
+                             engine=RayEngine(num_cpus=1), log=lambda line: None, environment=ENVIRONMENT)
+        assert outcome.failed == {"ciou-s1": "training exited with status 1"}
+        assert sorted(outcome.ran) == ["ciou-s0", "eiou-s0", "eiou-s1"]
+        other = plan_for(tmp_path / "other")
+        with pytest.raises(KeyboardInterrupt):
+            run_matrix(other, FakeRunner(fail_on="ciou-s0", error=KeyboardInterrupt()), engine=RayEngine(num_cpus=2),
+                       log=lambda line: None, environment=ENVIRONMENT)
+        assert not other.runs[0].result_path.exists() and no_temp_files(tmp_path)
+        finished = {p.stem for p in (tmp_path / "other" / "results").glob("*.json")}
+        rest = run_matrix(plan_for(tmp_path / "other"), FakeRunner(), engine=RayEngine(num_cpus=1),
+                          log=lambda line: None, environment=ENVIRONMENT)
+        assert set(rest.ran) == {spec.name for spec in other.runs} - finished and set(rest.skipped) == finished
+    finally:
+        ray.shutdown()

@@ -264,12 +264,15 @@ HAND_CASES = [
     ("focal_eiou", {"norm": "none"}, D, [0.0]),  # IoU = 0: weight 0
     ("focal_eiou", {"norm": "batch"}, AB, [A_IOU**0.5 * A_EIOU, B_IOU**0.5 * B_EIOU]),  # wᵢ Lᵢ: the numerator
     ("focal_eiou", {}, A, [A_IOU**0.5 * A_EIOU]),  # the normaliser w is the caller's (see the next test)
-    ("smooth_l1", {}, L, [1.75]),
-    ("smooth_l1", {"beta": 0.5}, L, [2.25]),
-    ("smooth_l1", {"beta": 0.25}, L2, [0.175 + 0.08]),
-    ("focal_l1", {}, L, [2 * _focal_l1_inner(0.5) + _focal_l1_outer(2.0)]),
-    ("focal_l1", {}, A, [4 * _focal_l1_inner(1.0)]),  # x = 1: inner branch, = outer(1) by construction
-    ("focal_l1", {"beta": 1.0}, L, [2 * _focal_l1_inner(0.5, 1.0) + _focal_l1_outer(2.0, 1.0)]),
+    ("smooth_l1", {"units": "grid"}, L, [1.75]),
+    ("smooth_l1", {"units": "grid", "beta": 0.5}, L, [2.25]),
+    ("smooth_l1", {"units": "grid", "beta": 0.25}, L2, [0.175 + 0.08]),
+    # box units: the x errors over the target width 9.5, the y errors over its height 10 (+ eps), all below β = 1
+    ("smooth_l1", {}, L, [0.5 * ((0.5 / (9.5 + EPS)) ** 2 * 2 + (2 / (10 + EPS)) ** 2)]),
+    ("focal_l1", {"units": "grid"}, L, [2 * _focal_l1_inner(0.5) + _focal_l1_outer(2.0)]),
+    ("focal_l1", {"units": "grid"}, A, [4 * _focal_l1_inner(1.0)]),  # x = 1: inner branch, = outer(1)
+    ("focal_l1", {"units": "grid", "beta": 1.0}, L, [2 * _focal_l1_inner(0.5, 1.0) + _focal_l1_outer(2.0, 1.0)]),
+    ("focal_l1", {}, L, [2 * _focal_l1_inner(0.5 / (9.5 + EPS)) + _focal_l1_inner(2 / (10 + EPS))]),
     ("siou", {}, A, [A_SIOU]),
     ("siou", {}, B, [B_SIOU]),
     ("siou", {}, G, [G_SIOU]),
@@ -372,7 +375,7 @@ def test_focal_eiou_batch_norm_is_the_paper_normalisation_through_the_normaliser
 def _focal_l1_at(x: float, beta: float = _BETA) -> tuple[float, float]:
     """Focal L1 value and dL/dx for a single coordinate error x ≥ 0 (pred x2 = 10 + x, target x2 = 10)."""
     pred = _boxes([[0, 0, 10 + x, 10]], requires_grad=True)
-    loss = get_loss("focal_l1")(pred, _boxes([[0, 0, 10, 10]]), beta=beta)
+    loss = get_loss("focal_l1")(pred, _boxes([[0, 0, 10, 10]]), beta=beta, units="grid")
     loss.sum().backward()
     return loss.item(), pred.grad[0, 2].item()
 
@@ -412,7 +415,7 @@ def test_focal_l1_gradient_at_exactly_one_and_on_both_sides(beta):
 def test_smooth_l1_gradient_both_sides_of_beta():
     """dL/dx = x/β below β, sign(x) above: errors 0.5 and 2 (β = 1) give 0.5 and 1."""
     pred = _boxes(L[0], requires_grad=True)
-    get_loss("smooth_l1")(pred, _boxes(L[1])).sum().backward()
+    get_loss("smooth_l1")(pred, _boxes(L[1]), units="grid").sum().backward()
     # pred − target = (−0.5, 0, 0.5, 2)
     torch.testing.assert_close(pred.grad, _boxes([[-0.5, 0.0, 0.5, 1.0]]), rtol=0, atol=1e-12)
 

@@ -1,25 +1,51 @@
 """Running the benchmark matrix: every pending (config, seed) through a runner, each result written when it is done.
 
-A runner is any callable ``runner(spec) -> {split: metrics}``: the real one trains and evaluates in child processes
-(:mod:`.runner`), the tests inject fakes. An interrupt or a crash at any moment loses no finished run: each result
-file is written atomically the moment its run finishes, and the interrupted run starts again next time.
+A runner is any callable ``runner(spec, slot) -> {split: metrics}``: the real one trains and evaluates in child
+processes (:mod:`.runner`), the tests inject fakes. An *engine* decides where runs go:
+
+- :class:`SerialEngine` (``jobs=1``): one run at a time, in plan order;
+- :class:`LocalEngine` (``jobs=N``): N runs at once on this machine, each in its own :class:`Slot` (a device, and
+  the CPU threads its children may use, so that N runs do not oversubscribe the cores);
+- :class:`boxloss.benchmark.ray_engine.RayEngine` (``engine=ray``): every run a Ray task, on a local or remote
+  cluster.
+
+Whatever the engine, results come back to this process, which writes each one atomically the moment it arrives:
+an interrupt or a crash at any moment loses no finished run, and the runs still going start again next time.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import signal
 import statistics
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .._io import write_json_atomic
 from .plan import Plan, RunSpec
 from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
                       make_result, versions)
 
-Runner = Callable[[RunSpec], Metrics]
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one run goes: ``device`` for its train and val children (None: the run's own setting) and the number
+    of CPU threads they may use (None: all of them)."""
+
+    index: int = 0
+    device: str | None = None
+    threads: int | None = None
+
+    def describe(self) -> str:
+        where = f"device {self.device}" if self.device is not None else "its own device"
+        return where + (f", {self.threads} thread{'s' * (self.threads != 1)}" if self.threads else "")
+
+
+Runner = Callable[..., Metrics]  # runner(spec, slot) -> {split: metrics}
 
 
 @dataclass
@@ -30,15 +56,112 @@ class Outcome:
     failed: dict[str, str]  # run name -> why
 
 
-def run_matrix(plan: Plan, runner: Runner, *, log: Callable[[str], None] = print,
+@dataclass
+class Completion:
+    """One run that ended: its metrics, or why it failed, and how long it took."""
+
+    spec: RunSpec
+    metrics: Any = None
+    error: str | None = None
+    elapsed: float = 0.0
+
+
+def local_slots(jobs: int, device: Any = None, cpu_count: int | None = None) -> list[Slot]:
+    """``jobs`` slots: GPUs (``device=0,1``) shared round-robin (``jobs=4``: two runs per GPU), CPU threads split
+    evenly between the jobs (at least one each)."""
+    cpus = cpu_count or os.cpu_count() or 1
+    threads = max(1, cpus // jobs) if jobs > 1 else None
+    text = "" if device is None else str(device).strip().lower().replace("cuda:", "")
+    gpus = [part for part in text.split(",") if part.strip().isdigit()]
+    devices = gpus or ([text] if text else [None])
+    return [Slot(index, devices[index % len(devices)], threads) for index in range(jobs)]
+
+
+class SerialEngine:
+    """One run at a time, in plan order (``jobs=1``)."""
+
+    description = "1 job"
+
+    def __init__(self, slot: Slot | None = None):
+        self.slot = slot or Slot()
+
+    def run(self, specs: Sequence[RunSpec], runner: Runner, on_start: Callable[[RunSpec, Slot], None],
+            clock: Callable[[], float] = time.monotonic) -> Iterator[Completion]:
+        for spec in specs:
+            on_start(spec, self.slot)
+            started = clock()
+            try:
+                yield Completion(spec, runner(spec, self.slot), elapsed=clock() - started)
+            except RunFailed as error:
+                yield Completion(spec, error=str(error), elapsed=clock() - started)
+
+
+class LocalEngine:
+    """``jobs`` runs at once on this machine: one worker thread per slot, each starting the next pending run when its
+    run ends (the runs themselves are child processes). An interrupt stops every running child."""
+
+    def __init__(self, slots: Sequence[Slot]):
+        self.slots = list(slots)
+        self.description = f"{len(self.slots)} jobs ({'; '.join(slot.describe() for slot in self.slots)})"
+
+    def run(self, specs: Sequence[RunSpec], runner: Runner, on_start: Callable[[RunSpec, Slot], None],
+            clock: Callable[[], float] = time.monotonic) -> Iterator[Completion]:
+        pending: queue.Queue = queue.Queue()
+        for spec in specs:
+            pending.put(spec)
+        finished: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def work(slot: Slot) -> None:
+            while not stop.is_set():
+                try:
+                    spec = pending.get_nowait()
+                except queue.Empty:
+                    return
+                on_start(spec, slot)
+                started = clock()
+                try:
+                    finished.put(Completion(spec, runner(spec, slot), elapsed=clock() - started))
+                except RunFailed as error:
+                    finished.put(Completion(spec, error=str(error), elapsed=clock() - started))
+                except BaseException as error:  # an interrupted child, or a bug: stop the matrix
+                    finished.put(error)
+                    return
+
+        workers = [threading.Thread(target=work, args=(slot,), daemon=True) for slot in self.slots]
+        for worker in workers:
+            worker.start()
+        try:
+            for _ in range(len(specs)):
+                while True:
+                    try:
+                        item = finished.get(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        if not any(worker.is_alive() for worker in workers) and finished.empty():
+                            return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            getattr(runner, "stop_all", lambda: None)()
+            for worker in workers:
+                worker.join(timeout=60)
+
+
+def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], None] = print,
                clock: Callable[[], float] = time.monotonic,
                environment: Mapping[str, Any] | None = None) -> Outcome:
-    """Run every pending (cfg, seed) of ``plan`` through ``runner``; write each result JSON as soon as it is done.
+    """Run every pending (cfg, seed) of ``plan`` through ``runner`` on ``engine`` (default: one at a time); write
+    each result JSON as soon as it is done.
 
-    ``runner(spec)`` trains and evaluates one run and returns ``{split: metrics}``; raising :class:`RunFailed`
-    marks the run failed and the matrix goes on. Any other exception, KeyboardInterrupt included, stops the
-    matrix: results already written stay, the interrupted run has none and runs again next time.
+    ``runner(spec, slot)`` trains and evaluates one run and returns ``{split: metrics}``; raising
+    :class:`RunFailed` marks the run failed (reported, not retried) and the matrix goes on. Any other exception,
+    KeyboardInterrupt included, stops the matrix: results already written stay, the runs still going have none and
+    run again next time.
     """
+    engine = engine or SerialEngine()
     status = check_existing(plan)
     environment = dict(environment) if environment is not None else {"machine": machine_info(),
                                                                       "versions": versions()}
@@ -54,30 +177,49 @@ def run_matrix(plan: Plan, runner: Runner, *, log: Callable[[str], None] = print
     failed: dict[str, str] = {}
     started = clock()
     total = len(status.pending)
-    for index, spec in enumerate(status.pending, 1):
-        log(f"[{index}/{total}] {spec.name}: start (cfg {spec.cfg}, seed {spec.seed}, "
-            f"splits {','.join(spec.splits)})")
-        if spec.name in status.stale:
-            _supersede(spec.result_path)
-        run_start = clock()
-        try:
-            metrics = _checked_metrics(runner(spec), spec)
-        except RunFailed as error:
-            failed[spec.name] = str(error)
-            log(f"[{index}/{total}] {spec.name}: FAILED after {format_seconds(clock() - run_start)}: {error}")
+    running: dict[str, str] = {}
+    lock = threading.Lock()
+    started_count = [0]
+
+    def on_start(spec: RunSpec, slot: Slot) -> None:
+        with lock:
+            started_count[0] += 1
+            running[spec.name] = slot.describe()
+            if spec.name in status.stale:
+                _supersede(spec.result_path)
+            now_running = ", ".join(f"{name} ({where})" for name, where in running.items())
+            log(f"[{started_count[0]}/{total}] {spec.name}: start (cfg {spec.cfg}, seed {spec.seed}, splits "
+                f"{','.join(spec.splits)}); running: {now_running}")
+
+    if total:
+        log(f"benchmark: {total} run(s) to do on {engine.description}")
+    for done_count, completion in enumerate(engine.run(status.pending, runner, on_start, clock), 1):
+        spec = completion.spec
+        with lock:
+            running.pop(spec.name, None)
+            still = ", ".join(running) or "none"
+        if completion.error is None:
+            try:
+                metrics = _checked_metrics(completion.metrics, spec)
+            except RunFailed as error:
+                completion.error = str(error)
+        if completion.error is not None:
+            failed[spec.name] = completion.error
+            log(f"[{done_count}/{total}] {spec.name}: FAILED after {format_seconds(completion.elapsed)}: "
+                f"{completion.error}; still running: {still}")
             continue
-        elapsed = clock() - run_start
-        result = make_result(plan, spec, metrics, elapsed, environment)
+        result = make_result(plan, spec, metrics, completion.elapsed, environment)
         write_json_atomic(spec.result_path, result, indent=2)
         written[spec.name] = result
-        durations.append(elapsed)
-        remaining = total - index
-        eta = f", ETA {format_seconds(statistics.fmean(durations) * remaining)} for {remaining} more" \
+        durations.append(completion.elapsed)
+        remaining = total - done_count
+        parallel = max(1, len(getattr(engine, "slots", [None])))
+        eta = f", ETA {format_seconds(statistics.fmean(durations) * remaining / parallel)} for {remaining} more" \
             if remaining else ""
         scores = ", ".join(f"{split} AP {values['AP']:.4f} AP50 {values['AP50']:.4f}"
                            for split, values in metrics.items())
-        log(f"[{index}/{total}] {spec.name}: done in {format_seconds(elapsed)} ({scores}); "
-            f"elapsed {format_seconds(clock() - started)}{eta}")
+        log(f"[{done_count}/{total}] {spec.name}: done in {format_seconds(completion.elapsed)} ({scores}); "
+            f"elapsed {format_seconds(clock() - started)}{eta}; still running: {still}")
 
     results = {spec.name: written.get(spec.name) or status.done.get(spec.name) for spec in plan.runs}
     return Outcome({name: result for name, result in results.items() if result is not None}, list(written),

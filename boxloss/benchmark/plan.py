@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,20 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "out": Param(None, "benchmark folder (default runs/benchmark/<dataset name>)", value_type=str),
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
+    "nms": Param(None, "val.py's nms= for every evaluation (standard, diou, none; default: each checkpoint's own)",
+                 choices=("standard", "diou", "none"), value_type=str),
+    "nms_diou_beta": Param(None, "val.py's nms_diou_beta= for every evaluation", lambda b: b > 0, "> 0",
+                           value_type=float),
+    "jobs": Param(1, "runs at once on this machine (engine=local): devices round-robin, CPU threads split",
+                  lambda n: n >= 1, ">= 1"),
+    "engine": Param("local", "local (this machine, jobs=N) or ray (every run a Ray task)", choices=("local", "ray")),
+    "address": Param(None, "Ray cluster address host:port (engine=ray; default: start a local cluster)",
+                     value_type=str),
+    "num_cpus": Param(1.0, "CPUs per Ray task (engine=ray)", lambda n: n > 0, "> 0"),
+    "num_gpus": Param(0.0, "GPUs per Ray task, fractions allowed: 0.25 puts four runs on a GPU (engine=ray)",
+                      lambda n: n >= 0, ">= 0"),
 }
+EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus")  # how the runs are executed, not what
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
@@ -85,6 +98,7 @@ class Plan:
     runs: list[RunSpec]  # cfg-major order
     benchmark: dict[str, Any]  # what every result shares: data, splits, train overrides, baseline
     command: str
+    execution: dict[str, Any] = field(default_factory=dict)  # jobs, engine, address, num_cpus, num_gpus
 
 
 def _split_list(key: str, raw: str) -> list[str]:
@@ -147,6 +161,14 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError("coco_json= is the ground truth of one split: give a single split (e.g. splits=val)")
         coco_json = str(Path(coco_json).resolve())
     force = BENCHMARK_KEYS["force"].validate("force", parsed.get("force", False))
+    execution = {key: BENCHMARK_KEYS[key].validate(key, parsed.get(key, BENCHMARK_KEYS[key].default))
+                 for key in EXECUTION_KEYS}
+    if execution["engine"] == "local" and (execution["address"] is not None or "num_gpus" in parsed):
+        raise ConfigError("address= and num_gpus= are for engine=ray; on this machine use jobs= and device=")
+    if execution["engine"] == "ray" and "jobs" in parsed:
+        raise ConfigError("jobs= is for engine=local; with engine=ray, Ray runs as many as num_cpus/num_gpus allow")
+    evaluation_extra = {key: BENCHMARK_KEYS[key].validate(key, parsed[key]) for key in ("nms", "nms_diou_beta")
+                        if key in parsed}
     for split in splits:
         if split not in EVALUATION_SPLITS:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
@@ -190,6 +212,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
                       "batch": val_defaults["batch"], "imgsz": "training imgsz", "device": resolved.get("device")}
         if coco_json:  # only when given, so results recorded without it keep matching
             evaluation["coco_json"] = coco_json
+        evaluation.update(evaluation_extra)  # likewise
         for seed in seeds:
             name = f"{label}-s{seed}"
             settings = {**resolved, "seed": seed, "project": str(out / "train"), "name": name, "exist_ok": True}
@@ -199,5 +222,5 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     benchmark = {"data": data, "embedded_data": data in EMBEDDED_DATASETS, "splits": splits,
                  "overrides": overrides, "baseline": baseline, "cfgs": cfgs, "seeds": seeds, "out": str(out)}
     command = command or shlex.join(["python", "scripts/benchmark.py", *argv])
-    return Plan(out, cfgs, seeds, splits, baseline, data, force, runs, benchmark, command)
+    return Plan(out, cfgs, seeds, splits, baseline, data, force, runs, benchmark, command, execution)
 

@@ -22,7 +22,7 @@ from ..evaluation import METRIC_KEYS
 from .plan import Plan, RunSpec
 
 RESULT_FORMAT = "boxloss-benchmark-result/1"
-NOT_COMPARED = ("cfg", "project", "name", "exist_ok")  # where files go, not what is computed
+NOT_COMPARED = ("cfg", "project", "name", "exist_ok", "device")  # where files go and runs run, not what is computed
 VERSION_PACKAGES = ("boxloss", "ultralytics", "torch", "torchvision", "numpy", "pycocotools")
 
 Metrics = Mapping[str, Mapping[str, float]]  # {split: {"AP50": ..., ..., "AR100": ...}}

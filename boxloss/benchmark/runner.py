@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -12,7 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .plan import RunSpec
@@ -85,6 +87,16 @@ class EpochProgress:
             self.pending = None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the parent dies, so a killed benchmark (or a cancelled Ray
+    task) never leaves a training running."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -102,23 +114,46 @@ class SubprocessRunner:
     A partial earlier attempt is deleted first (the run restarts from scratch). The children's output goes whole to
     ``logs/<run>.log``; one line per epoch, and each split's AP, go to ``log``. A child that fails raises
     :class:`RunFailed` with its last output line; a child killed by SIGINT/SIGTERM, or an interrupt of this process
-    (the child is then terminated), raises KeyboardInterrupt.
+    (the child is then terminated), raises KeyboardInterrupt. A ``slot`` sets the children's device and CPU threads
+    (``BOXLOSS_THREADS``, which ultralytics' own thread count yields to); :meth:`stop_all` terminates every child
+    still running (the parallel engines call it on an interrupt), and a child dies with this process in any case.
     """
 
     train_command: tuple[str, ...] = (sys.executable, "-m", "boxloss.cli.train")  # argv before the run's keys
     val_command: tuple[str, ...] = (sys.executable, "-m", "boxloss.cli.val")
     log: Callable[[str], None] = print
     tail_lines: int = 15
+    _children: set = field(default_factory=set, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def __call__(self, spec: RunSpec) -> dict[str, dict[str, float]]:
+    def __getstate__(self):  # picklable (a Ray task carries it): no live children, no lock
+        state = dict(self.__dict__)
+        state.pop("_children", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._children, self._lock = set(), threading.Lock()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            children = list(self._children)
+        for process in children:
+            _stop(process)
+
+    def __call__(self, spec: RunSpec, slot=None) -> dict[str, dict[str, float]]:
+        device = getattr(slot, "device", None)
+        extra = [f"device={device}"] if device is not None else []
+        env = {"BOXLOSS_THREADS": str(slot.threads)} if getattr(slot, "threads", None) else {}
         for folder in (spec.train_dir, *(spec.val_dir(split) for split in spec.splits)):
             if folder.exists():
                 shutil.rmtree(folder)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(spec.log_path, "wb") as log_file:
             progress = EpochProgress(lambda line: self.log(f"    {spec.name} {line}"))
-            self._run([*self.train_command, *spec.train_argv], log_file, progress.feed,
-                      "training", spec)
+            self._run([*self.train_command, *spec.train_argv, *extra], log_file, progress.feed, "training", spec,
+                      env)
             progress.flush()
             best = spec.train_dir / "weights" / "best.pt"
             if not best.is_file():
@@ -130,10 +165,11 @@ class SubprocessRunner:
                         f"project={run_dir.parent}", f"name={run_dir.name}"]
                 if spec.evaluation.get("device") is not None:
                     argv.append(f"device={spec.evaluation['device']}")
-                if spec.evaluation.get("coco_json"):
-                    argv.append(f"coco_json={spec.evaluation['coco_json']}")
-                self._run([*self.val_command, *argv], log_file, lambda line: None,
-                          f"evaluation on {split}", spec)
+                for key in ("coco_json", "nms", "nms_diou_beta"):
+                    if spec.evaluation.get(key) is not None:
+                        argv.append(f"{key}={spec.evaluation[key]}")
+                self._run([*self.val_command, *argv, *extra], log_file, lambda line: None, f"evaluation on {split}",
+                          spec, env)
                 try:
                     metrics[split] = json.loads((run_dir / "metrics.json").read_text())
                 except (OSError, ValueError) as error:
@@ -142,12 +178,16 @@ class SubprocessRunner:
                          f"  AP75 {metrics[split]['AP75']:.4f}  AP90 {metrics[split]['AP90']:.4f} (COCO)")
         return metrics
 
-    def _run(self, command: list[str], log_file, on_line: Callable[[str], None], what: str, spec: RunSpec) -> None:
+    def _run(self, command: list[str], log_file, on_line: Callable[[str], None], what: str, spec: RunSpec,
+             env: dict[str, str] | None = None) -> None:
         log_file.write(f"$ {shlex.join(command)}\n".encode())
         log_file.flush()
         lines = LineSplitter(on_line, keep=self.tail_lines)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                   preexec_fn=_die_with_parent)
+        with self._lock:
+            self._children.add(process)
         try:
             while chunk := process.stdout.read1(65536):
                 log_file.write(chunk)
@@ -159,6 +199,8 @@ class SubprocessRunner:
             raise
         finally:
             process.stdout.close()
+            with self._lock:
+                self._children.discard(process)
         lines.close()
         if returncode in (-signal.SIGINT, -signal.SIGTERM):
             raise KeyboardInterrupt(f"{what} of {spec.name} was stopped by signal {-returncode}")

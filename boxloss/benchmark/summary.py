@@ -4,8 +4,11 @@
   (n - 1 in the denominator) over the seeds, with n. A metric COCO could not measure (-1, e.g. APl with no large
   objects) is left out of its mean and n.
 - Per config other than the baseline: the paired difference config - baseline on the same seed, for AP, AP50,
-  AP75 and AP90: the per-seed values, their mean and sample standard deviation. A mean within one standard
-  deviation of zero (|mean| <= std) is reported as "within seed noise".
+  AP75 and AP90: the per-seed values, their mean and sample standard deviation, and the power analysis of
+  :mod:`.power`: the 95 % t interval and a paired bootstrap interval of the mean, the smallest difference these
+  seeds resolve at 95 %, whether this one is resolved (the interval excludes 0), and the seeds needed to resolve
+  0.5 and 1 AP at the measured spread. (``within_seed_noise``, |mean| <= std, is kept in summary.json; the report's
+  verdict is the 95 % one.)
 
 Files written into ``out`` (atomically): ``summary.json`` (every number), ``ap_vs_iou.png`` (one panel per split,
 one line per config, +-1 std error bars) and ``report.md``.
@@ -25,6 +28,7 @@ from ..evaluation import AP_KEYS, IOU_THRESHOLDS
 from .._io import format_table, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
 from .plan import EVALUATION_SPLITS
+from .power import power_summary
 from .results import comparable, format_seconds, read_result
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
@@ -108,10 +112,14 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
               order: Sequence[str] | None = None) -> dict[str, Any]:
     """Statistics of ``results`` (result records): per config and split, and paired against ``baseline``.
 
-    ``order``: configs in this order first (the command's order); others follow, baseline first then by name.
+    ``order``: configs in this order first (default: the order of the latest command's ``cfgs``); others follow,
+    baseline first then by name. The summary depends only on the results, not on the order they finished in.
     """
     if not results:
         raise ConfigError("no finished results to summarize")
+    if order is None:
+        latest = max(results, key=lambda r: (r.get("finished_at") or "", r["run"]))
+        order = latest["benchmark"].get("cfgs") or []
     check_consistent(results)
     present = {result["cfg"] for result in results}
     if baseline is None:
@@ -136,9 +144,11 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
               for split in splits} if baseline in present else {split: {} for split in splits}
     noise = {split: {cfg: {key: within_seed_noise(d) for key, d in per_key.items()}
                      for cfg, per_key in paired[split].items()} for split in splits}
+    power = {split: {cfg: {key: power_summary(d["values"]) for key, d in per_key.items()}
+                     for cfg, per_key in paired[split].items()} for split in splits}
     return {"configs": configs, "baseline": baseline, "baseline_present": baseline in present, "splits": splits,
             "seeds": seeds, "runs": sorted(result["run"] for result in results), "stats": stats, "paired": paired,
-            "within_seed_noise": noise, "meta": _meta(results, configs)}
+            "within_seed_noise": noise, "power": power, "meta": _meta(results, configs)}
 
 
 def _per_cfg(results: Sequence[Mapping[str, Any]], configs: Sequence[str], key: str) -> str:
@@ -204,41 +214,68 @@ def stats_table(summary: Mapping[str, Any], split: str, keys: Sequence[str] = TA
     return format_table(["config", "n", *keys], rows, align_right_from=1)
 
 
+def _interval(values: Any) -> str:
+    return "-" if values is None else f"[{values[0]:+.4f}, {values[1]:+.4f}]"
+
+
+def _verdict(power: Mapping[str, Any]) -> str:
+    if power.get("resolved") is None:
+        return "n < 2"
+    return "**resolved** (95 %)" if power["resolved"] else "not resolved"
+
+
 def paired_table(summary: Mapping[str, Any], split: str) -> str:
-    """Markdown: one row per (config, metric): mean ± std of config - baseline, n, and each seed's difference."""
+    """Markdown: one row per (config, metric): mean ± std of config - baseline, n, each seed's difference, the 95 % t
+    and bootstrap intervals and the verdict at 95 %."""
     seeds = summary["seeds"]
     rows = []
     for cfg, per_key in summary["paired"][split].items():
         for key, difference in per_key.items():
-            noise = within_seed_noise(difference)
-            verdict = {True: "within seed noise", False: "beyond 1 std", None: "n < 2"}[noise]
+            power = summary["power"][split][cfg][key]
             rows.append([cfg, key, _cell(difference, 4, signed=True), str(difference["n"]),
                          *(f"{difference['values'][s]:+.4f}" if s in difference["values"] else "-" for s in seeds),
-                         verdict])
+                         _interval(power.get("t_ci")), _interval(power.get("bootstrap_ci")), _verdict(power)])
     return format_table(["config", "metric", f"mean ± std vs {summary['baseline']}", "n",
-                            *(f"seed {s}" for s in seeds), "verdict"], rows, align_right_from=2)
+                         *(f"seed {s}" for s in seeds), "95 % t CI", "95 % bootstrap CI", "verdict"], rows,
+                        align_right_from=2)
+
+
+def power_table(summary: Mapping[str, Any], split: str) -> str:
+    """Markdown: per (config, metric) the smallest difference these seeds resolve at 95 %, and the seeds needed
+    to resolve 0.5 AP (0.005) and 1 AP (0.01) at the measured spread."""
+    rows = []
+    for cfg, per_key in summary["power"][split].items():
+        for key, power in per_key.items():
+            needed = power.get("seeds_needed") or {}
+            resolvable = power.get("resolvable")
+            rows.append([cfg, key, str(power["n"]), "-" if power.get("std") is None else f"{power['std']:.4f}",
+                         "-" if resolvable is None else f"{resolvable:.4f}",
+                         *(str(needed.get(t)) if needed.get(t) is not None else f"> {power.get('max_seeds')}"
+                           for t in ("0.005", "0.01"))])
+    return format_table(["config", "metric", "n", "std of the differences", "resolvable at 95 %",
+                         "seeds for 0.5 AP", "seeds for 1 AP"], rows, align_right_from=2)
 
 
 def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
-    """Plain sentences: for each config, which paired differences are within seed noise."""
+    """Plain sentences: for each config, which paired differences these seeds resolve at 95 %, and how many seeds
+    0.5 AP would need."""
     baseline, lines = summary["baseline"], []
-    for cfg, per_key in summary["paired"][split].items():
+    for cfg, per_key in summary["power"][split].items():
         ap = per_key["AP"]
-        if ap["n"] == 0:
+        if not ap["n"]:
             lines.append(f"- {cfg} vs {baseline} ({split}): no seed in common, no paired difference.")
             continue
-        within = [key for key, d in per_key.items() if within_seed_noise(d) is True]
-        beyond = [key for key, d in per_key.items() if within_seed_noise(d) is False]
-        if ap["std"] is None:
-            lines.append(f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f} on {ap['n']} paired seed; "
-                         "one seed cannot separate the difference from seed noise.")
+        if ap.get("std") is None:
+            lines.append(f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f} on {ap['n']} paired seed; one seed "
+                         "cannot separate the difference from seed noise.")
             continue
-        text = f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f} ± {ap['std']:.4f} over {ap['n']} seeds"
-        if within:
-            text += (f"; the mean difference in {', '.join(within)} is within one standard deviation of zero: "
-                     "**within seed noise**")
-        if beyond:
-            text += f"; beyond one standard deviation: {', '.join(beyond)}"
+        resolved = [key for key, p in per_key.items() if p.get("resolved")]
+        needed = (ap.get("seeds_needed") or {}).get("0.005")
+        text = (f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f}, 95 % CI {_interval(ap['t_ci'])} over "
+                f"{ap['n']} seeds; these seeds resolve differences above {ap['resolvable']:.4f} AP at 95 %")
+        text += f"; resolved: {', '.join(resolved)}" if resolved else "; **none resolved**"
+        text += (f"; 0.5 AP would need about {needed} seeds" if needed
+                 else f"; 0.5 AP would need more than {ap.get('max_seeds')} seeds")
         lines.append(text + ".")
     return lines
 
@@ -255,7 +292,7 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
     lines.append("Produced by:" if len(commands) == 1 else "Produced by these commands (the results were resumed):")
     lines += ["", "```", *commands, "```", ""]
     if summarize_command:
-        lines += ["Summarised by:", "", "```", summarize_command, "```", ""]
+        lines += ["Summarized by:", "", "```", summarize_command, "```", ""]
     machines = "; ".join(f"CPU {m.get('cpu')} ({m.get('cpu_count')} cores), GPU {m.get('gpu') or 'none'}"
                          for m in meta["machines"] if m) or "unknown"
     version_text = "; ".join(", ".join(f"{k} {v}" for k, v in versions.items()) for versions in meta["versions"]
@@ -290,7 +327,11 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
                   stats_table(summary, split, ("AP", "APs", "APm", "APl")), ""]
         if summary["paired"][split]:
             lines += [f"### Paired difference against {summary['baseline']}", "", paired_table(summary, split), "",
-                      *noise_statements(summary, split), ""]
+                      *noise_statements(summary, split), "",
+                      "### What these seeds can resolve", "",
+                      "The smallest paired difference n seeds resolve at 95 % (the half-width of the t interval), and "
+                      "the seeds that 0.5 and 1 AP would need if the seed-to-seed spread stays as measured (see "
+                      "boxloss/benchmark/power.py).", "", power_table(summary, split), ""]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Benchmark box losses: a matrix of configs x seeds, each trained then COCO-evaluated, summarised over seeds.
+"""Benchmark box losses: a matrix of configs x seeds, each trained then COCO-evaluated, summarized over seeds.
 
     python scripts/benchmark.py cfgs=ciou,eiou,focal_eiou seeds=0,1,2 data=shapes
     python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1 data=shapes-mini epochs=1 imgsz=128 batch=8 workers=0
@@ -73,12 +73,13 @@ def _main(argv: list[str]) -> int:
         raise ConfigError(f"nothing to do; usage: {USAGE}")
     plan = planning.build_plan(argv, command)
     results.check_existing(plan)
+    engine = make_engine(plan)  # an unreachable Ray cluster is bad input too: nothing written yet
 
     print(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}", flush=True)
     try:
         with matrix.sigterm_as_interrupt():
             outcome = matrix.run_matrix(plan, runner.SubprocessRunner(log=lambda line: print(line, flush=True)),
-                                        log=lambda line: print(line, flush=True))
+                                        engine=engine, log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
         print(f"\nbenchmark: interrupted; {finished} finished result(s) kept in {plan.out / 'results'}; "
@@ -89,6 +90,23 @@ def _main(argv: list[str]) -> int:
     for name, reason in outcome.failed.items():
         print(f"benchmark: {name} failed: {reason}", file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+def make_engine(plan):
+    """The engine of ``plan.execution``: one run at a time, ``jobs`` at once on this machine, or Ray (connected)."""
+    from ..benchmark import matrix
+
+    execution = plan.execution
+    if execution["engine"] == "ray":
+        from ..benchmark.ray_engine import RayEngine
+
+        engine = RayEngine(execution["address"], execution["num_cpus"], execution["num_gpus"])
+        engine.connect()
+        return engine
+    device = plan.runs[0].settings.get("device") if plan.runs else None
+    if execution["jobs"] == 1:
+        return matrix.SerialEngine()
+    return matrix.LocalEngine(matrix.local_slots(execution["jobs"], device))
 
 
 def main(argv: list[str] | None = None) -> int:

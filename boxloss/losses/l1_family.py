@@ -23,11 +23,12 @@ from ..registry import BOX_LOSSES, Param
 from ._geometry import EPS, _check_boxes, compute_dtype
 
 L1_UNITS = ("grid", "box")
-UNITS_PARAM = Param("grid", "'grid': errors as given (YOLO: grid units); 'box': x errors / target width, y errors "
-                    "/ target height (the papers' normalised offsets)", choices=L1_UNITS, key="l1_units")
+UNITS_PARAM = Param("box", "'box': x errors / target width, y errors / target height (the papers' normalised offsets; "
+                    "starts at CIoU's scale, see the README); 'grid': errors as given (YOLO: grid units)",
+                    choices=L1_UNITS, key="l1_units")
 
 
-def coordinate_errors(pred: torch.Tensor, target: torch.Tensor, units: str = "grid") -> torch.Tensor:
+def coordinate_errors(pred: torch.Tensor, target: torch.Tensor, units: str = "box") -> torch.Tensor:
     """pred − target per coordinate, (N, 4), in the compute dtype; ``box`` units divide by the target's w, h."""
     if units not in L1_UNITS:
         raise ValueError(f"l1 units must be one of {L1_UNITS}, got {units!r}")
@@ -46,13 +47,13 @@ def coordinate_errors(pred: torch.Tensor, target: torch.Tensor, units: str = "gr
     params={"beta": Param(1.0, "transition point β between the quadratic and linear parts, in l1_units",
                           lambda b: b > 0, "> 0"),
             "units": UNITS_PARAM})
-def smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 1.0, units: str = "grid") -> torch.Tensor:
+def smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 1.0, units: str = "box") -> torch.Tensor:
     """Smooth L1 loss, Σ over the 4 coordinates of 0.5 x²/β if |x| < β else |x| − 0.5 β.
 
     Args:
         pred, target: (N, 4) boxes, xyxy (equivalently ltrb distances, see the module docstring).
         beta: transition point β > 0 (Fast R-CNN: 1).
-        units: ``grid`` (errors as given) or ``box`` (normalised by the target's width and height).
+        units: ``box`` (normalised by the target's width and height; default) or ``grid`` (errors as given).
 
     Returns:
         (N,) loss.
@@ -74,7 +75,7 @@ def _check_focal_l1_beta(beta: float) -> bool:
     params={"beta": Param(0.8, "shape β of the focal L1 gradient, 1/e <= β <= 1 (paper: 0.8)",
                           _check_focal_l1_beta, "in [1/e, 1]"),
             "units": UNITS_PARAM})
-def focal_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 0.8, units: str = "grid") -> torch.Tensor:
+def focal_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 0.8, units: str = "box") -> torch.Tensor:
     """Focal L1 loss, Σ over the 4 coordinates of the paper's integrated gradient.
 
     With x = |coordinate error| and α = e β, the gradient is −α x ln(β x) for x ≤ 1 (small for both tiny and
@@ -87,7 +88,7 @@ def focal_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 0.8, u
     Args:
         pred, target: (N, 4) boxes, xyxy (equivalently ltrb distances, see the module docstring).
         beta: 1/e <= β <= 1 (paper: 0.8).
-        units: ``grid`` (errors as given) or ``box`` (normalised by the target's width and height).
+        units: ``box`` (normalised by the target's width and height; default) or ``grid`` (errors as given).
 
     Returns:
         (N,) loss.
