@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The BCCD protocol: convert BCCD (Pascal VOC) to YOLO once, then benchmark the box losses on it.
 #
-#   bash scripts/bccd_protocol.sh                       # the full protocol (5 configs x 3 seeds, val and test)
+#   bash scripts/bccd_protocol.sh                       # the full protocol (6 configs x 10 seeds, val and test)
+#   JOBS=4 DEVICE=0 bash scripts/bccd_protocol.sh       # on one GPU, four runs at once (about 30 min on an H100)
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
 #   DRY_RUN=1 bash scripts/bccd_protocol.sh             # convert if needed, print the benchmark command, run nothing
 #
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
 #         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists.
 # Step 2: `scripts/benchmark.py cfgs=$CFGS seeds=$SEEDS data=$BCCD_YOLO/data.yaml splits=val,test epochs=$EPOCHS
-#         imgsz=$IMGSZ batch=16 out=$OUT "$@"`: every config x seed trained, then COCO-evaluated on val and test.
+#         imgsz=$IMGSZ batch=16 jobs=$JOBS [device=$DEVICE] out=$OUT "$@"`: every config x seed trained, then
+#         COCO-evaluated on val and test, JOBS runs at once (devices round-robin, CPU threads split).
 #         It is resumable: run the same command again after an interrupt and finished runs are skipped. Extra
 #         key=value arguments are passed through and, given twice, the later wins (e.g. batch=32, device=0).
 #
@@ -16,7 +18,9 @@
 # defaults are relative to the repository root, which is the working directory of both steps):
 #   BCCD=../shared/datasets/bccd/BCCD     the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/)
 #   BCCD_YOLO=datasets/bccd-yolo          the converted YOLO dataset
-#   CFGS=ciou,eiou,focal_eiou,iou_aware,focal_eiou_iou_aware   SEEDS=0,1,2   EPOCHS=40   IMGSZ=320
+#   CFGS=ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched   SEEDS=0,...,9   EPOCHS=40   IMGSZ=320
+#   JOBS=1 (runs at once)   DEVICE= (empty: ultralytics' choice; 0, 0,1 or cpu)
+#   The matched-gain configs (cfg/*_matched.yaml) come from scripts/matched_gains.py on BCCD.
 #   OUT=runs/benchmark/bccd               the benchmark folder (results/, report.md, summary.json, ...)
 #   PYTHON=.venv/bin/python               (python3 when there is no .venv)
 #   DRY_RUN=1                             print the benchmark command instead of running it
@@ -42,9 +46,11 @@ else
     "$PYTHON" scripts/convert.py voc --src "$BCCD" --out "$BCCD_YOLO"
 fi
 
-command=("$PYTHON" scripts/benchmark.py "cfgs=${CFGS:-ciou,eiou,focal_eiou,iou_aware,focal_eiou_iou_aware}"
-         "seeds=${SEEDS:-0,1,2}" "data=$BCCD_YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-40}"
-         "imgsz=${IMGSZ:-320}" batch=16 "out=$OUT" "$@")
+command=("$PYTHON" scripts/benchmark.py "cfgs=${CFGS:-ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched}"
+         "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$BCCD_YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-40}"
+         "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
+if [[ -n "${DEVICE:-}" ]]; then command+=("device=$DEVICE"); fi
+command+=("out=$OUT" "$@")
 if [[ "${DRY_RUN:-0}" == 1 ]]; then
     echo "bccd_protocol: DRY_RUN=1, would run (in $(pwd)):"
     quoted=()

@@ -45,14 +45,15 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     command = shlex.split(second.stdout.strip().splitlines()[-1])
     assert command[:2] == [sys.executable, "scripts/benchmark.py"]
     args = command[2:]
-    assert args == ["cfgs=ciou,eiou,focal_eiou,iou_aware,focal_eiou_iou_aware", "seeds=0,1,2",
-                    f"data={tmp_path / 'bccd-yolo' / 'data.yaml'}", "splits=val,test", "epochs=40", "imgsz=320",
-                    "batch=16", f"out={tmp_path / 'bench'}", "batch=8", "workers=0"]
+    assert args == ["cfgs=ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched",
+                    "seeds=0,1,2,3,4,5,6,7,8,9", f"data={tmp_path / 'bccd-yolo' / 'data.yaml'}", "splits=val,test",
+                    "epochs=40", "imgsz=320", "batch=16", "jobs=1", f"out={tmp_path / 'bench'}", "batch=8",
+                    "workers=0"]
 
     monkeypatch.chdir(REPO)  # the script runs the benchmark from the repository root
     plan = build_plan(args)
-    assert len(plan.runs) == 15 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
+    assert len(plan.runs) == 60 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
     settings = plan.runs[-1].settings
-    assert settings["box_loss"] == "focal_eiou" and settings["iou_aware"] is True
+    assert settings["box_loss"] == "focal_eiou" and settings["box"] != 7.5  # the matched gain
     assert (settings["epochs"], settings["imgsz"], settings["batch"]) == (40, 320, 8)  # the later batch= wins
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written

@@ -1,0 +1,88 @@
+"""The initial box-loss scale of every registered loss against CIoU's, and the box gain that matches it.
+
+    python scripts/matched_gains.py data=datasets/bccd-yolo/data.yaml
+    python scripts/matched_gains.py data=shapes losses=ciou,eiou,focal_eiou batches=10 write_configs=eiou,focal_eiou
+
+Every loss is evaluated on the same first ``batches`` training batches of ``data`` (augmented as in training, fixed
+seed) through the same untrained model (fixed seed): its mean box loss before the gain, its ratio to CIoU's, and
+the matched gain 7.5 x CIoU / loss (the gain at which its box term starts where CIoU's does at ultralytics'
+7.5). Both unit choices of the L1 losses are measured (l1_units=box, the default, and grid). Writes
+<out>/initial_scale.md and .json; with write_configs=a,b also cfg/<loss>_matched.yaml, each setting box: to the
+matched gain (with the command in a comment), for the benchmark's matched-gain rows. See boxloss/benchmark/gains.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from boxloss._io import write_json_atomic, write_text_atomic
+from boxloss.errors import ConfigError
+from boxloss.keyvalues import parse_keyvalues, run_cli
+from boxloss.registry import BOX_LOSSES, Param
+
+KEYS = {
+    "data": Param("shapes", "dataset whose training batches are used", value_type=str),
+    "model": Param("yolov8n.yaml", "model YAML (untrained, fixed seed)"),
+    "losses": Param(None, "comma list of box losses (default: every registered loss that wraps none)", value_type=str),
+    "batches": Param(20, "training batches averaged", lambda n: n >= 1, ">= 1"),
+    "imgsz": Param(320, "image size", lambda n: n > 0, "> 0"),
+    "batch": Param(16, "batch size", lambda n: n > 0, "> 0"),
+    "seed": Param(0, "seed of the model and of the batches", lambda n: n >= 0, ">= 0"),
+    "out": Param("results/gains", "output folder"),
+    "write_configs": Param(None, "comma list of losses to write cfg/<loss>_matched.yaml for", value_type=str),
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str]) -> int:
+    import boxloss.yolo  # noqa: F401  (offline settings, config keys)
+    from boxloss.benchmark.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
+    from boxloss.data.yolo_format import check_dataset
+
+    settings = parse_keyvalues(argv, KEYS)
+    check_dataset(settings["data"], ("train",))
+    names = settings["losses"].split(",") if settings["losses"] else BOX_LOSSES.names(wrapped=False)
+    for name in names:
+        if name not in BOX_LOSSES:
+            raise ConfigError(f"losses: unknown box loss {name!r}")
+    entries = []
+    for name in names:
+        entries.append(name)
+        if "units" in BOX_LOSSES.spec(name).params:
+            entries.append((name, {"l1_units": "grid"}))
+    if "ciou" not in names:
+        entries.insert(0, "ciou")
+    scales = initial_box_losses(entries, settings["data"], settings["model"], settings["batches"], settings["imgsz"],
+                                settings["batch"], settings["seed"])
+    gains = matched_gains(scales)
+    command = " ".join(["python", "scripts/matched_gains.py", *argv])
+    out = Path(settings["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, "settings": settings, "scales": scales, "ratio_to_ciou":
+              {k: v / scales["ciou"] for k, v in scales.items()}, "matched_gain": gains}
+    write_json_atomic(out / "initial_scale.json", record, indent=1)
+    lines = [f"# Initial box-loss scale against CIoU ({settings['data']}, {settings['model']}, first "
+             f"{settings['batches']} batches of {settings['batch']} at {settings['imgsz']} px, seed {settings['seed']})",
+             "", f"`{command}`", "", "| loss | mean box loss (no gain) | ratio to CIoU | matched box gain |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| `{label}` | {value:.4f} | {value / scales['ciou']:.2f}x | {gains[label]:.3g} |"
+              for label, value in scales.items()]
+    write_text_atomic(out / "initial_scale.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    for name in (settings["write_configs"] or "").split(","):
+        if not name:
+            continue
+        if name not in gains:
+            raise ConfigError(f"write_configs: {name!r} was not measured (add it to losses=)")
+        text = (f"# {name} at the box gain matched to CIoU's initial box-loss scale ({STOCK_BOX_GAIN} x "
+                f"{scales['ciou']:.4f} / {scales[name]:.4f}), from:\n#   {command}\n"
+                f"# so the comparison with ciou separates the loss's geometry from its scale.\n"
+                f"box_loss: {name}\nbox: {gains[name]:.4f}\n")
+        write_text_atomic(REPO / "cfg" / f"{name}_matched.yaml", text)
+        print(f"wrote cfg/{name}_matched.yaml (box: {gains[name]:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("matched_gains.py", lambda: __doc__, main))

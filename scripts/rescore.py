@@ -1,0 +1,81 @@
+"""Re-evaluate a benchmark's finished runs with other val.py settings, same weights: paired by construction.
+
+    python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou
+    python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou nms=diou nms_diou_beta=0.6 label=diou_nms_b06
+
+For every finished run of ``cfgs`` in ``out`` (its result JSON and its best.pt), each split is evaluated again by
+val.py with the given settings (NMS needs no retraining), and a result record is written for the config
+``<cfg>-<label>`` (default label: ``<nms>_nms``) in the same results folder, with the run's own settings and the
+new evaluation recorded. ``python scripts/benchmark.py summarize out=<out> baseline=<cfg>`` then reports the paired
+difference of each re-scored config against its original on the same seeds and weights. Finished re-scores are
+skipped on a re-run; bad input gives one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from boxloss._io import write_json_atomic
+from boxloss.errors import ConfigError
+from boxloss.keyvalues import parse_keyvalues, run_cli
+from boxloss.registry import Param
+
+KEYS = {
+    "out": Param(None, "the benchmark folder (with results/ and train/)", value_type=str),
+    "cfgs": Param(None, "configs to re-score, comma-separated", value_type=str),
+    "nms": Param("diou", "val.py's nms= for the re-score", choices=("standard", "diou", "none")),
+    "nms_diou_beta": Param(None, "val.py's nms_diou_beta=", lambda b: b > 0, "> 0", value_type=float),
+    "label": Param(None, "suffix of the re-scored configs (default: <nms>_nms)", value_type=str),
+}
+
+
+def main(argv: list[str]) -> int:
+    from boxloss.benchmark.results import read_result
+    from boxloss.cli import val as val_cli
+
+    settings = parse_keyvalues(argv, KEYS)
+    if not settings["out"] or not settings["cfgs"]:
+        raise ConfigError("out= and cfgs= are required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
+    out = Path(settings["out"])
+    label = settings["label"] or f"{settings['nms']}_nms"
+    cfgs = [c for c in settings["cfgs"].split(",") if c]
+    results = [r for p in sorted((out / "results").glob("*.json")) if (r := read_result(p)) and r["cfg"] in cfgs]
+    if not results:
+        raise ConfigError(f"no finished runs of {', '.join(cfgs)} in {out / 'results'}")
+    extra = [f"nms={settings['nms']}"] + ([f"nms_diou_beta={settings['nms_diou_beta']}"]
+                                           if settings["nms_diou_beta"] else [])
+    for result in results:
+        name = f"{result['cfg']}-{label}-s{result['seed']}"
+        target = out / "results" / f"{name}.json"
+        if read_result(target) is not None:
+            print(f"rescore: {name} already done")
+            continue
+        best = Path(result["files"]["weights"])
+        if not best.is_file():
+            raise ConfigError(f"{result['run']}: its weights {best} are gone; re-scoring needs them")
+        metrics = {}
+        for split in result["evaluation"]["splits"]:
+            val_dir = out / "val" / f"{name}-{split}"
+            args = [f"model={best}", f"data={result['settings']['data']}", f"split={split}",
+                    f"project={val_dir.parent}", f"name={val_dir.name}", *extra]
+            if val_cli.main(args) != 0:
+                raise RuntimeError(f"val.py failed on {best} ({split})")
+            metrics[split] = json.loads((val_dir / "metrics.json").read_text())
+            print(f"rescore: {name} {split}: AP {metrics[split]['AP']:.4f} AP50 {metrics[split]['AP50']:.4f} "
+                  f"AP75 {metrics[split]['AP75']:.4f}")
+        record = copy.deepcopy(result)
+        record.update(cfg=f"{result['cfg']}-{label}", run=name, metrics=metrics,
+                      finished_at=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                      rescore={"from": result["run"], "val": extra,
+                               "command": " ".join(["python", "scripts/rescore.py", *argv])})
+        # "evaluation" stays the original's, so the summary pairs the two; "rescore" says what differs
+        write_json_atomic(target, record, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("rescore.py", lambda: __doc__, main))
