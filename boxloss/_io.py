@@ -72,18 +72,20 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "") -> dict[str, Any]
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, style: str = "markdown",
-                 align_right_from: int = 1) -> str:
+                 align_right_from: int = 1, pad: bool = True) -> str:
     """A table of strings: left-aligned columns before ``align_right_from``, right-aligned after it.
 
-    ``style``: ``"markdown"`` (a GitHub table) or ``"plain"`` (space-aligned, for the console).
+    ``style``: ``"markdown"`` (a GitHub table) or ``"plain"`` (space-aligned, for the console). ``pad=False``
+    writes markdown cells unpadded (for long prose cells, e.g. the README's reference tables).
     """
     if style not in ("markdown", "plain"):
         raise ValueError(f"unknown table style {style!r}: expected 'markdown' or 'plain'")
     lines = [[str(cell) for cell in header], *([str(cell) for cell in row] for row in rows)]
-    widths = [max(3, *(len(line[i]) for line in lines)) for i in range(len(header))]
+    widths = [max(3, *(len(line[i]) for line in lines)) if pad else 3 for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        padded = [c.ljust(w) if i < align_right_from else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        padded = [c if not pad else c.ljust(w) if i < align_right_from else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths))]
         return "| " + " | ".join(padded) + " |" if style == "markdown" else "  ".join(padded).rstrip()
 
     text = [line(lines[0])]

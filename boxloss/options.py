@@ -83,7 +83,9 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
     checked = {key: check_value(key, value) for key, value in cfg.items() if key in known}
     resolved = {**defaults(), **checked}
     for kind in ("box", "cls"):
-        bind_loss(resolved, kind)  # the cross-parameter checks of the configured losses
+        bind_loss(resolved, kind)  # the cross-parameter checks of the configured losses, first
+    for registry in (BOX_LOSSES, CLS_LOSSES):
+        registry.check_options(resolved)  # and of every other: a bad combination is bad whatever the loss
     cls_spec = CLS_LOSSES.spec(resolved["cls_loss"])
     if cls_spec.reduction == "scalar" and resolved["iou_balanced_cls"]:
         raise ConfigError(f"cls_loss={resolved['cls_loss']} ranks all entries at once (a scalar loss): "

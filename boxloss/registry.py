@@ -232,6 +232,16 @@ class Registry:
                      for param, p in w.params.items()})
         return keys
 
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Bind every registered loss and wrapper to ``options`` (config keys), so a combination of values no loss
+        can take (``focaler_d=0.9 focaler_u=0.1``) is a ConfigError even when the configured loss does not use it."""
+        for spec in self._specs.values():
+            spec.bind_options(options)
+        for prefix, wrapper in self._wrappers.items():
+            base = next((name for name, spec in self._specs.items() if wrapper.applies(spec)), None)
+            if wrapper.check is not None and base is not None:
+                self.spec(f"{prefix}_{base}").bind_options(options)
+
     def _wrapper_of(self, name: str) -> tuple[Wrapper, LossSpec] | None:
         for prefix, wrapper in self._wrappers.items():
             base = self._specs.get(name[len(prefix) + 1:]) if name.startswith(f"{prefix}_") else None

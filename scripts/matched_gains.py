@@ -1,6 +1,7 @@
 """The initial box-loss scale of every registered loss against CIoU's, and the box gain that matches it.
 
     python scripts/matched_gains.py data=datasets/bccd-yolo/data.yaml
+    python scripts/matched_gains.py data=datasets/bccd-yolo/data.yaml losses=all     # the wrapped losses too
     python scripts/matched_gains.py data=shapes losses=ciou,eiou,focal_eiou batches=10 write_configs=eiou,focal_eiou
 
 Every loss is evaluated on the same first ``batches`` training batches of ``data`` (augmented as in training, fixed
@@ -24,7 +25,8 @@ from boxloss.registry import BOX_LOSSES, Param
 KEYS = {
     "data": Param("shapes", "dataset whose training batches are used", value_type=str),
     "model": Param("yolov8n.yaml", "model YAML (untrained, fixed seed)"),
-    "losses": Param(None, "comma list of box losses (default: every registered loss that wraps none)", value_type=str),
+    "losses": Param(None, "comma list of box losses, or all (default: every registered loss that wraps none; all: "
+                   "the wrapped ones too)", value_type=str),
     "batches": Param(20, "training batches averaged", lambda n: n >= 1, ">= 1"),
     "imgsz": Param(320, "image size", lambda n: n > 0, "> 0"),
     "batch": Param(16, "batch size", lambda n: n > 0, "> 0"),
@@ -42,7 +44,10 @@ def main(argv: list[str]) -> int:
 
     settings = parse_keyvalues(argv, KEYS)
     check_dataset(settings["data"], ("train",))
-    names = settings["losses"].split(",") if settings["losses"] else BOX_LOSSES.names(wrapped=False)
+    if settings["losses"] in (None, "all"):
+        names = BOX_LOSSES.names(wrapped=settings["losses"] == "all")
+    else:
+        names = settings["losses"].split(",")
     for name in names:
         if name not in BOX_LOSSES:
             raise ConfigError(f"losses: unknown box loss {name!r}")

@@ -2,8 +2,7 @@
 
 import re
 
-import boxloss
-from boxloss import options
+from boxloss import options, registry
 
 from conftest import REPO
 
@@ -13,8 +12,12 @@ README = (REPO / "README.md").read_text()
 def test_readme_documents_every_config_key_and_loss():
     for key in options.all_options():
         assert f"`{key}`" in README, f"config key {key} missing from README"
-    for name in boxloss.list_losses():
-        assert f"`{name}`" in README, f"loss {name} missing from README"
+    for kind in ("box", "cls"):
+        table = registry._table(kind)
+        for name in table.names(wrapped=False):
+            assert f"`{name}`" in README, f"{kind} loss {name} missing from README"
+        for prefix in table.wrappers():
+            assert f"`{prefix}_*`" in README, f"{kind} loss wrapper {prefix}_* missing from README"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -26,3 +29,12 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_main_command_names_an_existing_config():
     match = re.search(r"^bash scripts/setup.sh && \.venv/bin/python train.py cfg=(\S+)$", README, flags=re.M)
     assert match and (REPO / "cfg" / match.group(1)).is_file()
+
+
+def test_readme_reference_tables_are_the_registrys():
+    """The loss and key tables are generated (python -m boxloss.reference): formula, paper and defaults as registered."""
+    from boxloss import reference
+
+    for name, table in (("box loss", reference.loss_table("box")), ("classification loss", reference.loss_table("cls")),
+                        ("config key", reference.key_table())):
+        assert table in README, f"the README's {name} table is not `python -m boxloss.reference`'s; paste it again"

@@ -84,6 +84,14 @@ TRAIN = [
     (["cfg=eiou.yaml", "model=yolov8n-seg.yaml"], "its head is Segment (segmentation); boxloss trains detection"),
     (["cfg=eiou.yaml", "assigner_iou=nonsense"], "assigner_iou='nonsense' is out of range: must be one of ciou"),
     (["cfg=eiou.yaml", "resume=x.pt"], "resume=<last.pt> takes no other keys"),
+    (["cfg=wiou_v3.yaml", "wiou_v3_alpha=0"], "wiou_v3_alpha=0.0 is out of range: must be > 1"),
+    (["cfg=inner_ciou.yaml", "inner_ratio=0"], "inner_ratio=0.0 is out of range: must be in [0.5, 1.5]"),
+    (["cfg=focaler_ciou.yaml", "focaler_d=0.9", "focaler_u=0.1"], "focaler_d=0.9 focaler_u=0.1: d must be below u"),
+    (["cfg=eiou.yaml", "focaler_d=0.9", "focaler_u=0.1"], "focaler_d=0.9 focaler_u=0.1: d must be below u"),
+    (["cfg=eiou.yaml", "nms_method=soft"], "nms_method='soft' is out of range: must be one of standard, diou"),
+    (["cfg=ciou_class_balanced.yaml", "cls_class_balanced_beta=1.0"], "cls_class_balanced_beta=1.0 is out of range"),
+    (["cfg=ciou_ap_loss.yaml", "iou_balanced_cls=true"], "iou_balanced_cls has no per-entry loss to re-weight"),
+    (["cfg=iou_aware.yaml", "model=yolov8n-cls.yaml"], "its head is Classify (classification)"),
 ]
 VAL = [
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "workers=-1"], "workers=-1 is out of range"),
@@ -92,6 +100,7 @@ VAL = [
     (["model={files}/text.pt", "data=shapes-mini"], "is not a PyTorch checkpoint"),
     (["model={files}/runs/done/weights/best.pt", "data={files}/no_names/data.yaml"], "has neither 'names'"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "split=test"], "has no 'test' split"),
+    (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
 ]
 EXPORT = [
     (["model={files}/text.pt"], "is not a PyTorch checkpoint"),

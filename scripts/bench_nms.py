@@ -1,0 +1,68 @@
+"""Validation time with DIoU-NMS against ultralytics' standard NMS: same checkpoint, same images, one run.
+
+    python scripts/bench_nms.py model=runs/benchmark/bccd-r2/train/ciou-s0/weights/best.pt \
+        data=datasets/bccd-yolo/data.yaml [split=val] [imgsz=320] [repeats=5] [out=results/nms]
+
+The weights and images are the same for both methods, so the network's predictions are too: only the
+suppression differs. The methods are interleaved over ``repeats`` rounds (so both see the same machine load) and
+the medians are reported: the whole ``model.val`` wall time and ultralytics' own per-image ``postprocess`` time
+(the NMS step), each as a ratio to ``standard``. Writes ``<out>/nms_val_time.{md,json}`` atomically.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+METHODS = ("standard", "diou")
+
+
+def main(argv: list[str]) -> int:
+    from boxloss._io import format_table, write_json_atomic, write_text_atomic
+    from boxloss.data.embedded import resolve_data
+    from boxloss.keyvalues import split_keyvalues
+    from boxloss.yolo import BoxLossYOLO
+
+    args = split_keyvalues(argv)
+    if "model" not in args:
+        print("error: model= (a trained checkpoint) is required", file=sys.stderr)
+        return 2
+    data = resolve_data(args.get("data", "shapes"))
+    split, imgsz, repeats = args.get("split", "val"), int(args.get("imgsz", 320)), int(args.get("repeats", 5))
+    out = Path(args.get("out", "results/nms"))
+    model = BoxLossYOLO(args["model"])
+    wall = {m: [] for m in METHODS}
+    post = {m: [] for m in METHODS}
+    maps = {}
+    for round_ in range(repeats):
+        for method in METHODS:
+            start = time.perf_counter()
+            metrics = model.val(data=data, split=split, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0,
+                                nms_method=method, device="cpu")
+            wall[method].append(time.perf_counter() - start)
+            post[method].append(metrics.speed["postprocess"])
+            maps[method] = float(metrics.box.map)
+            print(f"round {round_ + 1}/{repeats} {method}: {wall[method][-1]:.2f} s, postprocess "
+                  f"{post[method][-1]:.2f} ms/img, mAP50-95 {maps[method]:.4f}", file=sys.stderr)
+    med = {m: (statistics.median(wall[m]), statistics.median(post[m])) for m in METHODS}
+    rows = [[m, f"{med[m][0]:.2f}", f"{med[m][0] / med['standard'][0]:.2f}x", f"{med[m][1]:.2f}",
+             f"{med[m][1] / med['standard'][1]:.2f}x", f"{maps[m]:.4f}"] for m in METHODS]
+    table = format_table(["nms", "median val time (s)", "ratio", "median NMS time (ms/img)", "ratio",
+                          "mAP50-95 (ultralytics' internal)"], rows)
+    command = "python scripts/bench_nms.py " + " ".join(argv)
+    report = (f"# Validation time with DIoU-NMS (same checkpoint and images, {repeats} interleaved rounds, medians)\n\n"
+              f"Command: `{command}`\n\n{table}\n")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "nms_val_time.md", report)
+    write_json_atomic(out / "nms_val_time.json", {"command": command, "wall_s": wall, "postprocess_ms": post,
+                                                   "map50_95": maps, "split": split, "imgsz": imgsz})
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
