@@ -57,3 +57,17 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     assert settings["box_loss"] == "focal_eiou" and settings["box"] != 7.5  # the matched gain
     assert (settings["epochs"], settings["imgsz"], settings["batch"]) == (40, 320, 8)  # the later batch= wins
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written
+
+
+def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
+    """JOBS= and DEVICE= (the GPU protocol) become jobs= and device=; an existing conversion is reused, not redone."""
+    (tmp_path / "bccd-yolo").mkdir()
+    (tmp_path / "bccd-yolo" / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: [a]\n")
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "BCCD_YOLO": "bccd-yolo", "OUT": "bench",
+           "JOBS": "4", "DEVICE": "0,1", "SEEDS": "0,1"}
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(result.stdout.strip().splitlines()[-1])[2:]
+    assert "jobs=4" in args and "device=0,1" in args and "seeds=0,1" in args and "epochs=40" in args
+    assert args.index("device=0,1") < args.index(f"out={tmp_path / 'bench'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]

@@ -253,7 +253,7 @@ def power_table(summary: Mapping[str, Any], split: str) -> str:
                          *(str(needed.get(t)) if needed.get(t) is not None else f"> {power.get('max_seeds')}"
                            for t in ("0.005", "0.01"))])
     return format_table(["config", "metric", "n", "std of the differences", "resolvable at 95 %",
-                         "seeds for 0.5 AP", "seeds for 1 AP"], rows, align_right_from=2)
+                         "seeds for 0.5 AP (0.005)", "seeds for 1 AP (0.01)"], rows, align_right_from=2)
 
 
 def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
@@ -274,8 +274,8 @@ def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
         text = (f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f}, 95 % CI {_interval(ap['t_ci'])} over "
                 f"{ap['n']} seeds; these seeds resolve differences above {ap['resolvable']:.4f} AP at 95 %")
         text += f"; resolved: {', '.join(resolved)}" if resolved else "; **none resolved**"
-        text += (f"; 0.5 AP would need about {needed} seeds" if needed
-                 else f"; 0.5 AP would need more than {ap.get('max_seeds')} seeds")
+        text += (f"; 0.5 AP (0.005) would need about {needed} seeds" if needed
+                 else f"; 0.5 AP (0.005) would need more than {ap.get('max_seeds')} seeds")
         lines.append(text + ".")
     return lines
 
@@ -330,7 +330,8 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
                       *noise_statements(summary, split), "",
                       "### What these seeds can resolve", "",
                       "The smallest paired difference n seeds resolve at 95 % (the half-width of the t interval), and "
-                      "the seeds that 0.5 and 1 AP would need if the seed-to-seed spread stays as measured (see "
+                      "the seeds that 0.5 and 1 AP point (0.005 and 0.01 on the tables' 0-1 scale) would need if the "
+                      "seed-to-seed spread stays as measured (see "
                       "boxloss/benchmark/power.py).", "", power_table(summary, split), ""]
     return "\n".join(lines)
 
