@@ -13,5 +13,5 @@ from . import losses  # noqa: F401  (registers the losses)
 from .losses import aligned_iou, iou_balanced
 from .registry import get_loss, get_spec, list_losses
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["list_losses", "get_loss", "get_spec", "aligned_iou", "iou_balanced", "__version__"]

@@ -34,7 +34,8 @@ GENERAL_OPTIONS: dict[str, Param] = {
     "cls_loss": Param("bce", "classification loss, a name from boxloss.list_losses('cls')",
                       lambda name: name in CLS_LOSSES, "a registered classification loss"),
     "box_terms": Param(True, "log the parts of the box loss (iou, dist, aspect, w, h, encl) as loss items"),
-    "iou_balanced_loc": Param(False, "multiply each positive's box loss by w_loc·IoU^λ (no gradient; arXiv 1908.05641)"),
+    "iou_balanced_loc": Param(False, "multiply each positive's box loss by w_loc·IoU^λ "
+                                     "(no gradient; arXiv 1908.05641)"),
     "iou_balanced_lambda": Param(1.5, "exponent λ of IoU-balanced localisation (paper: 1.5)", _non_negative, ">= 0"),
     "iou_balanced_wloc": Param("auto", "w_loc of IoU-balanced localisation: 'auto' keeps the initial box-loss sum "
                                "unchanged, as the paper tunes it (set from the first batches), or a constant",

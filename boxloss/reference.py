@@ -43,7 +43,8 @@ def loss_table(kind: str = "box") -> str:
                          for p, param in wrapper.params.items())
         rows.append([f"`{prefix}_*` (wraps {', '.join(applies)})", _cell(wrapper.formula), _cell(wrapper.paper),
                      keys or "—"])
-    return format_table(["config name", "formula", "paper", "keys (config key = default)"], rows, pad=False, align_right_from=4)
+    return format_table(["config name", "formula", "paper", "keys (config key = default)"], rows, pad=False,
+                        align_right_from=4)
 
 
 def key_table() -> str:

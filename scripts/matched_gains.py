@@ -68,7 +68,8 @@ def main(argv: list[str]) -> int:
               {k: v / scales["ciou"] for k, v in scales.items()}, "matched_gain": gains}
     write_json_atomic(out / "initial_scale.json", record, indent=1)
     lines = [f"# Initial box-loss scale against CIoU ({settings['data']}, {settings['model']}, first "
-             f"{settings['batches']} batches of {settings['batch']} at {settings['imgsz']} px, seed {settings['seed']})",
+             f"{settings['batches']} batches of {settings['batch']} at {settings['imgsz']} px, "
+             f"seed {settings['seed']})",
              "", f"`{command}`", "", "| loss | mean box loss (no gain) | ratio to CIoU | matched box gain |",
              "|---|---:|---:|---:|"]
     lines += [f"| `{label}` | {value:.4f} | {value / scales['ciou']:.2f}x | {gains[label]:.3g} |"

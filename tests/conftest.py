@@ -26,6 +26,28 @@ def mini_data() -> Path:
     return Path(resolve_data("shapes-mini"))
 
 
+def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
+    """A seeded nc=5 model in training mode whose args are ultralytics' defaults plus ``overrides`` (the criterion
+    reads its settings there); ``cls`` defaults to the project's BoxLossDetectionModel."""
+    import torch
+    from ultralytics.cfg import get_cfg
+
+    from boxloss.yolo import BoxLossDetectionModel
+
+    torch.manual_seed(0)
+    model = (cls or BoxLossDetectionModel)(yaml, nc=5, verbose=False)
+    model.args = get_cfg(overrides=overrides)
+    return model.train()
+
+
+def loss_and_grads(model, criterion, batch):
+    """One forward and backward of ``criterion`` on ``batch``: the loss, its items and every parameter gradient."""
+    model.zero_grad()
+    loss, items = criterion(model(batch["img"]), batch)
+    loss.sum().backward()
+    return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
 def offline_env(network_log: Path) -> dict:
     """Environment for a subprocess that records (and refuses) every network attempt into ``network_log``."""
     env = dict(os.environ)

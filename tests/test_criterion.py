@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import build_model, loss_and_grads
 from ultralytics.cfg import get_cfg
 from ultralytics.data import build_yolo_dataset
 from ultralytics.data.utils import check_det_dataset
@@ -9,7 +10,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 
 import boxloss
 from boxloss import aligned_iou
-from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
+from boxloss.yolo import BoxLossCriterion
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +26,7 @@ def real_batch(mini_data):
 
 
 def make_model(**overrides):
-    torch.manual_seed(0)
-    model = BoxLossDetectionModel("yolov8n.yaml", nc=5, verbose=False)
-    model.args = get_cfg(overrides=overrides)
-    return model.train()
-
-
-def loss_and_grads(model, criterion, batch):
-    model.zero_grad()
-    loss, items = criterion(model(batch["img"]), batch)
-    loss.sum().backward()
-    return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    return build_model("yolov8n.yaml", **overrides)
 
 
 def test_ciou_is_the_stock_criterion_bit_for_bit(real_batch):

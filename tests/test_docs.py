@@ -32,7 +32,7 @@ def test_readme_main_command_names_an_existing_config():
 
 
 def test_readme_reference_tables_are_the_registrys():
-    """The loss and key tables are generated (python -m boxloss.reference): formula, paper and defaults as registered."""
+    """The loss and key tables are generated (python -m boxloss.reference): formula, paper, defaults as registered."""
     from boxloss import reference
 
     for name, table in (("box loss", reference.loss_table("box")), ("classification loss", reference.loss_table("cls")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_model, loss_and_grads
 from ultralytics.cfg import get_cfg
 from ultralytics.data import build_yolo_dataset
 from ultralytics.data.utils import check_det_dataset
@@ -35,24 +36,14 @@ def batch64(mini_data):
 
 
 def build(yaml: str, cls=BoxLossDetectionModel, **overrides):
-    torch.manual_seed(0)
-    model = cls(yaml, nc=5, verbose=False)
-    model.args = get_cfg(overrides=overrides)
-    return model.train()
-
-
-def step(model, criterion, batch):
-    model.zero_grad()
-    loss, items = criterion(model(batch["img"]), batch)
-    loss.sum().backward()
-    return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    return build_model(yaml, cls, **overrides)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_one_training_step_with_eiou(family, batch64):
     model = build(FAMILIES[family], box_loss="eiou")
     criterion = model.init_criterion()
-    loss, items, grads = step(model, criterion, batch64)
+    loss, items, grads = loss_and_grads(model, criterion, batch64)
     assert torch.isfinite(loss).all() and loss.sum() > 0 and len(grads) > 50
     assert all(torch.isfinite(g).all() for g in grads)
     assert "box_w" in items  # EIoU's width term: the configured loss ran
@@ -69,8 +60,9 @@ def test_ciou_is_the_stock_criterion_bit_for_bit(family, batch64):
     ours_model = build(FAMILIES[family], box_loss="ciou")
     stock_model = build(FAMILIES[family], DetectionModel)
     stock_model.load_state_dict(ours_model.state_dict())
-    stock_loss, stock_items, stock_grads = step(stock_model, DetectionModel.init_criterion(stock_model), batch64)
-    ours_loss, ours_items, ours_grads = step(ours_model, ours_model.init_criterion(), batch64)
+    stock_criterion = DetectionModel.init_criterion(stock_model)
+    stock_loss, stock_items, stock_grads = loss_and_grads(stock_model, stock_criterion, batch64)
+    ours_loss, ours_items, ours_grads = loss_and_grads(ours_model, ours_model.init_criterion(), batch64)
     assert torch.equal(stock_loss, ours_loss)
     for name, value in stock_items.items():
         assert torch.equal(value, ours_items[name]), name
@@ -82,7 +74,7 @@ def test_yolo26_has_no_dfl_and_keeps_ultralytics_l1_term(batch64):
     model = build("yolo26n.yaml", box_loss="eiou")
     criterion = model.init_criterion()
     assert model.model[-1].reg_max == 1 and criterion.one2one.bbox_loss.dfl_loss is None
-    _, items, _ = step(model, criterion, batch64)
+    _, items, _ = loss_and_grads(model, criterion, batch64)
     assert "l1_loss" in items and "dfl_loss" not in items
 
 
@@ -113,7 +105,8 @@ def test_assigner_metric_default_is_stock_and_others_change_the_assignment(yaml,
     expected = (1.0 - __import__("boxloss").get_loss("giou")(pred, gt)).clamp(0)
     torch.testing.assert_close(giou.assigner.iou_calculation(gt, pred), expected)
     assert giou.assigner.iou_calculation(gt, pred)[1] == 0
-    _, items, _ = step(build(yaml, assigner_iou="giou"), build(yaml, assigner_iou="giou").init_criterion(), batch64)
+    giou_model = build(yaml, assigner_iou="giou")
+    _, items, _ = loss_and_grads(giou_model, build(yaml, assigner_iou="giou").init_criterion(), batch64)
     assert torch.isfinite(torch.stack(list(items.values()))).all()
 
 
@@ -133,7 +126,7 @@ def test_iou_aware_yolo26_trains_both_branches_and_folds_into_the_top_k(batch64)
     assert len(head.iou_head) == len(head.one2one_iou_head) == 3
     criterion = model.init_criterion()
     assert isinstance(criterion.one2one, IoUAwareCriterion) and isinstance(criterion.one2many, IoUAwareCriterion)
-    _, items, _ = step(model, criterion, batch64)
+    _, items, _ = loss_and_grads(model, criterion, batch64)
     assert items["iou_loss"] > 0
     assert head.one2one_iou_head[0].weight.grad.abs().sum() > 0  # the one-to-one IoU branch learns
     assert head.iou_head[0].weight.grad.abs().sum() > 0

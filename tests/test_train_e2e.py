@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_entry
+from conftest import run_entry
 
 TINY = ["data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0"]
 LOSS_COLUMNS = {"ciou": "train/box_aspect", "eiou": "train/box_w", "focal_eiou": "train/box_w"}
@@ -51,7 +51,8 @@ def test_offline_guard_catches_network_access(tmp_path):
     from conftest import offline_env
 
     log = tmp_path / "network.log"
-    code = "import urllib.request\ntry:\n    urllib.request.urlopen('https://example.com', timeout=2)\nexcept OSError: pass"
+    code = ("import urllib.request\ntry:\n    urllib.request.urlopen('https://example.com', timeout=2)\n"
+            "except OSError: pass")
     subprocess.run([sys.executable, "-c", code], env=offline_env(log), timeout=60, check=True)
     assert "example.com" in log.read_text()
 

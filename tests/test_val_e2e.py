@@ -11,8 +11,9 @@ import pytest
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS
 from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
 
-REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 from conftest import run_entry
+
+REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 
 TINY_TRAIN = ["cfg=ciou.yaml", "data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0", "plots=False"]
 

@@ -196,7 +196,7 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
                 report.boxes_per_class[names[class_index[ann["category_id"]]]] += 1
                 lines.append(xyxy_label_line(class_index[ann["category_id"]], box, width, height))
             place_image(path, tmp / "images" / split / path.name, copy)
-            (tmp / "labels" / split / f"{path.stem}.txt").write_text("".join(f"{l}\n" for l in lines))
+            (tmp / "labels" / split / f"{path.stem}.txt").write_text("".join(f"{line}\n" for line in lines))
             report.boxes_written += len(lines)
             report.empty_label_files += not lines
             report.images += 1

@@ -153,7 +153,8 @@ class IoUAwareCriterion(BoxLossCriterion):
         if num_pos == 0:
             return iou_logits.sum() * 0.0  # keeps the branch in the graph
         pred_fg = pred_bboxes[fg_mask]
-        target_iou = aligned_iou(pred_fg if self.options["iou_target_grad"] else pred_fg.detach(), target_bboxes[fg_mask])
+        box = pred_fg if self.options["iou_target_grad"] else pred_fg.detach()
+        target_iou = aligned_iou(box, target_bboxes[fg_mask])
         bce = F.binary_cross_entropy_with_logits(iou_logits[fg_mask], target_iou.to(iou_logits.dtype).clamp(0, 1),
                                                  reduction="sum")
         return bce / num_pos

@@ -23,8 +23,8 @@ def unsupported_head(head) -> str | None:
     name = type(head).__name__
     if isinstance(head, Detect) and type(head).__name__.removeprefix("IoUAware") in SUPPORTED_HEADS:
         return None
-    return (f"its head is {name}, which boxloss does not train: it supports detection heads ({', '.join(SUPPORTED_HEADS)}"
-            f"; {FAMILIES})")
+    return (f"its head is {name}, which boxloss does not train: it supports detection heads "
+            f"({', '.join(SUPPORTED_HEADS)}; {FAMILIES})")
 
 
 class BoxLossDetectionModel(DetectionModel):

@@ -1,4 +1,4 @@
-"""DIoU-NMS in ultralytics' pipeline: the validator and the predictor call it where they would call ``non_max_suppression``.
+"""DIoU-NMS in ultralytics' pipeline: the validator and predictor call it where they would call ``non_max_suppression``.
 
 ``nms_method: standard`` (default) is ultralytics' ``non_max_suppression``, untouched. ``nms_method: diou`` keeps its
 semantics -- the candidates above ``conf`` (one per class above it with ``multi_label``, as validation uses; the best
