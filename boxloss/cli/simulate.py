@@ -123,15 +123,18 @@ def save_figure(fig, path: Path) -> None:
 def plot_curves(path: Path, records: dict, num_cases: int) -> None:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, record in records.items():
-        ax.plot(record["error_curve"], label=label, linewidth=1.5)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colours = plt.get_cmap("tab10" if len(records) <= 10 else "tab20")
+    styles = ("-", "--", ":", "-.")  # with more than 20 curves the colours repeat, the (colour, style) pairs do not
+    for i, (label, record) in enumerate(records.items()):
+        ax.plot(record["error_curve"], label=label, linewidth=1.5, color=colours(i % colours.N),
+                linestyle=styles[(i // colours.N) % len(styles)])
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"total l1 error over {num_cases:,} cases")
     ax.set_title("DIoU-paper simulation: regression error")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 if len(records) <= 16 else 2)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
