@@ -294,6 +294,23 @@ def test_report_and_plot_are_written(tmp_path):
     assert "Summarized by:" in paths["report"].read_text()
 
 
+def test_summarize_a_subset_into_another_folder(tmp_path, capsys):
+    """cfgs= keeps those configs (in that order), baseline= pairs against one of them, into= leaves out's report."""
+    plan, results = hand_results(tmp_path)
+    summary.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
+    before = (plan.out / "report.md").read_text()
+    into = tmp_path / "pair"
+    assert load_script().main(["summarize", f"out={plan.out}", "cfgs=eiou,ciou", "baseline=eiou", f"into={into}"]) == 0
+    saved = json.loads((into / "summary.json").read_text())
+    assert saved["baseline"] == "eiou" and list(saved["paired"]["val"]) == ["ciou"]
+    assert saved["paired"]["val"]["ciou"]["AP"]["values"] == pytest.approx({"0": -0.03, "1": 0.0, "2": 0.03})
+    assert (plan.out / "report.md").read_text() == before
+    capsys.readouterr()
+    assert load_script().main(["summarize", f"out={plan.out}", "cfgs=ciou,diou"]) == 2
+    assert capsys.readouterr().err.strip().endswith("cfgs: 'diou' has no results in " + str(plan.out / "results"))
+    assert load_script().main(["summarize", f"out={plan.out}", "cfgs=ciou", "baseline=eiou"]) == 2
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The real runner, with fake children
 # ---------------------------------------------------------------------------------------------------------------

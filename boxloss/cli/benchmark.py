@@ -4,6 +4,7 @@
     python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1 data=shapes-mini epochs=1 imgsz=128 batch=8 workers=0
     python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=my/data.yaml splits=val,test out=runs/benchmark/mine
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
+    python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
 evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
@@ -33,21 +34,34 @@ def help_text() -> str:
 
 
 def summarize_main(argv: list[str], command: str) -> int:
+    """``summarize out=<dir> [baseline=<cfg>] [cfgs=a,b] [into=<dir>]``: the report from the result files alone;
+    ``cfgs`` keeps those configs in that order (e.g. one pair, paired against ``baseline``), ``into`` writes the
+    report, summary and plot into another folder, leaving ``out``'s own report as it is."""
     from ..benchmark import summary
 
     keys = split_keyvalues(argv)
-    unknown = sorted(set(keys) - {"out", "baseline"})
+    unknown = sorted(set(keys) - {"out", "baseline", "cfgs", "into"})
     if unknown:
-        raise ConfigError(f"summarize takes out= and baseline=, not {', '.join(unknown)}")
+        raise ConfigError(f"summarize takes out=, baseline=, cfgs= and into=, not {', '.join(unknown)}")
     out = Path(str(keys.get("out") or ""))
     if not keys.get("out") or not (out / "results").is_dir():
         raise ConfigError(f"out={keys.get('out')!r}: no results/ folder there (summarize out=<benchmark dir>)")
     results = summary.load_results(out / "results", log=lambda line: print(line, file=sys.stderr))
+    order = None
+    if keys.get("cfgs"):
+        order = [c for c in str(keys["cfgs"]).split(",") if c]
+        missing = [c for c in order if c not in {result["cfg"] for result in results}]
+        if missing:
+            raise ConfigError(f"cfgs: {missing[0]!r} has no results in {out / 'results'}")
+        results = [result for result in results if result["cfg"] in order]
     baseline = str(keys["baseline"]) if keys.get("baseline") else None
     if baseline is not None and baseline not in {result["cfg"] for result in results}:
-        raise ConfigError(f"baseline={baseline!r} has no results in {out / 'results'}")
-    summary.summarize(results, baseline)  # checks before writing
-    summary.write_summary(out, results, baseline, summarize_command=command)
+        raise ConfigError(f"baseline={baseline!r} has no results in {out / 'results'}"
+                          + (" among cfgs=" if order else ""))
+    summary.summarize(results, baseline, order)  # checks before writing
+    into = Path(str(keys["into"])) if keys.get("into") else out
+    into.mkdir(parents=True, exist_ok=True)
+    summary.write_summary(into, results, baseline, order, summarize_command=command)
     return 0
 
 
