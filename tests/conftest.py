@@ -13,6 +13,7 @@ os.environ["YOLO_AUTOINSTALL"] = "false"
 os.environ["YOLO_CONFIG_DIR"] = str(_SCRATCH / "ultralytics")  # read when ultralytics is first imported
 os.environ["BOXLOSS_DATA_DIR"] = str(_SCRATCH / "datasets")
 os.environ.setdefault("MPLBACKEND", "Agg")
+import ultralytics.utils  # noqa: E402,F401 -- writes the private settings file now, not into a test's captured output
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -527,7 +528,10 @@ def test_ray_engine_end_to_end_with_tiny_runs_interrupt_and_failure(tmp_path, mi
     assert "local Ray cluster" in result.stdout and "ciou-s0: done" in result.stdout
     again = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=600)
     assert again.returncode == 0 and "2 of 2 runs already finished" in again.stdout
-    assert not network_log.exists()
+    # Ray's dashboard probes the link-local cloud-metadata endpoints once at start-up, whatever its usage-stats
+    # setting (ray/_common/usage/usage_lib.py, 1 s timeout; refused here, harmless offline); nothing else may try.
+    records = re.split(r"\n(?=\S)", network_log.read_text()) if network_log.exists() else []
+    assert [r.splitlines()[0] for r in records if r.strip() and "ray/_common/usage/usage_lib.py" not in r] == []
 
 
 @pytest.mark.slow

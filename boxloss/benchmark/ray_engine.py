@@ -70,6 +70,7 @@ class RayEngine:
         if self.address:
             check_reachable(self.address)
         if not self.ray.is_initialized():
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline tool: no cloud-metadata probes, no report
             self.ray.init(address=self.address or None, include_dashboard=False, log_to_driver=True,
                           num_cpus=None if self.address else os.cpu_count(), ignore_reinit_error=True,
                           logging_level="WARNING")

@@ -1,7 +1,8 @@
 """Loaded by subprocesses of the tests: refuse and record every attempt to reach the network.
 
-Name resolution and connections to anything but the loopback interface raise ``OSError`` and append a line
-to ``$BOXLOSS_NETWORK_LOG``; the offline test asserts that the log stays empty.
+Name resolution and connections to anything but this machine (the loopback interface and the addresses of its own
+interfaces, which a local Ray cluster binds to) raise ``OSError`` and append a line to ``$BOXLOSS_NETWORK_LOG``;
+the offline test asserts that the log stays empty.
 """
 
 import os
@@ -10,6 +11,13 @@ import traceback
 
 _LOG = os.environ.get("BOXLOSS_NETWORK_LOG")
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+if _LOG:
+    try:
+        import psutil  # ultralytics' dependency
+
+        _LOCAL |= {addr.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for addr in addrs}
+    except ImportError:
+        pass
 
 
 def _record(what: str) -> None:
