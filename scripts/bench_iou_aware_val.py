@@ -16,22 +16,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from boxloss.errors import ConfigError  # noqa: E402
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
+from boxloss.registry import Param  # noqa: E402
+
+KEYS = {
+    "model": Param(None, "a checkpoint trained with iou_aware: true (.pt), required", value_type=str),
+    "data": Param("shapes", "dataset: a data.yaml or an embedded name"),
+    "imgsz": Param(256, "validation image size", lambda n: n >= 32, ">= 32"),
+    "repeats": Param(3, "interleaved rounds (medians reported)", lambda n: n >= 1, ">= 1"),
+}
+
 
 def main(argv: list[str]) -> int:
     import torch
     from ultralytics.nn.modules.head import Detect
 
     from boxloss.data.embedded import resolve_data
-    from boxloss.keyvalues import split_keyvalues
     from boxloss.yolo import BoxLossYOLO
     from boxloss.yolo.iou_aware import IoUAwareDetect
 
-    args = split_keyvalues(argv)
-    data = resolve_data(args.get("data", "shapes"))
-    imgsz, repeats = int(args.get("imgsz", 256)), int(args.get("repeats", 3))
+    args = parse_keyvalues(argv, KEYS)
+    if not args["model"] or not Path(args["model"]).is_file():
+        raise ConfigError(f"model={args['model']!r}: a checkpoint file is required")
+    data = resolve_data(args["data"])
+    imgsz, repeats = args["imgsz"], args["repeats"]
     model = BoxLossYOLO(args["model"])
     head = model.model.model[-1]
-    assert isinstance(head, IoUAwareDetect), "the checkpoint has no IoU-aware head"
+    if not isinstance(head, IoUAwareDetect):
+        raise ConfigError(f"model={args['model']!r} has no IoU-aware head (train it with iou_aware: true)")
     min_cls = head.iou_aware_min_cls
 
     def configure(variant: str) -> None:
@@ -63,4 +76,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_cli("bench_iou_aware_val.py", lambda: format_help(__doc__, KEYS), main))

@@ -18,22 +18,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from boxloss.errors import ConfigError  # noqa: E402
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
+from boxloss.registry import Param  # noqa: E402
+
 METHODS = ("standard", "diou")
+KEYS = {
+    "model": Param(None, "a trained checkpoint (.pt), required", value_type=str),
+    "data": Param("shapes", "dataset: a data.yaml or an embedded name"),
+    "split": Param("val", "split to validate on", value_type=str),
+    "imgsz": Param(320, "validation image size", lambda n: n >= 32, ">= 32"),
+    "repeats": Param(5, "interleaved rounds (medians reported)", lambda n: n >= 1, ">= 1"),
+    "out": Param("results/nms", "output folder"),
+}
 
 
 def main(argv: list[str]) -> int:
     from boxloss._io import format_table, write_json_atomic, write_text_atomic
     from boxloss.data.embedded import resolve_data
-    from boxloss.keyvalues import split_keyvalues
     from boxloss.yolo import BoxLossYOLO
 
-    args = split_keyvalues(argv)
-    if "model" not in args:
-        print("error: model= (a trained checkpoint) is required", file=sys.stderr)
-        return 2
-    data = resolve_data(args.get("data", "shapes"))
-    split, imgsz, repeats = args.get("split", "val"), int(args.get("imgsz", 320)), int(args.get("repeats", 5))
-    out = Path(args.get("out", "results/nms"))
+    args = parse_keyvalues(argv, KEYS)
+    if not args["model"]:
+        raise ConfigError("model= (a trained checkpoint) is required")
+    if not Path(args["model"]).is_file():
+        raise ConfigError(f"model={args['model']!r}: no such checkpoint")
+    data = resolve_data(args["data"])
+    split, imgsz, repeats, out = args["split"], args["imgsz"], args["repeats"], Path(args["out"])
     model = BoxLossYOLO(args["model"])
     wall = {m: [] for m in METHODS}
     post = {m: [] for m in METHODS}
@@ -65,4 +76,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_cli("bench_nms.py", lambda: format_help(__doc__, KEYS), main))

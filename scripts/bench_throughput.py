@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from boxloss._io import write_json_atomic, write_text_atomic
-from boxloss.keyvalues import parse_keyvalues, run_cli
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.registry import Param
 
 KEYS = {
@@ -75,4 +75,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli("bench_throughput.py", lambda: __doc__, main))
+    sys.exit(run_cli("bench_throughput.py", lambda: format_help(__doc__, KEYS), main))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from boxloss._io import write_json_atomic
 from boxloss.errors import ConfigError
-from boxloss.keyvalues import parse_keyvalues, run_cli
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.registry import Param
 
 KEYS = {
@@ -78,4 +78,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli("rescore.py", lambda: __doc__, main))
+    sys.exit(run_cli("rescore.py", lambda: format_help(__doc__, KEYS), main))

@@ -75,3 +75,17 @@ def test_console_scripts_are_declared_for_every_command():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {f"boxloss-{name}": f"boxloss.cli.{name}:main"
                        for name in ["train", "val", "export", "convert", "benchmark", "simulate"]}
+
+
+@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_throughput", "matched_gains", "rescore"])
+def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
+    """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument is one line, exit 2."""
+    path = REPO / "scripts" / f"{script}.py"
+    helped = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120)
+    assert helped.returncode == 0 and "keys:" in helped.stdout, helped.stderr[-2000:]
+    bad = subprocess.run([sys.executable, str(path), "oops"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == f"{script}.py: error: argument 'oops' is not of the form key=value"
+    assert list(tmp_path.iterdir()) == []
