@@ -501,6 +501,26 @@ def test_jobs_2_failed_run_is_reported_and_not_retried(tmp_path):
     assert any("running: " in line and "," in line.split("running: ")[1] for line in lines)  # both jobs shown
 
 
+def test_progress_never_lists_a_finished_run_as_running(tmp_path):
+    """A worker takes its next run only after the finished one is recorded: with one job every start line lists
+    just the run starting; with two, never a run whose done line came before it."""
+    for jobs, runner in ((1, FakeRunner()), (2, SlowRunner(delay=0.05))):
+        lines = []
+        run_matrix(plan_for(tmp_path / f"jobs{jobs}"), runner, engine=local(jobs), log=lines.append,
+                   environment=ENVIRONMENT)
+        done = set()
+        for line in lines:
+            name = line.split("] ", 1)[1].split(":", 1)[0] if line.startswith("[") else None
+            if ": done in " in line:
+                done.add(name)
+            elif ": start " in line:
+                running = {part.split(" (")[0] for part in line.split("running: ")[1].split("), ")}
+                assert name in running and not running & done, line
+                assert jobs == 2 or running == {name}, line
+        assert len(done) == 4
+    assert local(1).slots[0].describe() == "default device"  # no device= given: the run's own setting
+
+
 def test_summary_is_the_same_from_the_matrix_and_from_summarize(tmp_path):
     """summary.json of a jobs=2 matrix equals the one `summarize` writes later from the same finished results."""
     plan = plan_for(tmp_path / "bench")

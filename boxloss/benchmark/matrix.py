@@ -41,7 +41,7 @@ class Slot:
     threads: int | None = None
 
     def describe(self) -> str:
-        where = f"device {self.device}" if self.device is not None else "its own device"
+        where = f"device {self.device}" if self.device is not None else "default device"
         return where + (f", {self.threads} thread{'s' * (self.threads != 1)}" if self.threads else "")
 
 
@@ -97,8 +97,9 @@ class SerialEngine:
 
 
 class LocalEngine:
-    """``jobs`` runs at once on this machine: one worker thread per slot, each starting the next pending run when its
-    run ends (the runs themselves are child processes). An interrupt stops every running child."""
+    """``jobs`` runs at once on this machine: one worker thread per slot, each starting the next pending run once
+    the caller has taken its finished one (so a progress line never lists a run that has ended as still running;
+    the runs themselves are child processes). An interrupt stops every running child."""
 
     def __init__(self, slots: Sequence[Slot]):
         self.slots = list(slots)
@@ -120,13 +121,16 @@ class LocalEngine:
                     return
                 on_start(spec, slot)
                 started = clock()
+                taken = threading.Event()
                 try:
-                    finished.put(Completion(spec, runner(spec, slot), elapsed=clock() - started))
+                    finished.put((Completion(spec, runner(spec, slot), elapsed=clock() - started), taken))
                 except RunFailed as error:
-                    finished.put(Completion(spec, error=str(error), elapsed=clock() - started))
+                    finished.put((Completion(spec, error=str(error), elapsed=clock() - started), taken))
                 except BaseException as error:  # an interrupted child, or a bug: stop the matrix
-                    finished.put(error)
+                    finished.put((error, taken))
                     return
+                while not (taken.wait(0.5) or stop.is_set()):
+                    pass
 
         workers = [threading.Thread(target=work, args=(slot,), daemon=True) for slot in self.slots]
         for worker in workers:
@@ -135,14 +139,15 @@ class LocalEngine:
             for _ in range(len(specs)):
                 while True:
                     try:
-                        item = finished.get(timeout=0.5)
+                        item, taken = finished.get(timeout=0.5)
                         break
                     except queue.Empty:
                         if not any(worker.is_alive() for worker in workers) and finished.empty():
                             return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield item  # the caller records it before asking for the next one
+                taken.set()
         finally:
             stop.set()
             getattr(runner, "stop_all", lambda: None)()
