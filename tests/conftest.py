@@ -1,5 +1,6 @@
 """Test environment: offline, with private ultralytics settings and dataset cache, never the user's."""
 
+import json
 import os
 import sys
 import tempfile
@@ -39,6 +40,32 @@ def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     model = (cls or BoxLossDetectionModel)(yaml, nc=5, verbose=False)
     model.args = get_cfg(overrides=overrides)
     return model.train()
+
+
+def training_batch(data_yaml: Path, imgsz: int, images: int = 4) -> dict:
+    """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
+    collate (no mosaic, no flip), as the float batch a criterion reads."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    cfg = get_cfg(overrides={"imgsz": imgsz, "mosaic": 0.0, "fliplr": 0.0})
+    data = check_det_dataset(str(data_yaml))
+    dataset = build_yolo_dataset(cfg, data["train"], images, data, mode="val", stride=32)
+    batch = dataset.collate_fn([dataset[i] for i in range(images)])
+    batch["img"] = batch["img"].float() / 255
+    return batch
+
+
+def fresh_interpreter_imports(statement: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` that a new Python process has loaded after running ``statement``."""
+    import subprocess
+
+    code = (f"import json, sys; {statement}; "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def loss_and_grads(model, criterion, batch):

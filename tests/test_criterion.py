@@ -2,10 +2,7 @@
 
 import pytest
 import torch
-from conftest import build_model, loss_and_grads
-from ultralytics.cfg import get_cfg
-from ultralytics.data import build_yolo_dataset
-from ultralytics.data.utils import check_det_dataset
+from conftest import build_model, loss_and_grads, training_batch
 from ultralytics.utils.loss import v8DetectionLoss
 
 import boxloss
@@ -16,11 +13,7 @@ from boxloss.yolo import BoxLossCriterion
 @pytest.fixture(scope="module")
 def real_batch(mini_data):
     """One batch of 4 training images (128 px) of the embedded dataset, through ultralytics' own pipeline."""
-    cfg = get_cfg(overrides={"imgsz": 128, "mosaic": 0.0, "fliplr": 0.0})
-    data = check_det_dataset(str(mini_data))
-    dataset = build_yolo_dataset(cfg, data["train"], 4, data, mode="val", stride=32)
-    batch = dataset.collate_fn([dataset[i] for i in range(4)])
-    batch["img"] = batch["img"].float() / 255
+    batch = training_batch(mini_data, 128)
     assert batch["cls"].numel() > 0
     return batch
 

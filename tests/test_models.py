@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_model, loss_and_grads
-from ultralytics.cfg import get_cfg
-from ultralytics.data import build_yolo_dataset
-from ultralytics.data.utils import check_det_dataset
+from conftest import build_model, loss_and_grads, training_batch
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils.loss import E2ELoss
 
@@ -27,12 +24,7 @@ END_TO_END = {"yolov10n.yaml", "yolo26n.yaml"}
 
 @pytest.fixture(scope="module")
 def batch64(mini_data):
-    cfg = get_cfg(overrides={"imgsz": 64, "mosaic": 0.0, "fliplr": 0.0})
-    data = check_det_dataset(str(mini_data))
-    dataset = build_yolo_dataset(cfg, data["train"], 4, data, mode="val", stride=32)
-    batch = dataset.collate_fn([dataset[i] for i in range(4)])
-    batch["img"] = batch["img"].float() / 255
-    return batch
+    return training_batch(mini_data, 64)
 
 
 def build(yaml: str, cls=BoxLossDetectionModel, **overrides):

@@ -12,12 +12,10 @@ Evidence, each able to fail on its own:
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import torchvision.ops as tvops
+from conftest import fresh_interpreter_imports
 
 from boxloss import nms
 from boxloss.nms import batched_diou_nms, diou_nms
@@ -207,11 +205,7 @@ def test_bad_arguments_raise(call):
 
 
 def test_importing_nms_imports_neither_ultralytics_nor_torchvision():
-    code = ("import sys, boxloss.nms; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ultralytics', 'torchvision')); "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert fresh_interpreter_imports("import boxloss.nms", ("ultralytics", "torchvision")) == []
 
 
 def test_suppression_at_equality_as_in_the_paper():

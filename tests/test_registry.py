@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
+from conftest import fresh_interpreter_imports
 
 from boxloss import get_loss, get_spec, list_losses
 from boxloss.registry import BOX_LOSSES, Registry
@@ -67,8 +66,4 @@ def test_get_spec_describes_the_loss():
 
 def test_importing_boxloss_does_not_import_ultralytics():
     """Fresh interpreter: the maths (boxloss and boxloss.losses) must not pull in ultralytics."""
-    code = ("import sys, boxloss, boxloss.losses, boxloss.registry; "
-            "bad = sorted(m for m in sys.modules if m == 'ultralytics' or m.startswith('ultralytics.')); "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert fresh_interpreter_imports("import boxloss, boxloss.losses, boxloss.registry", ("ultralytics",)) == []
