@@ -5,12 +5,11 @@ best precision at any higher recall), then read at the 101 recall points 0, 0.01
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fresh_interpreter_imports
 
 from boxloss.evaluation import (AP_KEYS, BACKENDS, METRIC_KEYS, coco_to_yolo_lines, evaluate, format_table,
                                 gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
@@ -354,10 +353,8 @@ def test_to_coco_results_maps_paths_and_classes():
 
 
 def test_evaluation_package_does_not_import_ultralytics():
-    code = ("import sys, boxloss.evaluation, boxloss.testing.detections, boxloss.data.yolo_format; "
-            "print([m for m in sys.modules if m.startswith('ultralytics')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert out.stdout.strip() == "[]"
+    statement = "import boxloss.evaluation, boxloss.testing.detections, boxloss.data.yolo_format"
+    assert fresh_interpreter_imports(statement, ("ultralytics",)) == []
 
 
 def test_calibration_correlations_by_hand():

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
+from conftest import fresh_interpreter_imports
 from PIL import Image
 
 from boxloss.data import yolo_format as yf
@@ -137,6 +136,4 @@ def test_embedded_names_check_only_their_splits():
 
 
 def test_module_is_pure():
-    code = "import sys, boxloss.data.yolo_format; print([m for m in sys.modules if m.startswith('ultralytics')])"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    assert fresh_interpreter_imports("import boxloss.data.yolo_format", ("ultralytics",)) == []
