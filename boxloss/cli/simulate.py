@@ -158,7 +158,7 @@ def plot_error_maps(path: Path, records: dict, centres: torch.Tensor) -> None:
     x, y = centres[:, 0].cpu().numpy(), centres[:, 1].cpu().numpy()
     size = min(30.0, max(2.0, 8000 / len(x)))  # marker area: dense maps for 5,000 centres, visible for few
     for ax, (label, error) in zip(axes.flat, maps.items()):
-        points = ax.scatter(x, y, c=error.numpy(), s=size, cmap=cmap, norm=norm, linewidths=0)
+        points = ax.scatter(x, y, c=error.numpy(), s=size, cmap=cmap, norm=norm, linewidths=0, antialiased=False)
         ax.plot(*simulation.TARGET_CENTRE, "r+", markersize=8)
         ax.set_title(f"{label}: mean {error.mean().item():.3g}", fontsize=9)
         ax.set_aspect("equal")
