@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
 # The BCCD protocol: convert BCCD (Pascal VOC) to YOLO once, then benchmark the box losses on it.
 #
-#   bash scripts/bccd_protocol.sh                       # the full protocol (6 configs x 10 seeds, val and test)
-#   JOBS=4 DEVICE=0 bash scripts/bccd_protocol.sh       # on one GPU, four runs at once (about 30 min on an H100)
+#   bash scripts/bccd_protocol.sh                       # the full protocol (5 configs x 10 seeds, val and test)
+#   JOBS=12 DEVICE=0 bash scripts/bccd_protocol.sh      # on one GPU, twelve runs at once (seed by seed)
+#   MINUTES=10 DRY_RUN=1 bash scripts/bccd_protocol.sh  # what is finished, what 10 more minutes would add
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
-#   DRY_RUN=1 bash scripts/bccd_protocol.sh             # convert if needed, print the benchmark command, run nothing
 #
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
 #         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists.
-# Step 2: `scripts/benchmark.py cfgs=$CFGS seeds=$SEEDS data=$BCCD_YOLO/data.yaml splits=val,test epochs=$EPOCHS
+# Step 2: `scripts/benchmark.py status ...` prints what is finished in $OUT, what is still to do in the order it
+#         starts, and what $MINUTES more minutes at $RUNS_PER_HOUR would finish (runs and whole seeds).
+# Step 3: `scripts/benchmark.py cfgs=$CFGS seeds=$SEEDS data=$BCCD_YOLO/data.yaml splits=val,test epochs=$EPOCHS
 #         imgsz=$IMGSZ batch=16 jobs=$JOBS [device=$DEVICE] out=$OUT "$@"`: every config x seed trained, then
-#         COCO-evaluated on val and test, JOBS runs at once (devices round-robin, CPU threads split).
+#         COCO-evaluated on val and test, JOBS runs at once (devices round-robin, CPU threads split). With JOBS > 1
+#         the runs start seed by seed (all configs of seed k before seed k + 1), and a result is published only with
+#         the rest of its seed, so a slot of GPU time that ends mid-matrix leaves whole seeds: complete pairs.
 #         It is resumable: run the same command again after an interrupt and finished runs are skipped. Extra
 #         key=value arguments are passed through and, given twice, the later wins (e.g. batch=32, device=0).
 #
 # Environment (defaults; a relative BCCD, BCCD_YOLO or OUT you give is taken from where you run the script; the
-# defaults are relative to the repository root, which is the working directory of both steps):
+# defaults are relative to the repository root, which is the working directory of every step):
 #   BCCD=../shared/datasets/bccd/BCCD     the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/)
 #   BCCD_YOLO=datasets/bccd-yolo          the converted YOLO dataset
-#   CFGS=ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched   SEEDS=0,...,9   EPOCHS=40   IMGSZ=320
+#   CFGS=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched   SEEDS=0,...,9   EPOCHS=40   IMGSZ=320
+#     ciou_at_eiou_scale (CIoU at EIoU's initial box-loss scale) and eiou_matched (EIoU at CIoU's) separate a
+#     loss's geometry from its scale; their gains come from scripts/matched_gains.py on BCCD.
 #   JOBS=1 (runs at once)   DEVICE= (empty: ultralytics' choice; 0, 0,1 or cpu)
-#   The matched-gain configs (cfg/*_matched.yaml) come from scripts/matched_gains.py on BCCD.
 #   OUT=runs/benchmark/bccd               the benchmark folder (results/, report.md, summary.json, ...)
+#   MINUTES=10                            the machine time step 2 forecasts
+#   RUNS_PER_HOUR=                        the throughput of this machine at JOBS (default: the H200's measured 153
+#                                         runs/h of this protocol at 12 at once; see results/bccd_h200/README.md)
 #   PYTHON=.venv/bin/python               (python3 when there is no .venv)
-#   DRY_RUN=1                             print the benchmark command instead of running it
+#   DRY_RUN=1                             print the status and the benchmark command instead of running it
 # Exit status: the converter's (2 on bad input) or the benchmark's (2 bad input, 1 a failed run,
 # 130 interrupted).
 set -euo pipefail
@@ -46,11 +54,16 @@ else
     "$PYTHON" scripts/convert.py voc --src "$BCCD" --out "$BCCD_YOLO"
 fi
 
-command=("$PYTHON" scripts/benchmark.py "cfgs=${CFGS:-ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched}"
-         "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$BCCD_YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-40}"
-         "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
-if [[ -n "${DEVICE:-}" ]]; then command+=("device=$DEVICE"); fi
-command+=("out=$OUT" "$@")
+keys=("cfgs=${CFGS:-ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched}"
+      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$BCCD_YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-40}"
+      "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
+if [[ -n "${DEVICE:-}" ]]; then keys+=("device=$DEVICE"); fi
+keys+=("out=$OUT" "$@")
+command=("$PYTHON" scripts/benchmark.py "${keys[@]}")
+
+status=("$PYTHON" scripts/benchmark.py status "${keys[@]}" "minutes=${MINUTES:-10}")
+if [[ -n "${RUNS_PER_HOUR:-}" ]]; then status+=("runs_per_hour=$RUNS_PER_HOUR"); fi
+"${status[@]}" || echo "bccd_protocol: no status (the benchmark command below will say why)"
 if [[ "${DRY_RUN:-0}" == 1 ]]; then
     echo "bccd_protocol: DRY_RUN=1, would run (in $(pwd)):"
     quoted=()

@@ -34,7 +34,7 @@ KEYS = {
 
 
 def main(argv: list[str]) -> int:
-    from boxloss.benchmark.results import read_result
+    from boxloss.benchmark.results import read_result, run_file
     from boxloss.cli import val as val_cli
 
     settings = parse_keyvalues(argv, KEYS)
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
         if read_result(target) is not None:
             print(f"rescore: {name} already done")
             continue
-        best = Path(result["files"]["weights"])
+        best = run_file(result, "weights", out)
         if not best.is_file():
             raise ConfigError(f"{result['run']}: its weights {best} are gone; re-scoring needs them")
         metrics = {}

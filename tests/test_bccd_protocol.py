@@ -45,16 +45,20 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     command = shlex.split(second.stdout.strip().splitlines()[-1])
     assert command[:2] == [sys.executable, "scripts/benchmark.py"]
     args = command[2:]
-    assert args == ["cfgs=ciou,eiou,focal_eiou,iou_aware,eiou_matched,focal_eiou_matched",
+    assert "benchmark status: finished: 0 run(s)" in second.stdout
+    assert "benchmark status: 10 more minute(s) at 153 runs/h would finish 25 run(s)" in second.stdout
+    assert args == ["cfgs=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched",
                     "seeds=0,1,2,3,4,5,6,7,8,9", f"data={tmp_path / 'bccd-yolo' / 'data.yaml'}", "splits=val,test",
                     "epochs=40", "imgsz=320", "batch=16", "jobs=1", f"out={tmp_path / 'bench'}", "batch=8",
                     "workers=0"]
 
     monkeypatch.chdir(REPO)  # the script runs the benchmark from the repository root
     plan = build_plan(args)
-    assert len(plan.runs) == 60 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
+    assert len(plan.runs) == 50 and plan.splits == ["val", "test"] and plan.out == tmp_path / "bench"
     settings = plan.runs[-1].settings
-    assert settings["box_loss"] == "focal_eiou" and settings["box"] != 7.5  # the matched gain
+    assert settings["box_loss"] == "eiou" and settings["box"] == 4.3085  # the gain matched to CIoU's scale
+    scaled = next(spec.settings for spec in plan.runs if spec.cfg == "ciou_at_eiou_scale")
+    assert scaled["box_loss"] == "ciou" and scaled["box"] == 13.0557  # CIoU at EIoU's scale
     assert (settings["epochs"], settings["imgsz"], settings["batch"]) == (40, 320, 8)  # the later batch= wins
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written
 

@@ -18,12 +18,12 @@ import sys
 
 from boxloss.benchmark import results as benchmark_results, summary
 from boxloss.benchmark.matrix import run_matrix
-from boxloss.benchmark.plan import Plan, RunSpec, build_plan
+from boxloss.benchmark.plan import Plan, RunSpec, build_plan, start_order
 from boxloss.benchmark.results import RunFailed, check_existing, read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS
-from conftest import REPO, run_entry
+from conftest import REPO, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 
@@ -147,9 +147,11 @@ def test_interrupt_or_exception_in_run_k_keeps_runs_before_it(tmp_path, error):
     with pytest.raises(type(error)):
         run(plan, FakeRunner(fail_on="eiou-s0", error=error))
     results = tmp_path / "bench" / "results"
-    assert sorted(p.name for p in results.iterdir()) == ["ciou-s0.json", "ciou-s1.json"]
+    # finished, kept, but not published: their seeds have no eiou run yet (results/ only ever holds whole seeds)
+    assert list(results.glob("*.json")) == []
+    assert sorted(p.name for p in (results / "waiting").iterdir()) == ["ciou-s0.json", "ciou-s1.json"]
     for spec in plan.runs[:2]:
-        assert read_result(spec.result_path)["metrics"] == fake_metrics(spec.cfg, spec.seed)
+        assert read_result(spec.waiting_path)["metrics"] == fake_metrics(spec.cfg, spec.seed)
     assert no_temp_files(tmp_path)
 
     resumed = FakeRunner()
@@ -480,11 +482,12 @@ def test_jobs_2_interrupt_keeps_finished_runs_and_the_rerun_skips_them(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_matrix(plan, SlowRunner(fail_on="eiou-s0", error=KeyboardInterrupt()), engine=local(2),
                    log=lambda line: None, environment=ENVIRONMENT)
-    finished = {p.stem for p in (tmp_path / "bench" / "results").glob("*.json")}
+    finished = {p.stem for p in (tmp_path / "bench" / "results").glob("**/*.json")}  # published or waiting
     assert finished and "eiou-s0" not in finished and no_temp_files(tmp_path)
     for spec in plan.runs:
         if spec.name in finished:
-            assert read_result(spec.result_path)["metrics"] == fake_metrics(spec.cfg, spec.seed)
+            result = read_result(spec.result_path) or read_result(spec.waiting_path)
+            assert result["metrics"] == fake_metrics(spec.cfg, spec.seed)
     resumed = FakeRunner()
     run_matrix(plan_for(tmp_path / "bench"), resumed, engine=local(2), log=lambda line: None,
                environment=ENVIRONMENT)
@@ -531,6 +534,80 @@ def test_summary_is_the_same_from_the_matrix_and_from_summarize(tmp_path):
     results = summary.load_results(plan.out / "results", log=lambda line: None)
     summary.write_summary(plan.out, results, log=lambda line: None)
     assert (plan.out / "summary.json").read_text() == first
+
+
+def test_parallel_runs_start_seed_by_seed_and_publish_whole_seeds(tmp_path):
+    """jobs > 1 defaults to seed-major order; a result is published only with the rest of its seed."""
+    plan = plan_for(tmp_path / "bench", "jobs=2", "seeds=0,1,2")
+    assert plan.execution["order"] == "seed" and plan_for(tmp_path / "b1").execution["order"] == "config"
+    assert [s.name for s in start_order(plan.runs, "seed")] == ["ciou-s0", "eiou-s0", "ciou-s1", "eiou-s1",
+                                                               "ciou-s2", "eiou-s2"]
+    assert start_order(plan.runs, "config") == plan.runs
+    lines = []
+    runner = FakeRunner(fail_on="eiou-s1", error=RunFailed("boom"))
+    outcome = run_matrix(plan, runner, engine=local(1), log=lines.append, environment=ENVIRONMENT)
+    assert runner.calls == ["ciou-s0", "eiou-s0", "ciou-s1", "eiou-s1", "ciou-s2", "eiou-s2"]
+    results = tmp_path / "bench" / "results"
+    assert sorted(p.stem for p in results.glob("*.json")) == ["ciou-s0", "ciou-s2", "eiou-s0", "eiou-s2"]
+    assert outcome.waiting == ["ciou-s1"] and sorted(outcome.results) == ["ciou-s0", "ciou-s2", "eiou-s0", "eiou-s2"]
+    assert any("ciou-s1: done" in line and "waits for the rest of seed 1" in line for line in lines)
+    assert any("1 finished run(s) wait for the rest of their seed" in line for line in lines)
+    again = FakeRunner()
+    run_matrix(plan_for(tmp_path / "bench", "jobs=2", "seeds=0,1,2"), again, engine=local(1), log=lambda line: None,
+               environment=ENVIRONMENT)
+    assert again.calls == ["eiou-s1"] and not list((results / "waiting").glob("*.json"))
+    assert sorted(p.stem for p in results.glob("*.json")) == sorted(s.name for s in plan.runs)
+
+
+def test_a_crash_between_publishing_renames_is_finished_by_the_next_start(tmp_path):
+    plan = plan_for(tmp_path / "bench")
+    run(plan, FakeRunner())
+    for spec in plan.runs[:1]:  # as if the process died after the first of seed 0's two renames
+        os.replace(spec.result_path, spec.waiting_path)
+    assert check_existing(plan).pending == []  # a waiting result counts as finished
+    assert benchmark_results.publish_complete_seeds(plan) == ["ciou-s0"]
+    assert read_result(plan.runs[0].result_path)["metrics"] == fake_metrics("ciou", 0)
+
+
+@pytest.mark.slow
+def test_an_interrupted_parallel_matrix_leaves_only_whole_seeds(tmp_path, mini_data):
+    """Real tiny runs, jobs=2, SIGINT right after the first run of the second seed finishes: results/ holds whole
+    seeds only (every config with its baseline), the finished run of the broken seed waits, nothing is lost, and a
+    re-run trains only what is missing."""
+    import signal
+    import subprocess
+
+    out = tmp_path / "bench"
+    args = ["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0",
+            "plots=False", "splits=val", "jobs=2", f"out={out}"]
+    network_log = tmp_path / "network.log"
+    process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "benchmark.py"), *args], cwd=tmp_path,
+                               env=offline_env(network_log), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines, done = [], 0
+    for line in process.stdout:
+        lines.append(line)
+        if re.search(r"\] \w+-s\d: done in", line):
+            done += 1
+            if done == 3:
+                process.send_signal(signal.SIGINT)
+                break
+    rest, _ = process.communicate(timeout=600)
+    log = "".join(lines) + rest
+    assert done == 3 and process.returncode == 130, log[-3000:]
+    assert [line for line in lines if ": start" in line][:2] == [line for line in lines if ": start" in line
+                                                                 and "-s0:" in line]  # seed 0 first
+    published = {p.stem for p in (out / "results").glob("*.json")}
+    waiting = {p.stem for p in (out / "results" / "waiting").glob("*.json")}
+    assert {"ciou-s0", "eiou-s0"} <= published and len(published | waiting) >= 3, log[-3000:]
+    for seed in {name.rsplit("-s", 1)[1] for name in published}:
+        assert {f"ciou-s{seed}", f"eiou-s{seed}"} <= published  # never a config without its baseline
+    again = run_entry("scripts/benchmark.py", args, tmp_path, network_log, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    started = set(re.findall(r"\] (\w+-s\d): start", again.stdout))
+    assert started == {"ciou-s0", "eiou-s0", "ciou-s1", "eiou-s1"} - published - waiting
+    assert {p.stem for p in (out / "results").glob("*.json")} == {"ciou-s0", "eiou-s0", "ciou-s1", "eiou-s1"}
+    assert not network_log.exists()
 
 
 @pytest.mark.slow

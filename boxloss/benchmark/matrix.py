@@ -10,7 +10,10 @@ processes (:mod:`.runner`), the tests inject fakes. An *engine* decides where ru
   cluster.
 
 Whatever the engine, results come back to this process, which writes each one atomically the moment it arrives:
-an interrupt or a crash at any moment loses no finished run, and the runs still going start again next time.
+an interrupt or a crash at any moment loses no finished run, and the runs still going start again next time. Runs
+start seed by seed by default when several go at once (``order=seed``), and a result is published into
+``results/`` only once every run of its seed has finished (until then it waits in ``results/waiting/``, and counts
+as finished): an interrupted matrix leaves whole seeds, so every config has its baseline on every published seed.
 """
 
 from __future__ import annotations
@@ -22,13 +25,12 @@ import statistics
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .._io import write_json_atomic
-from .plan import Plan, RunSpec
+from .plan import Plan, RunSpec, start_order
 from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
-                      make_result, versions)
+                      make_result, publish_complete_seeds, record_finished, versions)
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,11 @@ Runner = Callable[..., Metrics]  # runner(spec, slot) -> {split: metrics}
 
 @dataclass
 class Outcome:
-    results: dict[str, dict[str, Any]]  # run name -> result, every finished run of the plan, plan order
+    results: dict[str, dict[str, Any]]  # run name -> result, every published run of the plan, plan order
     ran: list[str]
     skipped: list[str]
     failed: dict[str, str]  # run name -> why
+    waiting: list[str] = field(default_factory=list)  # finished, not published: their seed is incomplete
 
 
 @dataclass
@@ -176,12 +179,16 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
         log(f"benchmark: {len(status.done)} of {len(plan.runs)} runs already finished, skipped: "
             f"{', '.join(status.done)}")
     (plan.out / "results").mkdir(parents=True, exist_ok=True)
+    published = publish_complete_seeds(plan)  # seeds completed by runs that finished before an interrupt
+    if published:
+        log(f"benchmark: published the complete seeds of {', '.join(published)}")
+    pending = start_order(status.pending, plan.execution.get("order"))
 
     durations = [float(result["elapsed_s"]) for result in status.done.values()]
     written: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     started = clock()
-    total = len(status.pending)
+    total = len(pending)
     running: dict[str, str] = {}
     lock = threading.Lock()
     started_count = [0]
@@ -191,14 +198,15 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             started_count[0] += 1
             running[spec.name] = slot.describe()
             if spec.name in status.stale:
-                _supersede(spec.result_path)
+                for path in (spec.result_path, spec.waiting_path):
+                    _supersede(path, spec.result_path.parent / "superseded")
             now_running = ", ".join(f"{name} ({where})" for name, where in running.items())
             log(f"[{started_count[0]}/{total}] {spec.name}: start (cfg {spec.cfg}, seed {spec.seed}, splits "
                 f"{','.join(spec.splits)}); running: {now_running}")
 
     if total:
         log(f"benchmark: {total} run(s) to do on {engine.description}")
-    for done_count, completion in enumerate(engine.run(status.pending, runner, on_start, clock), 1):
+    for done_count, completion in enumerate(engine.run(pending, runner, on_start, clock), 1):
         spec = completion.spec
         with lock:
             running.pop(spec.name, None)
@@ -214,7 +222,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
                 f"{completion.error}; still running: {still}")
             continue
         result = make_result(plan, spec, metrics, completion.elapsed, environment)
-        write_json_atomic(spec.result_path, result, indent=2)
+        published = record_finished(plan, spec, result)
         written[spec.name] = result
         durations.append(completion.elapsed)
         remaining = total - done_count
@@ -223,12 +231,17 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             if remaining else ""
         scores = ", ".join(f"{split} AP {values['AP']:.4f} AP50 {values['AP50']:.4f}"
                            for split, values in metrics.items())
-        log(f"[{done_count}/{total}] {spec.name}: done in {format_seconds(completion.elapsed)} ({scores}); "
+        waits = "" if spec.name in published else f"; waits for the rest of seed {spec.seed}"
+        log(f"[{done_count}/{total}] {spec.name}: done in {format_seconds(completion.elapsed)} ({scores}){waits}; "
             f"elapsed {format_seconds(clock() - started)}{eta}; still running: {still}")
 
     results = {spec.name: written.get(spec.name) or status.done.get(spec.name) for spec in plan.runs}
-    return Outcome({name: result for name, result in results.items() if result is not None}, list(written),
-                   list(status.done), failed)
+    waiting = [spec.name for spec in plan.runs if results[spec.name] is not None and not spec.result_path.exists()]
+    if waiting:
+        log(f"benchmark: {len(waiting)} finished run(s) wait for the rest of their seed in "
+            f"{plan.out / 'results' / 'waiting'}: {', '.join(waiting)}; run the same command again to finish them")
+    return Outcome({name: result for name, result in results.items() if result is not None and name not in waiting},
+                   list(written), list(status.done), failed, waiting)
 
 
 @contextmanager

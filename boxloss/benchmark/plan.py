@@ -20,6 +20,7 @@ from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..registry import Param
 
 EVALUATION_SPLITS = ("val", "test")
+WAITING_DIR = "waiting"  # results/waiting/: finished runs whose seed is not complete yet
 DEFAULT_BASELINE = "ciou"
 DEFAULT_OUT = "runs/benchmark"  # out= defaults to runs/benchmark/<dataset name>
 BENCHMARK_KEYS: dict[str, Param] = {
@@ -44,8 +45,11 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "num_cpus": Param(1.0, "CPUs per Ray task (engine=ray)", lambda n: n > 0, "> 0"),
     "num_gpus": Param(0.0, "GPUs per Ray task, fractions allowed: 0.25 puts four runs on a GPU (engine=ray)",
                       lambda n: n >= 0, ">= 0"),
+    "order": Param(None, "the order runs start in: seed (all configs of seed k before seed k+1, so an interrupt "
+                   "leaves whole seeds; the default with jobs > 1 or engine=ray) or config (config by config; the "
+                   "default with one job)", choices=("seed", "config"), value_type=str),
 }
-EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus")  # how the runs are executed, not what
+EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order")  # how runs are executed, not what
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
@@ -75,6 +79,11 @@ class RunSpec:
         return self.out / "results" / f"{self.name}.json"
 
     @property
+    def waiting_path(self) -> Path:
+        """Where the result waits while other runs of its seed are unfinished (see :mod:`.results`)."""
+        return self.out / "results" / WAITING_DIR / f"{self.name}.json"
+
+    @property
     def log_path(self) -> Path:
         return self.out / "logs" / f"{self.name}.log"
 
@@ -95,10 +104,23 @@ class Plan:
     baseline: str
     data: str  # embedded dataset name or absolute data YAML path
     force: bool
-    runs: list[RunSpec]  # cfg-major order
+    runs: list[RunSpec]  # cfg-major order (the order runs start in is execution["order"]: see start_order)
     benchmark: dict[str, Any]  # what every result shares: data, splits, train overrides, baseline
     command: str
-    execution: dict[str, Any] = field(default_factory=dict)  # jobs, engine, address, num_cpus, num_gpus
+    execution: dict[str, Any] = field(default_factory=dict)  # jobs, engine, address, num_cpus, num_gpus, order
+
+    def seed_group(self, seed: int) -> list[RunSpec]:
+        """The runs of one seed: a seed is complete (its results published) when all of them have finished."""
+        return [spec for spec in self.runs if spec.seed == seed]
+
+
+def start_order(runs: list[RunSpec], order: str | None) -> list[RunSpec]:
+    """``runs`` in the order they start: ``seed`` (all configs of seed k, in the plan's config order, before seed
+    k + 1, the plan's seed order) or ``config`` (the plan's order: config by config)."""
+    if order != "seed":
+        return list(runs)
+    seeds = list(dict.fromkeys(spec.seed for spec in runs))
+    return sorted(runs, key=lambda spec: seeds.index(spec.seed))  # stable: configs keep their order
 
 
 def _split_list(key: str, raw: str) -> list[str]:
@@ -167,6 +189,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
         raise ConfigError("address= and num_gpus= are for engine=ray; on this machine use jobs= and device=")
     if execution["engine"] == "ray" and "jobs" in parsed:
         raise ConfigError("jobs= is for engine=local; with engine=ray, Ray runs as many as num_cpus/num_gpus allow")
+    if execution["order"] is None:
+        execution["order"] = "seed" if execution["engine"] == "ray" or execution["jobs"] > 1 else "config"
     evaluation_extra = {key: BENCHMARK_KEYS[key].validate(key, parsed[key]) for key in ("nms", "nms_diou_beta")
                         if key in parsed}
     for split in splits:

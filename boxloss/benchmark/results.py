@@ -4,6 +4,11 @@
 have finished: metrics per split, cfg, seed, the full resolved settings, elapsed seconds, machine, versions. Its
 presence with the same settings is what "finished" means; a missing, unreadable, truncated or incomplete file means
 the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
+
+Paths in a record are portable, so a benchmark folder can be moved, published or summarized on another machine:
+``files`` are relative to the benchmark folder; every other path (the data YAML, the config file, the commands) is
+relative to the working directory the benchmark ran in (the project root) when it lies inside it, else absolute
+(a dataset elsewhere on the user's disk). See :func:`portable_path`.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ import platform
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..evaluation import METRIC_KEYS
-from .plan import Plan, RunSpec
+from .._io import write_json_atomic
+from .plan import WAITING_DIR, Plan, RunSpec
 
 RESULT_FORMAT = "boxloss-benchmark-result/1"
 NOT_COMPARED = ("cfg", "project", "name", "exist_ok", "device")  # where files go and runs run, not what is computed
+# how an evaluation is computed but not what it computes: the backends agree to 1e-12 (checked on every cross-check)
+NOT_COMPARED_EVALUATION = ("device", "backend")
+PATH_SETTINGS = ("data", "cfg", "project")  # settings that hold a path
 VERSION_PACKAGES = ("boxloss", "ultralytics", "torch", "torchvision", "numpy", "pycocotools")
 
 Metrics = Mapping[str, Mapping[str, float]]  # {split: {"AP50": ..., ..., "AR100": ...}}
@@ -76,7 +85,34 @@ def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
     from ..options import unused_keys
 
     ignored = set(NOT_COMPARED) | unused_keys(settings)
-    return json.loads(json.dumps({k: v for k, v in settings.items() if k not in ignored}, sort_keys=True))
+    return json.loads(json.dumps({k: v for k, v in portable_settings(settings).items() if k not in ignored},
+                                 sort_keys=True))
+
+
+def portable_path(path: Any, base: str | os.PathLike | None = None) -> Any:
+    """``path`` relative to ``base`` (default: the working directory) when it is an absolute path inside it, in
+    POSIX form; anything else (a relative path, a path elsewhere, an embedded dataset's name) unchanged."""
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isabs(path):
+        return path
+    base = os.path.abspath(base if base is not None else os.getcwd())
+    absolute = os.path.abspath(path)
+    if absolute == base or absolute.startswith(base.rstrip(os.sep) + os.sep):
+        return Path(os.path.relpath(absolute, base)).as_posix()
+    return str(path)
+
+
+def portable_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with the path-valued keys (:data:`PATH_SETTINGS`) made portable (:func:`portable_path`)."""
+    return {key: portable_path(value) if key in PATH_SETTINGS else value for key, value in settings.items()}
+
+
+def portable_argv(argv: Sequence[str]) -> list[str]:
+    """``key=value`` arguments with every absolute path value made portable (:func:`portable_path`)."""
+    portable = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        portable.append(f"{key}={portable_path(value)}" if sep else arg)
+    return portable
 
 
 def _default(key: str) -> Any:
@@ -97,6 +133,8 @@ def setting_differences(recorded: Mapping[str, Any], current: Mapping[str, Any])
     differences = []
     for part in ("settings", "evaluation"):
         old, new = comparable(recorded.get(part) or {}), comparable(current.get(part) or {})
+        if part == "evaluation":
+            old, new = ({k: v for k, v in d.items() if k not in NOT_COMPARED_EVALUATION} for d in (old, new))
         for key in sorted(set(old) | set(new)):
             if old.get(key, "<unset>") == new.get(key, "<unset>"):
                 continue
@@ -115,13 +153,13 @@ class Status:
 
 
 def scan(plan: Plan) -> Status:
-    """Which runs of the plan are finished with the same settings, which differ, which are still to run."""
+    """Which runs of the plan are finished with the same settings (published in ``results/`` or waiting in
+    ``results/waiting/`` for the rest of their seed), which differ, which are still to run."""
     status = Status()
     for spec in plan.runs:
-        result = read_result(spec.result_path)
+        result = read_result(spec.waiting_path) or read_result(spec.result_path)  # the waiting one is the newer
         if result is None:
-            if spec.result_path.exists():
-                status.unreadable.append(spec.result_path)
+            status.unreadable += [path for path in (spec.result_path, spec.waiting_path) if path.exists()]
             status.pending.append(spec)
             continue
         differences = setting_differences(result, {"settings": spec.settings, "evaluation": spec.evaluation})
@@ -178,6 +216,10 @@ def versions() -> dict[str, str | None]:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = None
+    if found["boxloss"] is None:  # a checkout that is not pip-installed: the package knows its own version
+        from .. import __version__
+
+        found["boxloss"] = __version__
     return found
 
 
@@ -195,24 +237,77 @@ def _checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]
 
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
                 environment: Mapping[str, Any]) -> dict[str, Any]:
+    def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
+        return Path(os.path.relpath(path, plan.out)).as_posix()
+
+    settings = portable_settings(spec.settings)
     return {
         "format": RESULT_FORMAT, "run": spec.name, "cfg": spec.cfg, "seed": spec.seed,
-        "cfg_file": spec.settings.get("cfg"), "metrics": metrics, "settings": spec.settings,
-        "evaluation": spec.evaluation, "benchmark": plan.benchmark, "elapsed_s": elapsed,
+        "cfg_file": settings.get("cfg"), "metrics": metrics, "settings": settings,
+        "evaluation": spec.evaluation, "benchmark": portable_benchmark(plan.benchmark), "elapsed_s": elapsed,
         "finished_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": plan.command, "cwd": os.getcwd(),
-        "train_command": shlex.join(["python", "train.py", *spec.train_argv]),
-        "files": {"log": str(spec.log_path), "train_dir": str(spec.train_dir),
-                  "weights": str(spec.train_dir / "weights" / "best.pt"),
-                  "val_dirs": {split: str(spec.val_dir(split)) for split in spec.splits}},
+        "command": plan.command, "train_command": shlex.join(["python", "train.py", *portable_argv(spec.train_argv)]),
+        "files": {"log": inside(spec.log_path), "train_dir": inside(spec.train_dir),
+                  "weights": inside(spec.train_dir / "weights" / "best.pt"),
+                  "val_dirs": {split: inside(spec.val_dir(split)) for split in spec.splits}},
         "machine": environment.get("machine"), "versions": environment.get("versions"),
     }
 
 
-def _supersede(path: Path) -> None:
-    """Move a result made with other settings aside (force=true), so it is never summarized with the new ones."""
+def portable_benchmark(benchmark: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan's shared record with its paths (data, out) made portable (:func:`portable_path`)."""
+    return {key: portable_path(value) if key in ("data", "out") else value for key, value in benchmark.items()}
+
+
+def run_file(result: Mapping[str, Any], key: str, out: str | os.PathLike) -> Path:
+    """A file of a finished run (``files[key]``: log, train_dir, weights) as a path: relative paths are inside the
+    benchmark folder ``out`` (records before paths became portable hold absolute ones)."""
+    path = Path(result["files"][key])
+    return path if path.is_absolute() else Path(out) / path
+
+
+def record_finished(plan: Plan, spec: RunSpec, result: Mapping[str, Any]) -> list[str]:
+    """Write a finished run's result and publish every seed of the plan that is now complete.
+
+    A result goes first to ``results/waiting/``; when every run of its seed has finished, the seed's results move
+    into ``results/`` (one atomic rename each). So ``results/``, what ``summarize`` reads, only ever holds whole
+    seeds of the plan: an interrupt at any moment leaves complete seed pairs, never a config without its baseline
+    on that seed, and loses nothing (the waiting results count as finished on the next run). Returns the runs
+    published by this call.
+    """
+    spec.waiting_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(spec.waiting_path, result, indent=2)
+    return publish_complete_seeds(plan, [spec.seed])
+
+
+def publish_complete_seeds(plan: Plan, seeds: Sequence[int] | None = None) -> list[str]:
+    """Move the waiting results of every complete seed (all its runs finished with the plan's settings) into
+    ``results/``; ``seeds``: only these. Idempotent: a crash between two renames is finished by the next call."""
+    published = []
+    for seed in (plan.seeds if seeds is None else seeds):
+        group = plan.seed_group(seed)
+        waiting = [spec for spec in group if read_result(spec.waiting_path) is not None]
+        if not waiting:
+            continue
+        status = scan(Plan(**{**plan.__dict__, "runs": group}))
+        if len(status.done) == len(group):
+            for spec in waiting:
+                os.replace(spec.waiting_path, spec.result_path)
+                published.append(spec.name)
+    return published
+
+
+def waiting_runs(out: str | os.PathLike) -> list[str]:
+    """The runs whose results wait in ``<out>/results/waiting/`` for the rest of their seed."""
+    return sorted(path.stem for path in (Path(out) / "results" / WAITING_DIR).glob("*.json")
+                  if not path.name.startswith("."))
+
+
+def _supersede(path: Path, folder: Path | None = None) -> None:
+    """Move a result made with other settings aside (force=true) into ``folder`` (default: ``superseded/`` beside
+    it), so it is never summarized with the new ones."""
     if path.exists():
-        folder = path.parent / "superseded"
+        folder = folder or path.parent / "superseded"
         folder.mkdir(exist_ok=True)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         os.replace(path, folder / f"{path.stem}.{stamp}.json")

@@ -29,7 +29,7 @@ from .._io import format_table, write_bytes_atomic, write_json_atomic, write_tex
 from ..errors import ConfigError
 from .plan import EVALUATION_SPLITS
 from .power import power_summary
-from .results import comparable, format_seconds, read_result
+from .results import NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
 PAIRED_KEYS = ("AP", "AP50", "AP75", "AP90")
@@ -85,8 +85,9 @@ def load_results(results_dir: str | os.PathLike, log: Callable[[str], None] = pr
 
 def _shared(result: Mapping[str, Any]) -> dict[str, Any]:
     benchmark = result["benchmark"]
-    evaluation = {k: v for k, v in result["evaluation"].items() if k != "device"}
-    return json.loads(json.dumps({"data": benchmark.get("data"), "evaluation": evaluation}, sort_keys=True))
+    evaluation = {k: v for k, v in result["evaluation"].items() if k not in NOT_COMPARED_EVALUATION}
+    return json.loads(json.dumps({"data": portable_path(benchmark.get("data")), "evaluation": evaluation},
+                                 sort_keys=True))
 
 
 def check_consistent(results: Sequence[Mapping[str, Any]]) -> None:

@@ -5,6 +5,7 @@
     python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=my/data.yaml splits=val,test out=runs/benchmark/mine
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
     python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
+    python scripts/benchmark.py status cfgs=ciou,eiou seeds=0,1,2 data=shapes jobs=2 minutes=10 runs_per_hour=150
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
 evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
@@ -22,15 +23,17 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..keyvalues import format_help, run_cli, split_keyvalues
+from ..registry import Param
 
 PROG = "benchmark.py"
-USAGE = "cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir>"
+USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir> | status "
+         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=]")
 
 
 def help_text() -> str:
     from ..benchmark.plan import BENCHMARK_KEYS
 
-    return format_help(__doc__, BENCHMARK_KEYS, "keys (besides every train.py key)")
+    return format_help(__doc__, {**BENCHMARK_KEYS, **STATUS_KEYS}, "keys (besides every train.py key)")
 
 
 def summarize_main(argv: list[str], command: str) -> int:
@@ -65,6 +68,29 @@ def summarize_main(argv: list[str], command: str) -> int:
     return 0
 
 
+STATUS_KEYS = {
+    "minutes": Param(10.0, "status: the machine time to forecast, in minutes", lambda m: m >= 0, ">= 0"),
+    "runs_per_hour": Param(None, "status: the measured throughput at this concurrency (default: the H200 "
+                           "measurement of the BCCD protocol, 153 runs/h)", lambda r: r > 0, "> 0", value_type=float),
+}
+
+
+def status_main(argv: list[str]) -> int:
+    """``status <the run's own keys> [minutes=] [runs_per_hour=]``: what is finished, what is still to do in the
+    order it starts, and what ``minutes`` more at ``runs_per_hour`` would finish (runs and whole seeds). Writes
+    nothing."""
+    from ..benchmark import outlook, plan as planning
+
+    mine = [arg for arg in argv if arg.partition("=")[0] in STATUS_KEYS]
+    settings = {key: param.validate(key, split_keyvalues(mine).get(key, param.default))
+                for key, param in STATUS_KEYS.items()}
+    plan = planning.build_plan([arg for arg in argv if arg not in mine])
+    rate = settings["runs_per_hour"] or outlook.H200_BCCD_RUNS_PER_HOUR
+    for line in outlook.outlook(plan, settings["minutes"], rate).lines():
+        print(f"benchmark status: {line}")
+    return 0
+
+
 def _launcher(argv: list[str]) -> list[str]:
     """How this command was started, for the command recorded with every result."""
     if sys.argv[1:] != argv:  # called from Python
@@ -81,6 +107,8 @@ def _main(argv: list[str]) -> int:
     command = shlex.join([*_launcher(argv), *argv])
     if argv[:1] == ["summarize"]:
         return summarize_main(argv[1:], command)
+    if argv[:1] == ["status"]:
+        return status_main(argv[1:])
     from ..benchmark import matrix, plan as planning, results, runner, summary
 
     if not argv:
@@ -96,8 +124,10 @@ def _main(argv: list[str]) -> int:
                                         engine=engine, log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
-        print(f"\nbenchmark: interrupted; {finished} finished result(s) kept in {plan.out / 'results'}; "
-              "run the same command again to continue", file=sys.stderr)
+        waiting = results.waiting_runs(plan.out)
+        print(f"\nbenchmark: interrupted; {finished} finished result(s) kept in {plan.out / 'results'}"
+              + (f" and {len(waiting)} in results/waiting/ for the rest of their seed" if waiting else "")
+              + "; run the same command again to continue", file=sys.stderr)
         return 130
     if outcome.results:
         summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs)

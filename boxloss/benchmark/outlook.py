@@ -1,0 +1,67 @@
+"""What a benchmark has finished, and what N more minutes of machine time would add.
+
+GPU time often comes in short slots. Given a plan and a throughput (runs per hour, measured on the machine at the
+concurrency that will be used), :func:`outlook` lists the finished runs (published, or waiting for the rest of
+their seed), the pending ones in the order they start (:func:`~boxloss.benchmark.plan.start_order`), and which
+runs and whole seeds ``minutes`` more would finish: ``floor(runs_per_hour · minutes / 60)`` runs, taken in start
+order. A seed is *whole* when every config of the plan has finished it: only whole seeds are published and paired.
+The estimate assumes the rate holds (runs of one budget cost alike whatever their loss; the loss is about 3 % of a
+training step) and ignores the minute or two a machine needs to start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .plan import Plan, start_order
+from .results import scan
+
+# Measured (results/bccd_h200/README.md): BCCD protocol runs (YOLOv8n, 40 epochs, 320 px, batch 16) on one H200,
+# 12 at once: 282 s a wave, 153 runs/h; 9 at once: 235 s, 138 runs/h.
+H200_BCCD_RUNS_PER_HOUR = 153.0
+
+
+@dataclass(frozen=True)
+class Outlook:
+    finished: list[str]  # published or waiting
+    waiting: list[str]  # finished, waiting for the rest of their seed
+    pending: list[str]  # in start order
+    within: list[str]  # the pending runs that `minutes` would finish
+    whole_seeds_now: list[int]
+    whole_seeds_then: list[int]
+    minutes: float
+    runs_per_hour: float
+
+    def lines(self) -> list[str]:
+        def names(items: list[Any]) -> str:
+            return ", ".join(map(str, items)) or "none"
+
+        return [
+            f"finished: {len(self.finished)} run(s): {names(self.finished)}",
+            *([f"waiting for the rest of their seed: {names(self.waiting)}"] if self.waiting else []),
+            f"whole seeds now (every config finished): {names(self.whole_seeds_now)}",
+            f"to do: {len(self.pending)} run(s), in the order they start: {names(self.pending)}",
+            f"{self.minutes:g} more minute(s) at {self.runs_per_hour:g} runs/h would finish {len(self.within)} "
+            f"run(s): {names(self.within)}; whole seeds then: {names(self.whole_seeds_then)}",
+        ]
+
+
+def outlook(plan: Plan, minutes: float, runs_per_hour: float) -> Outlook:
+    """The finished runs of ``plan`` and what ``minutes`` more at ``runs_per_hour`` would add (see the module)."""
+    if not (math.isfinite(minutes) and minutes >= 0):
+        raise ValueError(f"minutes must be finite and >= 0, got {minutes}")
+    if not (math.isfinite(runs_per_hour) and runs_per_hour > 0):
+        raise ValueError(f"runs_per_hour must be finite and > 0, got {runs_per_hour}")
+    status = scan(plan)
+    finished = [spec.name for spec in plan.runs if spec.name in status.done]
+    waiting = [spec.name for spec in plan.runs if spec.name in status.done and not spec.result_path.exists()]
+    pending = [spec.name for spec in start_order(status.pending, plan.execution.get("order"))]
+    within = pending[:math.floor(runs_per_hour * minutes / 60 + 1e-9)]
+
+    def whole(done: set[str]) -> list[int]:
+        return [seed for seed in plan.seeds if all(spec.name in done for spec in plan.seed_group(seed))]
+
+    return Outlook(finished, waiting, pending, within, whole(set(finished)), whole(set(finished) | set(within)),
+                   minutes, runs_per_hour)
