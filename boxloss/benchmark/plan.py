@@ -114,13 +114,14 @@ class Plan:
         return [spec for spec in self.runs if spec.seed == seed]
 
 
-def start_order(runs: list[RunSpec], order: str | None) -> list[RunSpec]:
-    """``runs`` in the order they start: ``seed`` (all configs of seed k, in the plan's config order, before seed
-    k + 1, the plan's seed order) or ``config`` (the plan's order: config by config)."""
+def start_order(runs: list[RunSpec], order: str | None, seeds: list[int] | None = None) -> list[RunSpec]:
+    """``runs`` (in the plan's config-major order) in the order they start: ``seed`` (all configs of seed k, in
+    the plan's config order, before seed k + 1, in the order of ``seeds``, default ascending) or ``config`` (as
+    given: config by config)."""
     if order != "seed":
         return list(runs)
-    seeds = list(dict.fromkeys(spec.seed for spec in runs))
-    return sorted(runs, key=lambda spec: seeds.index(spec.seed))  # stable: configs keep their order
+    rank = {seed: i for i, seed in enumerate(seeds if seeds is not None else sorted({s.seed for s in runs}))}
+    return sorted(runs, key=lambda spec: rank[spec.seed])  # stable: the configs keep their order
 
 
 def _split_list(key: str, raw: str) -> list[str]:
