@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .._io import write_json_atomic
 from .plan import Plan, RunSpec
 from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
-                      make_result, versions)
+                      make_result, tide_by_split, versions)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,8 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             log(f"[{done_count}/{total}] {spec.name}: FAILED after {format_seconds(completion.elapsed)}: "
                 f"{completion.error}; still running: {still}")
             continue
-        result = make_result(plan, spec, metrics, completion.elapsed, environment)
+        result = make_result(plan, spec, metrics, completion.elapsed, environment,
+                             tide=tide_by_split(completion.metrics, spec.splits))
         write_json_atomic(spec.result_path, result, indent=2)
         written[spec.name] = result
         durations.append(completion.elapsed)

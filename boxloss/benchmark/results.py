@@ -22,7 +22,9 @@ from ..evaluation import METRIC_KEYS
 from .plan import Plan, RunSpec
 
 RESULT_FORMAT = "boxloss-benchmark-result/1"
-NOT_COMPARED = ("cfg", "project", "name", "exist_ok", "device")  # where files go and runs run, not what is computed
+# where files go and runs run, not what is computed; "backend": val.py's evaluators give the same metrics (tested
+# against pycocotools to 1e-12), so a result evaluated by pycocotools counts as finished under the hotcoco default
+NOT_COMPARED = ("cfg", "project", "name", "exist_ok", "device", "backend")
 VERSION_PACKAGES = ("boxloss", "ultralytics", "torch", "torchvision", "numpy", "pycocotools")
 
 Metrics = Mapping[str, Mapping[str, float]]  # {split: {"AP50": ..., ..., "AR100": ...}}
@@ -193,9 +195,19 @@ def _checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]
     return checked
 
 
+def tide_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
+    """The record's ``"tide"``: ``{split: tide.json content}`` from a runner's per-split outputs (the real runner puts
+    each split's tide.json under ``"tide"`` next to its metrics), or None unless every split has one."""
+    if not isinstance(outputs, Mapping):
+        return None
+    tide = {split: (outputs.get(split) or {}).get("tide") for split in splits}
+    return tide if all(isinstance(value, dict) for value in tide.values()) else None
+
+
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
-                environment: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+                environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The result record; ``tide`` (:func:`tide_by_split`), when given, goes in as ``"tide"``."""
+    record = {
         "format": RESULT_FORMAT, "run": spec.name, "cfg": spec.cfg, "seed": spec.seed,
         "cfg_file": spec.settings.get("cfg"), "metrics": metrics, "settings": spec.settings,
         "evaluation": spec.evaluation, "benchmark": plan.benchmark, "elapsed_s": elapsed,
@@ -207,6 +219,9 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
                   "val_dirs": {split: str(spec.val_dir(split)) for split in spec.splits}},
         "machine": environment.get("machine"), "versions": environment.get("versions"),
     }
+    if tide is not None:
+        record["tide"] = dict(tide)
+    return record
 
 
 def _supersede(path: Path) -> None:
