@@ -1,21 +1,27 @@
-"""Benchmark COCO evaluation on a COCO-val-sized synthetic set: pycocotools, faster-coco-eval, ultralytics' metric.
+"""Benchmark COCO evaluation: pycocotools, faster-coco-eval and hotcoco (and TIDE, and ultralytics' own metric).
 
-Input (``boxloss.testing.detections.random_detections``, the generator the evaluation tests use): 5,000
-images of 640x480, ~7 objects per image (Poisson), 80 classes with a long tail, exactly 100 detections per image
-(jittered copies of the objects with IoUs over the whole 0.5-0.95 range, 10 % with a wrong class, plus background
-boxes), i.e. the size of a COCO val2017 evaluation at max_det = 100.
+Three kinds of input, each timed in the same process, the backends one after the other:
+1. ``--val-dir NAME=DIR`` (repeatable): a val.py run folder's ``gt.json`` and ``predictions.json``, i.e. a real
+   model's detections (e.g. the BCCD test split of a trained YOLOv8n);
+2. ``--coco128 JSON``: coco128's official instances JSON (crowd regions, 80 classes) with detections imitated from
+   its ground truth (``boxloss.testing.detections.detections_from_gt``: every object jittered, scores falling with
+   the jitter, 10 background boxes per image): no trained COCO model is available offline;
+3. the synthetic COCO-val-sized set (``boxloss.testing.detections.random_detections``, the generator the
+   evaluation tests use): ``--images`` images of 640x480, ~7 objects per image, 80 classes with a long tail, exactly
+   100 detections per image (``--images 0`` skips it).
 
-Timed, in one process, one after the other (wall clock, ``time.perf_counter``):
-1. ``boxloss.evaluation.evaluate(..., backend="pycocotools")``: COCOeval evaluate + accumulate + our summary;
-2. the same with ``backend="faster_coco_eval"``;
-3. ultralytics' internal metric as ``DetectionValidator`` computes it: per image ``box_iou`` + the validator's
-   ``match_predictions`` (the tp matrix), then ``ultralytics.utils.metrics.ap_per_class`` on all images.
-Both ``evaluate`` rows include the same input copying and checking (reported on its own row). Ratios are to
-pycocotools in the same run. ultralytics' numbers are not COCO AP (no area ranges or crowd handling, its own
-interpolation); they are printed for reference only.
+Rows (wall clock, ``time.perf_counter``, after a warm-up call of each; the median of ``--repeats`` runs for the
+first two kinds, of ``--synthetic-repeats`` (default one) for the synthetic set): ``boxloss.evaluation.evaluate(...,
+backend)`` for each backend (COCOeval evaluate + accumulate + our summary, the input copy and check included, shown
+on its own row); ``tide_errors`` (hotcoco evaluate + TIDE at IoU 0.5 and 0.75, what val.py adds to every
+evaluation); on the synthetic set also ultralytics' internal metric as ``DetectionValidator`` computes it (per image
+``box_iou`` + ``match_predictions``, then ``ap_per_class``; not COCO AP: no area ranges or crowd handling, its own
+interpolation). Ratios are to pycocotools on the same input in the same run; "max |Δ|" is the largest difference
+from pycocotools over every metric of metrics.json.
 
 Examples:
-    python scripts/bench_eval.py                                    # full size (minutes on a small CPU)
+    python scripts/bench_eval.py --val-dir "BCCD test=runs/val/val" \\
+        --coco128 ../shared/datasets/coco128/annotations/instances_train2017.json --out results/bench_eval/cpu.md
     python scripts/bench_eval.py --images 500 --out runs/bench_eval/small.md
 Output: a markdown table on stdout, written atomically to ``--out`` and as JSON next to it (``.json``).
 Progress goes to stderr.
@@ -24,22 +30,29 @@ Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shlex
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from boxloss.evaluation import evaluate  # noqa: E402
-from boxloss.evaluation.coco_eval import check_predictions  # noqa: E402
-from boxloss.evaluation.coco_gt import load_coco  # noqa: E402
+from boxloss.evaluation import BACKENDS, METRIC_KEYS, evaluate, tide_errors  # noqa: E402
+from boxloss.evaluation.coco_eval import REFERENCE_BACKEND, check_predictions  # noqa: E402
+from boxloss.evaluation.coco_gt import gt_from_coco_json, load_coco  # noqa: E402
 from boxloss._io import write_json_atomic, write_text_atomic  # noqa: E402
-from boxloss.testing.detections import random_detections  # noqa: E402
+from boxloss.testing.detections import detections_from_gt, random_detections  # noqa: E402
+
+TIDE_ROW = "TIDE at 0.5 and 0.75 (hotcoco)"
+COPY_ROW = "of which input copy + check (in every row above)"
 
 
 def log(message: str) -> None:
@@ -52,8 +65,8 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def ultralytics_metric(data) -> tuple[float, float, dict[str, float]]:
-    """(seconds for the tp matrices, seconds for ap_per_class, {"AP", "AP50"}) the way DetectionValidator does it."""
+def ultralytics_metric(data) -> tuple[float, dict[str, float]]:
+    """(seconds for the tp matrices + ap_per_class, {"AP", "AP50"}) the way DetectionValidator computes them."""
     import torch
     from ultralytics.models.yolo.detect import DetectionValidator
     from ultralytics.utils.metrics import ap_per_class, box_iou
@@ -63,7 +76,7 @@ def ultralytics_metric(data) -> tuple[float, float, dict[str, float]]:
                torch.from_numpy(pc).float())
               for g, gc, p, pc in zip(data.gt_boxes, data.gt_classes, data.pred_boxes, data.pred_classes)]
 
-    def match_all():
+    def metric():
         tps = []
         for gt_boxes, gt_classes, pred_boxes, pred_classes in inputs:
             if len(gt_classes) == 0 or len(pred_classes) == 0:
@@ -71,69 +84,127 @@ def ultralytics_metric(data) -> tuple[float, float, dict[str, float]]:
                 continue
             iou = box_iou(gt_boxes, pred_boxes)  # [G, D]
             tps.append(DetectionValidator.match_predictions(validator, pred_classes, gt_classes, iou).cpu().numpy())
-        return np.concatenate(tps)
+        results = ap_per_class(np.concatenate(tps), np.concatenate(data.pred_scores),
+                               np.concatenate(data.pred_classes), np.concatenate(data.gt_classes))
+        return results[5]  # (classes with labels, 10)
 
-    match_seconds, tp = timed(match_all)
-    conf, pred_cls = np.concatenate(data.pred_scores), np.concatenate(data.pred_classes)
-    target_cls = np.concatenate(data.gt_classes)
-    ap_seconds, results = timed(lambda: ap_per_class(tp, conf, pred_cls, target_cls))
-    ap = results[5]  # (classes with labels, 10)
-    return match_seconds, ap_seconds, {"AP": float(ap.mean()), "AP50": float(ap[:, 0].mean())}
+    seconds, ap = timed(metric)
+    return seconds, {"AP": float(ap.mean()), "AP50": float(ap[:, 0].mean())}
+
+
+def bench_set(gt: dict, predictions: list, repeats: int) -> dict[str, dict]:
+    """``{row: {"seconds", "AP", "AP50", "max_difference"}}``: every backend and TIDE, ``repeats`` rounds interleaved,
+    and the input copy + check that every row includes."""
+    times: dict[str, list[float]] = {backend: [] for backend in (*BACKENDS, TIDE_ROW, COPY_ROW)}
+    metrics: dict[str, dict] = {}
+    for _ in range(repeats):
+        times[COPY_ROW].append(timed(lambda: check_predictions(load_coco(gt), predictions))[0])
+        for backend in BACKENDS:
+            seconds, metrics[backend] = timed(lambda: evaluate(gt, predictions, backend))
+            times[backend].append(seconds)
+        seconds, tide = timed(lambda: tide_errors(gt, predictions))
+        times[TIDE_ROW].append(seconds)
+    reference = metrics[REFERENCE_BACKEND]
+    rows = {}
+    for backend in BACKENDS:
+        rows[backend] = {"seconds": statistics.median(times[backend]), "AP": metrics[backend]["AP"],
+                         "AP50": metrics[backend]["AP50"],
+                         "max_difference": max(abs(metrics[backend][k] - reference[k]) for k in METRIC_KEYS)}
+        log(f"  {backend}: {rows[backend]['seconds']:.4f} s, AP {rows[backend]['AP']:.4f}")
+    rows[TIDE_ROW] = {"seconds": statistics.median(times[TIDE_ROW]), "AP50": tide["AP50"]["ap"],
+                      "max_difference": abs(tide["AP50"]["ap"] - reference["AP50"])}
+    log(f"  TIDE: {rows[TIDE_ROW]['seconds']:.4f} s")
+    rows[COPY_ROW] = {"seconds": statistics.median(times[COPY_ROW])}
+    return rows
+
+
+def describe(gt: dict, predictions: list) -> str:
+    objects = sum(not a.get("iscrowd", 0) for a in gt["annotations"])
+    crowd = len(gt["annotations"]) - objects
+    return (f"{len(gt['images'])} images, {objects} objects" + (f" (+{crowd} crowd regions)" if crowd else "")
+            + f", {len(gt['categories'])} categories, {len(predictions)} detections")
+
+
+def table(name: str, info: str, rows: dict[str, dict], runs: str) -> list[str]:
+    reference = rows[REFERENCE_BACKEND]["seconds"]
+    lines = [f"## {name}", "", f"{info}; {runs}.", "",
+             "| evaluator | seconds | ratio to pycocotools | AP | AP50 | max \\|Δ\\| from pycocotools |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row, values in rows.items():
+        cells = [f"{values[k]:.4f}" if k in values else "" for k in ("AP", "AP50")]
+        difference = f"{values['max_difference']:.1e}" if "max_difference" in values else ""
+        lines.append(f"| {row} | {values['seconds']:.4f} | {values['seconds'] / reference:.3f} | {cells[0]} | "
+                     f"{cells[1]} | {difference} |")
+    return lines + [""]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=5000)
-    parser.add_argument("--dets", type=int, default=100, help="detections per image")
+    parser.add_argument("--val-dir", action="append", default=[], metavar="NAME=DIR",
+                        help="a val.py run folder (gt.json, predictions.json), named in the output")
+    parser.add_argument("--coco128", metavar="JSON", help="coco128's official instances JSON")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per backend on the real-data sets (median)")
+    parser.add_argument("--images", type=int, default=5000, help="synthetic set size (0: skip it)")
+    parser.add_argument("--synthetic-repeats", type=int, default=1, help="runs per backend on the synthetic set")
+    parser.add_argument("--dets", type=int, default=100, help="synthetic detections per image")
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--gt-per-image", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench_eval/cpu.md")
     args = parser.parse_args(argv)
 
-    log(f"generating {args.images} images x {args.dets} detections, {args.classes} classes")
-    gen_seconds, data = timed(lambda: random_detections(args.images, args.dets, args.classes, args.gt_per_image,
-                                                           args.seed))
-    n_gt, n_det = len(data.gt["annotations"]), len(data.predictions)
-    log(f"generated {n_gt} objects, {n_det} detections in {gen_seconds:.1f} s")
+    sets = []  # (name, gt, predictions, how the predictions were made)
+    for item in args.val_dir:
+        name, sep, folder = item.partition("=")
+        if not sep or not (Path(folder) / "gt.json").is_file() or not (Path(folder) / "predictions.json").is_file():
+            parser.error(f"--val-dir {item!r}: expected NAME=DIR with DIR/gt.json and DIR/predictions.json")
+        sets.append((name, json.loads((Path(folder) / "gt.json").read_text()),
+                     json.loads((Path(folder) / "predictions.json").read_text()),
+                     f"a trained model's detections (val.py run {folder})"))
+    if args.coco128:
+        gt = gt_from_coco_json(args.coco128)
+        sets.append(("coco128 (official JSON)", gt, detections_from_gt(gt, seed=args.seed),
+                     f"detections imitated from the ground truth (detections_from_gt, seed {args.seed})"))
 
-    rows = {}
-    copy_seconds, _ = timed(lambda: check_predictions(load_coco(data.gt), data.predictions))
-    for backend in ("pycocotools", "faster_coco_eval"):
-        log(f"{backend} ...")
-        seconds, metrics = timed(lambda: evaluate(data.gt, data.predictions, backend))
-        rows[backend] = {"seconds": seconds, "AP": metrics["AP"], "AP50": metrics["AP50"]}
-        log(f"{backend}: {seconds:.1f} s, AP {metrics['AP']:.4f}")
-    log("ultralytics match_predictions + ap_per_class ...")
-    match_seconds, ap_seconds, ul_metrics = ultralytics_metric(data)
-    rows["ultralytics (match_predictions + ap_per_class)"] = {"seconds": match_seconds + ap_seconds, **ul_metrics}
-    rows["  of which ap_per_class"] = {"seconds": ap_seconds}
-    rows["input copy + check (inside both evaluate rows)"] = {"seconds": copy_seconds}
-    reference = rows["pycocotools"]["seconds"]
+    lines = ["# COCO evaluation time: pycocotools, faster-coco-eval, hotcoco", "",
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} logical CPUs (shared with other jobs: timings are indicative); Python "
+             f"{platform.python_version()}; hotcoco {version('hotcoco')}, faster-coco-eval "
+             f"{version('faster-coco-eval')}, pycocotools {version('pycocotools')}; command: "
+             f"`{shlex.join(['python', 'scripts/bench_eval.py', *(sys.argv[1:] if argv is None else argv)])}`.", ""]
+    record: dict = {"args": vars(args), "sets": {}}
+    warm_up = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [],
+               "categories": [{"id": 1, "name": "x"}]}
+    for backend in BACKENDS:  # imports and first-call costs out of the timings
+        evaluate(warm_up, [], backend)
+    tide_errors(warm_up, [])
+    for name, gt, predictions, origin in sets:
+        log(f"{name}: {describe(gt, predictions)}, {args.repeats} rounds")
+        rows = bench_set(gt, predictions, args.repeats)
+        lines += table(name, f"{describe(gt, predictions)}: {origin}", rows, f"median of {args.repeats} runs")
+        record["sets"][name] = {"input": describe(gt, predictions), "origin": origin, "rows": rows}
 
-    lines = [
-        f"# COCO evaluation time: {args.images} images, {n_det} detections ({args.dets}/image), {n_gt} objects, "
-        f"{args.classes} classes",
-        "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs (shared with other jobs: timings are indicative); Python "
-        f"{platform.python_version()}; one run each, wall clock.",
-        "",
-        "| evaluator | seconds | ratio to pycocotools | AP | AP50 |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for name, row in rows.items():
-        ap = f"{row['AP']:.4f}" if "AP" in row else ""
-        ap50 = f"{row['AP50']:.4f}" if "AP50" in row else ""
-        lines.append(f"| {name} | {row['seconds']:.2f} | {row['seconds'] / reference:.3f} | {ap} | {ap50} |")
-    lines += ["", "ultralytics' AP is its own metric (no area ranges, no crowd, its own interpolation): not COCO AP."]
-    table = "\n".join(lines)
-    print(table)
+    if args.images:
+        log(f"generating {args.images} images x {args.dets} detections, {args.classes} classes")
+        data = random_detections(args.images, args.dets, args.classes, args.gt_per_image, args.seed)
+        name = f"synthetic, COCO-val-sized ({args.images} images)"
+        log(f"{name}: {describe(data.gt, data.predictions)}, {args.synthetic_repeats} rounds")
+        rows = bench_set(data.gt, data.predictions, args.synthetic_repeats)
+        log("ultralytics match_predictions + ap_per_class ...")
+        seconds, ul_metrics = ultralytics_metric(data)
+        rows["ultralytics match_predictions + ap_per_class (not COCO AP)"] = {"seconds": seconds, **ul_metrics}
+        origin = (f"random_detections({args.images}, {args.dets}, {args.classes}, {args.gt_per_image}, "
+                  f"seed={args.seed})")
+        runs = "one run" if args.synthetic_repeats == 1 else f"median of {args.synthetic_repeats} runs"
+        lines += table(name, f"{describe(data.gt, data.predictions)}: {origin}", rows, runs)
+        record["sets"][name] = {"input": describe(data.gt, data.predictions), "origin": origin, "rows": rows}
+
+    text = "\n".join(lines)
+    print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, table + "\n")
-    write_json_atomic(out.with_suffix(".json"), {"args": vars(args), "objects": n_gt, "detections": n_det,
-                                                 "rows": rows}, indent=2)
+    write_text_atomic(out, text)
+    write_json_atomic(out.with_suffix(".json"), record, indent=2)
     log(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 

@@ -1,14 +1,26 @@
-"""Re-evaluate a benchmark's finished runs with other val.py settings, same weights: paired by construction.
+"""Re-evaluate a benchmark's finished runs without retraining: other val.py settings (same weights), or TIDE.
 
     python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou
     python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou nms=diou nms_diou_beta=0.6 label=diou_nms_b06
+    python scripts/rescore.py out=runs/benchmark/bccd tide=true            # TIDE for every finished run, no weights
 
-For every finished run of ``cfgs`` in ``out`` (its result JSON and its best.pt), each split is evaluated again by
-val.py with the given settings (NMS needs no retraining), and a result record is written for the config
-``<cfg>-<label>`` (default label: ``<nms>_nms``) in the same results folder, with the run's own settings and the
-new evaluation recorded. ``python scripts/benchmark.py summarize out=<out> baseline=<cfg>`` then reports the paired
-difference of each re-scored config against its original on the same seeds and weights. Finished re-scores are
-skipped on a re-run; bad input gives one line and exit 2.
+Re-evaluation (``nms=``): for every finished run of ``cfgs`` in ``out`` (its result JSON and its best.pt), each
+split is evaluated again by val.py with the given settings (NMS needs no retraining), and a result record is
+written for the config ``<cfg>-<label>`` (default label: ``<nms>_nms``) in the same results folder, with the run's
+own settings and the new evaluation recorded. ``python scripts/benchmark.py summarize out=<out> baseline=<cfg>``
+then reports the paired difference of each re-scored config against its original on the same seeds and weights.
+Finished re-scores are skipped on a re-run.
+
+TIDE (``tide=true``): for every finished run (of ``cfgs``, default all) whose record has no ``"tide"`` yet (all of
+them with ``force=true``), the TIDE decomposition (:mod:`boxloss.evaluation.tide`, foreground IoU 0.5 and 0.75) is
+computed from the saved ``val/<run>-<split>/gt.json`` and ``predictions.json`` (no weights, no retraining), written
+as ``tide.json`` beside them, and added to the result record as ``"tide": {split: ...}`` together with
+``"tide_added_by"`` (this command, when, the evaluator); the metrics are left as they were. A val folder whose
+predictions do not reproduce the record's AP50 and AP75 is refused. Runs whose val folders are missing are named
+at the end and the exit status is 1 (the others are done).
+
+Bad input (no results folder, unknown configs, keys of the other mode, no run with its val folders) gives one line,
+exit status 2, and nothing is written.
 """
 
 from __future__ import annotations
@@ -21,31 +33,121 @@ from pathlib import Path
 
 from boxloss._io import write_json_atomic
 from boxloss.errors import ConfigError
-from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
+from boxloss.keyvalues import format_help, parse_keyvalues, raw_keyvalues, run_cli
 from boxloss.registry import Param
 
 KEYS = {
     "out": Param(None, "the benchmark folder (with results/ and train/)", value_type=str),
-    "cfgs": Param(None, "configs to re-score, comma-separated", value_type=str),
+    "cfgs": Param(None, "configs to re-score, comma-separated (tide=true: default every config)", value_type=str),
+    "tide": Param(False, "add TIDE (tide.json and each record's \"tide\") from the saved val folders"),
+    "force": Param(False, "tide=true: recompute the records that already have \"tide\""),
     "nms": Param("diou", "val.py's nms= for the re-score", choices=("standard", "diou", "none")),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta=", lambda b: b > 0, "> 0", value_type=float),
     "label": Param(None, "suffix of the re-scored configs (default: <nms>_nms)", value_type=str),
 }
+AP_AGREEMENT = 1e-9  # |TIDE's AP - the record's AP50 / AP75| for a val folder to count as the record's own
+
+
+def now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def finished_runs(out: Path, cfgs: list[str] | None) -> list[tuple[Path, dict]]:
+    """``(path, record)`` of every finished run in ``out/results`` (of ``cfgs`` when given); ConfigError if none."""
+    from boxloss.benchmark.results import read_result
+
+    folder = out / "results"
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} not found: out= must be a benchmark folder")
+    runs = [(path, record) for path in sorted(folder.glob("*.json"))
+            if (record := read_result(path)) and (cfgs is None or record["cfg"] in cfgs)]
+    missing = [cfg for cfg in cfgs or [] if cfg not in {record["cfg"] for _, record in runs}]
+    if missing:
+        raise ConfigError(f"no finished runs of {', '.join(missing)} in {folder}")
+    if not runs:
+        raise ConfigError(f"no finished runs in {folder}")
+    return runs
+
+
+def split_tide(out: Path, record: dict) -> dict:
+    """``{split: tide}`` for one run from its saved val folders; ValueError naming what is missing or inconsistent."""
+    from boxloss.evaluation.tide import tide_errors
+
+    tide = {}
+    for split in record["evaluation"]["splits"]:
+        folder = out / "val" / f"{record['run']}-{split}"
+        files = [folder / "gt.json", folder / "predictions.json"]
+        if not all(f.is_file() for f in files):
+            raise ValueError(f"{folder} has no gt.json and predictions.json")
+        try:
+            tide[split] = tide_errors(files[0], json.loads(files[1].read_text()))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{folder}: {str(error).splitlines()[0]}") from None
+        for key in ("AP50", "AP75"):  # the saved detections must be those the record's metrics came from
+            found, recorded = tide[split][key]["ap"], record["metrics"][split][key]
+            if not abs(found - recorded) <= AP_AGREEMENT:
+                raise ValueError(f"{folder}: its predictions give {key} {found:.6f}, the record {recorded:.6f}")
+    return tide
+
+
+def add_tide(settings: dict, argv: list[str]) -> int:
+    given = raw_keyvalues(argv)
+    other_mode = [key for key in ("nms", "nms_diou_beta", "label") if key in given]
+    if other_mode:
+        raise ConfigError(f"{other_mode[0]}= re-evaluates with the weights; tide=true only reads the saved val "
+                          "folders: give one or the other")
+    out = Path(settings["out"])
+    cfgs = [c for c in settings["cfgs"].split(",") if c] if settings["cfgs"] else None
+    runs = finished_runs(out, cfgs)
+    todo = []
+    for path, record in runs:
+        if settings["force"] or "tide" not in record:
+            todo.append((path, record))
+        else:
+            print(f"rescore: {record['run']} already has TIDE (force=true recomputes it)")
+    computed, problems = [], {}
+    for path, record in todo:
+        try:
+            computed.append((path, record, split_tide(out, record)))
+        except ValueError as error:
+            problems[record["run"]] = str(error)
+    if todo and not computed:
+        first = next(iter(problems.items()))
+        raise ConfigError(f"none of the {len(todo)} runs could be re-scored (e.g. {first[0]}: {first[1]})")
+    command = " ".join(["python", "scripts/rescore.py", *argv])
+    for path, record, tide in computed:
+        for split, values in tide.items():
+            write_json_atomic(out / "val" / f"{record['run']}-{split}" / "tide.json", values, indent=2)
+        updated = {**copy.deepcopy(record), "tide": tide,
+                   "tide_added_by": {"command": command, "at": now(),
+                                     "evaluator": next(iter(tide.values()))["settings"]["evaluator"]}}
+        write_json_atomic(path, updated, indent=2)
+        shown = "; ".join(f"{split} AP50 {values['AP50']['ap']:.4f} ΔLoc {values['AP50']['delta_ap']['Loc']:.4f}, "
+                          f"AP75 {values['AP75']['ap']:.4f} ΔLoc {values['AP75']['delta_ap']['Loc']:.4f}"
+                          for split, values in tide.items())
+        print(f"rescore: {record['run']}: TIDE added ({shown})")
+    for run, problem in problems.items():
+        print(f"rescore: {run}: not re-scored: {problem}", file=sys.stderr)
+    if problems:
+        print(f"rescore: {len(problems)} run(s) not re-scored: {', '.join(problems)}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str]) -> int:
-    from boxloss.benchmark.results import read_result, run_file
+    from boxloss.benchmark.results import read_result, run_file, tide_by_split
     from boxloss.cli import val as val_cli
 
     settings = parse_keyvalues(argv, KEYS)
-    if not settings["out"] or not settings["cfgs"]:
-        raise ConfigError("out= and cfgs= are required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
+    if not settings["out"]:
+        raise ConfigError("out= is required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou, or tide=true)")
+    if settings["tide"]:
+        return add_tide(settings, argv)
+    if not settings["cfgs"]:
+        raise ConfigError("cfgs= is required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
     out = Path(settings["out"])
     label = settings["label"] or f"{settings['nms']}_nms"
     cfgs = [c for c in settings["cfgs"].split(",") if c]
-    results = [r for p in sorted((out / "results").glob("*.json")) if (r := read_result(p)) and r["cfg"] in cfgs]
-    if not results:
-        raise ConfigError(f"no finished runs of {', '.join(cfgs)} in {out / 'results'}")
+    results = [record for _, record in finished_runs(out, cfgs)]
     extra = [f"nms={settings['nms']}"] + ([f"nms_diou_beta={settings['nms_diou_beta']}"]
                                            if settings["nms_diou_beta"] else [])
     for result in results:
@@ -57,19 +159,23 @@ def main(argv: list[str]) -> int:
         best = run_file(result, "weights", out)
         if not best.is_file():
             raise ConfigError(f"{result['run']}: its weights {best} are gone; re-scoring needs them")
-        metrics = {}
+        outputs = {}
         for split in result["evaluation"]["splits"]:
             val_dir = out / "val" / f"{name}-{split}"
             args = [f"model={best}", f"data={result['settings']['data']}", f"split={split}",
                     f"project={val_dir.parent}", f"name={val_dir.name}", *extra]
             if val_cli.main(args) != 0:
                 raise RuntimeError(f"val.py failed on {best} ({split})")
-            metrics[split] = json.loads((val_dir / "metrics.json").read_text())
-            print(f"rescore: {name} {split}: AP {metrics[split]['AP']:.4f} AP50 {metrics[split]['AP50']:.4f} "
-                  f"AP75 {metrics[split]['AP75']:.4f}")
+            outputs[split] = {**json.loads((val_dir / "metrics.json").read_text()),
+                              "tide": json.loads((val_dir / "tide.json").read_text())}
+            print(f"rescore: {name} {split}: AP {outputs[split]['AP']:.4f} AP50 {outputs[split]['AP50']:.4f} "
+                  f"AP75 {outputs[split]['AP75']:.4f}")
         record = copy.deepcopy(result)
-        record.update(cfg=f"{result['cfg']}-{label}", run=name, metrics=metrics,
-                      finished_at=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        record.pop("tide_added_by", None)
+        record.update(cfg=f"{result['cfg']}-{label}", run=name, finished_at=now(),
+                      metrics={split: {k: v for k, v in values.items() if k != "tide"}
+                               for split, values in outputs.items()},
+                      tide=tide_by_split(outputs, list(outputs)),
                       rescore={"from": result["run"], "val": extra,
                                "command": " ".join(["python", "scripts/rescore.py", *argv])})
         # "evaluation" stays the original's, so the summary pairs the two; "rescore" says what differs

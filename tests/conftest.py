@@ -18,6 +18,7 @@ import ultralytics.utils  # noqa: E402,F401 -- writes the private settings file 
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,18 @@ def mini_data() -> Path:
     from boxloss.yolo.experiment import resolve_data
 
     return Path(resolve_data("shapes-mini"))
+
+
+@pytest.fixture(scope="session")
+def bccd(tmp_path_factory):
+    """``(folder, report)``: BCCD converted to YOLO format (its official split) in a temporary folder; skips when
+    ../shared/datasets is not on this machine."""
+    from boxloss.convert import convert_voc
+
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"shared datasets folder {SHARED_DATASETS} not present on this machine")
+    out = tmp_path_factory.mktemp("bccd") / "bccd-yolo"
+    return out, convert_voc(SHARED_DATASETS / "bccd" / "BCCD", out)
 
 
 def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):

@@ -344,6 +344,7 @@ run = Path(args["project"]) / args["name"]
 run.mkdir(parents=True)
 keys = [f"AP{t}" for t in range(50, 100, 5)] + ["AP", "APs", "APm", "APl", "AR100"]
 (run / "metrics.json").write_text(json.dumps({k: 0.25 for k in keys}))
+(run / "tide.json").write_text(json.dumps({"AP50": {"ap": 0.5, "delta_ap": {"Loc": 0.125}}}))
 print(f"val.py: run directory {run}")
 '''
 
@@ -359,7 +360,9 @@ def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(t
     runner = SubprocessRunner(train_command=(sys.executable, str(tmp_path / "train.py")),
                               val_command=(sys.executable, str(tmp_path / "val.py")), log=lines.append)
     metrics = runner(spec)
-    assert metrics == {"val": {key: 0.25 for key in METRIC_KEYS}}
+    tide = {"AP50": {"ap": 0.5, "delta_ap": {"Loc": 0.125}}}
+    assert metrics == {"val": {**{key: 0.25 for key in METRIC_KEYS}, "tide": tide}}  # tide.json rides along
+    assert benchmark_results.tide_by_split(metrics, ["val"]) == {"val": tide}
     assert not stale.exists() and (spec.train_dir / "weights" / "best.pt").is_file()
     assert lines[:2] == [
         "    ciou-s0 epoch 1/2  box_loss 2.000  cls_loss 4.000  dfl_loss 1.500  | val P 0.1  R 0.2  mAP50 0.3  "
@@ -374,6 +377,36 @@ def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(t
                              spec.out)
     with pytest.raises(RunFailed, match="training exited with status 3: something went wrong in the child"):
         runner(failing)
+
+
+def test_records_carry_the_tide_of_every_split_when_the_runner_returns_it(tmp_path):
+    def with_tide(cfg, seed, splits):
+        return {split: {**values, "tide": {"AP50": {"ap": values["AP50"], "split": split}}}
+                for split, values in fake_metrics(cfg, seed, splits).items()}
+
+    plan = plan_for(tmp_path / "bench")
+    run(plan, FakeRunner(metrics=with_tide))
+    record = read_result(plan.runs[1].result_path)
+    assert record["tide"] == {"val": {"AP50": {"ap": fake_metrics("ciou", 1)["val"]["AP50"], "split": "val"}}}
+    assert list(record["metrics"]["val"]) == list(METRIC_KEYS)  # the metrics stay metrics.json's COCO numbers
+
+    other = plan_for(tmp_path / "other")
+    run(other, FakeRunner())  # a runner without TIDE (or a val.py from before it): no "tide" key
+    assert "tide" not in read_result(other.runs[0].result_path)
+    assert benchmark_results.tide_by_split({"val": {"tide": {}}, "test": {}}, ["val", "test"]) is None
+
+
+def test_results_evaluated_by_another_backend_still_count_as_finished(tmp_path):
+    """The backends agree to 1e-12, so the hotcoco default does not re-run results recorded with pycocotools."""
+    plan = plan_for(tmp_path / "bench")
+    assert plan.runs[0].evaluation["backend"] == "hotcoco"
+    run(plan, FakeRunner())
+    for spec in plan.runs:
+        record = read_result(spec.result_path)
+        record["evaluation"]["backend"] = "pycocotools"
+        spec.result_path.write_text(json.dumps(record))
+    status = check_existing(plan_for(tmp_path / "bench"))
+    assert list(status.done) == [spec.name for spec in plan.runs] and not status.stale
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -395,6 +428,8 @@ def test_benchmark_end_to_end(tmp_path, mini_data):
         record = read_result(out / "results" / f"{cfg}-s0.json")
         assert record is not None and record["settings"]["box_loss"] == cfg and record["settings"]["epochs"] == 1
         assert list(record["metrics"]["val"]) == list(METRIC_KEYS)
+        tide = json.loads((out / "val" / f"{cfg}-s0-val" / "tide.json").read_text())
+        assert record["tide"] == {"val": tide} and tide["AP50"]["ap"] == pytest.approx(record["metrics"]["val"]["AP50"])
         assert record["versions"]["ultralytics"] == "8.4.190" and record["elapsed_s"] > 0
         assert (out / "logs" / f"{cfg}-s0.log").read_text().count("$ ") == 2  # train, then val
     report = (out / "report.md").read_text()

@@ -110,12 +110,7 @@ def test_voc_class_order_and_missing_size(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- BCCD
-@pytest.fixture(scope="module")
-def bccd(tmp_path_factory):
-    if not DATASETS.is_dir():
-        pytest.skip(f"shared datasets folder {DATASETS} not present on this machine")
-    out = tmp_path_factory.mktemp("bccd") / "bccd-yolo"
-    return out, convert_voc(BCCD, out)
+# the converted dataset: conftest.bccd
 
 
 @needs_datasets

@@ -1,10 +1,13 @@
 """COCO evaluation (boxloss.evaluation): hand-derived AP values, crowd regions, backend agreement, GT round trip.
 
+The backends (pycocotools, the reference; faster-coco-eval; hotcoco) must agree to 1e-12 on every metric.
+
 Every AP below is COCO's: greedy matching by descending score, precision made monotone (each point takes the
 best precision at any higher recall), then read at the 101 recall points 0, 0.01, ..., 1 and averaged.
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +17,9 @@ from conftest import fresh_interpreter_imports
 from boxloss.evaluation import (AP_KEYS, BACKENDS, METRIC_KEYS, coco_to_yolo_lines, evaluate, format_table,
                                 gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
                                 yolo_to_coco)
-from boxloss.evaluation.coco_eval import run_cocoeval
+from boxloss.evaluation.coco_eval import AGREEMENT_TOLERANCE, backend_disagreement, missing_backend, run_cocoeval
 from boxloss.data.yolo_format import label_path, read_labels as read_yolo_labels, split_images
-from boxloss.testing.detections import random_detections
+from boxloss.testing.detections import detections_from_gt, random_detections
 
 REPO = Path(__file__).resolve().parents[1]
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
@@ -115,12 +118,13 @@ def test_inputs_are_not_modified():
     assert json.dumps([gt, predictions]) == before
 
 
-def assert_backends_agree(gt, predictions, tolerance=1e-6):
+def assert_backends_agree(gt, predictions):
+    """Every backend equals pycocotools within AGREEMENT_TOLERANCE (1e-12) on every metric; pycocotools' metrics."""
     results = {backend: evaluate(gt, predictions, backend) for backend in BACKENDS}
-    reference, other = (results[b] for b in BACKENDS)
-    differences = {k: abs(reference[k] - other[k]) for k in METRIC_KEYS}
-    assert max(differences.values()) <= tolerance, differences
-    return reference
+    differences = {(b, k): abs(results[b][k] - results["pycocotools"][k]) for b in BACKENDS for k in METRIC_KEYS}
+    assert max(differences.values()) <= AGREEMENT_TOLERANCE, differences
+    assert backend_disagreement(results) is None
+    return results["pycocotools"]
 
 
 def test_backends_agree_on_a_synthetic_set():
@@ -130,27 +134,31 @@ def test_backends_agree_on_a_synthetic_set():
     assert 0.05 < metrics["AP"] < 0.95 and metrics["AP50"] > metrics["AP75"] > metrics["AP95"]
 
 
-def coco128_predictions(gt, seed=0):
-    """Every non-crowd object predicted with jitter and a noisy score, plus background boxes."""
-    rng = np.random.default_rng(seed)
-    predictions = []
-    sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
-    category_ids = [c["id"] for c in gt["categories"]]
-    for ann in gt["annotations"]:
-        if ann["iscrowd"]:
-            continue
-        x, y, w, h = ann["bbox"]
-        jitter = rng.uniform(0.0, 0.3)
-        box = [x + rng.normal() * jitter * w / 3, y + rng.normal() * jitter * h / 3,
-               w * np.exp(rng.normal() * jitter / 3), h * np.exp(rng.normal() * jitter / 3)]
-        predictions.append(det(box, float(np.clip(1 - jitter * 2 + rng.normal() * 0.1, 0.01, 1)), ann["image_id"],
-                               ann["category_id"]))
-    for image_id, (width, height) in sizes.items():
-        for _ in range(10):
-            w, h = rng.uniform(5, width / 2), rng.uniform(5, height / 2)
-            predictions.append(det([rng.uniform(0, width - w), rng.uniform(0, height - h), w, h],
-                                   float(rng.uniform(0.001, 0.5)), image_id, int(rng.choice(category_ids))))
-    return predictions
+def test_backends_agree_on_bccd_test(bccd):
+    """BCCD's test split (72 images of dense small cells, 3 classes) as val.py builds its ground truth, with
+    detections imitated from it."""
+    gt = gt_from_yolo_dataset(bccd[0] / "data.yaml", "test")
+    assert len(gt["images"]) == 72
+    metrics = assert_backends_agree(gt, detections_from_gt(gt))
+    assert 0.2 < metrics["AP"] < 0.95 and metrics["APs"] > -1
+
+
+def test_backend_disagreement_names_the_metric_and_the_backends():
+    same = {k: 0.5 for k in METRIC_KEYS}
+    assert backend_disagreement({"pycocotools": same, "hotcoco": dict(same)}) is None
+    off = {**same, "AP75": 0.5 + 1e-9}
+    message = backend_disagreement({"pycocotools": same, "faster_coco_eval": same, "hotcoco": off})
+    assert message.startswith("AP75: hotcoco 0.500000001 vs pycocotools 0.5") and "> 1e-12" in message
+    assert backend_disagreement({"pycocotools": same, "hotcoco": {**same, "AP": float("nan")}}).startswith("AP:")
+
+
+@pytest.mark.parametrize("backend", ["hotcoco", "faster_coco_eval", "pycocotools"])
+def test_a_backend_whose_package_is_missing_is_named(backend, monkeypatch):
+    assert missing_backend(backend) is None
+    monkeypatch.setitem(sys.modules, backend, None)  # the import now fails as if the package were not installed
+    package = {"faster_coco_eval": "faster-coco-eval"}.get(backend, backend)
+    assert missing_backend(backend) == f"backend {backend} is not installed (pip install {package})"
+    assert missing_backend("detectron") == "unknown backend 'detectron': expected one of " + ", ".join(BACKENDS)
 
 
 @needs_coco128
@@ -163,7 +171,7 @@ def test_backends_agree_on_coco128_official_json():
     from pycocotools.cocoeval import COCOeval
 
     gt = gt_from_coco_json(COCO128_JSON)
-    predictions = coco128_predictions(gt)
+    predictions = detections_from_gt(gt)
     metrics = assert_backends_agree(gt, predictions)
     assert 0.2 < metrics["AP"] < 0.95 and metrics["APs"] > -1 and metrics["APl"] > -1
     with contextlib.redirect_stdout(io.StringIO()):

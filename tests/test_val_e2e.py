@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from boxloss.evaluation import AP_KEYS, METRIC_KEYS, TIDE_ERRORS, TIDE_ORACLES, tide_errors
 from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
 
-from conftest import run_entry
+from conftest import offline_env, run_entry
 
 REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 
@@ -48,22 +48,36 @@ def pycocotools_reference(gt_path: Path, predictions_path: Path) -> dict:
             "_AP50": stats[1], "_AP75": stats[2]}
 
 
+def assert_tide_file(tide: dict, gt: dict, predictions: list, metrics: dict) -> None:
+    """tide.json: TIDE at 0.5 and 0.75, recomputed from the written files, relative to metrics.json's AP50 / AP75."""
+    assert tide == tide_errors(gt, predictions)
+    assert list(tide) == ["AP50", "AP75", "settings"]
+    for key in ("AP50", "AP75"):
+        assert tide[key]["ap"] == pytest.approx(metrics[key], abs=1e-12)
+        assert list(tide[key]["delta_ap"]) == [*TIDE_ERRORS, *TIDE_ORACLES]
+
+
 @pytest.mark.slow
 def test_val_after_one_epoch(trained, mini_data):
+    """backend=hotcoco,faster_coco_eval: metrics.json is hotcoco's, checked in the run against faster-coco-eval's and
+    pycocotools' (both written too), and here against pycocotools run independently on the written files."""
     tmp, best = trained
     network_log = tmp / "network_val.log"
-    result = run_entry("val.py", [f"model={best}", "data=shapes-mini", "imgsz=128", "backend=both",
+    result = run_entry("val.py", [f"model={best}", "data=shapes-mini", "imgsz=128", "backend=hotcoco,faster_coco_eval",
                                   f"project={tmp}/val"], tmp, network_log)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp / "val" / "val"
     assert f"val.py: run directory {run_dir}" in result.stdout
-    assert "| model" in result.stdout and "AP95" in result.stdout and "backends agree" in result.stdout
+    assert "| model" in result.stdout and "AP95" in result.stdout and "ΔLoc" in result.stdout
+    assert "backends agree: hotcoco, faster_coco_eval, pycocotools" in result.stdout
+    assert result.stdout.index("AP95") < result.stdout.index("ΔLoc")  # the TIDE table follows the AP table
     assert not network_log.exists(), network_log.read_text()[:2000]
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert list(metrics) == REPORTED_KEYS
-    other = json.loads((run_dir / "metrics_faster_coco_eval.json").read_text())
-    assert max(abs(metrics[k] - other[k]) for k in METRIC_KEYS) <= 1e-6
+    for other in ("faster_coco_eval", "pycocotools"):
+        values = json.loads((run_dir / f"metrics_{other}.json").read_text())
+        assert max(abs(metrics[k] - values[k]) for k in METRIC_KEYS) <= 1e-12
 
     gt = json.loads((run_dir / "gt.json").read_text())
     predictions = json.loads((run_dir / "predictions.json").read_text())
@@ -76,7 +90,9 @@ def test_val_after_one_epoch(trained, mini_data):
     assert {k: metrics[k] for k in CALIBRATION_KEYS} == calibration(gt, predictions)  # recomputed from the files
     assert metrics["AP50"] == pytest.approx(reference["_AP50"], abs=1e-12)
     assert metrics["AP75"] == pytest.approx(reference["_AP75"], abs=1e-12)
-    assert (run_dir / "table.md").read_text().startswith("| model")
+    assert_tide_file(json.loads((run_dir / "tide.json").read_text()), gt, predictions, metrics)
+    table = (run_dir / "table.md").read_text()
+    assert table.startswith("| model") and "| TIDE of" in table and "n Miss" in table
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*.tmp"))
 
 
@@ -122,10 +138,15 @@ def test_two_checkpoints_side_by_side(trained):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert list(metrics) == ["ciou (ciou/best)", "ciou (ciou/last)"]
     assert all(list(m) == REPORTED_KEYS for m in metrics.values())
-    assert (run_dir / "gt.json").is_file()
-    assert (run_dir / "ciou_ciou_best" / "predictions.json").is_file()
-    assert (run_dir / "ciou_ciou_last" / "predictions.json").is_file()
-    assert "| loss" in result.stdout and "ciou (ciou/last)" in result.stdout
+    gt = json.loads((run_dir / "gt.json").read_text())
+    tide = json.loads((run_dir / "tide.json").read_text())
+    assert list(tide) == list(metrics)
+    for row, folder in (("ciou (ciou/best)", "ciou_ciou_best"), ("ciou (ciou/last)", "ciou_ciou_last")):
+        predictions = json.loads((run_dir / folder / "predictions.json").read_text())
+        assert_tide_file(tide[row], gt, predictions, metrics[row])
+        reference = pycocotools_reference(run_dir / "gt.json", run_dir / folder / "predictions.json")
+        assert all(metrics[row][k] == pytest.approx(reference[k], abs=1e-12) for k in METRIC_KEYS)  # hotcoco's
+    assert "| loss" in result.stdout and "ciou (ciou/last) AP75" in result.stdout  # TIDE rows per checkpoint
 
 
 @pytest.mark.slow
@@ -133,7 +154,9 @@ def test_two_checkpoints_side_by_side(trained):
     (["model=missing/best.pt", "data=shapes-mini"], "model checkpoint 'missing/best.pt' not found"),
     (["model=best.pt", "data=shapes-mini", "imgsz=128", "bakend=both"], "unknown key 'bakend' (did you mean backend"),
     (["model=best.pt", "data=shapes-mini", "backend=detectron2"],
-     "backend='detectron2' is out of range: must be one of"),
+     "backend='detectron2' is out of range: must be one of pycocotools, faster_coco_eval, hotcoco, several of them "
+     "comma-separated, or all"),
+    (["model=best.pt", "data=shapes-mini", "backend=hotcoco,hotcoco"], "backend='hotcoco,hotcoco' is out of range"),
     (["data=shapes-mini"], "model= is required"),
     (["model=best.pt", "data=nowhere.yaml"], "dataset 'nowhere.yaml' not found"),
 ])
@@ -159,6 +182,95 @@ def test_unreadable_checkpoint_is_bad_input(tmp_path, mini_data):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "val").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("blocked, backend, message", [
+    ("faster_coco_eval", "faster_coco_eval",
+     "backend faster_coco_eval is not installed (pip install faster-coco-eval)"),
+    ("hotcoco", "hotcoco", "backend hotcoco is not installed (pip install hotcoco)"),
+    ("hotcoco", "pycocotools", "backend hotcoco is not installed (pip install hotcoco): tide.json (the TIDE error "
+                               "decomposition) needs it"),
+])
+def test_a_missing_evaluator_package_is_one_line_and_exit_2(blocked, backend, message, trained, tmp_path):
+    """val.py's own main() in a fresh interpreter where importing the package fails (sys.modules[name] = None)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(trained[1], tmp_path / "best.pt")
+    args = ["model=best.pt", "data=shapes-mini", f"backend={backend}", f"project={tmp_path / 'val'}"]
+    code = (f"import sys; sys.modules[{blocked!r}] = None; from boxloss.cli.val import main; "
+            f"sys.exit(main({args!r}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=offline_env(tmp_path / "network.log"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == f"val.py: error: {message}"
+    assert not (tmp_path / "val").exists()
+
+
+@pytest.mark.slow
+def test_backends_that_disagree_fail_with_one_line_naming_the_metric(trained, tmp_path, monkeypatch, capsys):
+    """hotcoco's AP75 made 1e-9 off: the cross-check refuses the run (exit 1, one line), nothing is written."""
+    from boxloss.cli import val as val_cli
+    from boxloss.yolo import val_run
+
+    real_evaluate = val_run.evaluate
+
+    def evaluate(gt, predictions, backend):
+        metrics = real_evaluate(gt, predictions, backend)
+        return {**metrics, "AP75": metrics["AP75"] + 1e-9} if backend == "hotcoco" else metrics
+
+    monkeypatch.setattr(val_run, "evaluate", evaluate)
+    project = tmp_path / "val"
+    code = val_cli.main([f"model={trained[1]}", "data=shapes-mini", "imgsz=128", "backend=hotcoco,pycocotools",
+                         f"project={project}"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert lines[-1].startswith("val.py: error: backends disagree on ciou: AP75: hotcoco ")
+    assert "vs pycocotools" in lines[-1] and lines[-1].endswith("> 1e-12)")
+    assert not project.exists() or list(project.iterdir()) == []
+
+
+def untrained_checkpoint(path: Path, names: list[str], class_bias: float | None = None) -> Path:
+    """A seeded, untrained YOLOv8n with these class names saved as a checkpoint: the plumbing, not the numbers.
+    ``class_bias`` replaces the head's initial class-logit bias (ultralytics' prior is ~log(5 / nc / cells): with
+    80 classes no score reaches the validation's conf 0.001, and an untrained model would detect nothing)."""
+    import torch
+
+    from boxloss.yolo import BoxLossDetectionModel
+
+    torch.manual_seed(0)
+    model = BoxLossDetectionModel("yolov8n.yaml", nc=len(names), verbose=False)
+    model.names = dict(enumerate(names))
+    if class_bias is not None:
+        for branch in model.model[-1].cv3:
+            branch[-1].bias.data.fill_(class_bias)
+    torch.save({"model": model, "train_args": {"box_loss": "ciou", "imgsz": 128}}, path)
+    return path
+
+
+@pytest.mark.slow
+def test_hotcoco_metrics_equal_pycocotools_on_bccd_test(bccd, tmp_path):
+    """val.py (default backend hotcoco) on BCCD's test split, converted from ../shared: metrics.json equals
+    pycocotools run on the written gt.json and predictions.json, and tide.json is relative to its AP50 / AP75."""
+    import yaml
+
+    data_yaml = bccd[0] / "data.yaml"
+    names = yaml.safe_load(data_yaml.read_text())["names"]
+    names = list(names.values()) if isinstance(names, dict) else names
+    untrained_checkpoint(tmp_path / "bccd3.pt", names)
+    result = run_entry("val.py", ["model=bccd3.pt", f"data={data_yaml}", "split=test", "imgsz=128", "batch=16",
+                                  f"project={tmp_path}/val"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "val" / "val"
+    gt = json.loads((run_dir / "gt.json").read_text())
+    predictions = json.loads((run_dir / "predictions.json").read_text())
+    assert len(gt["images"]) == 72 and len(predictions) > 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    reference = pycocotools_reference(run_dir / "gt.json", run_dir / "predictions.json")
+    assert all(metrics[k] == pytest.approx(reference[k], abs=1e-12) for k in METRIC_KEYS)
+    assert_tide_file(json.loads((run_dir / "tide.json").read_text()), gt, predictions, metrics)
+
+
 COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
 
 
@@ -169,11 +281,9 @@ def test_coco_json_ground_truth(tmp_path):
     """``coco_json=``: gt.json is the official JSON for the split's images (ids, 91-id categories, areas and the 10
     crowd regions kept), predictions use COCO's ids. The model is an untrained 80-class YOLOv8n saved as a
     checkpoint (the test is about the plumbing, not the numbers); the images are symlinked so nothing is written
-    into the shared folder (ultralytics writes a label cache next to the labels)."""
-    import torch
+    into the shared folder (ultralytics writes a label cache next to the labels). backend=hotcoco: metrics.json
+    equals pycocotools run on the written files."""
     from ultralytics.data.converter import coco80_to_coco91_class
-
-    from boxloss.yolo import BoxLossDetectionModel
 
     official = json.loads((COCO128 / "annotations" / "instances_train2017.json").read_text())
     names = [c["name"] for c in sorted(official["categories"], key=lambda c: c["id"])]
@@ -182,11 +292,9 @@ def test_coco_json_ground_truth(tmp_path):
         (tmp_path / "images" / "val" / image.name).symlink_to(image)
     (tmp_path / "data.yaml").write_text(json.dumps({"path": str(tmp_path), "train": "images/val", "val": "images/val",
                                                     "names": names}))
-    model = BoxLossDetectionModel("yolov8n.yaml", nc=80, verbose=False)
-    model.names = dict(enumerate(names))
-    torch.save({"model": model, "train_args": {"box_loss": "ciou", "imgsz": 128}}, tmp_path / "coco80.pt")
+    untrained_checkpoint(tmp_path / "coco80.pt", names, class_bias=-3.0)
 
-    result = run_entry("val.py", ["model=coco80.pt", "data=data.yaml", "imgsz=128", "batch=16",
+    result = run_entry("val.py", ["model=coco80.pt", "data=data.yaml", "imgsz=128", "batch=16", "backend=hotcoco",
                                   f"coco_json={COCO128 / 'annotations' / 'instances_train2017.json'}",
                                   f"project={tmp_path}/val"], tmp_path, tmp_path / "network.log")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -198,9 +306,13 @@ def test_coco_json_ground_truth(tmp_path):
     assert gt["annotations"] == expected and gt["categories"] == official["categories"]
     assert sum(a["iscrowd"] for a in gt["annotations"]) == sum(a["iscrowd"] for a in expected) > 0
     predictions = json.loads((run_dir / "predictions.json").read_text())
-    assert {p["image_id"] for p in predictions} <= ids
+    assert {p["image_id"] for p in predictions} <= ids and len(predictions) > 0
     assert {p["category_id"] for p in predictions} <= set(coco80_to_coco91_class())
-    assert list(json.loads((run_dir / "metrics.json").read_text())) == REPORTED_KEYS
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == REPORTED_KEYS
+    reference = pycocotools_reference(run_dir / "gt.json", run_dir / "predictions.json")  # with the crowd regions
+    assert all(metrics[k] == pytest.approx(reference[k], abs=1e-12) for k in METRIC_KEYS)
+    assert_tide_file(json.loads((run_dir / "tide.json").read_text()), gt, predictions, metrics)
 
 
 def test_rows_are_named_by_loss_and_head():

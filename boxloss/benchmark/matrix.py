@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .plan import Plan, RunSpec, start_order
 from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
-                      make_result, publish_complete_seeds, record_finished, versions)
+                      make_result, publish_complete_seeds, record_finished, tide_by_split, versions)
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,8 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             log(f"[{done_count}/{total}] {spec.name}: FAILED after {format_seconds(completion.elapsed)}: "
                 f"{completion.error}; still running: {still}")
             continue
-        result = make_result(plan, spec, metrics, completion.elapsed, environment)
+        result = make_result(plan, spec, metrics, completion.elapsed, environment,
+                             tide=tide_by_split(completion.metrics, spec.splits))
         published = record_finished(plan, spec, result)
         written[spec.name] = result
         durations.append(completion.elapsed)

@@ -235,13 +235,23 @@ def _checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]
     return checked
 
 
+def tide_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
+    """The record's ``"tide"``: ``{split: tide.json content}`` from a runner's per-split outputs (the real runner puts
+    each split's tide.json under ``"tide"`` next to its metrics), or None unless every split has one."""
+    if not isinstance(outputs, Mapping):
+        return None
+    tide = {split: (outputs.get(split) or {}).get("tide") for split in splits}
+    return tide if all(isinstance(value, dict) for value in tide.values()) else None
+
+
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
-                environment: Mapping[str, Any]) -> dict[str, Any]:
+                environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The result record; ``tide`` (:func:`tide_by_split`), when given, goes in as ``"tide"``."""
     def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
         return Path(os.path.relpath(path, plan.out)).as_posix()
 
     settings = portable_settings(spec.settings)
-    return {
+    record = {
         "format": RESULT_FORMAT, "run": spec.name, "cfg": spec.cfg, "seed": spec.seed,
         "cfg_file": settings.get("cfg"), "metrics": metrics, "settings": settings,
         "evaluation": spec.evaluation, "benchmark": portable_benchmark(plan.benchmark), "elapsed_s": elapsed,
@@ -252,6 +262,9 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
                   "val_dirs": {split: inside(spec.val_dir(split)) for split in spec.splits}},
         "machine": environment.get("machine"), "versions": environment.get("versions"),
     }
+    if tide is not None:
+        record["tide"] = dict(tide)
+    return record
 
 
 def portable_benchmark(benchmark: Mapping[str, Any]) -> dict[str, Any]:

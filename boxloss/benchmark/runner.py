@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from .plan import RunSpec
 from .results import RunFailed
@@ -142,7 +142,8 @@ class SubprocessRunner:
         for process in children:
             _stop(process)
 
-    def __call__(self, spec: RunSpec, slot=None) -> dict[str, dict[str, float]]:
+    def __call__(self, spec: RunSpec, slot=None) -> dict[str, dict[str, Any]]:
+        """``{split: metrics.json content, plus its tide.json under "tide"}`` (see :func:`.results.tide_by_split`)."""
         device = getattr(slot, "device", None)
         extra = [f"device={device}"] if device is not None else []
         env = {"BOXLOSS_THREADS": str(slot.threads)} if getattr(slot, "threads", None) else {}
@@ -174,6 +175,11 @@ class SubprocessRunner:
                     metrics[split] = json.loads((run_dir / "metrics.json").read_text())
                 except (OSError, ValueError) as error:
                     raise RunFailed(f"evaluation on {split} wrote no readable metrics.json ({error})") from None
+                if (run_dir / "tide.json").exists():  # the TIDE decomposition val.py writes beside the metrics
+                    try:
+                        metrics[split]["tide"] = json.loads((run_dir / "tide.json").read_text())
+                    except (OSError, ValueError) as error:
+                        raise RunFailed(f"evaluation on {split} wrote an unreadable tide.json ({error})") from None
                 self.log(f"    {spec.name} {split}: AP {metrics[split]['AP']:.4f}  AP50 {metrics[split]['AP50']:.4f}"
                          f"  AP75 {metrics[split]['AP75']:.4f}  AP90 {metrics[split]['AP90']:.4f} (COCO)")
         return metrics

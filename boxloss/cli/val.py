@@ -2,17 +2,19 @@
 
     python val.py model=runs/train/ciou/weights/best.pt data=shapes
     python val.py model=runs/train/ciou/weights/best.pt,runs/train/eiou/weights/best.pt data=shapes   # one row per loss
-    python val.py model=best.pt data=path/to/data.yaml split=test imgsz=640 batch=8 backend=both
+    python val.py model=best.pt data=path/to/data.yaml split=test imgsz=640 batch=8 backend=all
     python val.py model=yolov8n-coco.pt data=coco.yaml coco_json=annotations/instances_val2017.json  # official GT
 
 Predictions come from ultralytics' own validation pipeline (rect batches, conf 0.001, NMS IoU 0.7) with
-max_det=100 (COCO's rule; ultralytics' default is 300), evaluated with pycocotools (or faster-coco-eval) against
-ground truth built from the dataset's labels at the original image sizes, or from coco_json when given (crowd
-regions and COCO's areas).
+max_det=100 (COCO's rule; ultralytics' default is 300), evaluated with pycocotools (or faster-coco-eval, or
+hotcoco; several backends are checked against pycocotools to 1e-12) against ground truth built from the dataset's
+labels at the original image sizes, or from coco_json when given (crowd regions and COCO's areas). Every
+evaluation also decomposes the AP lost into TIDE's error types (hotcoco) at IoU 0.5 and 0.75.
 
-Writes <project>/<name> (default runs/val/val, then val2, ...): metrics.json, gt.json, predictions.json and the
-table printed (table.md), renamed into place only when the evaluation succeeded. A bad key or value exits with
-status 2 and one line naming the problem, and nothing is written.
+Writes <project>/<name> (default runs/val/val, then val2, ...): metrics.json, tide.json, gt.json, predictions.json
+and the tables printed (table.md), renamed into place only when the evaluation succeeded. A bad key or value exits
+with status 2 and one line naming the problem, and nothing is written; backends that disagree exit with status 1
+and one line naming the metric.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ def help_text() -> str:
 
 
 def _main(argv: list[str]) -> int:
+    from ..evaluation.coco_eval import BackendDisagreement
     from ..yolo import val_run
 
     plan = val_run.prepare(parse_keyvalues(argv, val_run.VAL_KEYS))
-    val_run.run(plan)
+    try:
+        val_run.run(plan)
+    except BackendDisagreement as error:  # not bad input, a failed check: one line, status 1
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
     print(f"{PROG}: run directory {plan.run_dir}")
     return 0
 

@@ -1,10 +1,11 @@
-"""COCO box evaluation with AP at each IoU threshold 0.50:0.05:0.95, through pycocotools or faster-coco-eval.
+"""COCO box evaluation with AP at each IoU threshold 0.50:0.05:0.95, through pycocotools, faster-coco-eval or hotcoco.
 
-Both backends run the standard COCO protocol (greedy matching by descending score per image and category,
-crowd regions ignored, 101-point interpolated precision, maxDets 1/10/100, COCO's area ranges) and fill the
+Every backend runs the standard COCO protocol (greedy matching by descending score per image and category,
+crowd regions ignored, 101-point interpolated precision, maxDets 1/10/100, COCO's area ranges) and fills the
 same ``precision[T, R, K, A, M]`` / ``recall[T, K, A, M]`` arrays; :func:`summarize_arrays` reads every
 metric from them exactly as ``COCOeval.summarize`` does (mean over the entries that are not -1, i.e. over
-the categories with ground truth), so the two backends give the same numbers (tested to 1e-6).
+the categories with ground truth), so the backends give the same numbers: pycocotools is the reference, and
+faster-coco-eval and hotcoco (Rust) are tested to agree with it within :data:`AGREEMENT_TOLERANCE`.
 
 Metrics (area "all" and maxDets 100 unless named): ``AP50``, ``AP55``, ..., ``AP95`` (one IoU threshold each),
 ``AP`` (mean over the ten), ``APs``/``APm``/``APl`` (small < 32², medium < 96², large), ``AR100``.
@@ -14,6 +15,7 @@ A metric with no ground truth to measure it (e.g. ``APs`` with no small objects)
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import math
 import os
@@ -26,7 +28,10 @@ from .coco_gt import load_coco
 IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # COCOeval params.iouThrs
 AP_KEYS = tuple(f"AP{round(t * 100)}" for t in IOU_THRESHOLDS)  # AP50, AP55, ..., AP95
 METRIC_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl", "AR100")
-BACKENDS = ("pycocotools", "faster_coco_eval")
+BACKENDS = ("pycocotools", "faster_coco_eval", "hotcoco")
+REFERENCE_BACKEND = "pycocotools"
+BACKEND_PACKAGES = {"pycocotools": "pycocotools", "faster_coco_eval": "faster-coco-eval", "hotcoco": "hotcoco"}
+AGREEMENT_TOLERANCE = 1e-12  # |metric - pycocotools' metric| allowed for another backend
 AREA_LABELS = ("all", "small", "medium", "large")  # COCOeval params.areaRngLbl
 MAX_DETS = 100  # COCO protocol: the metrics are read at maxDets = 100
 
@@ -67,8 +72,8 @@ def check_predictions(gt: Mapping[str, Any], predictions: Iterable[Mapping[str, 
     """Validated copies of ``predictions`` (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``).
 
     An unknown ``image_id``, a malformed box or a non-finite score raises ``ValueError``. Predictions whose
-    category is not in the ground truth are dropped (COCOeval never looks at them either), so both backends
-    see identical input.
+    category is not in the ground truth are dropped (COCOeval never looks at them either), so every backend
+    sees identical input.
     """
     image_ids = {image["id"] for image in gt["images"]}
     category_ids = {category["id"] for category in gt["categories"]}
@@ -125,14 +130,56 @@ def _run_faster_coco_eval(gt: dict[str, Any], predictions: list[dict[str, Any]])
     return evaluator
 
 
-_RUNNERS = {"pycocotools": _run_pycocotools, "faster_coco_eval": _run_faster_coco_eval}
+def _run_hotcoco(gt: dict[str, Any], predictions: list[dict[str, Any]]):
+    from hotcoco import COCO, COCOeval
+
+    coco_gt = COCO(gt)
+    evaluator = COCOeval(coco_gt, coco_gt.loadRes(predictions), "bbox")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    return evaluator
+
+
+_RUNNERS = {"pycocotools": _run_pycocotools, "faster_coco_eval": _run_faster_coco_eval, "hotcoco": _run_hotcoco}
+
+
+class BackendDisagreement(RuntimeError):
+    """Two backends computed different metrics for the same input (the message names the metric and both)."""
+
+
+def missing_backend(backend: str) -> str | None:
+    """Why ``backend`` cannot run here (unknown, or its package is not installed), or None when it can."""
+    if backend not in _RUNNERS:
+        return f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}"
+    try:
+        importlib.import_module(backend)  # each backend is named after the module it imports
+    except ImportError:
+        return f"backend {backend} is not installed (pip install {BACKEND_PACKAGES[backend]})"
+    return None
+
+
+def backend_disagreement(results: Mapping[str, Mapping[str, float]],
+                         tolerance: float = AGREEMENT_TOLERANCE) -> str | None:
+    """The first metric on which a backend differs from pycocotools by more than ``tolerance``, or None.
+
+    ``results``: ``{backend: metrics}`` with pycocotools among them. E.g. ``"AP75: hotcoco 0.5 vs pycocotools
+    0.6 (|difference| 1.0e-01 > 1e-12)"``.
+    """
+    reference = results[REFERENCE_BACKEND]
+    for backend, metrics in results.items():
+        for key in METRIC_KEYS:
+            difference = abs(metrics[key] - reference[key])
+            if not difference <= tolerance:  # NaN disagrees too
+                return (f"{key}: {backend} {metrics[key]!r} vs {REFERENCE_BACKEND} {reference[key]!r} "
+                        f"(|difference| {difference:.1e} > {tolerance:g})")
+    return None
 
 
 def run_cocoeval(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
                  backend: str = "pycocotools"):
     """The backend's evaluator after ``evaluate()`` and ``accumulate()`` (inputs are copied, never modified)."""
     if backend not in _RUNNERS:
-        raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        raise ValueError(missing_backend(backend))
     gt = load_coco(gt)
     for key in ("images", "annotations", "categories"):
         if key not in gt:
@@ -149,7 +196,7 @@ def evaluate(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable[Ma
             Every image listed is evaluated (an image with no prediction counts its objects as missed).
         predictions: COCO results, ``{"image_id", "category_id", "bbox": [x, y, w, h] pixels, "score"}`` each.
             COCOeval keeps at most 100 per image and category; callers limit them per image (COCO's rule).
-        backend: ``"pycocotools"`` (the reference) or ``"faster_coco_eval"``.
+        backend: ``"pycocotools"`` (the reference), ``"faster_coco_eval"`` or ``"hotcoco"``.
 
     Returns:
         ``{key: value}`` for every key of :data:`METRIC_KEYS`, values in [0, 1] or -1 (nothing to measure).

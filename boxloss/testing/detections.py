@@ -1,4 +1,5 @@
-"""Random COCO-like ground truth and detections, shared by the evaluation tests and scripts/bench_eval.py.
+"""Random COCO-like ground truth and detections (and detections imitated from real ground truth), shared by the
+evaluation tests and scripts/bench_eval.py.
 
 One generator, so the benchmark times the backends on the kind of input the tests check them on. Pure numpy.
 """
@@ -100,3 +101,34 @@ def random_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes
     gt = {"info": {"description": f"boxloss random evaluation set (seed {seed})"}, "images": images,
           "annotations": annotations, "categories": categories}
     return DetectionSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)
+
+
+def detections_from_gt(gt: dict[str, Any], seed: int = 0, background_per_image: int = 10) -> list[dict[str, Any]]:
+    """A detector's output imitated from real ground truth: every non-crowd object predicted once with a jitter
+    and a score that falls as the jitter grows, plus ``background_per_image`` random boxes of random classes.
+
+    Object: jitter j ~ U(0, 0.3); centre shifted by N(0, j/3 · side), sides scaled by exp(N(0, j/3)); score
+    clip(1 - 2j + N(0, 0.1), 0.01, 1). Background: sides U(5, image side / 2), score U(0.001, 0.5).
+    """
+    rng = np.random.default_rng(seed)
+    predictions = []
+    sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    category_ids = [c["id"] for c in gt["categories"]]
+    for ann in gt["annotations"]:
+        if ann.get("iscrowd", 0):
+            continue
+        x, y, w, h = ann["bbox"]
+        jitter = rng.uniform(0.0, 0.3)
+        box = [x + rng.normal() * jitter * w / 3, y + rng.normal() * jitter * h / 3,
+               w * np.exp(rng.normal() * jitter / 3), h * np.exp(rng.normal() * jitter / 3)]
+        predictions.append({"image_id": ann["image_id"], "category_id": ann["category_id"],
+                            "bbox": [float(v) for v in box],
+                            "score": float(np.clip(1 - jitter * 2 + rng.normal() * 0.1, 0.01, 1))})
+    for image_id, (width, height) in sizes.items():
+        for _ in range(background_per_image):
+            w, h = rng.uniform(5, width / 2), rng.uniform(5, height / 2)
+            box = [float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), float(w), float(h)]
+            score = float(rng.uniform(0.001, 0.5))
+            predictions.append({"image_id": image_id, "category_id": int(rng.choice(category_ids)), "bbox": box,
+                                "score": score})
+    return predictions
