@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _voc(args):
     from ..convert import convert_voc, convert_voc_folders
 
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes is not None else None
     options = {"classes": classes, "difficult": args.difficult, "split": args.split, "val": args.val,
                "test": args.test, "seed": args.seed, "copy": args.copy, "force": args.force}
     if args.src is not None:

@@ -83,11 +83,12 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Optional, Sequence, Union
 
-from ..data.yolo_format import IMG_FORMATS, label_path, write_data_yaml, write_labels, xyxy_label_line
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
+from ..data.yolo_format import IMG_FORMATS, write_data_yaml, write_labels, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_class_names,
+                     check_split_name, image_inside, output_paths, place_image, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
 
 __all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
@@ -166,13 +167,16 @@ def parse_voc_xml(path: Union[str, Path]) -> VocAnnotation:
     return annotation
 
 
-def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> Path:
-    candidates = [src / "JPEGImages" / ann.filename] if ann.filename else []
-    candidates += [src / "JPEGImages" / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConversionError(f"{ann.xml}: image not found (looked for {candidates[0]})")
+def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> tuple[Path, str]:
+    """The image of one listed id and its ``/`` path below ``JPEGImages``: ``<filename>`` if that exists, else
+    ``<id>.jpg`` (or another image suffix); either must be a regular image file inside ``JPEGImages``."""
+    folder = src / "JPEGImages"
+    names = [relative_reference(ann.filename, f"{ann.xml}: <filename> {ann.filename!r}")] if ann.filename else []
+    names += [f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES]
+    for name in names:
+        if os.path.lexists(folder / name):
+            return image_inside(folder, name, f"{ann.xml}: image {name!r}"), name
+    raise ConversionError(f"{ann.xml}: image not found (looked for {folder / names[0]})")
 
 
 def _image_size(image: Path, ann: VocAnnotation) -> tuple[int, int]:
@@ -205,10 +209,14 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
         raise ConversionError(f"{main}: no split to read (splits={splits!r})")
     out = {}
     for name in wanted:
+        check_split_name(name, "split")
         listing = main / f"{name}.txt"
         if not listing.is_file():
             raise ConversionError(f"{listing}: split file not found")
         ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        for image_id in ids:
+            if PureWindowsPath(image_id).name != image_id or image_id.strip(".") == "":
+                raise ConversionError(f"{listing}: id {image_id!r} is not a file name (a path separator or '..')")
         if len(set(ids)) != len(ids):
             twice = next(i for i in ids if ids.count(i) > 1)
             raise ConversionError(f"{listing}: id {twice} is listed more than once")
@@ -218,9 +226,7 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
 
 def _class_names(found: set[str], classes: Optional[Sequence[str]], annotations) -> tuple[list[str], str]:
     if classes is not None:
-        names = list(classes)
-        if len(set(names)) != len(names):
-            raise ConversionError(f"classes {names} has duplicates")
+        names = check_class_names(classes)
         for ann in annotations:
             for index, obj in enumerate(ann.objects):
                 if obj.name not in names:
@@ -256,7 +262,8 @@ class Pairing:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix[1:].lower() in IMG_FORMATS
+    """An image file name that is not a folder (a FIFO or a symlink pointing out is matched, then refused)."""
+    return path.suffix[1:].lower() in IMG_FORMATS and not path.is_dir()
 
 
 def _one(candidates: list[Path], xml: Path, what: str) -> Optional[Path]:
@@ -270,6 +277,7 @@ def _one(candidates: list[Path], xml: Path, what: str) -> Optional[Path]:
 def _match(xml: Path, ann: VocAnnotation, folder: Path, by_name: dict, by_stem: dict) -> Optional[Path]:
     """The image of one XML by the rule of the module docstring; ``folder`` is the XML's mirror below images."""
     if ann.filename:
+        relative_reference(ann.filename, f"{xml}: <filename> {ann.filename!r}")  # absolute or '..' out: refused
         name = PureWindowsPath(ann.filename).name  # also splits "/" paths
         found = by_name.get(name, [])
         image = _one([p for p in found if p.parent == folder], xml, f"<filename> {name!r}") or \
@@ -316,7 +324,8 @@ def pair_annotations(annotations: Union[str, Path], images: Union[str, Path], re
         if image in claimed:
             raise ConversionError(f"{image}: matched by both {claimed[image]} and {xml}")
         name = image.relative_to(images).as_posix()
-        label = name.rsplit(".", 1)[0]
+        image_inside(images, image.relative_to(images), f"{xml}: image {name!r}")
+        label = PurePosixPath(name).with_suffix("").as_posix()
         if label in labels:
             raise ConversionError(f"{image}: shares its label file {label}.txt with {labels[label]}; rename one")
         claimed[image], labels[label] = xml, image
@@ -371,10 +380,9 @@ def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, 
             (tmp / "labels" / split_name).mkdir(parents=True)
             report.add_split(split_name)
             for item, labels in pairs:
-                target = tmp / "images" / split_name / item.name
+                target, label = output_paths(tmp, split_name, item.name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 place_image(item.image, target, copy)
-                label = label_path(target)
                 label.parent.mkdir(parents=True, exist_ok=True)
                 write_labels(label, [line for _, line in labels])
                 report.count_image(split_name, [name for name, _ in labels])
@@ -395,6 +403,8 @@ def _header(source: str, order: str, rule: str) -> str:
 def _split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
                    splits: Optional[Sequence[str]] = None) -> Optional[tuple[float, float, int]]:
     """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None."""
+    if split is not None:
+        check_split_name(split)
     asked = [f"--{name}" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
     if asked and split is not None:
         raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
@@ -485,6 +495,7 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
     # The official split (or --split NAME): read and validate everything before writing anything.
     split_ids = _read_splits(src, splits, split)
     items: dict[str, AnnotatedImage] = {}
+    named: dict[str, str] = {}  # label path below labels/<split>/ -> the id whose image it is
     for split_name, ids in split_ids.items():
         for image_id in ids:
             if image_id in items:
@@ -493,8 +504,12 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
             if not xml.is_file():
                 raise ConversionError(f"{xml}: not found (listed in split {split_name!r})")
             ann = parse_voc_xml(xml)
-            image = _find_image(src, ann, image_id)
-            items[image_id] = AnnotatedImage(ann, image, image.name, str(xml.relative_to(src)))
+            image, name = _find_image(src, ann, image_id)
+            label = PurePosixPath(name).with_suffix("").as_posix()
+            if named.setdefault(label, image_id) != image_id:
+                raise ConversionError(f"{xml}: its image {name} shares its label file {label}.txt with id "
+                                      f"{named[label]}")
+            items[image_id] = AnnotatedImage(ann, image, name, str(xml.relative_to(src)))
     rule = f"one split {split!r}" if split is not None else "ImageSets/Main (official)"
     report, class_index = _new_report(str(src), out, list(items.values()), classes, rule)
     seen_in: dict[str, str] = {}
