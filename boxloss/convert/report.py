@@ -86,7 +86,8 @@ class ConversionReport:
     ``split_rule`` says how the splits were made; ``images_per_class_per_split`` and ``boxes_per_class_per_split``
     count, per split and class, the images holding the class and its boxes (filled by :meth:`count_image`).
     ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
-    has no partner (all of them here, a few in :meth:`summary`).
+    has no partner (all of them here, a few in :meth:`summary`). ``split_lists`` records the list files an official
+    split was read from (split -> file, rows, images) and ``unlisted_images`` the annotated images in none of them.
     """
 
     format: str
@@ -110,6 +111,8 @@ class ConversionReport:
     boxes_per_class_per_split: dict[str, dict[str, int]] = field(default_factory=dict)
     images_without_annotation: list[str] = field(default_factory=list)
     annotations_without_image: list[str] = field(default_factory=list)
+    split_lists: dict[str, dict] = field(default_factory=dict)
+    unlisted_images: list[str] = field(default_factory=list)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -191,8 +194,9 @@ class ConversionReport:
         lines = [
             f"{self.format}: {self.source} -> {self.output}",
             f"  images  {self.images} ({splits}); {self.empty_label_files} with an empty label file",
-            *_examples_line("images without an annotation", self.images_without_annotation, examples),
-            *_examples_line("annotations without an image", self.annotations_without_image, examples),
+            *_examples_line("unpaired images without an annotation", self.images_without_annotation, examples),
+            *_examples_line("unpaired annotations without an image", self.annotations_without_image, examples),
+            *_examples_line("left out, in no split list", self.unlisted_images, examples),
             f"  classes {len(self.class_names)} ({self.class_order}){names}",
             f"  boxes   {self.boxes_read} read, {self.boxes_written} written" + (f" ({per_class})" if few else ""),
             *self._split_lines(few),
@@ -222,11 +226,11 @@ class ConversionReport:
 
 
 def _examples_line(what: str, files: Sequence[str], examples: int) -> list[str]:
-    """``  unpaired <what> (N): a, b, c, ... (all in conversion_report.json)``; nothing when ``files`` is empty."""
+    """``  <what> (N): a, b, c, ... (all in conversion_report.json)``; nothing when ``files`` is empty."""
     if not files:
         return []
     more = f", ... {len(files) - examples} more" if len(files) > examples else ""
-    return [f"  unpaired {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
+    return [f"  {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
 
 
 def check_split_name(name: str, what: str = "--split") -> str:

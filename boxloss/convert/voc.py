@@ -50,6 +50,11 @@ Splits, in this order:
 
 * ``split="NAME"`` -- every annotation into one split ``NAME`` (used as both ``train`` and ``val`` in
   ``data.yaml``); with ``src``, every ``Annotations/*.xml`` and an XML without an image is an error, as before;
+* ``split_lists={"train": FILE, "test": FILE}`` -- an official split from list files (a CSV with a ``filename``
+  column, one row per box, or one image name or stem per line; :mod:`boxloss.convert.split_lists`): an image in
+  two lists or a listed name without an annotated image is an error, an annotated image in no list is left out
+  (warned, listed in the report); ``val`` (with ``seed``) then carves a seeded stratified val split out of the
+  train list only, the other lists untouched. With ``src``, the ``ImageSets`` are ignored (a warning says so);
 * with ``src``, when ``ImageSets/Main/{train,val,test}.txt`` exist (whichever do) and none of ``val``, ``test``,
   ``seed`` is given: that official split, as ``images/<split>`` and ``labels/<split>`` (an id without an XML or
   an image is an error);
@@ -84,12 +89,13 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 from ..data.yolo_format import IMG_FORMATS, write_data_yaml, write_labels, xyxy_label_line
 from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_class_names,
                      check_split_name, image_inside, output_paths, place_image, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
+from .split_lists import ListedSplit, SplitList, assign_listed, read_split_list
 
 __all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
            "pair_annotations", "parse_voc_xml", "voc_corners_to_xyxy"]
@@ -98,6 +104,7 @@ CLASS_PRESETS = {"bccd": ("RBC", "WBC", "Platelets")}
 OFFICIAL_SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG")
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
+PathLike = Union[str, Path]
 
 
 @dataclass
@@ -396,19 +403,24 @@ def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, 
 def _header(source: str, order: str, rule: str) -> str:
     return (f"Written by boxloss.convert.voc from {source}\n"
             f"Class order: {order}. Boxes: VOC 1-based inclusive corners -> x1 = xmin - 1, x2 = xmax.\n"
-            + (f"Split: {rule}; the same options give the same split.\n" if rule.startswith("seeded") else "")
+            + (f"Split: {rule}; the same options give the same split.\n"
+               if rule.startswith(("seeded", "split lists")) else "")
             + f"See {REPORT_NAME} for what was clipped or dropped.")
 
 
 def _split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
-                   splits: Optional[Sequence[str]] = None) -> Optional[tuple[float, float, int]]:
-    """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None."""
+                   splits: Optional[Sequence[str]] = None,
+                   lists: Sequence[SplitList] = ()) -> Optional[tuple[float, float, int]]:
+    """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None; with split
+    ``lists``, ``(val, 0, seed)`` when val is to be carved out of the train list, else None."""
     if split is not None:
         check_split_name(split)
     asked = [f"--{name}" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
     if asked and split is not None:
         raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
                               f"{', '.join(asked)}")
+    if lists:
+        return _list_split_options(val, test, seed, split, lists)
     if asked and splits is not None:
         raise ConversionError(f"splits= reads ImageSets/Main; it cannot be combined with {', '.join(asked)}")
     if not asked:
@@ -418,25 +430,84 @@ def _split_options(val: Optional[float], test: Optional[float], seed: Optional[i
     return options
 
 
+def _list_split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
+                        lists: Sequence[SplitList]) -> Optional[tuple[float, float, int]]:
+    """The split options that go with ``--split-list``: only ``--val`` (and ``--seed``), carving val out of train."""
+    given = {listing.split for listing in lists}
+    if split is not None:
+        raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
+                              "--split-list")
+    if test is not None:
+        raise ConversionError("--test with --split-list: the test split comes from its list (--split-list test=FILE)")
+    if val is None:
+        if seed is not None:
+            raise ConversionError(f"--seed {seed} without --val: with --split-list, --val FRACTION --seed N carves a "
+                                  "val split out of the train list")
+        return None
+    if "val" in given:
+        raise ConversionError(f"--val {val} with --split-list val=...: val comes from its list; --val carves one "
+                              "out of the train list when there is no val list")
+    if "train" not in given:
+        raise ConversionError(f"--val {val} carves val out of the train list, and no --split-list train=FILE is given")
+    options = (val, 0.0, 0 if seed is None else seed)
+    check_split_options(*options)
+    return options
+
+
+def _listed_assignment(listed: ListedSplit, lists: Sequence[SplitList], labels: dict[str, list],
+                       carve: Optional[tuple[float, float, int]], report: ConversionReport) -> dict[str, list[str]]:
+    """Split -> keys from the lists; with ``carve`` (val, 0, seed), val is a seeded stratified part of train."""
+    assignment = listed.splits
+    report.split_lists = {listing.split: {"file": str(listing.path), "resolved": str(listing.path.resolve()),
+                                          "rows": listing.rows, "images": len(listing.entries)} for listing in lists}
+    report.unlisted_images = listed.unlisted
+    if listed.unlisted:
+        report.warnings.append(f"{len(listed.unlisted)} annotated images are in no split list and were left out "
+                               f"(e.g. {listed.unlisted[0]}; all in unlisted_images)")
+    if carve is not None:
+        train = {key: {name for name, _ in labels[key]} for key in assignment["train"]}
+        result = stratified_split(train, *carve)
+        assignment = {"train": result.splits["train"], "val": result.splits["val"],
+                      **{name: keys for name, keys in assignment.items() if name != "train"}}
+        report.warnings += result.warnings
+    return {name: assignment[name] for name in ("train", "val", "test") if name in assignment}
+
+
+def _list_rule(lists: Sequence[SplitList], carve: Optional[tuple[float, float, int]]) -> str:
+    rule = "split lists " + ", ".join(listing.describe() for listing in lists)
+    if carve is not None:
+        rule += f"; val carved out of the train list by a {split_rule(*carve)}"
+    return rule
+
+
 def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, protect: Sequence[Path], *,
                    classes: Optional[Sequence[str]], difficult: str, split_options: Optional[tuple[float, float, int]],
-                   split: Optional[str], copy: bool, force: bool, warnings: Sequence[str] = ()) -> ConversionReport:
-    """Convert paired annotations into one split, or a seeded stratified split (default val 0.2, seed 0).
+                   split: Optional[str], copy: bool, force: bool, warnings: Sequence[str] = (),
+                   lists: Sequence[SplitList] = ()) -> ConversionReport:
+    """Convert paired annotations into one split, the split of ``lists`` (val carved out of train by
+    ``split_options``, when given), or a seeded stratified split (default val 0.2, seed 0).
 
     ``source`` names the input in the report, ``resolved`` in the data.yaml header.
     """
     notes = list(warnings)
-    if split is None and split_options is None:
+    if split is None and split_options is None and not lists:
         split_options = (DEFAULT_VAL, 0.0, 0)
         notes.append(f"no ImageSets and no --val/--test/--seed: made a seeded split (val {DEFAULT_VAL}, seed 0); "
                      "pass --val/--test/--seed to choose it, or --split NAME for one split")
-    rule = f"one split {split!r}" if split is not None else split_rule(*split_options)
-    report, class_index = _new_report(source, out, pairing.items, classes, rule)
+    rule = f"one split {split!r}" if split is not None else \
+        _list_rule(lists, split_options) if lists else split_rule(*split_options)
+    listed = assign_listed(lists, [item.name for item in pairing.items]) if lists else None
+    left_out = set(listed.unlisted) if listed else set()
+    kept = [item for item in pairing.items if item.name not in left_out]
+    report, class_index = _new_report(source, out, kept, classes, rule)
     report.annotations_without_image = [str(p) for p in pairing.annotations_without_image]
     report.images_without_annotation = [str(p) for p in pairing.images_without_annotation]
-    labels = {item.name: _labels(item, report, class_index, difficult) for item in pairing.items}
+    labels = {item.name: _labels(item, report, class_index, difficult) for item in kept}
     if split is not None:
         assignment, entries = {split: sorted(labels)}, {"train": f"images/{split}", "val": f"images/{split}"}
+    elif listed is not None:
+        assignment = _listed_assignment(listed, lists, labels, split_options, report)
+        entries = {name: f"images/{name}" for name in assignment}
     else:
         result = stratified_split({name: {c for c, _ in rows} for name, rows in labels.items()}, *split_options)
         assignment, entries = result.splits, {name: f"images/{name}" for name in result.splits}
@@ -447,6 +518,12 @@ def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, prot
     return _write(out, force, protect, labelled, report, entries, _header(resolved, report.class_order, rule), copy)
 
 
+def _read_lists(split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]]) -> list[SplitList]:
+    """The list files of ``split_lists`` (split -> file, as a mapping or as pairs), read and checked."""
+    pairs = list(split_lists.items()) if isinstance(split_lists, Mapping) else list(split_lists or ())
+    return [read_split_list(split, path) for split, path in pairs]
+
+
 def _check_difficult(difficult: str) -> None:
     if difficult not in ("keep", "drop"):
         raise ValueError(f"difficult must be 'keep' or 'drop', not {difficult!r}")
@@ -455,6 +532,7 @@ def _check_difficult(difficult: str) -> None:
 def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Optional[Sequence[str]] = None,
                 difficult: str = "keep", splits: Optional[Sequence[str]] = None, split: Optional[str] = None,
                 val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
+                split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]] = None,
                 copy: bool = False, force: bool = False) -> ConversionReport:
     """Convert a VOC dataset folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``) to YOLO format.
 
@@ -467,6 +545,8 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
         split: instead of the split files, put every ``Annotations/*.xml`` into this one split.
         val, test, seed: instead of the split files, a seeded stratified split (module doc, "Splits"); also what
             a folder without ``ImageSets/Main`` gets (default val 0.2, seed 0).
+        split_lists: instead of ``ImageSets/Main``, an official split from list files, split -> file
+            (:mod:`boxloss.convert.split_lists`); ``val`` and ``seed`` then carve val out of the train list.
         copy: copy images instead of symlinking them.
         force: replace an existing output folder written by a previous conversion.
 
@@ -482,15 +562,18 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
     if not (src / "Annotations").is_dir():
         raise ConversionError(f"{src}: no Annotations/ folder (expected a Pascal VOC dataset folder; for other "
                               "layouts use --annotations DIR --images DIR)")
-    split_options = _split_options(val, test, seed, split, splits)
+    lists = _read_lists(split_lists)
+    if lists and splits is not None:
+        raise ConversionError("splits= reads ImageSets/Main; it cannot be combined with --split-list")
+    split_options = _split_options(val, test, seed, split, splits, lists)
     official = _official_split_files(src)
-    if split is None and splits is None and (split_options is not None or not official):
-        warnings = [f"{src / 'ImageSets/Main'}: official split ignored, re-split by --val/--test/--seed"] \
-            if official else []
+    if lists or (split is None and splits is None and (split_options is not None or not official)):
+        how = "split by --split-list" if lists else "re-split by --val/--test/--seed"
+        warnings = [f"{src / 'ImageSets/Main'}: official split ignored, {how}"] if official else []
         pairing = pair_annotations(src / "Annotations", src / "JPEGImages", report_base=src, exclude=out)
         return _convert_pairs(pairing, str(src), str(src.resolve()), out, [src], classes=classes,
                               difficult=difficult, split_options=split_options, split=None, copy=copy, force=force,
-                              warnings=warnings)
+                              warnings=warnings, lists=lists)
 
     # The official split (or --split NAME): read and validate everything before writing anything.
     split_ids = _read_splits(src, splits, split)
@@ -530,7 +613,9 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
 def convert_voc_folders(annotations: Union[str, Path], images: Union[str, Path], out: Union[str, Path], *,
                         classes: Optional[Sequence[str]] = None, difficult: str = "keep",
                         val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
-                        split: Optional[str] = None, copy: bool = False, force: bool = False) -> ConversionReport:
+                        split: Optional[str] = None,
+                        split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]] = None,
+                        copy: bool = False, force: bool = False) -> ConversionReport:
     """Convert a folder of VOC XML files and a folder of images (e.g. LabelImg's output) to YOLO format.
 
     The XMLs are paired with the images by :func:`pair_annotations`; the unpaired files are listed in the report.
@@ -543,15 +628,19 @@ def convert_voc_folders(annotations: Union[str, Path], images: Union[str, Path],
         val, test, seed: the seeded stratified split (:mod:`boxloss.convert.split`); default val 0.2, seed 0, with
             a warning.
         split: instead, every paired annotation into this one split (``train`` and ``val`` in ``data.yaml``).
+        split_lists: instead, an official split from list files, split -> file (e.g. ``{"train":
+            "data/train_labels.csv", "test": "data/test_labels.csv"}``; :mod:`boxloss.convert.split_lists`);
+            ``val`` and ``seed`` then carve a seeded stratified val split out of the train list only.
         copy, force: as for :func:`convert_voc`.
 
     Raises:
         ConversionError: malformed input, an ambiguous match (naming both files) or a bad option; nothing is written.
     """
     _check_difficult(difficult)
-    split_options = _split_options(val, test, seed, split)
+    lists = _read_lists(split_lists)
+    split_options = _split_options(val, test, seed, split, lists=lists)
     annotations, images = Path(annotations), Path(images)
     pairing = pair_annotations(annotations, images, exclude=Path(out))
     return _convert_pairs(pairing, f"{annotations} + {images}", f"{annotations.resolve()} + {images.resolve()}",
                           Path(out), [annotations, images], classes=classes, difficult=difficult,
-                          split_options=split_options, split=split, copy=copy, force=force)
+                          split_options=split_options, split=split, copy=copy, force=force, lists=lists)
