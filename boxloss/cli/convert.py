@@ -4,13 +4,17 @@
     python scripts/convert.py voc --src VOCdevkit/VOC2007 --out datasets/voc07 --difficult drop --copy
     python scripts/convert.py voc --annotations labelimg/annots --images labelimg/images --out datasets/mine \\
         --val 0.2 --test 0.1 --seed 0
+    python scripts/convert.py voc --annotations ../shared/datasets/raccoon/annotations \\
+        --images ../shared/datasets/raccoon/images --split-list train=../shared/datasets/raccoon/data/train_labels.csv \\
+        --split-list test=../shared/datasets/raccoon/data/test_labels.csv --val 0.125 --seed 0 --out datasets/raccoon-yolo
     python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
         --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-yolo
     python scripts/convert.py split --data datasets/mine-train-only/data.yaml --val 0.2 --seed 0 --out datasets/resplit
 
 ``voc --src`` keeps the official ``ImageSets/Main`` split; ``--val/--test/--seed`` (or a folder without
 ``ImageSets``, or ``--annotations``) make a seeded stratified split instead, by default ``--val 0.2 --seed 0`` with
-a warning; ``--split NAME`` puts everything into one split. The conventions (VOC 1-based inclusive corners, class
+a warning; ``--split NAME`` puts everything into one split; ``--split-list SPLIT=FILE`` (repeated) takes an official
+split from list files, and ``--val/--seed`` with it carve val out of the train list only. The conventions (VOC 1-based inclusive corners, class
 order, how XMLs are matched to images, the split algorithm, crowd regions) are documented in
 ``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``. The full report is written to
 ``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem (the file
@@ -57,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     voc.add_argument("--difficult", choices=("keep", "drop"), default="keep",
                      help="objects marked difficult (default: keep, counted in the report)")
     voc.add_argument("--split", help="put every annotation into this one split (ignores ImageSets/Main)")
+    voc.add_argument("--split-list", action="append", metavar="SPLIT=FILE",
+                     help="an official split from a list file (repeat per split: train, val, test): a CSV with a "
+                          "'filename' column (one row per box is fine) or one image name or stem per line; with "
+                          "--val/--seed, val is carved out of the train list only")
     _add_split_options(voc, "fraction of the images for val, in a seeded stratified split that replaces "
                             "ImageSets/Main (default without ImageSets: 0.2)")
 
@@ -80,10 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _voc(args):
     from ..convert import convert_voc, convert_voc_folders
+    from ..convert.split_lists import parse_split_list_option
 
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes is not None else None
+    lists = [parse_split_list_option(text) for text in args.split_list or ()]
     options = {"classes": classes, "difficult": args.difficult, "split": args.split, "val": args.val,
-               "test": args.test, "seed": args.seed, "copy": args.copy, "force": args.force}
+               "test": args.test, "seed": args.seed, "split_lists": lists, "copy": args.copy, "force": args.force}
     if args.src is not None:
         if args.images is not None:
             raise ConfigError(f"--images goes with --annotations; with --src the images are in {args.src}/JPEGImages")

@@ -23,10 +23,15 @@ Split. The split name defaults to the JSON file name without a leading ``instanc
 (``instances_train2017.json`` -> ``train2017``). ``data.yaml`` points both ``train`` and ``val`` at it;
 convert another JSON into another folder for a separate validation set.
 
+File names. A ``file_name`` is a relative path inside ``images`` (``sub/x.jpg`` keeps its folder in the output);
+an absolute one, one whose ``..`` leave ``images``, one that resolves outside it through a symlink, or one that is
+not a regular image file is an error naming the image id and the ``file_name`` (a downloaded JSON must not make
+the converter read or link files elsewhere on the machine).
+
 Output (atomic, as in :mod:`boxloss.convert.voc`)::
 
     <out>/images/<split>/<file_name> -> <images>/<file_name>     (or a copy)
-    <out>/labels/<split>/<stem>.txt
+    <out>/labels/<split>/<file_name without its suffix>.txt
     <out>/data.yaml                      path, train, val, names, coco_category_ids
     <out>/conversion_report.json
 
@@ -41,11 +46,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
 from ..data.yolo_format import write_data_yaml, xyxy_label_line
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
+from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name, image_inside,
+                     output_paths, place_image, relative_reference)
 
 __all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping"]
 
@@ -153,21 +159,27 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
             is written.
     """
     images, json_path, out = Path(images), Path(json_path), Path(out)
-    split = split or split_name_from_json(json_path)
+    if split is not None:
+        check_split_name(split)
+    else:
+        split = check_split_name(split_name_from_json(json_path), f"split name (from {json_path.name})")
+    if not images.is_dir():
+        raise ConversionError(f"--images {images}: not a folder")
     data = _load(json_path)
     _validate(json_path, data)
     category_ids, names = category_mapping(data["categories"])
     class_index = {cat_id: i for i, cat_id in enumerate(category_ids)}
 
-    sources, targets = {}, {}
+    sources, names_of, targets = {}, {}, {}
     for image in data["images"]:
-        path = images / image["file_name"]
-        if not path.is_file():
-            raise ConversionError(f"{json_path}: image id {image['id']}: {path} not found")
-        if path.stem in targets:
-            raise ConversionError(f"{json_path}: image id {image['id']}: {path.name} has the same label name as "
-                                  f"image id {targets[path.stem]}")
-        sources[image["id"]], targets[path.stem] = path, image["id"]
+        where = f"{json_path}: image id {image['id']} (file_name {image['file_name']!r})"
+        name = relative_reference(image["file_name"], where)
+        path = image_inside(images, name, where)
+        output_paths(out, split, name)  # a folder named images inside file_name is refused here
+        label = str(PurePosixPath(name).with_suffix(""))
+        if label in targets:
+            raise ConversionError(f"{where}: has the same label file {label}.txt as image id {targets[label]}")
+        sources[image["id"]], names_of[image["id"]], targets[label] = path, name, image["id"]
     by_image: dict[int, list[dict]] = {image["id"]: [] for image in data["images"]}
     for ann in data["annotations"]:
         by_image[ann["image_id"]].append(ann)
@@ -195,8 +207,11 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
                     continue
                 report.boxes_per_class[names[class_index[ann["category_id"]]]] += 1
                 lines.append(xyxy_label_line(class_index[ann["category_id"]], box, width, height))
-            place_image(path, tmp / "images" / split / path.name, copy)
-            (tmp / "labels" / split / f"{path.stem}.txt").write_text("".join(f"{line}\n" for line in lines))
+            target, label = output_paths(tmp, split, names_of[image["id"]])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            label.parent.mkdir(parents=True, exist_ok=True)
+            place_image(path, target, copy)
+            label.write_text("".join(f"{line}\n" for line in lines))
             report.boxes_written += len(lines)
             report.empty_label_files += not lines
             report.images += 1

@@ -29,7 +29,6 @@ piece or a malformed JSON raises :class:`ConversionError` (one line naming the p
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ import yaml
 
 from .coco import convert_coco
 from ..data.yolo_format import write_data_yaml
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output
+from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name
 
 __all__ = ["DEFAULT_SPLITS", "PreparedCoco", "locate_coco", "prepare_coco"]
 
@@ -73,8 +72,7 @@ def locate_coco(coco: Union[str, Path], splits: Sequence[str] = DEFAULT_SPLITS) 
         raise ConversionError(f"splits {','.join(splits)} name a split twice")
     found = {}
     for split in splits:
-        if not re.fullmatch(r"[\w.-]+", split) or split in (".", ".."):
-            raise ConversionError(f"split {split!r} must be a folder name (letters, digits, '_', '-', '.')")
+        check_split_name(split, "split")
         images, json_path = coco / split, coco / "annotations" / f"instances_{split}.json"
         if not images.is_dir():
             raise ConversionError(f"{images}: image folder not found (standard COCO layout: <coco>/{split}/*.jpg)")

@@ -16,20 +16,30 @@ file, the object index or annotation id and the box as written in the source), s
 ``outside_image``  nothing of the box is left after clipping it to the image
 ``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
 ``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
+
+Datasets are treated as possibly hostile: an image an annotation names (VOC ``<filename>``, COCO ``file_name``)
+is taken only when it is a relative path that stays inside the images folder, also after following symlinks, and
+is a regular file with an image suffix (:func:`image_inside`); its label goes to ``labels/<split>/`` at the
+image's relative path with the suffix ``.txt`` (:func:`output_paths`), and split names are plain folder names
+(:func:`check_split_name`). Anything else is a :class:`ConversionError` before anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
+import re
 import shutil
+import stat
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
 from .._io import write_json_atomic
+from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
 SIDES = ("left", "top", "right", "bottom")
@@ -76,7 +86,8 @@ class ConversionReport:
     ``split_rule`` says how the splits were made; ``images_per_class_per_split`` and ``boxes_per_class_per_split``
     count, per split and class, the images holding the class and its boxes (filled by :meth:`count_image`).
     ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
-    has no partner (all of them here, a few in :meth:`summary`).
+    has no partner (all of them here, a few in :meth:`summary`). ``split_lists`` records the list files an official
+    split was read from (split -> file, rows, images) and ``unlisted_images`` the annotated images in none of them.
     """
 
     format: str
@@ -100,6 +111,8 @@ class ConversionReport:
     boxes_per_class_per_split: dict[str, dict[str, int]] = field(default_factory=dict)
     images_without_annotation: list[str] = field(default_factory=list)
     annotations_without_image: list[str] = field(default_factory=list)
+    split_lists: dict[str, dict] = field(default_factory=dict)
+    unlisted_images: list[str] = field(default_factory=list)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -181,8 +194,9 @@ class ConversionReport:
         lines = [
             f"{self.format}: {self.source} -> {self.output}",
             f"  images  {self.images} ({splits}); {self.empty_label_files} with an empty label file",
-            *_examples_line("images without an annotation", self.images_without_annotation, examples),
-            *_examples_line("annotations without an image", self.annotations_without_image, examples),
+            *_examples_line("unpaired images without an annotation", self.images_without_annotation, examples),
+            *_examples_line("unpaired annotations without an image", self.annotations_without_image, examples),
+            *_examples_line("left out, in no split list", self.unlisted_images, examples),
             f"  classes {len(self.class_names)} ({self.class_order}){names}",
             f"  boxes   {self.boxes_read} read, {self.boxes_written} written" + (f" ({per_class})" if few else ""),
             *self._split_lines(few),
@@ -212,11 +226,92 @@ class ConversionReport:
 
 
 def _examples_line(what: str, files: Sequence[str], examples: int) -> list[str]:
-    """``  unpaired <what> (N): a, b, c, ... (all in conversion_report.json)``; nothing when ``files`` is empty."""
+    """``  <what> (N): a, b, c, ... (all in conversion_report.json)``; nothing when ``files`` is empty."""
     if not files:
         return []
     more = f", ... {len(files) - examples} more" if len(files) > examples else ""
-    return [f"  unpaired {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
+    return [f"  {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
+
+
+def check_split_name(name: str, what: str = "--split") -> str:
+    """``name`` if it is a plain folder name (letters, digits, ``_ - .``, not only dots), else ConversionError."""
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or not name.strip("."):
+        raise ConversionError(f"{what} {name!r}: must be a folder name (letters, digits, '_', '-', '.'), "
+                              "not a path or '..'")
+    return name
+
+
+def check_class_names(names: Sequence[str], what: str = "--classes") -> list[str]:
+    """``names`` as a list if none is empty and none repeats, else ConversionError naming the first bad one."""
+    names = list(names)
+    shown = ",".join(names)
+    if not names:
+        raise ConversionError(f"{what} is empty: give the class names in index order, e.g. cat,dog")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ConversionError(f"{what} {shown}: class {index} has an empty name")
+        if name in names[:index]:
+            raise ConversionError(f"{what} {shown}: {name!r} is listed twice")
+    return names
+
+
+def relative_reference(reference: str, where: str) -> str:
+    """A file name from an annotation (``/`` or ``\\`` separated) as a normalised relative ``/`` path.
+
+    Raises ConversionError (``where``: the reason) when it is empty, absolute (``/x``, ``C:\\x``, ``\\\\host``) or
+    climbs out of its folder with ``..``.
+    """
+    if not reference or not reference.strip():
+        raise ConversionError(f"{where}: the file name is empty")
+    if PureWindowsPath(reference).anchor:  # "/x", "\\x", "C:x", "C:\\x", "\\\\host\\share"
+        raise ConversionError(f"{where}: is an absolute path; an annotation may only name a file inside the "
+                              "images folder")
+    normal = posixpath.normpath(reference.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        raise ConversionError(f"{where}: its '..' leave the images folder")
+    return normal
+
+
+def image_inside(folder: Path, reference: Union[str, Path], where: str) -> Path:
+    """``folder / reference`` if it is a regular image file inside ``folder``, else ConversionError.
+
+    ``reference`` is a relative path (checked by :func:`relative_reference` when it is a string). Refused, with
+    ``where`` and the reason: a path that leaves ``folder`` (by ``..``, or through a symlink -- the path resolved
+    must lie below ``folder`` resolved), a missing file, anything that is not a regular file (a folder, a FIFO, a
+    device), and a suffix that is not an image format ultralytics reads (the label path is built from it).
+    """
+    path = folder / (relative_reference(reference, where) if isinstance(reference, str) else reference)
+    resolved, root = path.resolve(), folder.resolve()
+    if not resolved.is_relative_to(root):
+        raise ConversionError(f"{where}: resolves outside the images folder {root} (to {resolved}, through a "
+                              "symlink)")
+    try:
+        mode = os.stat(resolved).st_mode
+    except OSError:
+        raise ConversionError(f"{where}: {path} not found") from None
+    if not stat.S_ISREG(mode):
+        raise ConversionError(f"{where}: {path} is not a regular file")
+    if path.suffix[1:].lower() not in IMG_FORMATS:
+        raise ConversionError(f"{where}: {path.name} is not an image file name (suffix not one of "
+                              f"{', '.join(sorted(IMG_FORMATS))})")
+    return path
+
+
+def output_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
+    """``(image, label)`` paths of the image ``name`` (its ``/`` path below the source images folder, with an image
+    suffix) in the split ``split`` of the output ``root``: ``images/<split>/<name>`` and
+    ``labels/<split>/<name>`` with the suffix ``.txt``.
+
+    Raises ConversionError when ultralytics would look for that label elsewhere (``name`` holds a folder named
+    ``images``, and ultralytics swaps the last one for ``labels``).
+    """
+    relative = PurePosixPath(name)
+    image = root / "images" / split / relative
+    label = root / "labels" / split / relative.with_suffix(".txt")
+    if label_path(image) != label:
+        raise ConversionError(f"{name}: a folder named 'images' inside the image path would make ultralytics look "
+                              f"for its label at {label_path(image).relative_to(root)}; rename that folder")
+    return image, label
 
 
 def place_image(source: Path, target: Path, copy: bool) -> None:

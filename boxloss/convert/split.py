@@ -46,7 +46,7 @@ from typing import Iterable, Mapping, Sequence, Union
 from ..data.yolo_format import (SPLITS, check_dataset, label_path, read_labels, split_images, write_data_yaml,
                                 write_labels)
 from ..errors import ConfigError
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
+from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, output_paths, place_image
 
 __all__ = ["DEFAULT_VAL", "StratifiedSplit", "check_split_options", "split_dataset", "split_rule", "split_sizes",
            "stratified_split"]
@@ -227,10 +227,10 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
         for split, names in result.splits.items():
             report.add_split(split)
             for name in names:
-                target = tmp / "images" / split / name
+                target, label = output_paths(tmp, split, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 place_image(images[name].resolve(), target, copy)
-                _copy_label(label_path(images[name]), label_path(target))
+                _copy_label(label_path(images[name]), label)
                 report.boxes_read += len(rows[name])
                 report.count_image(split, [spec.names[row[0]] for row in rows[name]])
         header = (f"Written by boxloss.convert.split from {Path(data_yaml).resolve()} ({', '.join(sources)})\n"

@@ -50,6 +50,11 @@ Splits, in this order:
 
 * ``split="NAME"`` -- every annotation into one split ``NAME`` (used as both ``train`` and ``val`` in
   ``data.yaml``); with ``src``, every ``Annotations/*.xml`` and an XML without an image is an error, as before;
+* ``split_lists={"train": FILE, "test": FILE}`` -- an official split from list files (a CSV with a ``filename``
+  column, one row per box, or one image name or stem per line; :mod:`boxloss.convert.split_lists`): an image in
+  two lists or a listed name without an annotated image is an error, an annotated image in no list is left out
+  (warned, listed in the report); ``val`` (with ``seed``) then carves a seeded stratified val split out of the
+  train list only, the other lists untouched. With ``src``, the ``ImageSets`` are ignored (a warning says so);
 * with ``src``, when ``ImageSets/Main/{train,val,test}.txt`` exist (whichever do) and none of ``val``, ``test``,
   ``seed`` is given: that official split, as ``images/<split>`` and ``labels/<split>`` (an id without an XML or
   an image is an error);
@@ -83,12 +88,14 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
-from typing import Optional, Sequence, Union
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Mapping, Optional, Sequence, Union
 
-from ..data.yolo_format import IMG_FORMATS, label_path, write_data_yaml, write_labels, xyxy_label_line
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, place_image
+from ..data.yolo_format import IMG_FORMATS, write_data_yaml, write_labels, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_class_names,
+                     check_split_name, image_inside, output_paths, place_image, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
+from .split_lists import ListedSplit, SplitList, assign_listed, read_split_list
 
 __all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
            "pair_annotations", "parse_voc_xml", "voc_corners_to_xyxy"]
@@ -97,6 +104,7 @@ CLASS_PRESETS = {"bccd": ("RBC", "WBC", "Platelets")}
 OFFICIAL_SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG")
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
+PathLike = Union[str, Path]
 
 
 @dataclass
@@ -166,13 +174,16 @@ def parse_voc_xml(path: Union[str, Path]) -> VocAnnotation:
     return annotation
 
 
-def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> Path:
-    candidates = [src / "JPEGImages" / ann.filename] if ann.filename else []
-    candidates += [src / "JPEGImages" / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConversionError(f"{ann.xml}: image not found (looked for {candidates[0]})")
+def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> tuple[Path, str]:
+    """The image of one listed id and its ``/`` path below ``JPEGImages``: ``<filename>`` if that exists, else
+    ``<id>.jpg`` (or another image suffix); either must be a regular image file inside ``JPEGImages``."""
+    folder = src / "JPEGImages"
+    names = [relative_reference(ann.filename, f"{ann.xml}: <filename> {ann.filename!r}")] if ann.filename else []
+    names += [f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES]
+    for name in names:
+        if os.path.lexists(folder / name):
+            return image_inside(folder, name, f"{ann.xml}: image {name!r}"), name
+    raise ConversionError(f"{ann.xml}: image not found (looked for {folder / names[0]})")
 
 
 def _image_size(image: Path, ann: VocAnnotation) -> tuple[int, int]:
@@ -205,10 +216,14 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
         raise ConversionError(f"{main}: no split to read (splits={splits!r})")
     out = {}
     for name in wanted:
+        check_split_name(name, "split")
         listing = main / f"{name}.txt"
         if not listing.is_file():
             raise ConversionError(f"{listing}: split file not found")
         ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        for image_id in ids:
+            if PureWindowsPath(image_id).name != image_id or image_id.strip(".") == "":
+                raise ConversionError(f"{listing}: id {image_id!r} is not a file name (a path separator or '..')")
         if len(set(ids)) != len(ids):
             twice = next(i for i in ids if ids.count(i) > 1)
             raise ConversionError(f"{listing}: id {twice} is listed more than once")
@@ -218,9 +233,7 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
 
 def _class_names(found: set[str], classes: Optional[Sequence[str]], annotations) -> tuple[list[str], str]:
     if classes is not None:
-        names = list(classes)
-        if len(set(names)) != len(names):
-            raise ConversionError(f"classes {names} has duplicates")
+        names = check_class_names(classes)
         for ann in annotations:
             for index, obj in enumerate(ann.objects):
                 if obj.name not in names:
@@ -256,7 +269,8 @@ class Pairing:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix[1:].lower() in IMG_FORMATS
+    """An image file name that is not a folder (a FIFO or a symlink pointing out is matched, then refused)."""
+    return path.suffix[1:].lower() in IMG_FORMATS and not path.is_dir()
 
 
 def _one(candidates: list[Path], xml: Path, what: str) -> Optional[Path]:
@@ -270,6 +284,7 @@ def _one(candidates: list[Path], xml: Path, what: str) -> Optional[Path]:
 def _match(xml: Path, ann: VocAnnotation, folder: Path, by_name: dict, by_stem: dict) -> Optional[Path]:
     """The image of one XML by the rule of the module docstring; ``folder`` is the XML's mirror below images."""
     if ann.filename:
+        relative_reference(ann.filename, f"{xml}: <filename> {ann.filename!r}")  # absolute or '..' out: refused
         name = PureWindowsPath(ann.filename).name  # also splits "/" paths
         found = by_name.get(name, [])
         image = _one([p for p in found if p.parent == folder], xml, f"<filename> {name!r}") or \
@@ -316,7 +331,8 @@ def pair_annotations(annotations: Union[str, Path], images: Union[str, Path], re
         if image in claimed:
             raise ConversionError(f"{image}: matched by both {claimed[image]} and {xml}")
         name = image.relative_to(images).as_posix()
-        label = name.rsplit(".", 1)[0]
+        image_inside(images, image.relative_to(images), f"{xml}: image {name!r}")
+        label = PurePosixPath(name).with_suffix("").as_posix()
         if label in labels:
             raise ConversionError(f"{image}: shares its label file {label}.txt with {labels[label]}; rename one")
         claimed[image], labels[label] = xml, image
@@ -371,10 +387,9 @@ def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, 
             (tmp / "labels" / split_name).mkdir(parents=True)
             report.add_split(split_name)
             for item, labels in pairs:
-                target = tmp / "images" / split_name / item.name
+                target, label = output_paths(tmp, split_name, item.name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 place_image(item.image, target, copy)
-                label = label_path(target)
                 label.parent.mkdir(parents=True, exist_ok=True)
                 write_labels(label, [line for _, line in labels])
                 report.count_image(split_name, [name for name, _ in labels])
@@ -388,17 +403,24 @@ def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, 
 def _header(source: str, order: str, rule: str) -> str:
     return (f"Written by boxloss.convert.voc from {source}\n"
             f"Class order: {order}. Boxes: VOC 1-based inclusive corners -> x1 = xmin - 1, x2 = xmax.\n"
-            + (f"Split: {rule}; the same options give the same split.\n" if rule.startswith("seeded") else "")
+            + (f"Split: {rule}; the same options give the same split.\n"
+               if rule.startswith(("seeded", "split lists")) else "")
             + f"See {REPORT_NAME} for what was clipped or dropped.")
 
 
 def _split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
-                   splits: Optional[Sequence[str]] = None) -> Optional[tuple[float, float, int]]:
-    """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None."""
+                   splits: Optional[Sequence[str]] = None,
+                   lists: Sequence[SplitList] = ()) -> Optional[tuple[float, float, int]]:
+    """``(val, test, seed)`` when a seeded split was asked for (missing ones: 0.2, 0, 0), else None; with split
+    ``lists``, ``(val, 0, seed)`` when val is to be carved out of the train list, else None."""
+    if split is not None:
+        check_split_name(split)
     asked = [f"--{name}" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
     if asked and split is not None:
         raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
                               f"{', '.join(asked)}")
+    if lists:
+        return _list_split_options(val, test, seed, split, lists)
     if asked and splits is not None:
         raise ConversionError(f"splits= reads ImageSets/Main; it cannot be combined with {', '.join(asked)}")
     if not asked:
@@ -408,25 +430,84 @@ def _split_options(val: Optional[float], test: Optional[float], seed: Optional[i
     return options
 
 
+def _list_split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
+                        lists: Sequence[SplitList]) -> Optional[tuple[float, float, int]]:
+    """The split options that go with ``--split-list``: only ``--val`` (and ``--seed``), carving val out of train."""
+    given = {listing.split for listing in lists}
+    if split is not None:
+        raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
+                              "--split-list")
+    if test is not None:
+        raise ConversionError("--test with --split-list: the test split comes from its list (--split-list test=FILE)")
+    if val is None:
+        if seed is not None:
+            raise ConversionError(f"--seed {seed} without --val: with --split-list, --val FRACTION --seed N carves a "
+                                  "val split out of the train list")
+        return None
+    if "val" in given:
+        raise ConversionError(f"--val {val} with --split-list val=...: val comes from its list; --val carves one "
+                              "out of the train list when there is no val list")
+    if "train" not in given:
+        raise ConversionError(f"--val {val} carves val out of the train list, and no --split-list train=FILE is given")
+    options = (val, 0.0, 0 if seed is None else seed)
+    check_split_options(*options)
+    return options
+
+
+def _listed_assignment(listed: ListedSplit, lists: Sequence[SplitList], labels: dict[str, list],
+                       carve: Optional[tuple[float, float, int]], report: ConversionReport) -> dict[str, list[str]]:
+    """Split -> keys from the lists; with ``carve`` (val, 0, seed), val is a seeded stratified part of train."""
+    assignment = listed.splits
+    report.split_lists = {listing.split: {"file": str(listing.path), "resolved": str(listing.path.resolve()),
+                                          "rows": listing.rows, "images": len(listing.entries)} for listing in lists}
+    report.unlisted_images = listed.unlisted
+    if listed.unlisted:
+        report.warnings.append(f"{len(listed.unlisted)} annotated images are in no split list and were left out "
+                               f"(e.g. {listed.unlisted[0]}; all in unlisted_images)")
+    if carve is not None:
+        train = {key: {name for name, _ in labels[key]} for key in assignment["train"]}
+        result = stratified_split(train, *carve)
+        assignment = {"train": result.splits["train"], "val": result.splits["val"],
+                      **{name: keys for name, keys in assignment.items() if name != "train"}}
+        report.warnings += result.warnings
+    return {name: assignment[name] for name in ("train", "val", "test") if name in assignment}
+
+
+def _list_rule(lists: Sequence[SplitList], carve: Optional[tuple[float, float, int]]) -> str:
+    rule = "split lists " + ", ".join(listing.describe() for listing in lists)
+    if carve is not None:
+        rule += f"; val carved out of the train list by a {split_rule(*carve)}"
+    return rule
+
+
 def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, protect: Sequence[Path], *,
                    classes: Optional[Sequence[str]], difficult: str, split_options: Optional[tuple[float, float, int]],
-                   split: Optional[str], copy: bool, force: bool, warnings: Sequence[str] = ()) -> ConversionReport:
-    """Convert paired annotations into one split, or a seeded stratified split (default val 0.2, seed 0).
+                   split: Optional[str], copy: bool, force: bool, warnings: Sequence[str] = (),
+                   lists: Sequence[SplitList] = ()) -> ConversionReport:
+    """Convert paired annotations into one split, the split of ``lists`` (val carved out of train by
+    ``split_options``, when given), or a seeded stratified split (default val 0.2, seed 0).
 
     ``source`` names the input in the report, ``resolved`` in the data.yaml header.
     """
     notes = list(warnings)
-    if split is None and split_options is None:
+    if split is None and split_options is None and not lists:
         split_options = (DEFAULT_VAL, 0.0, 0)
         notes.append(f"no ImageSets and no --val/--test/--seed: made a seeded split (val {DEFAULT_VAL}, seed 0); "
                      "pass --val/--test/--seed to choose it, or --split NAME for one split")
-    rule = f"one split {split!r}" if split is not None else split_rule(*split_options)
-    report, class_index = _new_report(source, out, pairing.items, classes, rule)
+    rule = f"one split {split!r}" if split is not None else \
+        _list_rule(lists, split_options) if lists else split_rule(*split_options)
+    listed = assign_listed(lists, [item.name for item in pairing.items]) if lists else None
+    left_out = set(listed.unlisted) if listed else set()
+    kept = [item for item in pairing.items if item.name not in left_out]
+    report, class_index = _new_report(source, out, kept, classes, rule)
     report.annotations_without_image = [str(p) for p in pairing.annotations_without_image]
     report.images_without_annotation = [str(p) for p in pairing.images_without_annotation]
-    labels = {item.name: _labels(item, report, class_index, difficult) for item in pairing.items}
+    labels = {item.name: _labels(item, report, class_index, difficult) for item in kept}
     if split is not None:
         assignment, entries = {split: sorted(labels)}, {"train": f"images/{split}", "val": f"images/{split}"}
+    elif listed is not None:
+        assignment = _listed_assignment(listed, lists, labels, split_options, report)
+        entries = {name: f"images/{name}" for name in assignment}
     else:
         result = stratified_split({name: {c for c, _ in rows} for name, rows in labels.items()}, *split_options)
         assignment, entries = result.splits, {name: f"images/{name}" for name in result.splits}
@@ -437,6 +518,12 @@ def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, prot
     return _write(out, force, protect, labelled, report, entries, _header(resolved, report.class_order, rule), copy)
 
 
+def _read_lists(split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]]) -> list[SplitList]:
+    """The list files of ``split_lists`` (split -> file, as a mapping or as pairs), read and checked."""
+    pairs = list(split_lists.items()) if isinstance(split_lists, Mapping) else list(split_lists or ())
+    return [read_split_list(split, path) for split, path in pairs]
+
+
 def _check_difficult(difficult: str) -> None:
     if difficult not in ("keep", "drop"):
         raise ValueError(f"difficult must be 'keep' or 'drop', not {difficult!r}")
@@ -445,6 +532,7 @@ def _check_difficult(difficult: str) -> None:
 def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Optional[Sequence[str]] = None,
                 difficult: str = "keep", splits: Optional[Sequence[str]] = None, split: Optional[str] = None,
                 val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
+                split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]] = None,
                 copy: bool = False, force: bool = False) -> ConversionReport:
     """Convert a VOC dataset folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``) to YOLO format.
 
@@ -457,6 +545,8 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
         split: instead of the split files, put every ``Annotations/*.xml`` into this one split.
         val, test, seed: instead of the split files, a seeded stratified split (module doc, "Splits"); also what
             a folder without ``ImageSets/Main`` gets (default val 0.2, seed 0).
+        split_lists: instead of ``ImageSets/Main``, an official split from list files, split -> file
+            (:mod:`boxloss.convert.split_lists`); ``val`` and ``seed`` then carve val out of the train list.
         copy: copy images instead of symlinking them.
         force: replace an existing output folder written by a previous conversion.
 
@@ -472,19 +562,23 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
     if not (src / "Annotations").is_dir():
         raise ConversionError(f"{src}: no Annotations/ folder (expected a Pascal VOC dataset folder; for other "
                               "layouts use --annotations DIR --images DIR)")
-    split_options = _split_options(val, test, seed, split, splits)
+    lists = _read_lists(split_lists)
+    if lists and splits is not None:
+        raise ConversionError("splits= reads ImageSets/Main; it cannot be combined with --split-list")
+    split_options = _split_options(val, test, seed, split, splits, lists)
     official = _official_split_files(src)
-    if split is None and splits is None and (split_options is not None or not official):
-        warnings = [f"{src / 'ImageSets/Main'}: official split ignored, re-split by --val/--test/--seed"] \
-            if official else []
+    if lists or (split is None and splits is None and (split_options is not None or not official)):
+        how = "split by --split-list" if lists else "re-split by --val/--test/--seed"
+        warnings = [f"{src / 'ImageSets/Main'}: official split ignored, {how}"] if official else []
         pairing = pair_annotations(src / "Annotations", src / "JPEGImages", report_base=src, exclude=out)
         return _convert_pairs(pairing, str(src), str(src.resolve()), out, [src], classes=classes,
                               difficult=difficult, split_options=split_options, split=None, copy=copy, force=force,
-                              warnings=warnings)
+                              warnings=warnings, lists=lists)
 
     # The official split (or --split NAME): read and validate everything before writing anything.
     split_ids = _read_splits(src, splits, split)
     items: dict[str, AnnotatedImage] = {}
+    named: dict[str, str] = {}  # label path below labels/<split>/ -> the id whose image it is
     for split_name, ids in split_ids.items():
         for image_id in ids:
             if image_id in items:
@@ -493,8 +587,12 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
             if not xml.is_file():
                 raise ConversionError(f"{xml}: not found (listed in split {split_name!r})")
             ann = parse_voc_xml(xml)
-            image = _find_image(src, ann, image_id)
-            items[image_id] = AnnotatedImage(ann, image, image.name, str(xml.relative_to(src)))
+            image, name = _find_image(src, ann, image_id)
+            label = PurePosixPath(name).with_suffix("").as_posix()
+            if named.setdefault(label, image_id) != image_id:
+                raise ConversionError(f"{xml}: its image {name} shares its label file {label}.txt with id "
+                                      f"{named[label]}")
+            items[image_id] = AnnotatedImage(ann, image, name, str(xml.relative_to(src)))
     rule = f"one split {split!r}" if split is not None else "ImageSets/Main (official)"
     report, class_index = _new_report(str(src), out, list(items.values()), classes, rule)
     seen_in: dict[str, str] = {}
@@ -515,7 +613,9 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
 def convert_voc_folders(annotations: Union[str, Path], images: Union[str, Path], out: Union[str, Path], *,
                         classes: Optional[Sequence[str]] = None, difficult: str = "keep",
                         val: Optional[float] = None, test: Optional[float] = None, seed: Optional[int] = None,
-                        split: Optional[str] = None, copy: bool = False, force: bool = False) -> ConversionReport:
+                        split: Optional[str] = None,
+                        split_lists: Union[None, Mapping[str, PathLike], Sequence[tuple[str, PathLike]]] = None,
+                        copy: bool = False, force: bool = False) -> ConversionReport:
     """Convert a folder of VOC XML files and a folder of images (e.g. LabelImg's output) to YOLO format.
 
     The XMLs are paired with the images by :func:`pair_annotations`; the unpaired files are listed in the report.
@@ -528,15 +628,19 @@ def convert_voc_folders(annotations: Union[str, Path], images: Union[str, Path],
         val, test, seed: the seeded stratified split (:mod:`boxloss.convert.split`); default val 0.2, seed 0, with
             a warning.
         split: instead, every paired annotation into this one split (``train`` and ``val`` in ``data.yaml``).
+        split_lists: instead, an official split from list files, split -> file (e.g. ``{"train":
+            "data/train_labels.csv", "test": "data/test_labels.csv"}``; :mod:`boxloss.convert.split_lists`);
+            ``val`` and ``seed`` then carve a seeded stratified val split out of the train list only.
         copy, force: as for :func:`convert_voc`.
 
     Raises:
         ConversionError: malformed input, an ambiguous match (naming both files) or a bad option; nothing is written.
     """
     _check_difficult(difficult)
-    split_options = _split_options(val, test, seed, split)
+    lists = _read_lists(split_lists)
+    split_options = _split_options(val, test, seed, split, lists=lists)
     annotations, images = Path(annotations), Path(images)
     pairing = pair_annotations(annotations, images, exclude=Path(out))
     return _convert_pairs(pairing, f"{annotations} + {images}", f"{annotations.resolve()} + {images.resolve()}",
                           Path(out), [annotations, images], classes=classes, difficult=difficult,
-                          split_options=split_options, split=split, copy=copy, force=force)
+                          split_options=split_options, split=split, copy=copy, force=force, lists=lists)
