@@ -28,28 +28,50 @@ def mini_data() -> Path:
     return Path(resolve_data("shapes-mini"))
 
 
+@pytest.fixture(scope="session")
+def mini_seg_data() -> Path:
+    """data.yaml of the embedded instance-segmentation dataset at smoke-test size (`data=shapes-seg-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-seg-mini"))
+
+
+@pytest.fixture(scope="session")
+def mini_pose_data() -> Path:
+    """data.yaml of the embedded pose dataset at smoke-test size (`data=shapes-pose-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-pose-mini"))
+
+
 def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     """A seeded nc=5 model in training mode whose args are ultralytics' defaults plus ``overrides`` (the criterion
-    reads its settings there); ``cls`` defaults to the project's BoxLossDetectionModel."""
+    reads its settings there); ``cls`` defaults to the project's model of the YAML's task (a pose model gets the
+    embedded pose data's keypoint shape)."""
     import torch
     from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import PoseModel, guess_model_task
 
-    from boxloss.yolo import BoxLossDetectionModel
+    from boxloss.data.synthetic.annotations import KPT_SHAPE
+    from boxloss.yolo.model import TASK_MODELS
 
     torch.manual_seed(0)
-    model = (cls or BoxLossDetectionModel)(yaml, nc=5, verbose=False)
+    cls = cls or TASK_MODELS[guess_model_task(yaml)]
+    extra = {"data_kpt_shape": tuple(KPT_SHAPE)} if issubclass(cls, PoseModel) else {}
+    model = cls(yaml, nc=5, verbose=False, **extra)
     model.args = get_cfg(overrides=overrides)
     return model.train()
 
 
-def training_batch(data_yaml: Path, imgsz: int, images: int = 4) -> dict:
+def training_batch(data_yaml: Path, imgsz: int, images: int = 4, task: str = "detect") -> dict:
     """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
-    collate (no mosaic, no flip), as the float batch a criterion reads."""
+    collate for ``task`` (masks for segment, keypoints for pose; no mosaic, no flip), as the float batch a criterion
+    reads."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
 
-    cfg = get_cfg(overrides={"imgsz": imgsz, "mosaic": 0.0, "fliplr": 0.0})
+    cfg = get_cfg(overrides={"imgsz": imgsz, "mosaic": 0.0, "fliplr": 0.0, "task": task})
     data = check_det_dataset(str(data_yaml))
     dataset = build_yolo_dataset(cfg, data["train"], images, data, mode="val", stride=32)
     batch = dataset.collate_fn([dataset[i] for i in range(images)])
