@@ -98,6 +98,22 @@ def loss_and_grads(model, criterion, batch):
     return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
 
+def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
+    """An end-to-end head's (max_det, 6 + extra) output from two runtimes: the same scores (its top-k) within 1e-4,
+    and every row safely inside the top-k (no near-tie at the cut could swap it out) found in the other runtime with
+    the same box, score, class and extra columns (a near-tie may order rows differently)."""
+    import torch
+
+    onnx_rows, torch_rows = torch.as_tensor(onnx_rows), torch.as_tensor(torch_rows)
+    assert onnx_rows.shape == torch_rows.shape
+    torch.testing.assert_close(onnx_rows[:, 4].sort().values, torch_rows[:, 4].sort().values, rtol=0, atol=1e-4)
+    inside = torch_rows[torch_rows[:, 4] > torch_rows[:, 4].min() + 1e-4]
+    assert len(inside) >= min_rows
+    for row in inside:
+        distance = (onnx_rows[:, :4] - row[:4]).abs().sum(1) + 1e3 * (onnx_rows[:, 5] != row[5])
+        torch.testing.assert_close(onnx_rows[distance.argmin()], row, rtol=0, atol=1e-3)
+
+
 def offline_env(network_log: Path) -> dict:
     """Environment for a subprocess that records (and refuses) every network attempt into ``network_log``."""
     env = dict(os.environ)
