@@ -19,10 +19,7 @@ from .task_criteria import (BoxLossPose26Criterion, BoxLossPoseCriterion, BoxLos
                             BoxLossSegmentationCriterion)
 
 TASK_HEADS = {"detect": ("Detect", "v10Detect"), "segment": ("Segment", "Segment26"), "pose": ("Pose", "Pose26")}
-SUPPORTED_HEADS = tuple(name for names in TASK_HEADS.values() for name in names)  # their model-YAML names
 HEAD_TASK = {name: task for task, names in TASK_HEADS.items() for name in names}
-FAMILIES = "YOLOv5u, YOLOv8, YOLOv9, YOLOv10, YOLO11, YOLO12, YOLO26"
-TASK_FAMILIES = {"detect": FAMILIES, "segment": "YOLOv8, YOLO11, YOLO26", "pose": "YOLOv8, YOLO11, YOLO26"}
 
 
 def head_task(head) -> str | None:
