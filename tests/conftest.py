@@ -41,28 +41,50 @@ def bccd(tmp_path_factory):
     return out, convert_voc(SHARED_DATASETS / "bccd" / "BCCD", out)
 
 
+@pytest.fixture(scope="session")
+def mini_seg_data() -> Path:
+    """data.yaml of the embedded instance-segmentation dataset at smoke-test size (`data=shapes-seg-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-seg-mini"))
+
+
+@pytest.fixture(scope="session")
+def mini_pose_data() -> Path:
+    """data.yaml of the embedded pose dataset at smoke-test size (`data=shapes-pose-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-pose-mini"))
+
+
 def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     """A seeded nc=5 model in training mode whose args are ultralytics' defaults plus ``overrides`` (the criterion
-    reads its settings there); ``cls`` defaults to the project's BoxLossDetectionModel."""
+    reads its settings there); ``cls`` defaults to the project's model of the YAML's task (a pose model gets the
+    embedded pose data's keypoint shape)."""
     import torch
     from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import PoseModel, guess_model_task
 
-    from boxloss.yolo import BoxLossDetectionModel
+    from boxloss.data.synthetic.annotations import KPT_SHAPE
+    from boxloss.yolo.model import TASK_MODELS
 
     torch.manual_seed(0)
-    model = (cls or BoxLossDetectionModel)(yaml, nc=5, verbose=False)
+    cls = cls or TASK_MODELS[guess_model_task(yaml)]
+    extra = {"data_kpt_shape": tuple(KPT_SHAPE)} if issubclass(cls, PoseModel) else {}
+    model = cls(yaml, nc=5, verbose=False, **extra)
     model.args = get_cfg(overrides=overrides)
     return model.train()
 
 
-def training_batch(data_yaml: Path, imgsz: int, images: int = 4) -> dict:
+def training_batch(data_yaml: Path, imgsz: int, images: int = 4, task: str = "detect") -> dict:
     """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
-    collate (no mosaic, no flip), as the float batch a criterion reads."""
+    collate for ``task`` (masks for segment, keypoints for pose; no mosaic, no flip), as the float batch a criterion
+    reads."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
 
-    cfg = get_cfg(overrides={"imgsz": imgsz, "mosaic": 0.0, "fliplr": 0.0})
+    cfg = get_cfg(overrides={"imgsz": imgsz, "mosaic": 0.0, "fliplr": 0.0, "task": task})
     data = check_det_dataset(str(data_yaml))
     dataset = build_yolo_dataset(cfg, data["train"], images, data, mode="val", stride=32)
     batch = dataset.collate_fn([dataset[i] for i in range(images)])
@@ -87,6 +109,22 @@ def loss_and_grads(model, criterion, batch):
     loss, items = criterion(model(batch["img"]), batch)
     loss.sum().backward()
     return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
+    """An end-to-end head's (max_det, 6 + extra) output from two runtimes: the same scores (its top-k) within 1e-4,
+    and every row safely inside the top-k (no near-tie at the cut could swap it out) found in the other runtime with
+    the same box, score, class and extra columns (a near-tie may order rows differently)."""
+    import torch
+
+    onnx_rows, torch_rows = torch.as_tensor(onnx_rows), torch.as_tensor(torch_rows)
+    assert onnx_rows.shape == torch_rows.shape
+    torch.testing.assert_close(onnx_rows[:, 4].sort().values, torch_rows[:, 4].sort().values, rtol=0, atol=1e-4)
+    inside = torch_rows[torch_rows[:, 4] > torch_rows[:, 4].min() + 1e-4]
+    assert len(inside) >= min_rows
+    for row in inside:
+        distance = (onnx_rows[:, :4] - row[:4]).abs().sum(1) + 1e3 * (onnx_rows[:, 5] != row[5])
+        torch.testing.assert_close(onnx_rows[distance.argmin()], row, rtol=0, atol=1e-3)
 
 
 def offline_env(network_log: Path) -> dict:

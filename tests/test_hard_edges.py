@@ -31,6 +31,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("hard_edges")
     (root / "text.pt").write_text("this is not a checkpoint\n")
     YOLO("yolov8n.yaml").save(root / "stock.pt")
+    YOLO("yolov8n-seg.yaml").save(root / "seg.pt")
     model = BoxLossYOLO("yolov8n.yaml")
     model.train(data=resolve_data("shapes-mini"), epochs=1, imgsz=64, batch=8, workers=0, plots=False,
                 project=str(root / "runs"), name="done", box_loss="eiou", verbose=False)
@@ -38,11 +39,14 @@ def files(tmp_path_factory):
         "no_names": "path: {root}\ntrain: images/train\nval: images/val\n",
         "empty_train": "path: {root}\ntrain: images/empty\nval: images/val\nnames: [a]\n",
         "broken_yaml": "path: {root}\ntrain: images/train\nval: [images/val\nnames: [a]\n",
+        "boxes_only": "path: {root}\ntrain: images/train\nval: images/val\nnames: [a]\n",
     }.items():
         dataset = root / name
         for split in ("train", "val"):
             (dataset / "images" / split).mkdir(parents=True)
             Image.new("RGB", (32, 32)).save(dataset / "images" / split / "a.png")
+            (dataset / "labels" / split).mkdir(parents=True)
+            (dataset / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.25 0.25\n")
         (dataset / "images" / "empty").mkdir()
         (dataset / "data.yaml").write_text(yaml_text.format(root=dataset))
     return root
@@ -82,7 +86,23 @@ TRAIN = [
     (["cfg=eiou.yaml", "data={files}/empty_train/data.yaml"], "no images in its 'train' entry"),
     (["cfg=eiou.yaml", "data={files}/no_names/data.yaml"], "has neither 'names' nor a positive integer 'nc'"),
     (["cfg=eiou.yaml", "data={files}/broken_yaml/data.yaml"], "not valid YAML at line 4"),
-    (["cfg=eiou.yaml", "model=yolov8n-seg.yaml"], "its head is Segment (segmentation); boxloss trains detection"),
+    (["cfg=eiou.yaml", "model=yolov8n-seg.yaml", *TINY],
+     "a segmentation model needs polygon labels: data=shapes-mini has detection labels (use data=shapes-seg-mini)"),
+    (["cfg=eiou.yaml", "model=yolo11n-pose.yaml", *TINY],
+     "a pose model needs keypoint labels: data=shapes-mini has detection labels (use data=shapes-pose-mini)"),
+    (["cfg=eiou.yaml", "model=yolo26n-seg.yaml", "data={files}/boxes_only/data.yaml"],
+     "a segmentation model needs polygon labels ('cls x1 y1 x2 y2 ...'): dataset '{files}/boxes_only/data.yaml' has "
+     "only boxes in its train labels"),
+    (["cfg=eiou.yaml", "model=yolo26n-pose.yaml", "data={files}/boxes_only/data.yaml"],
+     "a pose model needs keypoint labels: dataset '{files}/boxes_only/data.yaml' has no 'kpt_shape'"),
+    (["cfg=eiou.yaml", "model=yolov8n-obb.yaml"], "its head is OBB (oriented boxes: their box loss is ProbIoU on "
+                                                   "rotated boxes, a different family of box losses"),
+    (["cfg=eiou.yaml", "model=rtdetr-l.yaml"], "its head is RTDETRDecoder (RT-DETR"),
+    (["cfg=iou_aware.yaml", "model=yolo11n-seg.yaml", "data=shapes-seg-mini"],
+     "iou_aware=true: the IoU-aware head attaches to the box tower of a detection head (Detect, v10Detect); "
+     "'yolo11n-seg.yaml' is a segment model"),
+    (["cfg=eiou.yaml", "model=yolo11n-pose.yaml", "data=shapes-pose-mini", "flipud=0.5"],
+     "flipud=0.5 with data=shapes-pose-mini: ultralytics applies flip_idx (left <-> right) to vertical flips too"),
     (["cfg=eiou.yaml", "assigner_iou=nonsense"], "assigner_iou='nonsense' is out of range: must be one of ciou"),
     (["cfg=eiou.yaml", "resume=x.pt"], "resume=<last.pt> takes no other keys"),
     (["cfg=wiou_v3.yaml", "wiou_v3_alpha=0"], "wiou_v3_alpha=0.0 is out of range: must be > 1"),
@@ -92,7 +112,7 @@ TRAIN = [
     (["cfg=eiou.yaml", "nms_method=soft"], "nms_method='soft' is out of range: must be one of standard, diou"),
     (["cfg=ciou_class_balanced.yaml", "cls_class_balanced_beta=1.0"], "cls_class_balanced_beta=1.0 is out of range"),
     (["cfg=ciou_ap_loss.yaml", "iou_balanced_cls=true"], "iou_balanced_cls has no per-entry loss to re-weight"),
-    (["cfg=iou_aware.yaml", "model=yolov8n-cls.yaml"], "its head is Classify (classification)"),
+    (["cfg=iou_aware.yaml", "model=yolov8n-cls.yaml"], "its head is Classify (classification: no boxes)"),
 ]
 VAL = [
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "workers=-1"], "workers=-1 is out of range"),
@@ -102,6 +122,7 @@ VAL = [
     (["model={files}/runs/done/weights/best.pt", "data={files}/no_names/data.yaml"], "has neither 'names'"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "split=test"], "has no 'test' split"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
+    (["model={files}/seg.pt", "data=shapes-seg-mini"], "is a 'segment' model; val.py evaluates detection"),
 ]
 EXPORT = [
     (["model={files}/text.pt"], "is not a PyTorch checkpoint"),

@@ -1,5 +1,6 @@
-"""Every detector family ultralytics 8.4.190 builds: one training step with EIoU, stock-exact CIoU, end-to-end heads
-(YOLOv10, YOLO26: E2ELoss on both branches, reg_max 1 without DFL), the assigner's metric, the IoU-aware head.
+"""Every detection, segmentation and pose family ultralytics 8.4.190 builds: one training step with EIoU, stock-exact
+CIoU, end-to-end heads (YOLOv10, YOLO26: E2ELoss on both branches, reg_max 1 without DFL), the assigner's metric
+(YOLO26's mask- and OKS-aware assigners included), the IoU-aware head.
 
 These back the README's supported-model table row by row (n scale, 64 px, seconds each).
 """
@@ -9,57 +10,124 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import build_model, loss_and_grads, training_batch
-from ultralytics.nn.tasks import DetectionModel
-from ultralytics.utils.loss import E2ELoss
+from ultralytics.nn.tasks import DetectionModel, PoseModel, SegmentationModel
+from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8PoseLoss, v8SegmentationLoss
+from ultralytics.utils.tal import PoseTaskAlignedAssigner, SegTaskAlignedAssigner
 
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
+from boxloss.yolo.criterion import MetricPoseAssigner, MetricSegAssigner
 from boxloss.yolo.iou_aware import IoUAwareCriterion, add_iou_branch
 
 FAMILIES = {  # README table: family -> model YAML (n scale)
     "YOLOv5u": "yolov5nu.yaml", "YOLOv8": "yolov8n.yaml", "YOLOv9": "yolov9t.yaml", "YOLOv10": "yolov10n.yaml",
     "YOLO11": "yolo11n.yaml", "YOLO12": "yolo12n.yaml", "YOLO26": "yolo26n.yaml",
 }
-END_TO_END = {"yolov10n.yaml", "yolo26n.yaml"}
+SEGMENT = {"YOLOv8": "yolov8n-seg.yaml", "YOLO11": "yolo11n-seg.yaml", "YOLO26": "yolo26n-seg.yaml"}
+POSE = {"YOLOv8": "yolov8n-pose.yaml", "YOLO11": "yolo11n-pose.yaml", "YOLO26": "yolo26n-pose.yaml"}
+MODELS = [("detect", yaml) for yaml in FAMILIES.values()] + [("segment", yaml) for yaml in SEGMENT.values()] + \
+    [("pose", yaml) for yaml in POSE.values()]  # README table rows: (task, model YAML)
+END_TO_END = {"yolov10n.yaml", "yolo26n.yaml", "yolo26n-seg.yaml", "yolo26n-pose.yaml"}
+STOCK_MODELS = {"detect": DetectionModel, "segment": SegmentationModel, "pose": PoseModel}
+TASK_LOSSES = {"segment": (v8SegmentationLoss, SegmentLoss26), "pose": (v8PoseLoss, PoseLoss26)}
+TASK_ITEMS = {"detect": set(), "segment": {"seg_loss"}, "pose": {"pose_loss", "kobj_loss"}}  # ultralytics' own
+YOLO26_ITEMS = {"detect": set(), "segment": {"sem_loss"}, "pose": {"rle_loss"}}  # YOLO26's semantic mask, RLE
+
+
+def task_items(task: str, yaml: str) -> set[str]:
+    """The loss items of the task's own terms (besides box, cls, dfl/l1), all > 0 on a batch with objects."""
+    return TASK_ITEMS[task] | (YOLO26_ITEMS[task] if yaml.startswith("yolo26") else set())
 
 
 @pytest.fixture(scope="module")
-def batch64(mini_data):
-    return training_batch(mini_data, 64)
+def batches(mini_data, mini_seg_data, mini_pose_data):
+    """One real batch per task (4 images of the embedded datasets, 64 px, ultralytics' own loader)."""
+    return {"detect": training_batch(mini_data, 64), "segment": training_batch(mini_seg_data, 64, task="segment"),
+            "pose": training_batch(mini_pose_data, 64, task="pose")}
 
 
-def build(yaml: str, cls=BoxLossDetectionModel, **overrides):
+@pytest.fixture(scope="module")
+def batch64(batches):
+    return batches["detect"]
+
+
+def build(yaml: str, cls=None, **overrides):
     return build_model(yaml, cls, **overrides)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_one_training_step_with_eiou(family, batch64):
-    model = build(FAMILIES[family], box_loss="eiou")
+def branches(criterion):
+    return [criterion.one2many, criterion.one2one] if isinstance(criterion, E2ELoss) else [criterion]
+
+
+@pytest.mark.parametrize("task, yaml", MODELS)
+def test_one_training_step_with_eiou(task, yaml, batches):
+    model = build(yaml, box_loss="eiou")
     criterion = model.init_criterion()
-    loss, items, grads = loss_and_grads(model, criterion, batch64)
+    loss, items, grads = loss_and_grads(model, criterion, batches[task])
     assert torch.isfinite(loss).all() and loss.sum() > 0 and len(grads) > 50
     assert all(torch.isfinite(g).all() for g in grads)
     assert "box_w" in items  # EIoU's width term: the configured loss ran
-    if FAMILIES[family] in END_TO_END:
+    assert all(items[name] > 0 for name in task_items(task, yaml) | {"box_loss"})  # the task's own terms ran too
+    for branch in branches(criterion):
+        assert isinstance(branch, BoxLossCriterion)
+        if task != "detect":
+            assert isinstance(branch, TASK_LOSSES[task])  # ultralytics' own segmentation / pose criterion
+    if yaml in END_TO_END:
         assert isinstance(criterion, E2ELoss)
-        assert isinstance(criterion.one2many, BoxLossCriterion) and isinstance(criterion.one2one, BoxLossCriterion)
         assert criterion.one2many.state.key == "one2many" and criterion.one2one.state.key == "one2one"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_ciou_is_the_stock_criterion_bit_for_bit(family, batch64):
+@pytest.mark.parametrize("task, yaml", MODELS)
+def test_ciou_is_the_stock_criterion_bit_for_bit(task, yaml, batches):
     """Same model weights, the stock criterion (ultralytics' own init_criterion) against ours: loss values, loss items
-    and every parameter gradient identical, for DFL heads, YOLOv10's and YOLO26's end-to-end heads alike."""
-    ours_model = build(FAMILIES[family], box_loss="ciou")
-    stock_model = build(FAMILIES[family], DetectionModel)
+    and every parameter gradient identical, for DFL heads, YOLOv10's and YOLO26's end-to-end heads alike, and for
+    the segmentation (mask, semantic) and pose (OKS, visibility, RLE) criteria."""
+    ours_model = build(yaml, box_loss="ciou")
+    stock = STOCK_MODELS[task]
+    stock_model = build(yaml, stock)
     stock_model.load_state_dict(ours_model.state_dict())
-    stock_criterion = DetectionModel.init_criterion(stock_model)
-    stock_loss, stock_items, stock_grads = loss_and_grads(stock_model, stock_criterion, batch64)
-    ours_loss, ours_items, ours_grads = loss_and_grads(ours_model, ours_model.init_criterion(), batch64)
+    stock_criterion = stock.init_criterion(stock_model)
+    stock_loss, stock_items, stock_grads = loss_and_grads(stock_model, stock_criterion, batches[task])
+    ours_loss, ours_items, ours_grads = loss_and_grads(ours_model, ours_model.init_criterion(), batches[task])
+    assert all(stock_items[name] > 0 for name in task_items(task, yaml) | {"box_loss"})  # positives: a real test
     assert torch.equal(stock_loss, ours_loss)
     for name, value in stock_items.items():
         assert torch.equal(value, ours_items[name]), name
     assert len(stock_grads) == len(ours_grads) > 50
     assert all(torch.equal(a, b) for a, b in zip(stock_grads, ours_grads))
+
+
+@pytest.mark.parametrize("task, yaml", [row for row in MODELS if row[0] != "detect"])
+def test_the_box_loss_changes_only_the_box_term(task, yaml, batches):
+    """EIoU instead of CIoU on the same weights and batch: the assignment (CIoU, mask IoU or OKS) is the same, so the
+    mask, semantic, keypoint, visibility, RLE, classification and DFL/L1 items are ultralytics' values exactly; only
+    box_loss differs."""
+    items = {}
+    for name in ("ciou", "eiou"):
+        model = build(yaml, box_loss=name)
+        _, items[name], _ = loss_and_grads(model, model.init_criterion(), batches[task])
+    shared = {key for key in items["ciou"] if not key.startswith("box_")}
+    assert task_items(task, yaml) <= shared
+    assert all(torch.equal(items["ciou"][key], items["eiou"][key]) for key in shared)
+    assert not torch.equal(items["ciou"]["box_loss"], items["eiou"]["box_loss"])
+
+
+@pytest.mark.parametrize("task, yaml, stock_assigner, metric_assigner", [
+    ("segment", "yolo26n-seg.yaml", SegTaskAlignedAssigner, MetricSegAssigner),
+    ("pose", "yolo26n-pose.yaml", PoseTaskAlignedAssigner, MetricPoseAssigner)])
+def test_assigner_metric_keeps_yolo26s_mask_and_oks_assigners(task, yaml, stock_assigner, metric_assigner, batches):
+    """YOLO26's segmentation (box + mask IoU) and pose (OKS) assigners keep their blend with another box metric; the
+    default is ultralytics' assigner itself."""
+    for branch in branches(build(yaml).init_criterion()):
+        assert type(branch.assigner) is stock_assigner
+    model = build(yaml, assigner_iou="giou")
+    criterion = model.init_criterion()
+    for branch in branches(criterion):
+        assert type(branch.assigner) is metric_assigner
+        gt, pred = torch.tensor([[0.0, 0.0, 4.0, 4.0]]), torch.tensor([[1.0, 1.0, 5.0, 5.0]])
+        expected = (1.0 - __import__("boxloss").get_loss("giou")(pred, gt)).clamp(0)
+        torch.testing.assert_close(branch.assigner.iou_calculation(gt, pred), expected)
+    _, items, _ = loss_and_grads(model, criterion, batches[task])
+    assert torch.isfinite(torch.stack(list(items.values()))).all()
 
 
 def test_yolo26_has_no_dfl_and_keeps_ultralytics_l1_term(batch64):
@@ -138,9 +206,9 @@ def test_unsupported_heads_are_refused_with_the_reason():
     from boxloss.errors import ConfigError
     from boxloss.yolo.experiment import check_model
 
-    for yaml, kind in (("yolov8n-seg.yaml", "segmentation"), ("yolov8n-pose.yaml", "pose"),
-                       ("rtdetr-l.yaml", "RT-DETR"), ("yolov8n-obb.yaml", "oriented boxes")):
-        with pytest.raises(ConfigError, match=kind):
+    for yaml, reason in (("yolov8n-cls.yaml", "classification"), ("rtdetr-l.yaml", "RT-DETR"),
+                         ("yolov8n-obb.yaml", "ProbIoU on rotated boxes"), ("yolo26n-obb.yaml", "ProbIoU")):
+        with pytest.raises(ConfigError, match=reason):
             check_model(yaml)
-    for yaml in FAMILIES.values():
+    for _, yaml in MODELS:
         check_model(yaml)

@@ -271,3 +271,128 @@ def test_label_files_are_pinned(tmp_path):
     syn.generate(tmp_path / "mini", n_train=48, n_val=24)
     manifest = json.loads((tmp_path / "mini" / "manifest.json").read_text())
     assert manifest["labels_sha256"] == "fcceff081f05e256112c4f711359cb414f3c0b887cb6dceac1a4653ab0c28b72"
+
+
+# ------------------------------------------------------------------------------------------ shapes-seg, shapes-pose
+from boxloss.data.synthetic import annotations as ann  # noqa: E402
+from boxloss.data.synthetic.render import mask_extent  # noqa: E402
+
+
+def _pixel_centres_inside(polygon: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: which pixel centres lie inside the polygon (matplotlib's point-in-polygon test)."""
+    from matplotlib.path import Path as PolygonPath
+
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5
+    return PolygonPath(polygon).contains_points(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(size, size)
+
+
+def test_segment_polygons_are_the_visible_pixels_and_their_boxes():
+    """Each polygon covers exactly the object's visible pixels (pixel centres, an independent point-in-polygon test);
+    a visible part in several pieces is one polygon whose zero-width bridges may graze a pixel centre or two. Its
+    extent is the visible mask's pixel-edge box within 1/16 px, and for an unoccluded object the `shapes` box."""
+    size, seen = 256, {"whole": 0, "occluded": 0, "pieces": 0}
+    for index in range(12):
+        sample = syn.render_sample(0, "train", index, size)
+        for k in range(len(sample.classes)):
+            visible, polygon = sample.visible[k], ann.visible_polygon(sample.visible[k])
+            pieces = cv2.connectedComponents(visible.astype(np.uint8), connectivity=8)[0] - 1
+            wrong = int((_pixel_centres_inside(polygon, size) != visible).sum())
+            assert wrong == 0 if pieces == 1 else wrong <= 2 * (pieces - 1), (index, k, wrong, pieces)
+            extent = (polygon[:, 0].min(), polygon[:, 1].min(), polygon[:, 0].max(), polygon[:, 1].max())
+            np.testing.assert_allclose(extent, mask_extent(visible), atol=1 / 16 + 1e-9)
+            if np.array_equal(visible, sample.masks[k]):
+                np.testing.assert_allclose(extent, sample.boxes[k], atol=1 / 16 + 1e-9)
+                seen["whole"] += 1
+            else:
+                seen["occluded"] += 1
+            seen["pieces"] += pieces > 1
+    assert min(seen.values()) > 0, seen  # every case above was exercised
+
+
+def test_keypoints_are_extreme_points_on_the_object_and_its_box():
+    """In-image keypoints (v > 0) lie exactly on their edge of the `shapes` box (left on x1, top on y1, ...), inside
+    it, on a pixel of the object; v = 2 where that pixel is visible, 1 where it is covered; v = 0 is (0, 0)."""
+    size, counts = 256, np.zeros(3, int)
+    for index in range(12):
+        sample = syn.render_sample(0, "train", index, size)
+        for k in range(len(sample.classes)):
+            x1, y1, x2, y2 = sample.boxes[k]
+            for j, (x, y, v) in enumerate(ann.keypoints(sample, k, size)):
+                counts[int(v)] += 1
+                if v == 0:
+                    assert x == y == 0
+                    continue
+                assert (x, y, x, y)[j] == (x1, y1, x2, y2)[j] and x1 <= x <= x2 and y1 <= y <= y2
+                row, column = int(np.floor(y)) - (j == 3), int(np.floor(x)) - (j == 2)  # the pixel inside the edge
+                assert sample.masks[k][row, column]
+                assert v == (2 if sample.visible[k][row, column] else 1)
+    assert counts.min() > 0, counts  # truncated, occluded and visible keypoints all occur
+    unoccluded = syn.render_sample(3, "val", 5, 96, occlusion=False, max_objects=4)
+    visibility = np.concatenate([ann.keypoints(unoccluded, k, 96)[:, 2] for k in range(len(unoccluded.classes))])
+    assert set(visibility) <= {0.0, 2.0}
+
+
+def test_flip_idx_swaps_left_and_right_under_ultralytics_flip():
+    """ultralytics' own horizontal flip with the dataset's flip_idx keeps the names true: the flipped 'left' point
+    is the leftmost again, 'top' the topmost; without the permutation 'left' would be the rightmost."""
+    from ultralytics.data.augment import RandomFlip
+    from ultralytics.utils.instance import Instances
+
+    size = 256
+    sample = syn.render_sample(0, "train", 0, size)
+    points = np.stack([ann.keypoints(sample, k, size) for k in range(len(sample.classes))]).astype(np.float32)
+    complete = (points[..., 2] > 0).all(1)
+    assert complete.sum() >= 2
+    boxes = np.asarray(sample.boxes, dtype=np.float32)
+    for flip_idx, names_hold in ((ann.FLIP_IDX, True), (None, False)):
+        labels = {"img": sample.image.copy(), "instances": Instances(boxes.copy(), np.zeros((len(boxes), 0, 2)),
+                                                                      points.copy(), "xyxy", normalized=False)}
+        flipped = RandomFlip(p=1.0, direction="horizontal", flip_idx=flip_idx)(labels)["instances"].keypoints
+        xs, ys = flipped[complete, :, 0], flipped[complete, :, 1]
+        assert np.all(ys[:, 1] == ys.min(1)) and np.all(ys[:, 3] == ys.max(1))
+        assert np.all(xs[:, 0] == xs.min(1)) == names_hold and np.all(xs[:, 2] == xs.max(1)) == names_hold
+
+
+@pytest.mark.parametrize("task", ["segment", "pose"])
+def test_seg_and_pose_datasets_are_deterministic_same_images(task, tiny, tmp_path):
+    """Two generations give byte-identical labels; the images are those of `shapes`."""
+    first = syn.generate(tmp_path / "a", seed=0, **TINY, task=task).parent
+    second = syn.generate(tmp_path / "b", seed=0, **TINY, task=task).parent
+    assert _labels(first) == _labels(second) and _labels(first) != _labels(tiny)
+    pixels, shapes_pixels = _pixels(first), _pixels(tiny)
+    assert all(np.array_equal(pixels[k], shapes_pixels[k]) for k in shapes_pixels)
+    assert json.loads((first / "manifest.json").read_text())["name"] == syn.TASK_NAMES[task]
+    assert syn.default_root(task).name == f"{syn.TASK_NAMES[task]}-v{syn.VERSION}"
+
+
+@pytest.mark.parametrize("task", ["segment", "pose"])
+def test_ultralytics_reads_the_seg_and_pose_labels(task, tmp_path):
+    """ultralytics' own dataset (label check, cache) reads every object: a polygon per object whose box is its
+    extent, or the box and the four keypoints exactly as written; data.yaml passes its dataset check."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    root = syn.generate(tmp_path / task, seed=0, **TINY, task=task).parent
+    data = check_det_dataset(str(root / "data.yaml"))
+    if task == "pose":
+        assert data["kpt_shape"] == ann.KPT_SHAPE and data["flip_idx"] == ann.FLIP_IDX
+    dataset = build_yolo_dataset(get_cfg(overrides={"task": task, "imgsz": 128}), data["train"], 2, data,
+                                 mode="val", stride=32)
+    assert len(dataset.labels) == TINY["n_train"]
+    for label in dataset.labels:
+        lines = (root / "labels" / "train" / f"{Path(label['im_file']).stem}.txt").read_text().splitlines()
+        values = [np.array(line.split()[1:], dtype=np.float64) for line in lines]
+        assert len(label["cls"]) == len(lines) > 0
+        if task == "segment":
+            assert len(label["segments"]) == len(lines)
+            for segment, written, box in zip(label["segments"], values, label["bboxes"]):
+                xy = written.reshape(-1, 2)
+                np.testing.assert_allclose(segment, xy, atol=1e-6)
+                np.testing.assert_allclose(box, [*(xy.min(0) + xy.max(0)) / 2, *(xy.max(0) - xy.min(0))], atol=1e-6)
+        else:
+            written = np.stack(values)
+            np.testing.assert_allclose(label["bboxes"], written[:, :4], atol=1e-6)
+            np.testing.assert_allclose(label["keypoints"], written[:, 4:].reshape(-1, *ann.KPT_SHAPE), atol=1e-6)
+    batch = dataset.collate_fn([dataset[i] for i in range(2)])
+    assert ("masks" if task == "segment" else "keypoints") in batch and len(batch["cls"]) > 0

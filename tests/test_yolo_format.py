@@ -137,3 +137,53 @@ def test_embedded_names_check_only_their_splits():
 
 def test_module_is_pure():
     assert fresh_interpreter_imports("import boxloss.data.yolo_format", ("ultralytics",)) == []
+
+
+POSE_LINE = "0 0.5 0.5 0.4 0.2 0.3 0.5 2 0.5 0.4 1 0.7 0.5 2 0 0 0"  # box, then 4 keypoints x y v
+POLYGON_LINE = "1 0.1 0.2 0.3 0.2 0.3 0.6"
+
+
+def test_pose_lines_are_read_with_the_keypoint_shape():
+    """With kpt_shape (K, D) a line is the box and K keypoints of D values (visibility 2 is not a coordinate);
+    without it the same line would read as a polygon."""
+    assert yf.parse_label_line(POSE_LINE, (4, 3)) == (0, 0.5, 0.5, 0.4, 0.2)
+    with pytest.raises(ValueError, match="coordinates must be normalised"):
+        yf.parse_label_line(POSE_LINE)
+    with pytest.raises(ValueError, match=r"4 keypoints of 2 values \(13 numbers\), got 17"):
+        yf.parse_label_line(POSE_LINE, (4, 2))
+    with pytest.raises(ValueError, match="keypoint coordinates must be normalised"):
+        yf.parse_label_line(POSE_LINE.replace("0.7 0.5 2", "1.7 0.5 2"), (4, 3))
+
+
+def test_a_pose_model_needs_kpt_shape_and_a_segmentation_model_polygons(tmp_path):
+    boxes = make_dataset(tmp_path / "boxes")
+    with pytest.raises(ConfigError, match="a pose model needs keypoint labels: .* has no 'kpt_shape'"):
+        yf.check_dataset(boxes, task="pose")
+    with pytest.raises(ConfigError, match="a segmentation model needs polygon labels .* only boxes in its train"):
+        yf.check_dataset(boxes, task="segment")
+    mixed = make_dataset(tmp_path / "mixed", labels=(POLYGON_LINE, "0 0.5 0.5 0.2 0.2"))
+    yf.check_dataset(mixed)  # detection: a polygon stands for its box
+    with pytest.raises(ConfigError, match="needs a polygon for every object: .* 1 box-only label lines among 2"):
+        yf.check_dataset(mixed, task="segment")
+    assert yf.check_dataset(make_dataset(tmp_path / "polygons", labels=(POLYGON_LINE,)), task="segment")
+    pose = make_dataset(tmp_path / "pose", labels=(POSE_LINE,))
+    with pytest.raises(ConfigError, match="coordinates must be normalised"):
+        yf.check_dataset(pose)  # no kpt_shape yet: the line reads as a polygon
+    pose.write_text(pose.read_text() + "kpt_shape: [4, 3]\nflip_idx: [2, 1, 0, 3]\n")
+    assert yf.check_dataset(pose, task="pose") and yf.check_dataset(pose)  # a detection model on pose labels too
+    with pytest.raises(ConfigError, match="needs polygon labels"):
+        yf.check_dataset(pose, task="segment")
+    pose.write_text(pose.read_text().replace("flip_idx: [2, 1, 0, 3]", "flip_idx: [2, 1, 0]"))
+    with pytest.raises(ConfigError, match="'flip_idx' must be a permutation of the 4 keypoints"):
+        yf.check_dataset(pose, task="pose")
+
+
+def test_embedded_datasets_of_the_wrong_label_set_say_which_to_use():
+    with pytest.raises(ConfigError, match=r"segmentation model needs polygon labels: data=shapes-mini has "
+                                          r"detection labels \(use data=shapes-seg-mini\)"):
+        yf.check_dataset("shapes-mini", task="segment")
+    with pytest.raises(ConfigError, match=r"pose model needs keypoint labels: data=shapes-seg has segmentation "
+                                          r"labels \(use data=shapes-pose\)"):
+        yf.check_dataset("shapes-seg", task="pose")
+    for data, task in (("shapes-seg-mini", "segment"), ("shapes-pose", "pose"), ("shapes-pose-mini", "detect")):
+        assert yf.check_dataset(data, task=task) is None

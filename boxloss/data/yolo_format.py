@@ -12,8 +12,10 @@ exactly the ones its data loader trains and validates on:
   that does not exist is retried without it); images are filtered by extension and sorted.
 - **labels**: the last ``/images/`` of an image path becomes ``/labels/``, the extension ``.txt``; one
   ``cls cx cy w h`` line per object, normalised to the image; a polygon line (``cls x1 y1 x2 y2 ...``) stands for
-  its bounding box; exact duplicate lines are dropped, as ultralytics does. A missing label file is an image
-  without objects.
+  its bounding box; in a pose dataset (``kpt_shape: [K, D]`` in its YAML) every line is ``cls cx cy w h`` followed
+  by K keypoints of D values (``x y`` or ``x y visibility``); exact duplicate lines are dropped, as ultralytics
+  does. A missing label file is an image without objects. A segmentation model needs a polygon for every object
+  (ultralytics refuses a file that mixes polygons and boxes, and a dataset without polygons).
 - **names**: a list, or ``{index: name}`` indexed 0..n-1, or only ``nc``.
 
 Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics.
@@ -29,7 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .._io import read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
-from .embedded import EMBEDDED_DATASETS, EMBEDDED_SPLITS
+from .embedded import EMBEDDED_DATASETS, EMBEDDED_SPLITS, embedded_task
 
 # ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
 IMG_FORMATS = frozenset({"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff",
@@ -39,6 +41,7 @@ COORD_TOLERANCE = 1e-6  # normalised coordinates a hair outside [0, 1] are round
 SPLITS = ("train", "val", "test")
 
 Label = tuple[int, float, float, float, float]  # cls, cx, cy, w, h (normalised)
+TASK_KINDS = {"detect": "detection", "segment": "segmentation", "pose": "pose"}
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,9 @@ def label_path(image_path: str | os.PathLike) -> Path:
     return Path(labels_dir.join(os.fspath(image_path).rsplit(images_dir, 1)).rsplit(".", 1)[0] + ".txt")
 
 
-def parse_label_line(line: str) -> Label | None:
-    """``(cls, cx, cy, w, h)`` of one label line (a polygon line gives its bounding box); None for a blank line.
+def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label | None:
+    """``(cls, cx, cy, w, h)`` of one label line (a polygon line gives its bounding box; with ``kpt_shape`` (K, D),
+    a pose line gives its box); None for a blank line.
 
     Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
     number of values, coordinates outside [0, 1]).
@@ -157,7 +161,16 @@ def parse_label_line(line: str) -> Label | None:
     cls = values[0]
     if cls != int(cls) or cls < 0:
         raise ValueError(f"class {fields[0]!r} is not a non-negative integer")
-    if len(values) == 5:
+    if kpt_shape is not None:
+        keypoints, dims = kpt_shape
+        if len(values) != 5 + keypoints * dims:
+            raise ValueError(f"expected 'cls cx cy w h' and {keypoints} keypoints of {dims} values "
+                             f"({5 + keypoints * dims} numbers), got {len(values)}")
+        cx, cy, w, h = values[1:5]
+        points = [v for k in range(keypoints) for v in values[5 + k * dims: 5 + k * dims + 2]]  # x, y of each
+        if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in points):
+            raise ValueError(f"keypoint coordinates must be normalised to [0, 1], got {line.strip()!r}")
+    elif len(values) == 5:
         cx, cy, w, h = values[1:]
     elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
         xs, ys = values[1::2], values[2::2]
@@ -170,15 +183,16 @@ def parse_label_line(line: str) -> Label | None:
     return int(cls), cx, cy, w, h
 
 
-def read_labels(path: str | os.PathLike) -> list[Label]:
-    """The rows of a label file (duplicates dropped, first kept); ValueError ``<file>:<line>: <what is wrong>``."""
+def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Label]:
+    """The rows of a label file (duplicates dropped, first kept), pose lines read with ``kpt_shape``; ValueError
+    ``<file>:<line>: <what is wrong>``."""
     path = Path(path)
     if not path.is_file():
         return []
     rows, seen = [], set()
     for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         try:
-            row = parse_label_line(line)
+            row = parse_label_line(line, kpt_shape)
         except ValueError as error:
             raise ValueError(f"{path}:{line_number}: {error}") from None
         if row is not None and row not in seen:
@@ -266,44 +280,104 @@ def write_data_yaml(path: str | os.PathLike, root: str | os.PathLike, splits: Ma
 # ---------------------------------------------------------------------------------------------------------------
 # The one dataset check
 # ---------------------------------------------------------------------------------------------------------------
+def keypoint_shape(spec: DataSpec) -> tuple[int, int] | None:
+    """The YAML's ``kpt_shape`` as (K, D) with D 2 or 3, None when absent; ConfigError when malformed, or when its
+    ``flip_idx`` is not a permutation of the K keypoints."""
+    where = f"dataset {str(spec.yaml_path)!r}"
+    value = spec.content.get("kpt_shape")
+    if value is None:
+        return None
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value)
+            and value[0] >= 1 and value[1] in (2, 3)):
+        raise ConfigError(f"{where}: 'kpt_shape' must be [keypoints, 2 or 3], got {value!r}")
+    flip_idx = spec.content.get("flip_idx")
+    if flip_idx is not None and sorted(flip_idx) != list(range(value[0])):
+        raise ConfigError(f"{where}: 'flip_idx' must be a permutation of the {value[0]} keypoints, got {flip_idx!r}")
+    return value[0], value[1]
+
+
 def check_dataset(data: Any, splits: Sequence[str] = ("train", "val"), *,
-                  datasets_dir: str | os.PathLike | None = None, labels: bool = True) -> DataSpec | None:
+                  datasets_dir: str | os.PathLike | None = None, labels: bool = True,
+                  task: str = "detect") -> DataSpec | None:
     """Everything a run needs from a dataset, checked before anything is written; ConfigError with one line.
 
-    ``data``: a data YAML path or an embedded dataset name (``shapes``, ``shapes-mini``: generated on first use,
-    so only the split names are checked and None is returned). For a YAML: it exists and parses (the line of a
-    syntax error is named), has ``names`` or ``nc``, every split in ``splits`` lists images that exist and, with
-    ``labels``, every label line of those splits parses and names a class of the dataset (``file:line``).
+    ``data``: a data YAML path or an embedded dataset name (``shapes``, ``shapes-mini``, ...: generated on first use,
+    so only the split names and the task are checked and None is returned). For a YAML: it exists and parses (the
+    line of a syntax error is named), has ``names`` or ``nc``, every split in ``splits`` lists images that exist and,
+    with ``labels``, every label line of those splits parses and names a class of the dataset (``file:line``).
     Ultralytics would skip a malformed label file with a warning and train without it; a benchmark should not.
+    ``task`` is the model's: ``pose`` needs the YAML's ``kpt_shape``; ``segment`` needs a polygon on every label
+    line (checked with ``labels``).
     """
     for split in splits:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} must be one of {', '.join(SPLITS)}")
+    if task not in TASK_KINDS:
+        raise ConfigError(f"task {task!r} must be one of {', '.join(TASK_KINDS)}")
     if isinstance(data, str) and data in EMBEDDED_DATASETS:
         for split in splits:
             if split not in EMBEDDED_SPLITS:
                 raise ConfigError(f"the embedded dataset {data!r} has no {split!r} split (it has: "
                                   f"{', '.join(EMBEDDED_SPLITS)})")
+        _check_embedded_task(data, task)
         return None
     if not isinstance(data, (str, os.PathLike)) or not str(data):
         raise ConfigError(f"data={data!r} must be a dataset YAML path or one of {', '.join(EMBEDDED_DATASETS)}")
     spec = read_data_yaml(data, datasets_dir)
+    kpt_shape = keypoint_shape(spec)
+    if task == "pose" and kpt_shape is None:
+        raise ConfigError(f"a pose model needs keypoint labels: dataset {str(spec.yaml_path)!r} has no 'kpt_shape' "
+                          "(a detection dataset?)")
     for split in splits:
         images = split_images(spec, split)
         if labels:
-            _check_split_labels(spec, images)
+            boxes, polygons = _check_split_labels(spec, images, kpt_shape, count_lines=task == "segment")
+            if task == "segment":
+                _check_polygons(spec, split, boxes, polygons)
     return spec
 
 
-def _check_split_labels(spec: DataSpec, images: Iterable[Path]) -> None:
+def _check_embedded_task(data: str, task: str) -> None:
+    """A segmentation or pose model on an embedded dataset of another label set: say which one to use."""
+    have = embedded_task(data)
+    if task == "detect" or have == task:
+        return
+    suffix = {"segment": "-seg", "pose": "-pose"}[task]
+    base = data.replace("-seg", "").replace("-pose", "")
+    wanted = base.replace("shapes", f"shapes{suffix}", 1)
+    needs = "polygon labels" if task == "segment" else "keypoint labels"
+    raise ConfigError(f"a {TASK_KINDS[task]} model needs {needs}: data={data} has {TASK_KINDS[have]} labels "
+                      f"(use data={wanted})")
+
+
+def _check_polygons(spec: DataSpec, split: str, boxes: int, polygons: int) -> None:
     where = f"dataset {str(spec.yaml_path)!r}"
+    if boxes and not polygons:
+        raise ConfigError(f"a segmentation model needs polygon labels ('cls x1 y1 x2 y2 ...'): {where} has only "
+                          f"boxes in its {split} labels")
+    if boxes:
+        raise ConfigError(f"a segmentation model needs a polygon for every object: {where} has {boxes} box-only "
+                          f"label lines among {boxes + polygons} in its {split} labels")
+
+
+def _check_split_labels(spec: DataSpec, images: Iterable[Path], kpt_shape: Sequence[int] | None = None, *,
+                        count_lines: bool = False) -> tuple[int, int]:
+    """Every label file of ``images`` parses and names a class of the dataset. With ``count_lines``, returns the
+    distinct box lines (5 values) and polygon lines (more than 5, outside a pose dataset), else (0, 0)."""
+    where = f"dataset {str(spec.yaml_path)!r}"
+    boxes = polygons = 0
     for image in images:
         labels = label_path(image)
         try:
-            rows = read_labels(labels)
+            rows = read_labels(labels, kpt_shape)
         except ValueError as error:
             raise ConfigError(f"{where}: malformed label line {error}") from None
         for row in rows:
             if row[0] >= len(spec.names):
                 raise ConfigError(f"{where}: {labels}: class {row[0]} is not one of the {len(spec.names)} classes "
                                   "in 'names'")
+        if count_lines and rows:
+            sizes = [len(line.split()) for line in set(labels.read_text(encoding="utf-8-sig").splitlines())]
+            boxes += sum(size == 5 or kpt_shape is not None for size in sizes if size)
+            polygons += sum(size > 5 and kpt_shape is None for size in sizes)
+    return boxes, polygons

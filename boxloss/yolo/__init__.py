@@ -1,4 +1,5 @@
-"""Ultralytics integration: the configurable criterion, model, trainer and a YOLO class that uses them.
+"""Ultralytics integration: the configurable criterion, the detection, segmentation and pose models and trainers, and a
+YOLO class that uses them.
 
 Importing this package (which the trainer's module does, so the DDP child process does too):
 - keeps ultralytics offline (``YOLO_OFFLINE``, ``YOLO_AUTOINSTALL=false`` unless the user set them);
@@ -21,8 +22,9 @@ limit_threads()
 
 from .criterion import BoxLossCriterion  # noqa: E402
 from .api import BoxLossYOLO  # noqa: E402
-from .model import BoxLossDetectionModel  # noqa: E402
-from .trainer import BoxLossDetectionTrainer  # noqa: E402
+from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel  # noqa: E402
+from .trainer import BoxLossDetectionTrainer, BoxLossPoseTrainer, BoxLossSegmentationTrainer  # noqa: E402
 
-__all__ = ["BoxLossCriterion", "BoxLossDetectionModel", "BoxLossDetectionTrainer", "BoxLossYOLO",
+__all__ = ["BoxLossCriterion", "BoxLossDetectionModel", "BoxLossSegmentationModel", "BoxLossPoseModel",
+           "BoxLossDetectionTrainer", "BoxLossSegmentationTrainer", "BoxLossPoseTrainer", "BoxLossYOLO",
            "register_config_keys"]

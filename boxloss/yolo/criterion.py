@@ -3,7 +3,9 @@
 One criterion serves every detector family ultralytics 8.4 builds: DFL heads (YOLOv5u/v8/v9/11/12, reg_max 16) and
 DFL-free ones (YOLO26, reg_max 1, where ultralytics adds an L1 term on the normalised side distances). For
 end-to-end heads (YOLOv10, YOLO26) ultralytics' own ``E2ELoss`` runs one criterion per branch (one-to-many and
-one-to-one), with its ProgLoss schedule and top-k settings; only the loss terms come from here.
+one-to-one), with its ProgLoss schedule and top-k settings; only the loss terms come from here. The segmentation and
+pose criteria (:mod:`boxloss.yolo.task_criteria`) are ultralytics' own with this class underneath, so their box
+term comes from here too.
 
 State that must survive checkpoints and resume (IoU-balanced ``w_loc: auto``, running means of stateful losses)
 lives in ``model.boxloss_state``, a plain dict the trainer saves with the EMA model and restores on resume (see
@@ -20,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import BboxLoss, v8DetectionLoss
-from ultralytics.utils.tal import TaskAlignedAssigner, bbox2dist, make_anchors
+from ultralytics.utils.tal import (PoseTaskAlignedAssigner, SegTaskAlignedAssigner, TaskAlignedAssigner, bbox2dist,
+                                   make_anchors)
 
 from .. import options
 from ..losses import aligned_iou, iou_balanced_cls_weights, iou_balanced_weights
@@ -160,19 +163,45 @@ class NamedBboxLoss(BboxLoss):
         return loss_l1.sum() / target_scores_sum
 
 
-class MetricAssigner(TaskAlignedAssigner):
-    """ultralytics' task-aligned assigner ranking anchors with another IoU-type metric (``assigner_iou``).
+class MetricIoU:
+    """The overlap of ultralytics' task-aligned assigners ranked with another IoU-type metric (``assigner_iou``).
 
-    The stock assigner scores each anchor's box against the ground truth with CIoU whatever the loss (ultralytics
-    issue #19629); here the metric is ``1 − L`` of a registered IoU-type loss, clamped at 0 as stock.
+    The stock assigners score each anchor's box against the ground truth with CIoU whatever the loss (ultralytics
+    issue #19629); here the metric is ``1 − L`` of a registered IoU-type loss, clamped at 0 as stock. YOLO26's
+    segmentation and pose assigners blend that box overlap with mask IoU or keypoint OKS, which stay theirs.
     """
 
-    def __init__(self, metric_loss: BoundLoss, context, **kwargs):
-        super().__init__(**kwargs)
-        self.metric_loss, self.metric_context = metric_loss, context
+    metric_loss: BoundLoss
+    metric_context: Any
 
     def iou_calculation(self, gt_bboxes, pd_bboxes):
         return (1.0 - self.metric_loss(pd_bboxes, gt_bboxes, **self.metric_context(len(pd_bboxes)))).clamp_(0)
+
+
+class MetricAssigner(MetricIoU, TaskAlignedAssigner):
+    """``TaskAlignedAssigner`` (detection, YOLOv8-style segmentation and pose) with the configured metric."""
+
+
+class MetricSegAssigner(MetricIoU, SegTaskAlignedAssigner):
+    """YOLO26 segmentation's assigner: (box metric + mask IoU) / 2, the box metric configured."""
+
+
+class MetricPoseAssigner(MetricIoU, PoseTaskAlignedAssigner):
+    """YOLO26 pose's assigner: keypoint OKS, the configured box metric for ground truths without visible keypoints."""
+
+
+METRIC_ASSIGNERS = {TaskAlignedAssigner: MetricAssigner, SegTaskAlignedAssigner: MetricSegAssigner,
+                    PoseTaskAlignedAssigner: MetricPoseAssigner}
+
+
+def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) -> TaskAlignedAssigner:
+    """The stock ``assigner`` (in place, its settings kept) ranking with ``metric_loss``; idempotent."""
+    kind = next((metric for stock, metric in METRIC_ASSIGNERS.items() if type(assigner) in (stock, metric)), None)
+    if kind is None:
+        raise ValueError(f"assigner_iou cannot change the metric of {type(assigner).__name__}")
+    assigner.__class__ = kind
+    assigner.metric_loss, assigner.metric_context = metric_loss, context
+    return assigner
 
 
 class BoxLossCriterion(v8DetectionLoss):
@@ -182,7 +211,7 @@ class BoxLossCriterion(v8DetectionLoss):
     are stock. With ``box_loss: ciou``, ``cls_loss: bce``, ``assigner_iou: ciou`` and the IoU-balanced options off,
     values and gradients are those of the stock criterion (tested). Loss items: ``box_loss``, ``cls_loss``,
     ``dfl_loss`` (``l1_loss`` for reg_max 1) and, with ``box_terms``, ``box_<term>`` for each part of the box loss
-    (they add up to ``box_loss``).
+    (they add up to ``box_loss``; also kept in ``box_term_items`` for the task criteria, whose items are their own).
     """
 
     def __init__(self, model: torch.nn.Module, tal_topk: int = 10, tal_topk2: int | None = None,
@@ -200,8 +229,15 @@ class BoxLossCriterion(v8DetectionLoss):
                                        on_positives).to(self.device)
         self.cls_loss_fn = options.bind_loss(opts, "cls")
         self.cls_context = self._cls_context(model)
-        if opts["assigner_iou"] != "ciou":
-            self.assigner = self._metric_assigner(opts["assigner_iou"])
+        self.detection_loss_names = ("box_loss", "cls_loss", "dfl_loss" if self.use_dfl else "l1_loss")
+        self.box_term_items: dict[str, torch.Tensor] = {}
+        self.install_assigner_metric()
+
+    def install_assigner_metric(self) -> None:
+        """Rank anchors with ``assigner_iou`` (the stock assigner itself for ``ciou``). A task criterion whose
+        parent replaces the assigner after this class's ``__init__`` (YOLO26 segmentation, pose) calls it again."""
+        if self.options["assigner_iou"] != "ciou":
+            self.assigner = self._metric_assigner(self.options["assigner_iou"])
 
     def _cls_context(self, model: torch.nn.Module) -> dict[str, Any]:
         """Per-run inputs of the classification loss: the training labels' class counts (class-balanced)."""
@@ -244,7 +280,7 @@ class BoxLossCriterion(v8DetectionLoss):
             state["iou_mean"] = float(updated_iou_mean(state.get("iou_mean", WIOU_IOU_MEAN_INIT), total / count,
                                                        self.box_loss.kwargs["momentum"]))
 
-    def _metric_assigner(self, name: str) -> MetricAssigner:
+    def _metric_assigner(self, name: str) -> TaskAlignedAssigner:
         spec = self.box_loss.spec if name == "same" else BOX_LOSSES.spec(name)
         if not spec.iou_based:
             raise ValueError(f"assigner_iou=same needs an IoU-type box loss; {spec.name} is not one")
@@ -262,9 +298,7 @@ class BoxLossCriterion(v8DetectionLoss):
             return values
 
         self._assigner_imgsz = imgsz
-        stock = self.assigner
-        return MetricAssigner(metric, context, topk=stock.topk, num_classes=stock.num_classes, alpha=stock.alpha,
-                              beta=stock.beta, stride=stock.stride, topk2=stock.topk2)
+        return with_metric(self.assigner, metric, context)
 
     # ---------------------------------------------------------------------------------------------- loss
     def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **assign_kwargs):
@@ -314,9 +348,11 @@ class BoxLossCriterion(v8DetectionLoss):
         loss[0] *= self.hyp.box
         loss[1] *= self.hyp.cls
         loss[2] *= self.hyp.dfl
-        items = dict(zip(self.loss_names, loss.detach()))
+        items = dict(zip(self.detection_loss_names, loss.detach()))
         if self.options["box_terms"]:
-            items.update({f"box_{name}": term * self.hyp.box for name, term in self.bbox_loss.last_terms.items()})
+            self.box_term_items = {f"box_{name}": term * self.hyp.box
+                                   for name, term in self.bbox_loss.last_terms.items()}
+            items.update(self.box_term_items)
         return (fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor), loss, items
 
     @staticmethod

@@ -18,7 +18,7 @@ from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 
 from .. import options
 from .._io import read_yaml_mapping
-from ..data.embedded import resolve_data
+from ..data.embedded import is_embedded, resolve_data
 from ..data.yolo_format import check_dataset
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
@@ -72,17 +72,27 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
 
 
 def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
-    """Types and ranges of every key, and that the model and dataset exist locally."""
+    """Types and ranges of every key, that the model and dataset exist locally, and that they fit together (a pose
+    model needs keypoints, a segmentation model polygons)."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
     check_ultralytics_values(ultralytics_cfg)
-    options.validate(cfg)
-    check_model(cfg.get("model"))
+    checked = options.validate(cfg)
+    task = check_model(cfg.get("model"))
+    if checked.get("iou_aware") and task != "detect":
+        from .model import TASK_HEADS
+
+        raise ConfigError(f"iou_aware=true: the IoU-aware head attaches to the box tower of a detection head "
+                          f"({', '.join(TASK_HEADS['detect'])}); {cfg['model']!r} is a {task} model, whose criterion "
+                          "has no IoU-prediction term")
     if require_data:
-        check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR)
+        check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
+        if task == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
+            raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
+                              "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")
 
 
 def _image_size_ok(value: Any) -> bool:
@@ -136,22 +146,30 @@ def check_device(device: Any) -> None:
         raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
 
 
-HEAD_KINDS = {"Segment": "segmentation", "Segment26": "segmentation", "Pose": "pose", "Pose26": "pose",
-              "OBB": "oriented boxes", "OBB26": "oriented boxes", "Classify": "classification",
+HEAD_KINDS = {"OBB": "oriented boxes", "OBB26": "oriented boxes", "Classify": "classification: no boxes",
               "RTDETRDecoder": "RT-DETR, a transformer decoder without the task-aligned assigner",
-              "WorldDetect": "open-vocabulary YOLO-World", "YOLOEDetect": "open-vocabulary YOLOE"}
+              "WorldDetect": "open-vocabulary YOLO-World", "YOLOEDetect": "open-vocabulary YOLOE",
+              "YOLOESegment": "open-vocabulary YOLOE", "YOLOESegment26": "open-vocabulary YOLOE"}
+OBB_REASON = ("their box loss is ProbIoU on rotated boxes, a different family of box losses that boxloss does not "
+              "implement")
 
 
-def _unsupported_yaml_head(path: str) -> str | None:
+def _yaml_head(path: str) -> str:
     from ultralytics.nn.tasks import yaml_model_load
 
-    from .model import FAMILIES, SUPPORTED_HEADS
+    return str(yaml_model_load(path)["head"][-1][2]).split(".")[-1]
 
-    head = str(yaml_model_load(path)["head"][-1][2]).split(".")[-1]
-    if head in SUPPORTED_HEADS:
+
+def _unsupported_head_reason(head: str) -> str | None:
+    """Why a head (its class name) cannot train with boxloss, or None."""
+    from .model import HEAD_TASK, supported_heads_text
+
+    if head in HEAD_TASK:
         return None
-    kind = HEAD_KINDS.get(head, "not a detection head")
-    return f"its head is {head} ({kind}); boxloss trains detection heads ({', '.join(SUPPORTED_HEADS)}: {FAMILIES})"
+    kind = HEAD_KINDS.get(head, "not a detection, segmentation or pose head")
+    if kind == "oriented boxes":
+        kind += f": {OBB_REASON}"
+    return f"its head is {head} ({kind}); boxloss trains {supported_heads_text()}"
 
 
 def _builtin_model_yaml(name: str) -> bool:
@@ -180,32 +198,36 @@ def load_checkpoint_file(path: str | Path, role: str = "model") -> dict[str, Any
     return checkpoint
 
 
-def check_model(model: Any) -> None:
-    """A ``*.yaml`` architecture (built from scratch) or a local checkpoint of a supported detector; no download."""
+def check_model(model: Any) -> str:
+    """A ``*.yaml`` architecture (built from scratch) or a local checkpoint of a supported detection, segmentation or
+    pose model; no download. Returns its task (detect, segment, pose)."""
+    from .model import HEAD_TASK, head_task
+
     if not isinstance(model, str) or not model:
         raise ConfigError(f"model={model!r} must be a model YAML (e.g. yolov8n.yaml) or a local .pt checkpoint")
     path = Path(model)
     if path.suffix in {".yaml", ".yml"}:
         if not path.exists() and not _builtin_model_yaml(path.name):
             raise ConfigError(f"model YAML {model!r} not found (neither a file nor an ultralytics model name)")
-        reason = _unsupported_yaml_head(model)
+        head = _yaml_head(model)
+        task, reason = HEAD_TASK.get(head), _unsupported_head_reason(head)
     elif path.suffix == ".pt":
         if not path.is_file():
             raise ConfigError(f"model checkpoint {model!r} not found (boxloss never downloads weights: give a "
                               "local .pt path or a *.yaml to train from scratch)")
-        from .model import unsupported_head
-
         checkpoint = load_checkpoint_file(path, "model checkpoint")
-        reason = unsupported_head((checkpoint.get("ema") or checkpoint.get("model")).model[-1])
+        head = (checkpoint.get("ema") or checkpoint.get("model")).model[-1]
+        task = head_task(head)
+        reason = None if task else _unsupported_head_reason(type(head).__name__)
     else:
         raise ConfigError(f"model={model!r} must end in .yaml or .pt")
     if reason:
         raise ConfigError(f"model {model!r}: {reason}")
+    return task
 
 
 def unreadable_images_warning(data: Any) -> str | None:
     """One line naming the train and val images ultralytics will skip as unreadable (and why), or None."""
-    from ..data.embedded import is_embedded
     from ..data.yolo_format import read_data_yaml, split_images, unreadable_images
 
     if is_embedded(data):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 from ultralytics.models.yolo.detect import DetectionPredictor, DetectionValidator
+from ultralytics.models.yolo.pose import PosePredictor, PoseValidator
+from ultralytics.models.yolo.segment import SegmentationPredictor, SegmentationValidator
 from ultralytics.utils import nms as ultralytics_nms
 from ultralytics.utils.ops import xywh2xyxy
 
@@ -97,3 +99,21 @@ class BoxLossPredictor(DetectionPredictor):
 
             orig_imgs = ops.convert_torch2numpy_batch(orig_imgs)[..., ::-1]
         return self.construct_results(preds, img, orig_imgs, **kwargs)
+
+
+# Segmentation and pose: ultralytics' validators and predictors call the detection ones' ``postprocess`` for the NMS
+# and then decode the rows' extra columns (mask coefficients, keypoints), which DIoU-NMS carries along unchanged.
+class BoxLossSegmentationValidator(SegmentationValidator, BoxLossValidator):
+    """``SegmentationValidator`` whose NMS follows ``nms_method``."""
+
+
+class BoxLossPoseValidator(PoseValidator, BoxLossValidator):
+    """``PoseValidator`` whose NMS follows ``nms_method``."""
+
+
+class BoxLossSegmentationPredictor(SegmentationPredictor, BoxLossPredictor):
+    """``SegmentationPredictor`` whose NMS follows ``nms_method``."""
+
+
+class BoxLossPosePredictor(PosePredictor, BoxLossPredictor):
+    """``PosePredictor`` whose NMS follows ``nms_method``."""

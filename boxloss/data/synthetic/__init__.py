@@ -1,4 +1,5 @@
-"""Embedded, deterministic synthetic detection dataset ("shapes") in YOLO format.
+"""Embedded, deterministic synthetic detection dataset ("shapes") in YOLO format, with instance-segmentation
+("shapes-seg") and pose ("shapes-pose") labels of the same images.
 
 Why: default configs must train on a fresh machine with no download, and the data must test *localisation
 quality*, so that box-regression losses (CIoU, EIoU, ...) can be told apart. A few minutes of CPU training reach
@@ -15,17 +16,20 @@ What each image contains:
   blobs (some strokes drawn over objects), colour variation, and a final mild Gaussian blur plus pixel noise;
 * overlap and partial occlusion: objects are drawn in sequence, later ones on top.
 
-Modules: :mod:`.render` draws one image and its exact boxes, :mod:`.dataset` writes and reuses the dataset on
-disk, :mod:`.stats` describes it. ``python -m boxloss.data.synthetic --out DIR`` writes it elsewhere and prints its
+Modules: :mod:`.render` draws one image and its exact boxes, :mod:`.annotations` derives the polygons (visible
+part) and keypoints (extreme points, with visibility and flip indices), :mod:`.dataset` writes and reuses the
+dataset on disk, :mod:`.stats` describes it. ``python -m boxloss.data.synthetic --out DIR`` writes it elsewhere and prints its
 statistics. Use :func:`ensure_dataset` to obtain a ``data.yaml`` path, generating the dataset on first use.
 """
 
-from .dataset import DEFAULT_TRAIN, DEFAULT_VAL, NAME, VERSION, default_root, ensure_dataset, generate, label_text
+from .annotations import FLIP_IDX, KEYPOINT_NAMES, KPT_SHAPE
+from .dataset import (DEFAULT_TRAIN, DEFAULT_VAL, NAME, TASK_NAMES, VERSION, default_root, ensure_dataset, generate,
+                      label_text)
 from .render import (CLASS_NAMES, DEFAULT_IMGSZ, DEFAULT_MAX_OBJECTS, DEFAULT_MIN_OBJECTS, DEFAULT_MIN_VISIBLE,
                      DEFAULT_SEED, MIN_BOX_PX, THIN_ASPECT, Sample, render_sample)
 from .stats import describe, format_description
 
-__all__ = ["VERSION", "NAME", "CLASS_NAMES", "DEFAULT_SEED", "DEFAULT_TRAIN", "DEFAULT_VAL", "DEFAULT_IMGSZ",
-           "DEFAULT_MIN_OBJECTS", "DEFAULT_MAX_OBJECTS", "DEFAULT_MIN_VISIBLE", "MIN_BOX_PX", "THIN_ASPECT", "Sample",
+__all__ = ["VERSION", "NAME", "TASK_NAMES", "KPT_SHAPE", "KEYPOINT_NAMES", "FLIP_IDX", "CLASS_NAMES", "DEFAULT_SEED",
+           "DEFAULT_TRAIN", "DEFAULT_VAL", "DEFAULT_IMGSZ", "DEFAULT_MIN_OBJECTS", "DEFAULT_MAX_OBJECTS", "DEFAULT_MIN_VISIBLE", "MIN_BOX_PX", "THIN_ASPECT", "Sample",
            "render_sample", "generate", "ensure_dataset", "default_root", "describe", "format_description",
            "label_text"]

@@ -1,4 +1,5 @@
-"""``python -m boxloss.data.synthetic --out DIR [--seed S --train N --val N --imgsz S]``: write and describe."""
+"""``python -m boxloss.data.synthetic --out DIR [--task detect|segment|pose --seed S --train N --val N --imgsz S]``:
+write and describe."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 
 from . import __doc__ as package_doc
-from .dataset import DEFAULT_TRAIN, DEFAULT_VAL, ensure_dataset, generate
+from .dataset import DEFAULT_TRAIN, DEFAULT_VAL, TASK_NAMES, ensure_dataset, generate
 from .render import DEFAULT_IMGSZ, DEFAULT_MAX_OBJECTS, DEFAULT_MIN_OBJECTS, DEFAULT_SEED
 from .stats import describe, format_description
 
@@ -15,6 +16,9 @@ from .stats import describe, format_description
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m boxloss.data.synthetic", description=package_doc.split("\n")[0])
     parser.add_argument("--out", required=True, help="dataset directory to (re)write")
+    parser.add_argument("--task", choices=tuple(TASK_NAMES), default="detect",
+                        help="label set: boxes (shapes), visible-part polygons (shapes-seg), extreme points "
+                             "(shapes-pose)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--train", type=int, default=DEFAULT_TRAIN, help="number of train images")
     parser.add_argument("--val", type=int, default=DEFAULT_VAL, help="number of val images")
@@ -27,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                   min_objects=min(DEFAULT_MIN_OBJECTS, args.max_objects), max_objects=args.max_objects,
                   occlusion=not args.no_occlusion)
     started = time.perf_counter()
-    data_yaml = ensure_dataset(args.out, **params) if args.reuse else generate(args.out, **params)
+    data_yaml = ensure_dataset(args.out, task=args.task, **params) if args.reuse else \
+        generate(args.out, **params, task=args.task)
     print(f"wrote {data_yaml} in {time.perf_counter() - started:.1f} s")
     print(format_description(describe(data_yaml.parent)))
     return 0

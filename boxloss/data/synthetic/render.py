@@ -43,7 +43,7 @@ class Sample:
     ``image``: HxWx3 uint8 (BGR). ``classes``: (N,) int. ``boxes``: (N, 4) float pixel xyxy, pixel-edge
     convention. ``masks``: (N, H, W) bool, each object's full mask in the image as drawn (before occlusion).
     ``visible``: (N, H, W) bool, the part still visible in the final image. ``visible_frac``: (N,) visible
-    pixels / full mask area (including any part outside the image).
+    pixels / full mask area (including any part outside the image). ``shapes``: each object's analytic geometry.
     """
 
     image: np.ndarray
@@ -52,6 +52,7 @@ class Sample:
     masks: np.ndarray
     visible: np.ndarray
     visible_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shapes: list[Shape] = field(default_factory=list)
 
 
 @dataclass
@@ -406,4 +407,5 @@ def render_sample(seed: int = DEFAULT_SEED, split: str = "train", index: int = 0
         masks=masks[keep],
         visible=visible[keep],
         visible_frac=visible_frac[keep],
+        shapes=[layout.shapes[k] for k in keep],
     )

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ...box_ops import pairwise_iou
+from ..._io import read_yaml_mapping
 from ..yolo_format import read_labels
 from .render import CLASS_NAMES, SPLITS, THIN_ASPECT
 
@@ -34,6 +35,8 @@ def describe(root: str | os.PathLike) -> dict:
     except (OSError, ValueError, KeyError):
         first = next(iter(sorted((root / "images").rglob("*.png"))))
         imgsz = int(cv2.imread(str(first)).shape[1])
+    kpt_shape = read_yaml_mapping(root / "data.yaml", "dataset").get("kpt_shape") \
+        if (root / "data.yaml").is_file() else None  # pose lines: the box, then the keypoints
     objects_per_image, classes, sizes, overlapping = [], [], [], []
     images = {}
     for split in SPLITS:
@@ -41,7 +44,7 @@ def describe(root: str | os.PathLike) -> dict:
         files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
         images[split] = len(files)
         for file in files:
-            rows = np.array(read_labels(file), dtype=np.float64).reshape(-1, 5)
+            rows = np.array(read_labels(file, kpt_shape), dtype=np.float64).reshape(-1, 5)
             objects_per_image.append(len(rows))
             if not len(rows):
                 continue
