@@ -3,6 +3,7 @@
     python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou
     python scripts/rescore.py out=runs/benchmark/bccd cfgs=ciou nms=diou nms_diou_beta=0.6 label=diou_nms_b06
     python scripts/rescore.py out=runs/benchmark/bccd tide=true            # TIDE for every finished run, no weights
+    python scripts/rescore.py out=runs/benchmark/bccd matches=true         # per-image matches, for the bootstrap
 
 Re-evaluation (``nms=``): for every finished run of ``cfgs`` in ``out`` (its result JSON and its best.pt), each
 split is evaluated again by val.py with the given settings (NMS needs no retraining), and a result record is
@@ -40,7 +41,10 @@ KEYS = {
     "out": Param(None, "the benchmark folder (with results/ and train/)", value_type=str),
     "cfgs": Param(None, "configs to re-score, comma-separated (tide=true: default every config)", value_type=str),
     "tide": Param(False, "add TIDE (tide.json and each record's \"tide\") from the saved val folders"),
-    "force": Param(False, "tide=true: recompute the records that already have \"tide\""),
+    "force": Param(False, "tide=true: recompute the records that already have \"tide\"; matches=true: the stored "
+                   "match tables"),
+    "matches": Param(False, "store each evaluation's per-image match table (results/matches/, for the summary's "
+                     "two-stage bootstrap over seeds and images) from the saved val folders"),
     "nms": Param("diou", "val.py's nms= for the re-score", choices=("standard", "diou", "none")),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta=", lambda b: b > 0, "> 0", value_type=float),
     "label": Param(None, "suffix of the re-scored configs (default: <nms>_nms)", value_type=str),
@@ -133,15 +137,46 @@ def add_tide(settings: dict, argv: list[str]) -> int:
     return 1 if problems else 0
 
 
+def add_matches(settings: dict, argv: list[str]) -> int:
+    """matches=true: every finished run's per-image match tables from its saved val folders (checked to reproduce
+    the record's AP per threshold); runs without their folders are named, exit status 1."""
+    from boxloss.benchmark import match_store
+
+    given = raw_keyvalues(argv)
+    other_mode = [key for key in ("nms", "nms_diou_beta", "label") if key in given]
+    if other_mode:
+        raise ConfigError(f"{other_mode[0]}= re-evaluates with the weights; matches=true only reads the saved val "
+                          "folders: give one or the other")
+    out = Path(settings["out"])
+    cfgs = [c for c in settings["cfgs"].split(",") if c] if settings["cfgs"] else None
+    problems, stored = {}, 0
+    for _, record in finished_runs(out, cfgs):
+        for split in record["evaluation"]["splits"]:
+            if match_store.matches_path(out, record["run"], split).is_file() and not settings["force"]:
+                continue
+            try:
+                match_store.save_from_val(out, record["run"], split, out / "val" / f"{record['run']}-{split}",
+                                          record["metrics"][split])
+                stored += 1
+            except ValueError as error:
+                problems[f"{record['run']} {split}"] = str(error)
+    print(f"rescore: {stored} match table(s) stored in {out / 'results' / match_store.MATCHES_DIR}")
+    for run, problem in problems.items():
+        print(f"rescore: {run}: no match table: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
+    from boxloss.benchmark import match_store
     from boxloss.benchmark.results import read_result, run_file, tide_by_split
     from boxloss.cli import val as val_cli
 
     settings = parse_keyvalues(argv, KEYS)
     if not settings["out"]:
         raise ConfigError("out= is required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou, or tide=true)")
-    if settings["tide"]:
-        return add_tide(settings, argv)
+    if settings["tide"] or settings["matches"]:
+        status = add_tide(settings, argv) if settings["tide"] else 0
+        return max(status, add_matches(settings, argv) if settings["matches"] else 0)
     if not settings["cfgs"]:
         raise ConfigError("cfgs= is required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
     out = Path(settings["out"])
@@ -168,6 +203,7 @@ def main(argv: list[str]) -> int:
                 raise RuntimeError(f"val.py failed on {best} ({split})")
             outputs[split] = {**json.loads((val_dir / "metrics.json").read_text()),
                               "tide": json.loads((val_dir / "tide.json").read_text())}
+            match_store.save_from_val(out, name, split, val_dir)  # for the two-stage bootstrap
             print(f"rescore: {name} {split}: AP {outputs[split]['AP']:.4f} AP50 {outputs[split]['AP50']:.4f} "
                   f"AP75 {outputs[split]['AP75']:.4f}")
         record = copy.deepcopy(result)

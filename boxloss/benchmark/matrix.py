@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from . import match_store
+from .curves import read_curve_file
 from .plan import Plan, RunSpec, start_order
 from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
                       make_result, publish_complete_seeds, record_finished, tide_by_split, versions)
@@ -222,7 +224,14 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
                 f"{completion.error}; still running: {still}")
             continue
         result = make_result(plan, spec, metrics, completion.elapsed, environment,
-                             tide=tide_by_split(completion.metrics, spec.splits))
+                             tide=tide_by_split(completion.metrics, spec.splits),
+                             curve=read_curve_file(spec.train_dir / "results.csv"))
+        for split in spec.splits:  # the per-image matches of the two-stage bootstrap, before the record
+            if (spec.val_dir(split) / "predictions.json").is_file():
+                try:
+                    match_store.save_from_val(plan.out, spec.name, split, spec.val_dir(split), metrics[split])
+                except ValueError as error:
+                    log(f"benchmark: {spec.name}: no per-image matches for {split} ({error})")
         published = record_finished(plan, spec, result)
         written[spec.name] = result
         durations.append(completion.elapsed)

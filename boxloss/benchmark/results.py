@@ -245,8 +245,10 @@ def tide_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
 
 
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
-                environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The result record; ``tide`` (:func:`tide_by_split`), when given, goes in as ``"tide"``."""
+                environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None,
+                curve: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The result record; ``tide`` (:func:`tide_by_split`) and ``curve`` (the run's per-epoch val mAP,
+    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``."""
     def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
         return Path(os.path.relpath(path, plan.out)).as_posix()
 
@@ -264,6 +266,8 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
     }
     if tide is not None:
         record["tide"] = dict(tide)
+    if curve is not None:
+        record["curve"] = dict(curve)
     return record
 
 

@@ -24,12 +24,17 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from ..evaluation import AP_KEYS, IOU_THRESHOLDS
+from ..evaluation.matches import ap_per_threshold
 from .._io import format_table, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
 from .plan import EVALUATION_SPLITS
+from . import bootstrap, curves, match_store, tide_report
+from .multiplicity import holm_verdicts, paired_t_pvalue
 from .power import power_summary
-from .results import NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result
+from .results import NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result, run_file
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
 PAIRED_KEYS = ("AP", "AP50", "AP75", "AP90")
@@ -110,11 +115,14 @@ def check_consistent(results: Sequence[Mapping[str, Any]]) -> None:
 
 
 def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
-              order: Sequence[str] | None = None) -> dict[str, Any]:
+              order: Sequence[str] | None = None, out: str | os.PathLike | None = None,
+              resamples: int = bootstrap.RESAMPLES, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Statistics of ``results`` (result records): per config and split, and paired against ``baseline``.
 
     ``order``: configs in this order first (default: the order of the latest command's ``cfgs``); others follow,
-    baseline first then by name. The summary depends only on the results, not on the order they finished in.
+    baseline first then by name. The summary depends only on the results (and, given the benchmark folder
+    ``out``, the learning curves and per-image match tables stored there), not on the order they finished in.
+    ``resamples``: draws of the two-stage bootstrap (0: leave it out).
     """
     if not results:
         raise ConfigError("no finished results to summarize")
@@ -147,9 +155,64 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
                      for cfg, per_key in paired[split].items()} for split in splits}
     power = {split: {cfg: {key: power_summary(d["values"]) for key, d in per_key.items()}
                      for cfg, per_key in paired[split].items()} for split in splits}
+    multiplicity = {split: _holm(paired[split], power[split]) for split in splits}
+    curve_runs: dict[str, dict[int, Any]] = {}
+    for result in results:
+        curve = result.get("curve") or (out is not None and curves.read_curve_file(
+            run_file(result, "train_dir", out) / "results.csv")) or None
+        if curve:
+            curve_runs.setdefault(result["cfg"], {})[result["seed"]] = curve
     return {"configs": configs, "baseline": baseline, "baseline_present": baseline in present, "splits": splits,
             "seeds": seeds, "runs": sorted(result["run"] for result in results), "stats": stats, "paired": paired,
-            "within_seed_noise": noise, "power": power, "meta": _meta(results, configs)}
+            "within_seed_noise": noise, "power": power, "multiplicity": multiplicity,
+            "curves": curves.summarize_curves(curve_runs, configs),
+            "tide": tide_report.summarize_tide(results, configs, baseline, splits) if baseline in present else None,
+            "two_stage": _two_stage(results, configs, baseline, splits, out, resamples, log)
+            if baseline in present else None,
+            "meta": _meta(results, configs)}
+
+
+def _holm(paired: Mapping[str, Any], power: Mapping[str, Any]) -> dict[str, Any]:
+    """Holm over one split's AP comparisons (configs x PAIRED_KEYS): verdicts added to ``power`` in place, and
+    the family's counts."""
+    pvalues = {(cfg, key): paired_t_pvalue(d["values"]) for cfg, per_key in paired.items()
+               for key, d in per_key.items()}
+    verdicts = holm_verdicts(pvalues)
+    for (cfg, key), verdict in verdicts.items():
+        power[cfg][key].update(verdict)
+    tested = [v for v in verdicts.values() if v["p"] is not None]
+    return {"family": f"{len(paired)} configs x {', '.join(PAIRED_KEYS)}", "m": len(tested),
+            "resolved_raw": sum(v["p"] < 0.05 for v in tested),
+            "resolved_holm": sum(bool(v["resolved_holm"]) for v in tested), "alpha": 0.05}
+
+
+def _two_stage(results: Sequence[Mapping[str, Any]], configs: Sequence[str], baseline: str, splits: Sequence[str],
+               out: str | os.PathLike | None, resamples: int, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """The two-stage bootstrap (:mod:`.bootstrap`) of every config against the baseline, per split, from the match
+    tables stored in ``out``; None when there are none (or ``resamples`` is 0)."""
+    if out is None or resamples <= 0:
+        return None
+    tables = match_store.load_tables(results, out, splits, log)
+    if not any(tables.values()):
+        return None
+    by_run = {result["run"]: result for result in results}
+    two_stage: dict[str, Any] = {}
+    for index, split in enumerate(splits):
+        if not tables[split]:
+            continue
+        first = next(iter(tables[split].values()))
+        weights = bootstrap.image_weights(len(first.image_ids), resamples, np.random.default_rng(index))
+        replicates = bootstrap.replicate_ap(tables[split], weights)
+
+        def runs_of(cfg: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+            return {by_run[run]["seed"]: (ap_per_threshold(tables[split][run]), replicates[run])
+                    for run in tables[split] if by_run[run]["cfg"] == cfg}
+
+        base = runs_of(baseline)
+        two_stage[split] = {"images": len(first.image_ids), "resamples": resamples,
+                            "configs": {cfg: bootstrap.two_stage(runs_of(cfg), base, PAIRED_KEYS)
+                                        for cfg in configs if cfg != baseline}}
+    return two_stage or None
 
 
 def _per_cfg(results: Sequence[Mapping[str, Any]], configs: Sequence[str], key: str) -> str:
@@ -225,6 +288,18 @@ def _verdict(power: Mapping[str, Any]) -> str:
     return "**resolved** (95 %)" if power["resolved"] else "not resolved"
 
 
+def _holm_verdict(power: Mapping[str, Any]) -> str:
+    if power.get("resolved_holm") is None:
+        return "-"
+    return "**resolved**" if power["resolved_holm"] else "not resolved"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
+
+
 def paired_table(summary: Mapping[str, Any], split: str) -> str:
     """Markdown: one row per (config, metric): mean ± std of config - baseline, n, each seed's difference, the 95 % t
     and bootstrap intervals and the verdict at 95 %."""
@@ -235,10 +310,11 @@ def paired_table(summary: Mapping[str, Any], split: str) -> str:
             power = summary["power"][split][cfg][key]
             rows.append([cfg, key, _cell(difference, 4, signed=True), str(difference["n"]),
                          *(f"{difference['values'][s]:+.4f}" if s in difference["values"] else "-" for s in seeds),
-                         _interval(power.get("t_ci")), _interval(power.get("bootstrap_ci")), _verdict(power)])
+                         _interval(power.get("t_ci")), _interval(power.get("bootstrap_ci")), _verdict(power),
+                         _p(power.get("p")), _p(power.get("p_holm")), _holm_verdict(power)])
     return format_table(["config", "metric", f"mean ± std vs {summary['baseline']}", "n",
-                         *(f"seed {s}" for s in seeds), "95 % t CI", "95 % bootstrap CI", "verdict"], rows,
-                        align_right_from=2)
+                         *(f"seed {s}" for s in seeds), "95 % t CI", "95 % bootstrap CI", "verdict (95 %, uncorrected)",
+                         "p", "Holm p", "after Holm"], rows, align_right_from=2)
 
 
 def power_table(summary: Mapping[str, Any], split: str) -> str:
@@ -271,14 +347,93 @@ def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
                          "cannot separate the difference from seed noise.")
             continue
         resolved = [key for key, p in per_key.items() if p.get("resolved")]
+        holm = [key for key, p in per_key.items() if p.get("resolved_holm")]
         needed = (ap.get("seeds_needed") or {}).get("0.005")
         text = (f"- {cfg} vs {baseline} ({split}): AP {ap['mean']:+.4f}, 95 % CI {_interval(ap['t_ci'])} over "
                 f"{ap['n']} seeds; these seeds resolve differences above {ap['resolvable']:.4f} AP at 95 %")
         text += f"; resolved: {', '.join(resolved)}" if resolved else "; **none resolved**"
+        if resolved:
+            text += f" (after Holm: {', '.join(holm)})" if holm else " (none after Holm)"
+        for name in (cfg, baseline):
+            if _converged(summary, name) is False:
+                text += f"; {name} **not converged**: this ranking holds at this budget only"
         text += (f"; 0.5 AP (0.005) would need about {needed} seeds" if needed
                  else f"; 0.5 AP (0.005) would need more than {ap.get('max_seeds')} seeds")
         lines.append(text + ".")
     return lines
+
+
+def _converged(summary: Mapping[str, Any], cfg: str) -> bool | None:
+    entry = ((summary.get("curves") or {}).get("configs") or {}).get(cfg)
+    return None if entry is None else entry["convergence"]["converged"]
+
+
+def curves_table(summary: Mapping[str, Any]) -> str:
+    """Markdown: per config, val mAP50-95 (mean ± std over seeds) at 25/50/75/100 % of the budget with its rank
+    there, and the convergence flag."""
+    table = summary["curves"]
+    rows = []
+    for cfg, entry in table["configs"].items():
+        cells = []
+        for epoch in table["checkpoints"]:
+            at = entry["at"][epoch]["mAP50-95"]
+            rank = table["ranks"][epoch].index(cfg) + 1 if cfg in table["ranks"][epoch] else None
+            cells.append("-" if at["mean"] is None else f"{_cell(at)} (#{rank})")
+        convergence = entry["convergence"]
+        gain = convergence["gain"]
+        flag = {True: "converged", False: "**not converged**", None: "too short to tell"}[convergence["converged"]]
+        detail = "" if gain is None else f" (+{gain:.4f} per further {round(table['window_fraction'] * 100)} %"
+        if gain is not None and convergence["t_ci"]:
+            detail += f", 95 % CI {_interval(convergence['t_ci'])}"
+        rows.append([cfg, str(entry["n"]), *cells, flag + detail + (")" if detail else "")])
+    return format_table(["config", "n", *(f"epoch {e}" for e in table["checkpoints"]), "last 10 % of epochs"], rows,
+                        align_right_from=1)
+
+
+def tide_tables(summary: Mapping[str, Any], split: str) -> list[str]:
+    """Markdown: TIDE's ΔAP per error type (mean ± std over seeds) per config, and the paired differences against
+    the baseline with their intervals and Holm verdicts, at each foreground IoU."""
+    tide = summary["tide"][split]
+    lines = []
+    for thr in tide_report.THRESHOLDS:
+        rows = [[cfg, str(per_thr[thr]["Loc"]["n"]), *(_cell(per_thr[thr][e], 4) for e in tide_report.TIDE_TYPES)]
+                for cfg, per_thr in tide["stats"].items()]
+        lines += [f"ΔAP at foreground IoU 0.{thr[2:]} (the AP an oracle fixing that error would add; relative to "
+                  f"{thr}):", "", format_table(["config", "n", *tide_report.TIDE_TYPES], rows, align_right_from=1), ""]
+        rows = []
+        for cfg, per_thr in tide["paired"].items():
+            for error in tide_report.TIDE_TYPES:
+                entry = per_thr[thr][error]
+                rows.append([cfg, error, _cell(entry, 4, signed=True), str(entry["n"]), _interval(entry.get("t_ci")),
+                             _interval(entry.get("bootstrap_ci")), _verdict(entry), _p(entry.get("p_holm")),
+                             _holm_verdict(entry)])
+        if rows:
+            lines += [f"Paired ΔAP difference against {summary['baseline']} at 0.{thr[2:]} (< 0: less AP lost to "
+                      "that error):", "", format_table(["config", "error", "mean ± std", "n", "95 % t CI",
+                                                         "95 % bootstrap CI", "verdict (95 %)", "Holm p",
+                                                         "after Holm"], rows, align_right_from=2), ""]
+    holm = tide["holm"]
+    lines.append(f"TIDE comparisons on `{split}`: {holm['resolved']} of {holm['m']} resolved after Holm "
+                 f"({holm['resolved_raw']} at an uncorrected 95 %).")
+    return lines
+
+
+def two_stage_table(summary: Mapping[str, Any], split: str) -> str:
+    """Markdown: per config and metric, the paired difference with the standard deviation (and the total's 95 %
+    interval) of the three bootstraps: seeds only, images only, both."""
+    entry = summary["two_stage"][split]
+    rows = []
+    for cfg, per_key in entry["configs"].items():
+        if "AP" not in per_key:
+            rows.append([cfg, "-", "-", "-", "-", "-", "-", f"n = {per_key['n']} seed(s): needs 2"])
+            continue
+        for key in PAIRED_KEYS:
+            b = per_key[key]
+            share = "-" if b["images_share"] is None else f"{b['images_share'] * 100:.0f} %"
+            rows.append([cfg, key, f"{b['mean']:+.4f}", f"{b['seeds']['std']:.4f}", f"{b['images']['std']:.4f}",
+                         f"{b['both']['std']:.4f}", _interval(b["both"]["ci"]), share])
+    return format_table(["config", "metric", f"mean vs {summary['baseline']}", "std: seeds", "std: images",
+                         "std: both", "95 % CI: both", "images' share of the variance"], rows, align_right_from=2)
 
 
 def _data_text(data: str, embedded: bool) -> str:
@@ -316,12 +471,28 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
         f"finished {meta['first_finished']} to {meta['last_finished']})",
         f"- versions: {version_text}",
         "",
+        *_budget_lines(summary),
+        *(f"- **{split}: {m['resolved_holm']} of {m['m']} paired comparisons resolved after Holm** "
+          f"({m['family']}; {m['resolved_raw']} at an uncorrected 95 %)"
+          for split, m in summary["multiplicity"].items() if m["m"]),
+        "",
         "Mean ± sample standard deviation over seeds (n seeds; AP values in [0, 1]; `-`: nothing to measure). "
-        "Paired differences compare a config with the baseline trained on the same seed.",
+        "Paired differences compare a config with the baseline trained on the same seed. \"Resolved\" is said twice: "
+        "at an uncorrected 95 % (the t interval excludes 0) and after Holm's correction over all of a split's "
+        "comparisons (configs x metrics; boxloss/benchmark/multiplicity.py), which keeps the chance of even one "
+        "false \"resolved\" in the family at 5 %.",
         "",
     ]
     if plot_file:
         lines += [f"![AP vs IoU threshold]({plot_file})", ""]
+    if summary.get("curves"):
+        lines += ["## Learning curves", "",
+                  "Ultralytics' own val mAP50-95 after every epoch (not COCO AP), mean ± std over seeds, at 25, 50, 75 "
+                  "and 100 % of the budget, with each config's rank there (#1 = highest mean). The last column fits "
+                  "a line to each seed's last 10 % of epochs: the gain one more tenth of the budget would bring at "
+                  "that rate; **not converged** when its 95 % interval reaches above 0.005 (0.5 AP point) "
+                  "(boxloss/benchmark/curves.py). A ranking of configs that have not converged holds at this budget "
+                  "only.", "", f"![learning curves]({curves.CURVES_PLOT})", "", curves_table(summary), ""]
     for split in summary["splits"]:
         lines += [f"## Split `{split}`", "", "### AP per IoU threshold", "",
                   stats_table(summary, split, (*AP_KEYS, "AP")), "", "### AP by object size", "",
@@ -334,7 +505,46 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
                       "the seeds that 0.5 and 1 AP point (0.005 and 0.01 on the tables' 0-1 scale) would need if the "
                       "seed-to-seed spread stays as measured (see "
                       "boxloss/benchmark/power.py).", "", power_table(summary, split), ""]
+        if (summary.get("two_stage") or {}).get(split):
+            entry = summary["two_stage"][split]
+            lines += ["### Seeds or images: where the uncertainty comes from", "",
+                      f"Two-stage bootstrap ({entry['resamples']} draws; boxloss/benchmark/bootstrap.py): the seeds "
+                      f"resampled, the {entry['images']} images of `{split}` resampled (one draw shared by every run, "
+                      "so config and baseline stay paired on the same images), or both; AP recomputed on every "
+                      "draw from each run's per-image matches. \"std: seeds\" is the uncertainty the t interval "
+                      "above sees; \"std: images\" is what a fixed set of seeds would still have from this small "
+                      "split; \"both\" the total.", "", two_stage_table(summary, split), ""]
+        if (summary.get("tide") or {}).get(split):
+            lines += ["### Where the AP goes (TIDE)", "",
+                      "TIDE (Bolya et al., ECCV 2020): for each error type, the AP an oracle that fixes only those "
+                      "errors would add (boxloss/evaluation/tide.py; background IoU 0.1). Loc: right class, IoU "
+                      "between 0.1 and the foreground IoU; Cls: wrong class, well placed; Both: both wrong; Dupe: "
+                      "duplicate; Bkg: background; Miss: object never found; FP / FN: every false positive / "
+                      "every missed object removed.", "", *tide_tables(summary, split), ""]
+            if summary["tide"][split]["paired"]:
+                lines += [f"![TIDE paired differences]({tide_report.TIDE_PLOT})", ""]
     return "\n".join(lines)
+
+
+def _budget_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The header's statement of whether the comparison was made on converged models."""
+    table = summary.get("curves")
+    if not table:
+        return ["- convergence: no per-epoch curves recorded (results.csv); whether these runs converged is unknown"]
+    flags = {cfg: entry["convergence"]["converged"] for cfg, entry in table["configs"].items()}
+    rising = [cfg for cfg, flag in flags.items() if flag is False]
+    unknown = [cfg for cfg, flag in flags.items() if flag is None]
+    if rising:
+        text = (f"- **not converged at this budget ({table['epochs']} epochs)**: {', '.join(rising)} still rising "
+                "over the last 10 % of epochs; every ranking below holds at this budget only")
+    elif unknown:
+        text = f"- convergence: budget too short to tell for {', '.join(unknown)}"
+    else:
+        text = f"- converged: every config's gain over the last 10 % of {table['epochs']} epochs is within 0.5 AP"
+    flips = [e for a, e in zip(table["checkpoints"], table["checkpoints"][1:]) if table["ranks"][a] != table["ranks"][e]]
+    if flips:
+        text += f"; the ranking changes between checkpoints (by epoch {', '.join(map(str, flips))})"
+    return [text]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -383,13 +593,23 @@ def _json_safe(value: Any) -> Any:
 
 def write_summary(out: str | os.PathLike, results: Sequence[Mapping[str, Any]], baseline: str | None = None,
                   order: Sequence[str] | None = None, summarize_command: str | None = None,
-                  log: Callable[[str], None] = print) -> dict[str, Path]:
-    """``summary.json``, ``ap_vs_iou.png`` and ``report.md`` in ``out``; prints the AP tables to ``log``."""
+                  log: Callable[[str], None] = print, source: str | os.PathLike | None = None,
+                  resamples: int = bootstrap.RESAMPLES) -> dict[str, Path]:
+    """``summary.json``, ``ap_vs_iou.png``, ``report.md`` (and ``curves.png``, ``tide.png`` when there are curves
+    and TIDE records) in ``out``; prints the AP tables to ``log``. ``source``: the benchmark folder the results
+    come from (its curves and match tables; default ``out``)."""
+    source = Path(out) if source is None else Path(source)
     out = Path(out)
-    summary = summarize(results, baseline, order)
+    summary = summarize(results, baseline, order, out=source, resamples=resamples, log=log)
     paths = {"summary": out / SUMMARY_FILE, "plot": out / PLOT_FILE, "report": out / REPORT_FILE}
     write_json_atomic(paths["summary"], _json_safe(summary), indent=2)
     write_bytes_atomic(paths["plot"], plot_png(summary))
+    if summary.get("curves"):
+        paths["curves"] = write_bytes_atomic(out / curves.CURVES_PLOT, curves.plot_png(summary["curves"]))
+    if summary.get("tide") and any(summary["tide"][split]["paired"] for split in summary["splits"]):
+        paths["tide"] = write_bytes_atomic(out / tide_report.TIDE_PLOT,
+                                           tide_report.plot_png(summary["tide"], summary["splits"],
+                                                                summary["baseline"]))
     write_text_atomic(paths["report"], format_report(summary, PLOT_FILE, summarize_command) + "\n")
     for split in summary["splits"]:
         log(f"\n{split}: mean ± std over seeds")

@@ -33,19 +33,22 @@ USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...]
 def help_text() -> str:
     from ..benchmark.plan import BENCHMARK_KEYS
 
-    return format_help(__doc__, {**BENCHMARK_KEYS, **STATUS_KEYS}, "keys (besides every train.py key)")
+    return format_help(__doc__, {**BENCHMARK_KEYS, **SUMMARIZE_KEYS, **STATUS_KEYS},
+                       "keys (besides every train.py key)")
 
 
 def summarize_main(argv: list[str], command: str) -> int:
-    """``summarize out=<dir> [baseline=<cfg>] [cfgs=a,b] [into=<dir>]``: the report from the result files alone;
+    """``summarize out=<dir> [baseline=<cfg>] [cfgs=a,b] [into=<dir>] [bootstrap=N]``: the report from the result
+    files (and the curves and match tables stored beside them);
     ``cfgs`` keeps those configs in that order (e.g. one pair, paired against ``baseline``), ``into`` writes the
     report, summary and plot into another folder, leaving ``out``'s own report as it is."""
     from ..benchmark import summary
 
     keys = split_keyvalues(argv)
-    unknown = sorted(set(keys) - {"out", "baseline", "cfgs", "into"})
+    unknown = sorted(set(keys) - {"out", "baseline", "cfgs", "into", "bootstrap"})
     if unknown:
-        raise ConfigError(f"summarize takes out=, baseline=, cfgs= and into=, not {', '.join(unknown)}")
+        raise ConfigError(f"summarize takes out=, baseline=, cfgs=, into= and bootstrap=, not {', '.join(unknown)}")
+    resamples = SUMMARIZE_KEYS["bootstrap"].validate("bootstrap", keys.get("bootstrap", 1000))
     out = Path(str(keys.get("out") or ""))
     if not keys.get("out") or not (out / "results").is_dir():
         raise ConfigError(f"out={keys.get('out')!r}: no results/ folder there (summarize out=<benchmark dir>)")
@@ -64,10 +67,15 @@ def summarize_main(argv: list[str], command: str) -> int:
     summary.summarize(results, baseline, order)  # checks before writing
     into = Path(str(keys["into"])) if keys.get("into") else out
     into.mkdir(parents=True, exist_ok=True)
-    summary.write_summary(into, results, baseline, order, summarize_command=command)
+    summary.write_summary(into, results, baseline, order, summarize_command=command, source=out,
+                          resamples=resamples)
     return 0
 
 
+SUMMARIZE_KEYS = {
+    "bootstrap": Param(1000, "summarize: draws of the two-stage bootstrap over seeds and images (0: leave it out)",
+                       lambda n: n == 0 or n >= 100, "0 or >= 100"),
+}
 STATUS_KEYS = {
     "minutes": Param(10.0, "status: the machine time to forecast, in minutes", lambda m: m >= 0, ">= 0"),
     "runs_per_hour": Param(None, "status: the measured throughput at this concurrency (default: the H200 "
