@@ -76,6 +76,13 @@ def loss_and_grads(model, criterion, batch):
     return loss.detach(), items, [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
 
+def snapshot(*folders: Path) -> dict[str, int | None]:
+    """Every path below ``folders``, with each file's modification time (folders: None): equal before and after a
+    command means it created nothing and rewrote nothing there."""
+    return {str(p): None if p.is_dir() else p.stat().st_mtime_ns for folder in folders if folder.exists()
+            for p in folder.rglob("*")}
+
+
 def offline_env(network_log: Path) -> dict:
     """Environment for a subprocess that records (and refuses) every network attempt into ``network_log``."""
     env = dict(os.environ)

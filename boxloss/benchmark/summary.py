@@ -29,7 +29,7 @@ from .._io import format_table, write_bytes_atomic, write_json_atomic, write_tex
 from ..errors import ConfigError
 from .plan import EVALUATION_SPLITS
 from .power import power_summary
-from .results import comparable, format_seconds, read_result
+from .results import comparable, format_seconds, read_result, result_file_problem
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
 PAIRED_KEYS = ("AP", "AP50", "AP75", "AP90")
@@ -77,7 +77,7 @@ def load_results(results_dir: str | os.PathLike, log: Callable[[str], None] = pr
             continue
         result = read_result(path)
         if result is None:
-            log(f"benchmark: skipping {path}: not a complete result")
+            log(f"benchmark: skipping {path}: not a complete result ({result_file_problem(path)})")
         else:
             results.append(result)
     return results

@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..benchmark.lock import folder_lock
 from ..errors import ConfigError
 from ..keyvalues import format_help, run_cli, split_keyvalues
 
@@ -60,9 +61,13 @@ def summarize_main(argv: list[str], command: str) -> int:
                           + (" among cfgs=" if order else ""))
     summary.summarize(results, baseline, order)  # checks before writing
     into = Path(str(keys["into"])) if keys.get("into") else out
-    into.mkdir(parents=True, exist_ok=True)
-    summary.write_summary(into, results, baseline, order, summarize_command=command)
+    with folder_lock(into, "into" if keys.get("into") else "out", command, note=_note):
+        summary.write_summary(into, results, baseline, order, summarize_command=command)
     return 0
+
+
+def _note(line: str) -> None:
+    print(f"{PROG}: note: {line}", file=sys.stderr)
 
 
 def _launcher(argv: list[str]) -> list[str]:
@@ -81,11 +86,18 @@ def _main(argv: list[str]) -> int:
     command = shlex.join([*_launcher(argv), *argv])
     if argv[:1] == ["summarize"]:
         return summarize_main(argv[1:], command)
-    from ..benchmark import matrix, plan as planning, results, runner, summary
+    from ..benchmark import plan as planning
 
     if not argv:
         raise ConfigError(f"nothing to do; usage: {USAGE}")
     plan = planning.build_plan(argv, command)
+    with folder_lock(plan.out, "out", command, note=_note):  # one benchmark per out= at a time
+        return _run_plan(plan)
+
+
+def _run_plan(plan) -> int:
+    from ..benchmark import matrix, results, runner, summary
+
     results.check_existing(plan)
     engine = make_engine(plan)  # an unreachable Ray cluster is bad input too: nothing written yet
 
