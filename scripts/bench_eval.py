@@ -23,7 +23,6 @@ Progress goes to stderr.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -39,6 +38,7 @@ from boxloss.evaluation import evaluate  # noqa: E402
 from boxloss.evaluation.coco_eval import check_predictions  # noqa: E402
 from boxloss.evaluation.coco_gt import load_coco  # noqa: E402
 from boxloss._io import write_json_atomic, write_text_atomic  # noqa: E402
+from boxloss.keyvalues import OneLineParser, run_cli  # noqa: E402
 from boxloss.testing.detections import random_detections  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def ultralytics_metric(data) -> tuple[float, float, dict[str, float]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bench_eval.py", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--dets", type=int, default=100, help="detections per image")
     parser.add_argument("--classes", type=int, default=80)
@@ -139,4 +139,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("bench_eval.py", None, main))

@@ -8,7 +8,9 @@ val.py with the given settings (NMS needs no retraining), and a result record is
 ``<cfg>-<label>`` (default label: ``<nms>_nms``) in the same results folder, with the run's own settings and the
 new evaluation recorded. ``python scripts/benchmark.py summarize out=<out> baseline=<cfg>`` then reports the paired
 difference of each re-scored config against its original on the same seeds and weights. Finished re-scores are
-skipped on a re-run; bad input gives one line and exit 2.
+skipped on a re-run. Everything is checked before the first evaluation -- every config has finished runs, every
+run still has its weights, ``label`` is a plain name -- and bad input gives one line and exit 2; a val.py failure
+midway gives one line and exit 1, the re-scores finished before it kept.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from boxloss._io import write_json_atomic
+from boxloss._io import is_plain_name, write_json_atomic
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.registry import Param
@@ -42,10 +44,20 @@ def main(argv: list[str]) -> int:
         raise ConfigError("out= and cfgs= are required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
     out = Path(settings["out"])
     label = settings["label"] or f"{settings['nms']}_nms"
+    if not is_plain_name(label):
+        raise ConfigError(f"label={label!r} must be a plain name (letters, digits, '_', '-', '.'): it names result "
+                          "files and folders")
+    if settings["nms_diou_beta"] is not None and settings["nms"] != "diou":
+        raise ConfigError(f"nms_diou_beta= is DIoU-NMS's exponent; it needs nms=diou, not nms={settings['nms']}")
     cfgs = [c for c in settings["cfgs"].split(",") if c]
     results = [r for p in sorted((out / "results").glob("*.json")) if (r := read_result(p)) and r["cfg"] in cfgs]
-    if not results:
-        raise ConfigError(f"no finished runs of {', '.join(cfgs)} in {out / 'results'}")
+    missing = [cfg for cfg in cfgs if cfg not in {r["cfg"] for r in results}]
+    if missing:
+        raise ConfigError(f"no finished runs of {missing[0]} in {out / 'results'}")
+    for result in results:
+        weights = Path(result["files"]["weights"])
+        if not weights.is_file():
+            raise ConfigError(f"{result['run']}: its weights {weights} are gone; re-scoring needs them")
     extra = [f"nms={settings['nms']}"] + ([f"nms_diou_beta={settings['nms_diou_beta']}"]
                                            if settings["nms_diou_beta"] else [])
     for result in results:
@@ -55,15 +67,15 @@ def main(argv: list[str]) -> int:
             print(f"rescore: {name} already done")
             continue
         best = Path(result["files"]["weights"])
-        if not best.is_file():
-            raise ConfigError(f"{result['run']}: its weights {best} are gone; re-scoring needs them")
         metrics = {}
         for split in result["evaluation"]["splits"]:
             val_dir = out / "val" / f"{name}-{split}"
             args = [f"model={best}", f"data={result['settings']['data']}", f"split={split}",
                     f"project={val_dir.parent}", f"name={val_dir.name}", *extra]
             if val_cli.main(args) != 0:
-                raise RuntimeError(f"val.py failed on {best} ({split})")
+                print(f"rescore.py: error: val.py failed on {best} ({split}); finished re-scores are kept",
+                      file=sys.stderr)
+                return 1
             metrics[split] = json.loads((val_dir / "metrics.json").read_text())
             print(f"rescore: {name} {split}: AP {metrics[split]['AP']:.4f} AP50 {metrics[split]['AP50']:.4f} "
                   f"AP75 {metrics[split]['AP75']:.4f}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+
+from ...keyvalues import OneLineParser, run_cli
 
 from . import __doc__ as package_doc
 from .dataset import DEFAULT_TRAIN, DEFAULT_VAL, ensure_dataset, generate
@@ -13,7 +14,7 @@ from .stats import describe, format_description
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m boxloss.data.synthetic", description=package_doc.split("\n")[0])
+    parser = OneLineParser(prog="python -m boxloss.data.synthetic", description=package_doc.split("\n")[0])
     parser.add_argument("--out", required=True, help="dataset directory to (re)write")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--train", type=int, default=DEFAULT_TRAIN, help="number of train images")
@@ -34,4 +35,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("python -m boxloss.data.synthetic", None, main))
