@@ -3,19 +3,22 @@
     settings = parse_keyvalues(["batch=8", "split=test"], VAL_KEYS)        # checked, defaults filled
     sys.exit(run_cli("val.py", __doc__, main, argv, VAL_KEYS))           # one line + exit 2 on bad input
 
-Values are read as YAML scalars (``8`` -> 8, ``true`` -> True, ``0.5`` -> 0.5, ``a,b`` stays a string). A bad
+Values are read as YAML scalars (``8`` -> 8, ``true`` -> True, ``0.5`` -> 0.5 and ``1e-3`` -> 0.001 as
+ultralytics reads them, ``a,b`` stays a string). A bad
 argument raises :class:`~boxloss.errors.ConfigError`; :func:`run_cli` prints it as ``<prog>: error: <message>``
 on one line and returns 2, so every command words the same mistake the same way.
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import sys
 from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from ._io import load_yaml
 from .errors import ConfigError
 from .registry import Param
 
@@ -23,11 +26,12 @@ HELP_FLAGS = ("-h", "--help")
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value as YAML reads it; text YAML cannot read stays the text."""
+    """A command-line value as YAML reads it, with ``1e-3``, ``inf`` and ``nan`` floats as on ultralytics' command
+    line; text YAML cannot read stays the text; aliases that expand too far are a ConfigError."""
     if text == "":
         return ""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text, f"value {text[:40]!r}", numbers=True)
     except yaml.YAMLError:
         return text
 
@@ -85,11 +89,20 @@ def format_help(doc: str, schema: Mapping[str, Param], title: str = "keys") -> s
     return "\n".join(lines)
 
 
-def run_cli(prog: str, help_text: str | Callable[[], str], main: Callable[[list[str]], int],
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for the scripts with ``--options``: a bad argument raises ConfigError (one line ``<prog>: error: ...``
+    and exit status 2 through :func:`run_cli`) instead of printing the usage block."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable[[list[str]], int],
             argv: list[str] | None = None) -> int:
-    """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text``; a ConfigError is one line and exit status 2."""
+    """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text`` (None: ``main`` handles it, e.g. with a
+    :class:`OneLineParser`); a ConfigError is one line and exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(arg in HELP_FLAGS for arg in argv):
+    if help_text is not None and any(arg in HELP_FLAGS for arg in argv):
         print(help_text() if callable(help_text) else help_text)
         return 0
     try:

@@ -87,6 +87,11 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
         bind_loss(resolved, kind)  # the cross-parameter checks of the configured losses, first
     for registry in (BOX_LOSSES, CLS_LOSSES):
         registry.check_options(resolved)  # and of every other: a bad combination is bad whatever the loss
+    box_spec = BOX_LOSSES.spec(resolved["box_loss"])
+    if resolved["assigner_iou"] == "same" and not box_spec.iou_based:
+        raise ConfigError(f"assigner_iou=same ranks anchors by the box loss's own IoU-type similarity, and "
+                          f"box_loss={resolved['box_loss']} is not IoU-type; use assigner_iou=ciou (stock), iou, "
+                          "giou, diou or eiou")
     cls_spec = CLS_LOSSES.spec(resolved["cls_loss"])
     if cls_spec.reduction == "scalar" and resolved["iou_balanced_cls"]:
         raise ConfigError(f"cls_loss={resolved['cls_loss']} ranks all entries at once (a scalar loss): "

@@ -152,6 +152,7 @@ class Wrapper:
     formula: str = ""
     context: tuple[str, ...] = ()  # per-call inputs of the wrapper itself (see LossSpec.context)
     check: Callable[[dict[str, Any]], str | None] | None = None  # across its parameters (see LossSpec.check)
+    fixes: dict[str, Any] = field(default_factory=dict)  # base parameters the wrapper sets: no longer configurable
 
 
 class Registry:
@@ -184,15 +185,17 @@ class Registry:
 
     def register_wrapper(self, prefix: str, *, params: dict[str, Param] | None = None, paper: str = "",
                          formula: str = "", applies: Callable[[LossSpec], bool] = lambda spec: spec.iou_based,
-                         context: tuple[str, ...] = (), check: Callable | None = None) -> Callable:
+                         context: tuple[str, ...] = (), check: Callable | None = None,
+                         fixes: dict[str, Any] | None = None) -> Callable:
         """Decorator for ``wrap(base_terms, pred, target, **params) -> (loss, terms)``: every registered loss
-        for which ``applies(spec)`` holds gets the name ``<prefix>_<loss>``."""
+        for which ``applies(spec)`` holds gets the name ``<prefix>_<loss>``. ``fixes``: base parameters the
+        wrapper's definition sets (e.g. a weight it replaces), passed to the base and not exposed as settings."""
 
         def decorator(fn: Callable) -> Callable:
             if prefix in self._wrappers:
                 raise ValueError(f"{self.kind} loss wrapper {prefix!r} is already registered")
             self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula, tuple(context),
-                                             check)
+                                             check, dict(fixes or {}))
             self._composed.clear()
             return fn
 
@@ -256,10 +259,11 @@ class Registry:
             raise ValueError(f"{wrapper.prefix}_{base.name}: {wrapper.prefix} and {base.name} both take "
                              f"{sorted(clash)[0]!r}")
         base_terms = base.terms or _total_terms(base.fn)
+        fixed = {param: value for param, value in wrapper.fixes.items() if param in base.params}
 
         def terms(pred, target, **kwargs):
             wrapper_kwargs = {key: kwargs.pop(key) for key in own if key in kwargs}
-            return wrapper.fn(lambda p, t: base_terms(p, t, **kwargs), pred, target, **wrapper_kwargs)
+            return wrapper.fn(lambda p, t: base_terms(p, t, **kwargs, **fixed), pred, target, **wrapper_kwargs)
 
         def fn(pred, target, **kwargs):
             return terms(pred, target, **kwargs)[0]
@@ -267,15 +271,19 @@ class Registry:
         name = f"{wrapper.prefix}_{base.name}"
         fn.__name__ = terms.__name__ = name
         fn.__doc__ = f"{wrapper.formula} with L = {base.name} ({base.formula}).\n\n{wrapper.paper}"
-        keys = {**base.keys, **{param: f"{self.key_prefix}{wrapper.prefix}_{param}" for param in wrapper.params}}
+        keys = {**{param: key for param, key in base.keys.items() if param not in fixed},
+                **{param: f"{self.key_prefix}{wrapper.prefix}_{param}" for param in wrapper.params}}
+        base_params = {param: spec for param, spec in base.params.items() if param not in fixed}
+        shown_fixed = "".join(f", {param} = {value!r}" for param, value in fixed.items())
         context = (*base.context, *(c for c in wrapper.context if c not in base.context))
         checks = [c for c in (base.check, wrapper.check) if c is not None]
 
         def check(kwargs):
             return next((problem for c in checks if (problem := c(kwargs))), None)
 
-        return LossSpec(name, fn, terms, {**base.params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
-                        f"{wrapper.formula} with L = {base.formula}", keys, context, base.iou_based, base.name,
+        return LossSpec(name, fn, terms, {**base_params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
+                        f"{wrapper.formula} with L = {base.formula}{shown_fixed}", keys, context, base.iou_based,
+                        base.name,
                         check=check if checks else None, targets=base.targets, reduction=base.reduction)
 
 

@@ -29,7 +29,6 @@ Progress goes to stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -49,6 +48,7 @@ from boxloss.evaluation import BACKENDS, METRIC_KEYS, evaluate, tide_errors  # n
 from boxloss.evaluation.coco_eval import REFERENCE_BACKEND, check_predictions  # noqa: E402
 from boxloss.evaluation.coco_gt import gt_from_coco_json, load_coco  # noqa: E402
 from boxloss._io import write_json_atomic, write_text_atomic  # noqa: E402
+from boxloss.keyvalues import OneLineParser, run_cli  # noqa: E402
 from boxloss.testing.detections import detections_from_gt, random_detections  # noqa: E402
 
 TIDE_ROW = "TIDE at 0.5 and 0.75 (hotcoco)"
@@ -139,7 +139,7 @@ def table(name: str, info: str, rows: dict[str, dict], runs: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bench_eval.py", description=__doc__.splitlines()[0])
     parser.add_argument("--val-dir", action="append", default=[], metavar="NAME=DIR",
                         help="a val.py run folder (gt.json, predictions.json), named in the output")
     parser.add_argument("--coco128", metavar="JSON", help="coco128's official instances JSON")
@@ -210,4 +210,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("bench_eval.py", None, main))

@@ -46,6 +46,7 @@ import torch
 
 import boxloss
 from boxloss._io import write_text_atomic
+from boxloss.keyvalues import OneLineParser, run_cli
 from boxloss.testing.boxes import random_boxes
 
 REFERENCES = ("torchvision_ciou", "ultralytics_ciou")
@@ -311,9 +312,9 @@ def devices(choice: str) -> list[torch.device]:
     return chosen
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="bench_loss.py", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of box pairs")
     parser.add_argument("--repeats", type=int, default=10, help="timed repetitions per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
@@ -329,6 +330,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", default="yolov8n.yaml", help="comma-separated model YAMLs for the training step")
     parser.add_argument("--step-losses", default="", help="box losses timed in the training step (default: every "
                         "registered loss that wraps none)")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.step_losses = [name for name in args.step_losses.split(",") if name] or None
@@ -380,4 +386,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("bench_loss.py", None, main))

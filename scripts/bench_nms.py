@@ -30,11 +30,12 @@ KEYS = {
     "imgsz": Param(320, "validation image size", lambda n: n >= 32, ">= 32"),
     "repeats": Param(5, "interleaved rounds (medians reported)", lambda n: n >= 1, ">= 1"),
     "out": Param("results/nms", "output folder"),
+    "force": Param(False, "replace existing nms_val_time.{md,json} in out= (the default holds published results)"),
 }
 
 
 def main(argv: list[str]) -> int:
-    from boxloss._io import format_table, write_json_atomic, write_text_atomic
+    from boxloss._io import check_output_folder, check_replace, format_table, write_json_atomic, write_text_atomic
     from boxloss.data.embedded import resolve_data
     from boxloss.yolo import BoxLossYOLO
 
@@ -43,8 +44,11 @@ def main(argv: list[str]) -> int:
         raise ConfigError("model= (a trained checkpoint) is required")
     if not Path(args["model"]).is_file():
         raise ConfigError(f"model={args['model']!r}: no such checkpoint")
+    out = Path(args["out"])
+    check_output_folder(out, "out")
+    check_replace([out / "nms_val_time.md", out / "nms_val_time.json"], args["force"])
     data = resolve_data(args["data"])
-    split, imgsz, repeats, out = args["split"], args["imgsz"], args["repeats"], Path(args["out"])
+    split, imgsz, repeats = args["split"], args["imgsz"], args["repeats"]
     model = BoxLossYOLO(args["model"])
     wall = {m: [] for m in METHODS}
     post = {m: [] for m in METHODS}

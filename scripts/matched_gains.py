@@ -10,6 +10,10 @@ the matched gain 7.5 x CIoU / loss (the gain at which its box term starts where 
 7.5). Both unit choices of the L1 losses are measured (l1_units=box, the default, and grid). Writes
 <out>/initial_scale.md and .json; with write_configs=a,b also cfg/<loss>_matched.yaml, each setting box: to the
 matched gain (with the command in a comment), for the benchmark's matched-gain rows. See boxloss/benchmark/gains.py.
+
+Every argument is checked before anything is measured or written (one line, exit status 2), and files that exist
+already -- the published results/gains/ tables, the cfg/*_matched.yaml configs -- are replaced only with
+force=true.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from boxloss._io import write_json_atomic, write_text_atomic
+from boxloss._io import check_output_folder, check_replace, write_json_atomic, write_text_atomic
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.registry import BOX_LOSSES, Param
@@ -33,7 +37,9 @@ KEYS = {
     "seed": Param(0, "seed of the model and of the batches", lambda n: n >= 0, ">= 0"),
     "out": Param("results/gains", "output folder"),
     "write_configs": Param(None, "comma list of losses to write cfg/<loss>_matched.yaml for", value_type=str),
+    "force": Param(False, "replace existing outputs (the published results/gains/ tables, cfg/*_matched.yaml)"),
 }
+OUTPUTS = ("initial_scale.json", "initial_scale.md")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -41,9 +47,11 @@ def main(argv: list[str]) -> int:
     import boxloss.yolo  # noqa: F401  (offline settings, config keys)
     from boxloss.benchmark.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
     from boxloss.data.yolo_format import check_dataset
+    from boxloss.yolo.experiment import check_model
 
     settings = parse_keyvalues(argv, KEYS)
     check_dataset(settings["data"], ("train",))
+    check_model(settings["model"])
     if settings["losses"] in (None, "all"):
         names = BOX_LOSSES.names(wrapped=settings["losses"] == "all")
     else:
@@ -51,6 +59,14 @@ def main(argv: list[str]) -> int:
     for name in names:
         if name not in BOX_LOSSES:
             raise ConfigError(f"losses: unknown box loss {name!r}")
+    configs = [name for name in (settings["write_configs"] or "").split(",") if name]
+    for name in configs:
+        if name not in names and name != "ciou":
+            raise ConfigError(f"write_configs: {name!r} is not measured (add it to losses=)")
+    out = Path(settings["out"])
+    check_output_folder(out, "out")
+    check_replace([out / name for name in OUTPUTS] + [REPO / "cfg" / f"{name}_matched.yaml" for name in configs],
+                  settings["force"])
     entries = []
     for name in names:
         entries.append(name)
@@ -62,7 +78,6 @@ def main(argv: list[str]) -> int:
                                 settings["batch"], settings["seed"])
     gains = matched_gains(scales)
     command = " ".join(["python", "scripts/matched_gains.py", *argv])
-    out = Path(settings["out"])
     out.mkdir(parents=True, exist_ok=True)
     record = {"command": command, "settings": settings, "scales": scales, "ratio_to_ciou":
               {k: v / scales["ciou"] for k, v in scales.items()}, "matched_gain": gains}
@@ -76,11 +91,7 @@ def main(argv: list[str]) -> int:
               for label, value in scales.items()]
     write_text_atomic(out / "initial_scale.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
-    for name in (settings["write_configs"] or "").split(","):
-        if not name:
-            continue
-        if name not in gains:
-            raise ConfigError(f"write_configs: {name!r} was not measured (add it to losses=)")
+    for name in configs:
         text = (f"# {name} at the box gain matched to CIoU's initial box-loss scale ({STOCK_BOX_GAIN} x "
                 f"{scales['ciou']:.4f} / {scales[name]:.4f}), from:\n#   {command}\n"
                 f"# so the comparison with ciou separates the loss's geometry from its scale.\n"

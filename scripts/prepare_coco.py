@@ -22,6 +22,8 @@ from pathlib import Path
 
 from boxloss.convert import ConversionError
 from boxloss.convert.coco_layout import DEFAULT_SPLITS, prepare_coco
+from boxloss.errors import ConfigError
+from boxloss.keyvalues import OneLineParser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ PROG = "prepare_coco.py"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--coco", required=True, help="COCO folder: train2017/, val2017/, annotations/")
     parser.add_argument("--out", default="datasets/coco", help="output folder (default: datasets/coco)")
     parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS),
@@ -65,12 +67,12 @@ def next_commands(data_yaml: Path, val_json: Path, has_train: bool) -> list[str]
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    splits = [s.strip() for s in args.splits.split(",")]
     try:
+        args = parse_args(argv)
+        splits = [s.strip() for s in args.splits.split(",")]
         prepared = prepare_coco(args.coco, args.out, splits=splits, copy=args.copy, force=args.force,
                                 log=lambda line: print(line, flush=True))
-    except (ConversionError, OSError) as error:
+    except (ConfigError, ConversionError, OSError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2

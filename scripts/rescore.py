@@ -10,7 +10,9 @@ split is evaluated again by val.py with the given settings (NMS needs no retrain
 written for the config ``<cfg>-<label>`` (default label: ``<nms>_nms``) in the same results folder, with the run's
 own settings and the new evaluation recorded. ``python scripts/benchmark.py summarize out=<out> baseline=<cfg>``
 then reports the paired difference of each re-scored config against its original on the same seeds and weights.
-Finished re-scores are skipped on a re-run.
+Finished re-scores are skipped on a re-run. Everything is checked before the first evaluation -- every config has
+finished runs, every run still has its weights, ``label`` is a plain name -- and a val.py failure midway gives one
+line and exit 1, the re-scores finished before it kept.
 
 TIDE (``tide=true``): for every finished run (of ``cfgs``, default all) whose record has no ``"tide"`` yet (all of
 them with ``force=true``), the TIDE decomposition (:mod:`boxloss.evaluation.tide`, foreground IoU 0.5 and 0.75) is
@@ -32,7 +34,7 @@ import json
 import sys
 from pathlib import Path
 
-from boxloss._io import write_json_atomic
+from boxloss._io import is_plain_name, write_json_atomic
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, raw_keyvalues, run_cli
 from boxloss.registry import Param
@@ -181,8 +183,17 @@ def main(argv: list[str]) -> int:
         raise ConfigError("cfgs= is required (e.g. out=runs/benchmark/bccd cfgs=ciou,eiou nms=diou)")
     out = Path(settings["out"])
     label = settings["label"] or f"{settings['nms']}_nms"
+    if not is_plain_name(label):
+        raise ConfigError(f"label={label!r} must be a plain name (letters, digits, '_', '-', '.'): it names result "
+                          "files and folders")
+    if settings["nms_diou_beta"] is not None and settings["nms"] != "diou":
+        raise ConfigError(f"nms_diou_beta= is DIoU-NMS's exponent; it needs nms=diou, not nms={settings['nms']}")
     cfgs = [c for c in settings["cfgs"].split(",") if c]
     results = [record for _, record in finished_runs(out, cfgs)]
+    for result in results:
+        weights = run_file(result, "weights", out)
+        if not weights.is_file():
+            raise ConfigError(f"{result['run']}: its weights {weights} are gone; re-scoring needs them")
     extra = [f"nms={settings['nms']}"] + ([f"nms_diou_beta={settings['nms_diou_beta']}"]
                                            if settings["nms_diou_beta"] else [])
     for result in results:
@@ -192,15 +203,15 @@ def main(argv: list[str]) -> int:
             print(f"rescore: {name} already done")
             continue
         best = run_file(result, "weights", out)
-        if not best.is_file():
-            raise ConfigError(f"{result['run']}: its weights {best} are gone; re-scoring needs them")
         outputs = {}
         for split in result["evaluation"]["splits"]:
             val_dir = out / "val" / f"{name}-{split}"
             args = [f"model={best}", f"data={result['settings']['data']}", f"split={split}",
                     f"project={val_dir.parent}", f"name={val_dir.name}", *extra]
             if val_cli.main(args) != 0:
-                raise RuntimeError(f"val.py failed on {best} ({split})")
+                print(f"rescore.py: error: val.py failed on {best} ({split}); finished re-scores are kept",
+                      file=sys.stderr)
+                return 1
             outputs[split] = {**json.loads((val_dir / "metrics.json").read_text()),
                               "tide": json.loads((val_dir / "tide.json").read_text())}
             match_store.save_from_val(out, name, split, val_dir)  # for the two-stage bootstrap

@@ -127,6 +127,13 @@ def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
         torch.testing.assert_close(onnx_rows[distance.argmin()], row, rtol=0, atol=1e-3)
 
 
+def snapshot(*folders: Path) -> dict[str, int | None]:
+    """Every path below ``folders``, with each file's modification time (folders: None): equal before and after a
+    command means it created nothing and rewrote nothing there."""
+    return {str(p): None if p.is_dir() else p.stat().st_mtime_ns for folder in folders if folder.exists()
+            for p in folder.rglob("*")}
+
+
 def offline_env(network_log: Path) -> dict:
     """Environment for a subprocess that records (and refuses) every network attempt into ``network_log``."""
     env = dict(os.environ)

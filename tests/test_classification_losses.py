@@ -145,21 +145,34 @@ def test_class_balanced_is_the_papers_per_sample_weighting(base):
     one_hot = (targets > 0).double()
     per_sample = (one_hot * w).sum(-1, keepdim=True).expand_as(logits)
     per_sample = torch.where(one_hot.sum(-1, keepdim=True) > 0, per_sample, torch.ones_like(per_sample))
-    base_loss = bce(logits, targets) if base == "bce" else focal(logits, targets)
+    base_loss = bce(logits, targets) if base == "bce" else focal(logits, targets, alpha=-1.0)  # w replaces α
     got = get_loss(f"class_balanced_{base}", "cls")(logits, targets, beta=beta, class_counts=COUNTS)
     torch.testing.assert_close(got, per_sample * base_loss, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("base,params", [("bce", {}), ("focal", {}), ("focal", {"gamma": 0.0, "alpha": -1.0})])
+@pytest.mark.parametrize("base,params", [("bce", {}), ("focal", {}), ("focal", {"gamma": 0.0})])
 def test_class_balanced_with_beta_zero_is_the_base_loss_exactly(base, params):
-    """β = 0: w_c = 1/1 for every class, so the loss is BCE / focal bit for bit; with γ = 0, α = −1 too the
+    """β = 0: w_c = 1/1 for every class, so the loss is BCE / focal without α_t bit for bit; with γ = 0 too the
     class-balanced focal loss is BCE."""
     logits, targets = _yolo_like(4)
     got = get_spec(f"class_balanced_{base}", "cls").bind(beta=0.0, **params)(logits, targets, class_counts=COUNTS)
-    expected = bce(logits, targets) if base == "bce" else focal(logits, targets, **params)
+    expected = bce(logits, targets) if base == "bce" else focal(logits, targets, alpha=-1.0, **params)
     assert torch.equal(got, expected)
-    if params:
-        assert torch.equal(got, F.binary_cross_entropy_with_logits(logits, targets, reduction="none"))
+    if params.get("gamma") == 0.0:
+        assert torch.equal(got, bce(logits, targets))
+
+
+def test_class_balanced_focal_replaces_alpha_as_the_paper_does():
+    """Cui et al. 2019, eq. 8: CB_focal = −w_y Σ_i (1 − p_i^t)^γ log p_i^t, no α_t: focal's α is not a setting of
+    class_balanced_focal, and the config key cls_focal_alpha cannot act on it."""
+    from boxloss import options
+
+    spec = get_spec("class_balanced_focal", "cls")
+    assert set(spec.params) == {"gamma", "beta"} and "cls_focal_alpha" not in spec.keys.values()
+    with pytest.raises(ConfigError, match="has no parameter 'alpha'"):
+        spec.bind(alpha=0.25)
+    assert "cls_focal_alpha" in options.unused_keys({"cls_loss": "class_balanced_focal"})
+    assert "cls_focal_alpha" not in options.unused_keys({"cls_loss": "focal"})
 
 
 def test_class_balanced_keeps_stale_positives_and_needs_counts():
@@ -407,3 +420,16 @@ def test_ap_loss_runs_on_a_yolo_sized_batch():
 def test_ap_loss_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         ap_loss(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+def test_ap_loss_update_sign_is_the_one_the_readme_states():
+    """README: the "gradient" of x_ij = s_j − s_i is L_ij − L*_ij = L_ij (L* = 0), so ∂/∂s_j > 0 for a negative
+    scored above a positive and ∂/∂s_i < 0 for that positive: descent pushes the negative down, the positive up."""
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    assert "x_ij = s_j − s_i is\nL_ij − L*_ij = L_ij" in readme
+    logits = torch.tensor([[0.0, 3.0]], requires_grad=True)  # a positive at 0, a negative at 3 (ranked first)
+    ap_loss(logits, torch.tensor([[1.0, 0.0]])).backward()
+    positive_grad, negative_grad = logits.grad[0].tolist()
+    assert negative_grad == pytest.approx(0.5) and positive_grad == pytest.approx(-0.5)  # L_ij = H(3) / rank(i) = 1/2

@@ -15,14 +15,10 @@ from PIL import Image
 
 from boxloss.cli.convert import main as convert_main
 from boxloss.data.yolo_format import check_dataset
-from conftest import REPO, run_entry
+from conftest import REPO, run_entry, snapshot as listing
 
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 needs_raccoon = pytest.mark.skipif(not RACCOON.is_dir(), reason=f"shared dataset {RACCOON} not present on this machine")
-
-
-def listing(root: Path) -> set[str]:
-    return {str(p) for p in root.rglob("*")}
 
 
 def names_in(out: Path, split: str) -> set[str]:

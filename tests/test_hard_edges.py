@@ -13,6 +13,9 @@ import pytest
 from PIL import Image
 
 TINY = ["data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
+# A "billion laughs" YAML of 280 bytes: six levels of ten aliases expand into more than a million values.
+BOMB = "".join(f"l{i}: &l{i} [{','.join([f'*l{i - 1}' if i else 'x'] * 10)}]\n" for i in range(5)) + \
+    f"epochs: [{','.join(['*l4'] * 10)}]\n"
 
 
 def listing(*folders: Path) -> set[str]:
@@ -35,20 +38,31 @@ def files(tmp_path_factory):
     model = BoxLossYOLO("yolov8n.yaml")
     model.train(data=resolve_data("shapes-mini"), epochs=1, imgsz=64, batch=8, workers=0, plots=False,
                 project=str(root / "runs"), name="done", box_loss="eiou", verbose=False)
+    plain = "path: {root}\ntrain: images/train\nval: images/val\nnames: [a]\n"
     for name, yaml_text in {
         "no_names": "path: {root}\ntrain: images/train\nval: images/val\n",
         "empty_train": "path: {root}\ntrain: images/empty\nval: images/val\nnames: [a]\n",
         "broken_yaml": "path: {root}\ntrain: images/train\nval: [images/val\nnames: [a]\n",
         "boxes_only": "path: {root}\ntrain: images/train\nval: images/val\nnames: [a]\n",
+        "no_labels": plain, "inf_label": plain, "latin1_label": plain,
+        "yaml_bomb": plain + BOMB.replace("epochs", "bomb"),
     }.items():
         dataset = root / name
         for split in ("train", "val"):
             (dataset / "images" / split).mkdir(parents=True)
             Image.new("RGB", (32, 32)).save(dataset / "images" / split / "a.png")
-            (dataset / "labels" / split).mkdir(parents=True)
-            (dataset / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+            if name not in ("no_labels", "no_names", "empty_train", "broken_yaml"):
+                (dataset / "labels" / split).mkdir(parents=True)
+                (dataset / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
         (dataset / "images" / "empty").mkdir()
         (dataset / "data.yaml").write_text(yaml_text.format(root=dataset))
+    (root / "inf_label" / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\ninf 0.5 0.5 0.1 0.1\n")
+    latin1 = "0 0.5 0.5 0.2 0.2 # caf\xe9\n".encode("latin-1")
+    (root / "latin1_label" / "labels" / "train" / "a.txt").write_bytes(latin1)
+    (root / "bomb.yaml").write_text(BOMB)  # every key: the bomb sits under a valid one here, epochs
+    (root / "unknown_key_bomb.yaml").write_text(BOMB.replace("epochs", "not_a_key"))
+    (root / "utf16.yaml").write_bytes("box_loss: focal_eiou\nfocal_eiou_gamma: -1\n".encode("utf-16"))
+    (root / "latin1.yaml").write_bytes("box_loss: eiou\nname: caf\xe9\n".encode("latin-1"))
     return root
 
 
@@ -113,6 +127,28 @@ TRAIN = [
     (["cfg=ciou_class_balanced.yaml", "cls_class_balanced_beta=1.0"], "cls_class_balanced_beta=1.0 is out of range"),
     (["cfg=ciou_ap_loss.yaml", "iou_balanced_cls=true"], "iou_balanced_cls has no per-entry loss to re-weight"),
     (["cfg=iou_aware.yaml", "model=yolov8n-cls.yaml"], "its head is Classify (classification: no boxes)"),
+    (["cfg=eiou.yaml", "project={files}/text.pt"], "project='{files}/text.pt' is an existing file, not a folder"),
+    (["cfg=eiou.yaml", "project={files}/text.pt/runs"], "is not a folder ({files}/text.pt is a file)"),
+    (["cfg=focal_eiou.yaml", "assigner_iou=same"], "assigner_iou=same ranks anchors by the box loss's own IoU-type "
+     "similarity, and box_loss=focal_eiou is not IoU-type"),
+    (["cfg=smooth_l1.yaml", "assigner_iou=same"], "box_loss=smooth_l1 is not IoU-type"),
+    (["cfg=eiou.yaml", "lr0=nan"], "'lr0=nan' is an invalid value"),
+    (["cfg=eiou.yaml", "lr0=inf"], "'lr0=inf' is an invalid value"),
+    (["cfg=focal_eiou.yaml", "focal_eiou_gamma=inf"], "focal_eiou_gamma=inf is not a finite number"),
+    (["cfg=focal_eiou.yaml", "focal_eiou_gamma=-1e-3"], "focal_eiou_gamma=-0.001 is out of range: must be >= 0"),
+    (["cfg=eiou.yaml", "classes=99", *TINY], "classes=99: class 99 is not one of the dataset's 5 classes (0-4)"),
+    (["cfg=eiou.yaml", "classes=ring,blob", *TINY], "'blob' is neither a class index nor one of the dataset's names"),
+    (["cfg=eiou.yaml", "classes=,", *TINY], "classes=',' selects no class"),
+    (["cfg=eiou.yaml", "data={files}/inf_label/data.yaml"],
+     "malformed label line {files}/inf_label/labels/train/a.txt:2: not finite numbers: 'inf 0.5 0.5 0.1 0.1'"),
+    (["cfg=eiou.yaml", "data={files}/latin1_label/data.yaml"],
+     "{files}/latin1_label/labels/train/a.txt: not UTF-8 text (byte 0xe9 at offset 23)"),
+    (["cfg={files}/bomb.yaml"], "config '{files}/bomb.yaml': its aliases expand to 1,2"),
+    (["cfg={files}/unknown_key_bomb.yaml"], "its aliases expand to 1,2"),
+    (["cfg=eiou.yaml", "data={files}/yaml_bomb/data.yaml"], "data.yaml': its aliases expand to 1,2"),
+    (["cfg=eiou.yaml", "epochs={{" + BOMB.replace(chr(10), ", ") + "}}"], "its aliases expand to 1,2"),  # a value
+    (["cfg={files}/utf16.yaml"], "focal_eiou_gamma=-1.0 is out of range: must be >= 0"),  # read, then checked
+    (["cfg={files}/latin1.yaml"], "config '{files}/latin1.yaml': not UTF-8 text (byte 0xe9 at offset 24)"),
 ]
 VAL = [
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "workers=-1"], "workers=-1 is out of range"),
@@ -123,12 +159,21 @@ VAL = [
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "split=test"], "has no 'test' split"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
     (["model={files}/seg.pt", "data=shapes-seg-mini"], "is a 'segment' model; val.py evaluates detection"),
+    (["model={files}/runs/done/weights/best.pt", "data={files}/no_labels/data.yaml"],
+     "the 'val' split of {files}/no_labels/data.yaml has no labels (1 images, 0 boxes): COCO AP is undefined"),
+    (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "project={files}/text.pt"],
+     "project='{files}/text.pt' is an existing file, not a folder"),
 ]
 EXPORT = [
     (["model={files}/text.pt"], "is not a PyTorch checkpoint"),
     (["model={files}/missing.pt"], "must be an existing .pt checkpoint"),
     (["model={files}/runs/done/weights/best.pt", "format=tflite"], "format='tflite' is out of range"),
     (["model={files}/runs/done/weights/best.pt", "imgsz=0"], "imgsz=0 is out of range"),
+    (["model={files}/runs/done/weights/best.pt", "opset=99"], "opset=99 is out of range: the installed torch and "
+     "onnx export opsets 9-"),
+    (["model={files}/runs/done/weights/best.pt", "opset=8"], "opset=8 is out of range"),
+    (["model={files}/runs/done/weights/best.pt", "format=torchscript", "opset=17"],
+     "opset=17 is an ONNX setting; format=torchscript has none"),
 ]
 PROBES = [("train", a, m) for a, m in TRAIN] + [("val", a, m) for a, m in VAL] + [("export", a, m) for a, m in EXPORT]
 
@@ -151,3 +196,171 @@ def test_voc_missing_tag_is_named(tmp_path):
                    "<xmin>1</xmin><ymin>1</ymin><ymax>5</ymax></bndbox></object></annotation>")
     with pytest.raises(ConversionError, match=r"<bndbox><xmax> is missing"):
         parse_voc_xml(xml)
+
+
+# ------------------------------------------------------------------------------------- values accepted as given
+def test_exponent_notation_is_a_float_on_the_command_line_and_in_a_config(tmp_path):
+    """PyYAML (YAML 1.1) reads 1e-3 as a string; ultralytics' command line reads it as a float, and so do we."""
+    from boxloss.keyvalues import split_keyvalues
+    from boxloss.yolo.experiment import load_experiment
+
+    assert split_keyvalues(["lr0=1e-3", "nwd_constant=1E1", "x=-2.5e+2", "y=inf", "z=1e", "w=e5"]) == {
+        "lr0": 0.001, "nwd_constant": 10.0, "x": -250.0, "y": float("inf"), "z": "1e", "w": "e5"}
+    resolved = load_experiment(["cfg=nwd.yaml", "lr0=1e-3", "nwd_constant=1e1", "data=shapes-mini"])
+    assert resolved["lr0"] == 0.001 and resolved["nwd_constant"] == 10.0
+    config = tmp_path / "exponent.yaml"
+    config.write_text("box_loss: nwd\nlr0: 1e-3\nnwd_constant: 2.5E1\nname: 1e5run\n")
+    resolved = load_experiment([f"cfg={config}", "data=shapes-mini"])
+    assert resolved["lr0"] == 0.001 and resolved["nwd_constant"] == 25.0 and resolved["name"] == "1e5run"
+
+
+def test_classes_by_name_become_indices():
+    from boxloss.yolo.experiment import load_experiment
+
+    assert load_experiment(["cfg=eiou.yaml", "data=shapes-mini", "classes=ring,0"])["classes"] == [0, 3]
+    assert load_experiment(["cfg=eiou.yaml", "data=shapes-mini", "classes=[4, 1]"])["classes"] == [1, 4]
+
+
+# ------------------------------------------------------------------------------ images that are not what they claim
+def decompression_bomb(path: Path) -> Path:
+    """A 60-byte PNG whose header claims 30000 x 30000 pixels: PIL refuses it (DecompressionBombError)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0\0\0\0"))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_is_an_unreadable_image_skipped_and_counted(files, tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from boxloss.cli import val
+    from boxloss.data.embedded import resolve_data
+    from boxloss.data.yolo_format import unreadable_images
+
+    mini = Path(resolve_data("shapes-mini")).parent
+    dataset = tmp_path / "bomb"
+    for kind in ("images", "labels"):
+        shutil.copytree(mini / kind / "val", dataset / kind / "val")
+    bomb = decompression_bomb(dataset / "images" / "val" / "bomb.png")
+    (dataset / "labels" / "val" / "bomb.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (dataset / "data.yaml").write_text(f"path: {dataset}\ntrain: images/val\nval: images/val\n"
+                                       "names: [rectangle, ellipse, bar, ring, triangle]\n")
+    [(path, reason)] = unreadable_images([bomb])
+    assert path == bomb and "decompression bomb" in reason
+    monkeypatch.chdir(tmp_path)
+    assert val.main([f"model={files}/runs/done/weights/best.pt", f"data={dataset}/data.yaml", "workers=0",
+                     f"project={tmp_path}/val"]) == 0
+    err = capsys.readouterr().err
+    assert f"val.py: warning: skipping {bomb}: not a readable image (Image size (900000000 pixels) exceeds limit" \
+        in err, err
+    assert json.loads((tmp_path / "val/val/metrics.json").read_text())["skipped_images"] == 1
+
+
+# ------------------------------------------------------------------------------------------- output permissions
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_made_in_a_temporary_folder_get_the_permissions_of_a_new_folder(tmp_path, umask):
+    """mkdtemp makes drwx------; an output renamed from one (convert.py --out, val.py's run folder) must look like
+    any folder made under the user's umask."""
+    import os
+    import stat
+
+    from boxloss._io import make_temp_dir
+    from boxloss.cli.convert import main as convert
+
+    (tmp_path / "src").mkdir()
+    for k in range(5):
+        Image.new("RGB", (32, 24)).save(tmp_path / "src" / f"{k}.jpg")
+        (tmp_path / "src" / f"{k}.xml").write_text(
+            f"<annotation><filename>{k}.jpg</filename><size><width>32</width><height>24</height></size><object>"
+            "<name>a</name><bndbox><xmin>2</xmin><ymin>2</ymin><xmax>20</xmax><ymax>20</ymax></bndbox></object>"
+            "</annotation>")
+    previous = os.umask(umask)
+    try:
+        assert convert(["voc", "--annotations", str(tmp_path / "src"), "--out", str(tmp_path / "out")]) == 0
+        temporary = make_temp_dir(tmp_path, ".x.", ".partial")
+    finally:
+        os.umask(previous)
+    expected = 0o777 & ~umask
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == expected
+    assert stat.S_IMODE(temporary.stat().st_mode) == expected
+
+
+# ------------------------------------------------------------------------------------------ checks before writes
+def published_gains(work: Path) -> Path:
+    """A copy of the published results/gains/ in ``work`` (the script's default out= is relative)."""
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "results" / "gains", work / "results" / "gains")
+    return work / "results" / "gains"
+
+
+def rescore_benchmark(work: Path) -> Path:
+    """A benchmark folder with one finished ciou run whose weights are gone."""
+    from boxloss.benchmark.matrix import run_matrix
+    from boxloss.benchmark.plan import build_plan
+    from boxloss.evaluation import METRIC_KEYS
+
+    out = work / "bench"
+    plan = build_plan(["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=1", f"out={out}"], command="test")
+    run_matrix(plan, lambda spec, slot=None: {"val": dict.fromkeys(METRIC_KEYS, 0.5)}, log=lambda line: None,
+               environment={"machine": {}, "versions": {}})
+    return out
+
+
+SCRIPTS = [
+    ("matched_gains.py", ["data=shapes-mini", "losses=ciou,eiou", "batches=1", "write_configs=focal_eiou"],
+     "write_configs: 'focal_eiou' is not measured (add it to losses=)"),
+    ("matched_gains.py", ["data=shapes-mini", "losses=ciou", "batches=1"],
+     "results/gains/initial_scale.json exists; add force=true to replace it, or choose another out="),
+    ("matched_gains.py", ["data=shapes-mini", "losses=ciou,eiou", "batches=1", "out=fresh", "write_configs=eiou"],
+     "cfg/eiou_matched.yaml exists; add force=true to replace it"),
+    ("matched_gains.py", ["data=shapes-mini", "model=yolov8n-seg.yaml", "out=fresh"],
+     "its head is Segment (segmentation); boxloss trains detection"),
+    ("matched_gains.py", ["data=shapes-mini", "model=nope.yaml", "out=fresh"], "model YAML 'nope.yaml' not found"),
+    ("matched_gains.py", ["data=shapes-mini", "out=afile"], "out='afile' is an existing file, not a folder"),
+    ("rescore.py", ["out=bench", "cfgs=ciou", "label=../x"], "label='../x' must be a plain name"),
+    ("rescore.py", ["out=bench", "cfgs=ciou,eiou"], "no finished runs of eiou in bench/results"),
+    ("rescore.py", ["out=bench", "cfgs=ciou"], "ciou-s0: its weights"),
+    ("rescore.py", ["out=bench", "cfgs=ciou", "nms=standard", "nms_diou_beta=0.5"], "it needs nms=diou"),
+    ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=afile"],
+     "out='afile' is an existing file, not a folder"),
+    ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=cuda:0"],
+     "device='cuda:0': no CUDA device here; use device=cpu"),
+    ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=tpu"],
+     "device='tpu' is not a torch device"),
+    ("bench_nms.py", ["model=afile"], "results/nms/nms_val_time.md exists; add force=true to replace it"),
+]
+
+
+@pytest.mark.parametrize("script, args, message", SCRIPTS, ids=[f"{s}:{' '.join(a)[-40:]}" for s, a, _ in SCRIPTS])
+def test_scripts_check_everything_before_writing_and_never_replace_results_unasked(tmp_path, script, args, message):
+    import shutil
+
+    import torch
+
+    from conftest import REPO, run_entry, snapshot
+
+    if "cuda" in " ".join(args) and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    work = tmp_path / "work"
+    work.mkdir()
+    published_gains(work)
+    shutil.copytree(REPO / "results" / "nms", work / "results" / "nms")
+    rescore_benchmark(work)
+    (work / "afile").write_text("precious")
+    watched = (tmp_path, REPO / "results", REPO / "cfg")
+    before = snapshot(*watched)
+    result = run_entry(f"scripts/{script}", args, work, tmp_path / "network.log", timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"{script}: error: ") and message in lines[0], result.stderr
+    assert snapshot(*watched) == before

@@ -637,9 +637,11 @@ def test_contract_zero_at_identical_boxes(name, kwargs):
 
 
 @pytest.mark.parametrize("case", DEGENERATE)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_degenerate_boxes_finite(name, kwargs, dtype, case):
+    """Finite loss and input gradients in every precision. A zero-size box has float32 gradients of order 1/eps
+    (1e7), beyond float16's 65504: a half input gets them saturated at its largest finite value, same sign."""
     pred = _boxes(DEGENERATE[case][0], dtype=dtype, requires_grad=True)
     target = _boxes(DEGENERATE[case][1], dtype=dtype, requires_grad=True)
     loss = get_loss(name)(pred, target, **kwargs, **_context(name))
@@ -647,6 +649,13 @@ def test_contract_degenerate_boxes_finite(name, kwargs, dtype, case):
     assert loss.shape == (len(pred),)
     assert torch.isfinite(loss).all() and (loss >= 0).all(), loss
     assert torch.isfinite(pred.grad).all() and torch.isfinite(target.grad).all(), (pred.grad, target.grad)
+    if dtype in (torch.float16, torch.bfloat16):
+        wide_pred, wide_target = pred.detach().float().requires_grad_(), target.detach().float().requires_grad_()
+        wide = get_loss(name)(wide_pred, wide_target, **kwargs, **_context(name))
+        wide.sum().backward()
+        assert torch.equal(loss, wide)  # the value is the float32 one
+        limit = torch.finfo(dtype).max
+        assert torch.equal(pred.grad.float(), wide_pred.grad.clamp(-limit, limit).to(dtype).float())
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

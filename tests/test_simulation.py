@@ -176,8 +176,11 @@ def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert capsys.readouterr().err.count("already done") == 3
         assert (tmp_path / "per_loss" / "diou.json").read_text() == stored
 
-        monkeypatch.undo()  # different settings: the loss runs again and its file is replaced
-        assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}"]) == 0
+        monkeypatch.undo()  # different settings: refused without force=true, then the loss runs again
+        assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}"]) == 2
+        assert "summary.json holds other settings" in capsys.readouterr().err
+        assert (tmp_path / "per_loss" / "diou.json").read_text() == stored
+        assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}", "force=true"]) == 0
         assert json.loads((tmp_path / "per_loss" / "diou.json").read_text())["settings"]["iterations"] == 5
     finally:
         torch.set_num_threads(threads)

@@ -132,3 +132,64 @@ def test_train_from_a_local_stock_checkpoint(tmp_path, mini_data):
     assert "Transferred" in output  # ultralytics' weight-transfer report from the local checkpoint
     assert (tmp_path / "runs" / "iou_aware" / "weights" / "best.pt").is_file()
     assert not network_log.exists()
+
+
+@pytest.mark.slow
+def test_a_failure_mid_checkpoint_leaves_the_previous_last_pt_intact(tmp_path, mini_data, monkeypatch):
+    """The disk fills while epoch 2's checkpoint is written (half the bytes, then ENOSPC): the run stops, and
+    last.pt is still epoch 1's, whole, loadable and resumable; no temporary file is left beside it."""
+    import errno
+
+    from boxloss.yolo import BoxLossYOLO
+    from boxloss.yolo.experiment import check_resume
+
+    saved = {}
+
+    def fill_the_disk_after_the_first_save(trainer):
+        if "last" in saved:
+            return
+        saved["last"] = trainer.last.read_bytes()
+        original = Path.write_bytes
+
+        def half_then_full(path, data):
+            original(path, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+        monkeypatch.setattr(Path, "write_bytes", half_then_full)
+
+    model = BoxLossYOLO("yolov8n.yaml")
+    model.add_callback("on_model_save", fill_the_disk_after_the_first_save)
+    with pytest.raises(OSError, match="No space left on device"):
+        model.train(data=str(mini_data), epochs=2, imgsz=64, batch=8, workers=0, box_loss="eiou", plots=False,
+                    project=str(tmp_path / "runs"), name="full", val=False)
+    monkeypatch.undo()
+    weights = tmp_path / "runs" / "full" / "weights"
+    assert (weights / "last.pt").read_bytes() == saved["last"]
+    assert sorted(p.name for p in weights.iterdir()) == ["best.pt", "last.pt"]
+    checkpoint = check_resume(str(weights / "last.pt"))  # loads it, and it is an interrupted run: resumable
+    assert checkpoint["epoch"] == 0 and checkpoint["train_args"]["box_loss"] == "eiou"
+
+
+def test_the_final_optimizer_strip_is_atomic_too(tmp_path, monkeypatch):
+    """ultralytics strips the optimizer from last.pt and best.pt in place at the end (torch.save onto the file);
+    the trainer's strip writes a temporary file and renames it, so a failure there leaves the checkpoint whole."""
+    import ultralytics.utils.torch_utils as torch_utils
+    from ultralytics import YOLO
+
+    from boxloss.yolo.trainer import _atomic_strip_optimizer
+
+    checkpoint = tmp_path / "best.pt"
+    YOLO("yolov8n.yaml").save(checkpoint)
+    before = checkpoint.read_bytes()
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        Path(f).write_bytes(before[: len(before) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch_utils.torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        _atomic_strip_optimizer(checkpoint)
+    assert checkpoint.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["best.pt"]
+    monkeypatch.undo()
+    _atomic_strip_optimizer(checkpoint)  # and when nothing fails, it is stripped in place
+    assert torch.load(checkpoint, map_location="cpu", weights_only=False)["optimizer"] is None

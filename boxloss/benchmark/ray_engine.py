@@ -8,7 +8,9 @@ logs and run folders are written there by the worker. Without ``address``, ``ray
 
 Cluster recipe: ``ray start --head --port=6379`` on one node, ``ray start --address=<head>:6379`` on the others,
 then ``python scripts/benchmark.py ... engine=ray address=<head>:6379 num_gpus=0.25`` on any of them. Ray is an
-optional dependency: ``pip install -e .[ray]``. Nothing here schedules anything itself: Ray places the tasks.
+optional dependency: ``pip install -e .[ray]``. Nothing here schedules anything itself: Ray places the tasks. A
+task runs on one node, so ``num_cpus``/``num_gpus`` above what the cluster's largest node has is refused at once
+(Ray would wait forever for such a node; a cluster with an autoscaler that would add one is not supported).
 """
 
 from __future__ import annotations
@@ -50,6 +52,31 @@ def check_reachable(address: str) -> None:
                           "start one with `ray start --head`, or leave address= out for a local cluster") from None
 
 
+def node_resources(ray) -> list[dict[str, float]]:
+    """``{"CPU": n, "GPU": m}`` of every living node of the connected cluster."""
+    return [{kind: float((node.get("Resources") or {}).get(kind, 0)) for kind in ("CPU", "GPU")}
+            for node in ray.nodes() if node.get("Alive")]
+
+
+def check_fits(num_cpus: float, num_gpus: float, nodes: Sequence[dict[str, float]]) -> None:
+    """ConfigError unless one node has both ``num_cpus`` CPUs and ``num_gpus`` GPUs: a task is placed on one node,
+    and Ray would keep a task no node can hold pending forever (this cluster does not grow by itself)."""
+    if any(node["CPU"] >= num_cpus and node["GPU"] >= num_gpus for node in nodes):
+        return
+    largest = ", ".join(f"{node['CPU']:g} CPU + {node['GPU']:g} GPU" for node in
+                        sorted(nodes, key=lambda n: (n["GPU"], n["CPU"]), reverse=True)[:3]) or "no living node"
+    raise ConfigError(f"num_cpus={num_cpus:g} num_gpus={num_gpus:g}: no node of the Ray cluster has that much (its "
+                      f"largest: {largest}); a run would wait forever. Ask for at most one node's resources")
+
+
+def _local_gpus() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _run_remote(runner: Callable, spec: RunSpec, slot: Slot) -> tuple[Any, float]:
     started = time.monotonic()
     return runner(spec, slot), time.monotonic() - started
@@ -69,6 +96,8 @@ class RayEngine:
         """Join (or start) the cluster; an unreachable address is a ConfigError, before anything is written."""
         if self.address:
             check_reachable(self.address)
+        elif not self.ray.is_initialized():  # the local cluster will be this machine: refuse before starting it
+            check_fits(self.num_cpus, self.num_gpus, [{"CPU": float(os.cpu_count() or 1), "GPU": float(_local_gpus())}])
         if not self.ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline tool: no cloud-metadata probes, no report
             self.ray.init(address=self.address or None, include_dashboard=False, log_to_driver=True,
@@ -77,6 +106,7 @@ class RayEngine:
         gpus = self.ray.cluster_resources().get("GPU", 0)
         if self.num_gpus > 0 and gpus == 0:
             raise ConfigError(f"num_gpus={self.num_gpus:g}: the Ray cluster has no GPU")
+        check_fits(self.num_cpus, self.num_gpus, node_resources(self.ray))
 
     def run(self, specs: Sequence[RunSpec], runner: Callable, on_start: Callable[[RunSpec, Slot], None],
             clock: Callable[[], float] = time.monotonic) -> Iterator[Completion]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -45,6 +46,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def metrics_problem(metrics: Any) -> str | None:
+    """Why one split's metrics are not a finished evaluation: missing, not finite, or AP -1 (no labels to measure)."""
+    if not isinstance(metrics, Mapping) or not all(_is_number(metrics.get(key)) for key in METRIC_KEYS):
+        return "incomplete metrics"
+    bad = next((key for key in METRIC_KEYS if not math.isfinite(metrics[key])), None)
+    if bad is not None:
+        return f"{bad} is {metrics[bad]} (training diverged or the evaluation failed)"
+    if metrics["AP"] == -1:
+        return "AP is -1: the split has no labels, COCO AP is undefined"
+    return None
+
+
 def result_problem(result: Any) -> str | None:
     """Why ``result`` is not a complete result record, or None when it is."""
     if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
@@ -63,9 +76,9 @@ def result_problem(result: Any) -> str | None:
     if not isinstance(splits, list) or not splits:
         return "no splits"
     for split in splits:
-        metrics = result["metrics"].get(split)
-        if not isinstance(metrics, dict) or not all(_is_number(metrics.get(key)) for key in METRIC_KEYS):
-            return f"incomplete metrics for split {split!r}"
+        problem = metrics_problem(result["metrics"].get(split))
+        if problem:
+            return f"split {split!r}: {problem}"
     return None
 
 
@@ -76,6 +89,16 @@ def read_result(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return result if result_problem(result) is None else None
+
+
+def result_file_problem(path: Path) -> str | None:
+    """Why ``path`` holds no finished result (:func:`read_result` gives None), or None when it holds one."""
+    try:
+        return result_problem(json.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as error:
+        return f"cannot read it ({error.strerror or error})"
+    except ValueError:
+        return "not valid JSON (truncated?)"
 
 
 def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,8 +252,9 @@ def _checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]
     checked = {}
     for split in spec.splits:
         values = metrics.get(split)
-        if not isinstance(values, Mapping) or not all(_is_number(values.get(key)) for key in METRIC_KEYS):
-            raise RunFailed(f"no complete metrics for split {split!r}")
+        problem = metrics_problem(values)
+        if problem:
+            raise RunFailed(f"split {split!r}: {problem}")
         checked[split] = {key: float(values[key]) for key in METRIC_KEYS}
     return checked
 

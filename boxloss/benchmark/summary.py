@@ -34,7 +34,8 @@ from .plan import EVALUATION_SPLITS
 from . import bootstrap, curves, match_store, tide_report
 from .multiplicity import holm_verdicts, paired_t_pvalue
 from .power import power_summary
-from .results import NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result, run_file
+from .results import (NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result,
+                      result_file_problem, run_file)
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
 PAIRED_KEYS = ("AP", "AP50", "AP75", "AP90")
@@ -82,7 +83,7 @@ def load_results(results_dir: str | os.PathLike, log: Callable[[str], None] = pr
             continue
         result = read_result(path)
         if result is None:
-            log(f"benchmark: skipping {path}: not a complete result")
+            log(f"benchmark: skipping {path}: not a complete result ({result_file_problem(path)})")
         else:
             results.append(result)
     return results

@@ -21,6 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..benchmark.lock import folder_lock
 from ..errors import ConfigError
 from ..keyvalues import format_help, run_cli, split_keyvalues
 from ..registry import Param
@@ -66,9 +67,9 @@ def summarize_main(argv: list[str], command: str) -> int:
                           + (" among cfgs=" if order else ""))
     summary.summarize(results, baseline, order)  # checks before writing
     into = Path(str(keys["into"])) if keys.get("into") else out
-    into.mkdir(parents=True, exist_ok=True)
-    summary.write_summary(into, results, baseline, order, summarize_command=command, source=out,
-                          resamples=resamples)
+    with folder_lock(into, "into" if keys.get("into") else "out", command, note=_note):
+        summary.write_summary(into, results, baseline, order, summarize_command=command, source=out,
+                              resamples=resamples)
     return 0
 
 
@@ -99,6 +100,10 @@ def status_main(argv: list[str]) -> int:
     return 0
 
 
+def _note(line: str) -> None:
+    print(f"{PROG}: note: {line}", file=sys.stderr)
+
+
 def _launcher(argv: list[str]) -> list[str]:
     """How this command was started, for the command recorded with every result."""
     if sys.argv[1:] != argv:  # called from Python
@@ -117,11 +122,18 @@ def _main(argv: list[str]) -> int:
         return summarize_main(argv[1:], command)
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
-    from ..benchmark import matrix, plan as planning, results, runner, summary
+    from ..benchmark import plan as planning
 
     if not argv:
         raise ConfigError(f"nothing to do; usage: {USAGE}")
     plan = planning.build_plan(argv, command)
+    with folder_lock(plan.out, "out", command, note=_note):  # one benchmark per out= at a time
+        return _run_plan(plan)
+
+
+def _run_plan(plan) -> int:
+    from ..benchmark import matrix, results, runner, summary
+
     results.check_existing(plan)
     engine = make_engine(plan)  # an unreachable Ray cluster is bad input too: nothing written yet
 

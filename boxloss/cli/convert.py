@@ -5,8 +5,10 @@
     python scripts/convert.py voc --annotations labelimg/annots --images labelimg/images --out datasets/mine \\
         --val 0.2 --test 0.1 --seed 0
     python scripts/convert.py voc --annotations ../shared/datasets/raccoon/annotations \\
-        --images ../shared/datasets/raccoon/images --split-list train=../shared/datasets/raccoon/data/train_labels.csv \\
-        --split-list test=../shared/datasets/raccoon/data/test_labels.csv --val 0.125 --seed 0 --out datasets/raccoon-yolo
+        --images ../shared/datasets/raccoon/images \\
+        --split-list train=../shared/datasets/raccoon/data/train_labels.csv \\
+        --split-list test=../shared/datasets/raccoon/data/test_labels.csv --val 0.125 --seed 0 \\
+        --out datasets/raccoon-yolo
     python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
         --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-yolo
     python scripts/convert.py split --data datasets/mine-train-only/data.yaml --val 0.2 --seed 0 --out datasets/resplit
@@ -14,12 +16,12 @@
 ``voc --src`` keeps the official ``ImageSets/Main`` split; ``--val/--test/--seed`` (or a folder without
 ``ImageSets``, or ``--annotations``) make a seeded stratified split instead, by default ``--val 0.2 --seed 0`` with
 a warning; ``--split NAME`` puts everything into one split; ``--split-list SPLIT=FILE`` (repeated) takes an official
-split from list files, and ``--val/--seed`` with it carve val out of the train list only. The conventions (VOC 1-based inclusive corners, class
-order, how XMLs are matched to images, the split algorithm, crowd regions) are documented in
-``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``. The full report is written to
-``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem (the file
-and object for a malformed annotation, the option for a bad option) and exit with status 2, leaving no output
-folder behind.
+split from list files, and ``--val/--seed`` with it carve val out of the train list only. The conventions (VOC
+1-based inclusive corners, class order, how XMLs are matched to images, the split algorithm, crowd regions) are
+documented in ``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``. The full report is
+written to ``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem
+(the file and object for a malformed annotation, the option for a bad option) and exit with status 2, leaving no
+output folder behind.
 """
 
 from __future__ import annotations
@@ -28,15 +30,9 @@ import argparse
 import sys
 
 from ..errors import ConfigError
+from ..keyvalues import OneLineParser
 
 PROG = "convert.py"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse with the project's error form: ``<prog>: error: <message>`` on one line, exit status 2."""
-
-    def error(self, message: str):
-        raise ConfigError(message)
 
 
 def _add_split_options(parser: argparse.ArgumentParser, val_help: str) -> None:

@@ -46,6 +46,7 @@ def _main(argv: list[str]) -> int:
     if not model.endswith(".pt") or not Path(model).is_file():
         raise ConfigError(f"model={model!r} must be an existing .pt checkpoint")
     experiment.check_device(args["device"])
+    check_opset(args["opset"], args["format"])
     experiment.check_model(model)
     yolo = BoxLossYOLO(model)
     end_to_end = getattr(yolo.model.model[-1], "one2one_cv2", None) is not None
@@ -57,6 +58,34 @@ def _main(argv: list[str]) -> int:
     path = yolo.export(**{key: value for key, value in args.items() if value is not None})
     print(f"{PROG}: wrote {path}")
     return 0
+
+
+def opset_range() -> tuple[int, int]:
+    """The ONNX opsets an export can use here: from 9 (ultralytics' minimum for a detector) to the highest both the
+    installed torch exporter and the installed onnx package know."""
+    import onnx
+
+    highest = onnx.defs.onnx_opset_version()
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET  # private, but the only place torch states it
+
+        highest = min(highest, ONNX_MAX_OPSET)
+    except ImportError:
+        pass
+    return 9, highest
+
+
+def check_opset(opset: int | None, export_format: str) -> None:
+    if opset is None:
+        return
+    if export_format != "onnx":
+        raise ConfigError(f"opset={opset} is an ONNX setting; format={export_format} has none")
+    try:
+        low, high = opset_range()
+    except ImportError:
+        raise ConfigError("format=onnx needs the onnx package (pip install onnx)") from None
+    if not low <= opset <= high:
+        raise ConfigError(f"opset={opset} is out of range: the installed torch and onnx export opsets {low}-{high}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,11 @@ atomically (temporary file, then rename):
                            > 0.9, over all cases and over the cases starting without overlap; seconds
 
 curves.csv and summary.json are rewritten after every loss, the two plots once at the end (an
-interrupted run gets them on the re-run, which skips the finished losses). ``threads`` defaults to 1:
-on this shared 2-core machine two OpenMP threads were several times slower per operation than one
-whenever another job was busy (6.8 ms against 0.8 ms for one multiply of 1.7M floats).
+interrupted run gets them on the re-run, which skips the finished losses). An ``out`` whose summary.json was made
+with other settings, or holds losses this run would drop from it, is replaced only with ``force=true`` (a typo must
+not overwrite published results); every argument, ``device`` included, is checked before anything is written.
+``threads`` defaults to 1: on this shared 2-core machine two OpenMP threads were several times slower per
+operation than one whenever another job was busy (6.8 ms against 0.8 ms for one multiply of 1.7M floats).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import torch
 
 from .. import simulation
-from .._io import atomic_write, write_json_atomic, write_text_atomic
+from .._io import atomic_write, check_output_folder, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
 from ..keyvalues import format_help, parse_keyvalues, parse_value, run_cli
 from ..registry import BOX_LOSSES, Param, get_spec
@@ -51,6 +53,7 @@ SIMULATE_KEYS: dict[str, Param] = {
     "iou_factor": Param(True, "steps -eta (2 - IoU) grad as in the paper; false: plain -eta grad"),
     "device": Param("cpu", "torch device, e.g. cpu or cuda"),
     "threads": Param(1, "torch CPU threads", lambda n: n >= 1, ">= 1"),
+    "force": Param(False, "replace an out= whose summary.json has other settings or other losses"),
 }
 
 
@@ -178,8 +181,42 @@ def parse_args(argv: list[str]) -> dict:
     args["runs"] = [parse_loss(text) for text in str(losses).split(",") if text.strip()]
     if not args["runs"]:
         raise ConfigError("losses= names no loss")
+    check_output_folder(args["out"], "out")
     args["out"] = Path(args["out"])
+    check_torch_device(args["device"])
     return args
+
+
+def check_torch_device(device: str) -> None:
+    """ConfigError unless ``device`` is a torch device present here (cpu, cuda[:i], mps)."""
+    try:
+        parsed = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device={device!r} is not a torch device: use cpu, cuda, cuda:0 or mps") from None
+    if parsed.type == "cuda":
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if available == 0:
+            raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
+        if parsed.index is not None and parsed.index >= available:
+            raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device={device!r}: simulate.py runs on cpu, cuda or mps")
+
+
+def check_replaces(out: Path, common: dict, labels: list[str], force: bool) -> None:
+    """ConfigError (unless ``force``) when ``out/summary.json`` holds other settings or losses this run would drop."""
+    try:
+        previous = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return
+    dropped = [label for label in previous.get("losses", {}) if label not in labels]
+    if force or (previous.get("settings") == common and not dropped):
+        return
+    what = f"other settings ({previous.get('settings')})" if previous.get("settings") != common else \
+        f"losses this run would drop ({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})"
+    raise ConfigError(f"{out / 'summary.json'} holds {what}; add force=true to replace it, or choose another out=")
 
 
 def _main(argv: list[str]) -> int:
@@ -189,9 +226,10 @@ def _main(argv: list[str]) -> int:
     matplotlib.use("Agg")
     torch.set_num_threads(args["threads"])
     out = args["out"]
-    (out / "per_loss").mkdir(parents=True, exist_ok=True)
     common = {"protocol": PROTOCOL, "centres": args["centres"], "iterations": args["iterations"], "seed": args["seed"],
               "iou_factor": args["iou_factor"], "dtype": "float32"}
+    check_replaces(out, common, [label for label, _, _ in args["runs"]], args["force"])
+    (out / "per_loss").mkdir(parents=True, exist_ok=True)
     cases = simulation.build_cases(args["centres"], args["seed"], torch.float32, args["device"])
     print(f"{cases.num_cases:,} cases ({args['centres']} centres x 343), {args['iterations']} iterations, "
           f"device {args['device']}, {args['threads']} thread(s) -> {out}", file=sys.stderr, flush=True)

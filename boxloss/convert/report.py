@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
-from .._io import write_json_atomic
+from .._io import make_temp_dir, write_json_atomic
 from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
@@ -349,7 +349,7 @@ def atomic_output(out: Union[str, Path], force: bool,
             raise ConversionError(f"{out}: output would replace the source {source}")
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    tmp = make_temp_dir(out.parent, f".{out.name}.", ".partial")
     try:
         yield tmp
         if out.exists():

@@ -24,6 +24,7 @@ Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics
 from __future__ import annotations
 
 import glob
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,8 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
         values = [float(v) for v in fields]
     except ValueError:
         raise ValueError(f"not numbers: {line.strip()!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"not finite numbers: {line.strip()!r}")
     cls = values[0]
     if cls != int(cls) or cls < 0:
         raise ValueError(f"class {fields[0]!r} is not a non-negative integer")
@@ -190,7 +193,12 @@ def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None)
     if not path.is_file():
         return []
     rows, seen = [], set()
-    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+                         ) from None
+    for line_number, line in enumerate(text.splitlines(), 1):
         try:
             row = parse_label_line(line, kpt_shape)
         except ValueError as error:
@@ -215,7 +223,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
                 orientation = image.getexif().get(274)
             except Exception:  # no or unreadable EXIF: header size as is
                 orientation = None
-    except (OSError, ValueError, ImportError) as error:  # PIL may reach for an optional plugin (e.g. pi_heif)
+    except (OSError, ValueError, ImportError, Image.DecompressionBombError) as error:
+        # PIL may reach for an optional plugin (e.g. pi_heif); a decompression bomb is unreadable, as for ultralytics
         raise OSError(f"{path}: not a readable image ({error})") from None
     if orientation in {5, 6, 7, 8}:
         width, height = height, width

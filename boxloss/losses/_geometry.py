@@ -3,6 +3,12 @@
 The arithmetic (eps on the heights, on the union and on the squared diagonal, the order of operations)
 follows ultralytics' ``bbox_iou`` exactly, so that our CIoU reproduces the stock YOLOv8 criterion
 bit for bit. Half-precision input is promoted to float32; float64 stays float64 (for gradcheck).
+
+Half precision (:func:`promote`). A degenerate box has gradients of order 1/eps (eps = 1e-7 on the heights, the
+union, the enclosing area): finite in float32, far beyond float16's largest value, 65504, so the cast back to the
+half-precision input would make them ±inf. The promotion therefore hands a half/bfloat16 input its gradient
+saturated at that dtype's largest finite value (same sign), and leaves float32 and float64 inputs untouched (no
+extra graph node: the float32 path, values and gradients, is exactly as before).
 """
 
 from __future__ import annotations
@@ -17,6 +23,28 @@ EPS = 1e-7
 def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """float32 for half/bfloat16/float32 input, float64 when any input is float64."""
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+class _SaturatingCast(torch.autograd.Function):
+    """``x.to(dtype)``, whose backward returns the gradient in ``x``'s dtype clamped to its finite range."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        ctx.input_dtype = x.dtype
+        return x.to(dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        limit = torch.finfo(ctx.input_dtype).max
+        return grad.clamp(-limit, limit).to(ctx.input_dtype), None
+
+
+def promote(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` in the compute dtype; a lower-precision input's gradient saturates at its dtype's largest finite
+    value instead of overflowing to ±inf (module docstring); same-dtype inputs are returned as they are."""
+    dtype = compute_dtype(*tensors)
+    return tuple(t if t.dtype == dtype else _SaturatingCast.apply(t, dtype) if t.requires_grad else t.to(dtype)
+                 for t in tensors)
 
 
 @dataclass
@@ -43,9 +71,9 @@ def pair_geometry(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) ->
     makes gradients, not just values, bit-identical to the stock CIoU.
     """
     _check_boxes(pred, target)
-    dtype = compute_dtype(pred, target)
-    px1, py1, px2, py2 = pred.to(dtype).unbind(-1)
-    tx1, ty1, tx2, ty2 = target.to(dtype).unbind(-1)
+    pred, target = promote(pred, target)
+    px1, py1, px2, py2 = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = target.unbind(-1)
     pred_w, pred_h = px2 - px1, py2 - py1 + eps
     target_w, target_h = tx2 - tx1, ty2 - ty1 + eps
     inter = (px2.minimum(tx2) - px1.maximum(tx1)).clamp(0) * (py2.minimum(ty2) - py1.maximum(ty1)).clamp(0)

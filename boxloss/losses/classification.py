@@ -94,7 +94,9 @@ def class_balanced_weights(class_counts: torch.Tensor, beta: float) -> torch.Ten
 
 @CLS_LOSSES.register_wrapper(
     "class_balanced", applies=lambda spec: spec.name in ("bce", "focal"), context=("class_counts",),
-    formula="w_y · L, w_c = (1 − β)/(1 − β^{n_c}) with Σ_c w_c = C, y = the anchor's class (1 for background)",
+    fixes={"alpha": -1.0},
+    formula="w_y · L, w_c = (1 − β)/(1 − β^{n_c}) with Σ_c w_c = C, y = the anchor's class (1 for background); "
+            "focal without α_t (w_y replaces it)",
     paper="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019, arXiv 1901.05555",
     params={"beta": Param(0.999, "β of the effective number (1 − β^n)/(1 − β), in [0, 1); 0: the plain loss "
                                  "(paper: 0.9 ... 0.9999; its iNaturalist 2018 run: 0.999)",
@@ -102,6 +104,11 @@ def class_balanced_weights(class_counts: torch.Tensor, beta: float) -> torch.Ten
 def class_balanced(base_terms, logits: torch.Tensor, targets: torch.Tensor, beta: float = 0.999,
                    class_counts: torch.Tensor | None = None):
     """Class-balanced loss: the base loss (BCE or focal) of each anchor times the weight of its class.
+
+    With focal, the class-balanced weight *replaces* focal's α_t, as in the paper's class-balanced focal loss
+    (eq. 8: −(1 − β)/(1 − β^{n_y}) Σ_i (1 − p_i^t)^γ log p_i^t, no α) and its released code (the per-sample weight
+    is passed as focal's ``alpha``): the wrapper fixes focal's ``alpha`` to −1 (off), so ``class_balanced_focal``
+    has no α setting (``cls_focal_alpha`` does not act on it) and multiplies by w_y alone.
 
     As in the paper's sigmoid and focal versions (and its released code), the weight is per *sample*: every
     one of the C entries of an anchor (its positive entry and its C − 1 negative ones) is multiplied by

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import BOX_LOSSES, LossSpec, Param
-from ._geometry import EPS, compute_dtype
+from ._geometry import EPS, promote
 from .iou_variants import FOCUSED_LOSSES
 
 ALPHA_BASES = ("iou", "giou", "diou", "ciou", "eiou")  # the paper's four, and EIoU by the same rule
@@ -31,9 +31,9 @@ def _inner_iou(pred: torch.Tensor, target: torch.Tensor, ratio: float, eps: floa
     The arithmetic after scaling is ``pair_geometry``'s, operation for operation, and scaling by 1 leaves the
     coordinates bit for bit (x1 + 0·w), so ratio = 1 gives exactly the IoU of the base loss.
     """
-    dtype = compute_dtype(pred, target)
-    px1, py1, px2, py2 = pred.to(dtype).unbind(-1)
-    tx1, ty1, tx2, ty2 = target.to(dtype).unbind(-1)
+    pred, target = promote(pred, target)
+    px1, py1, px2, py2 = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = target.unbind(-1)
     shrink = (1.0 - ratio) / 2  # each side moves inwards by shrink × the box's width or height
     pdw, pdh, tdw, tdh = shrink * (px2 - px1), shrink * (py2 - py1), shrink * (tx2 - tx1), shrink * (ty2 - ty1)
     px1, py1, px2, py2 = px1 + pdw, py1 + pdh, px2 - pdw, py2 - pdh
@@ -70,6 +70,7 @@ def inner_terms(base_terms, pred: torch.Tensor, target: torch.Tensor, ratio: flo
     Reference: Zhang, Xu, Zhang, "Inner-IoU: More Effective Intersection over Union Loss with Auxiliary
     Bounding Box", arXiv 2311.02877 (2023).
     """
+    pred, target = promote(pred, target)  # once: both parts then share one (saturating) cast of a half input
     loss, terms = base_terms(pred, target)
     penalty = (1.0 - _inner_iou(pred, target, ratio)) - terms["iou"]  # IoU − IoU_inner
     return (loss + penalty).clamp(min=0), {**terms, "inner": penalty}

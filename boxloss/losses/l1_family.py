@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import BOX_LOSSES, Param
-from ._geometry import EPS, _check_boxes, compute_dtype
+from ._geometry import EPS, _check_boxes, promote
 
 L1_UNITS = ("grid", "box")
 UNITS_PARAM = Param("box", "'box': x errors / target width, y errors / target height (the papers' normalised offsets; "
@@ -32,8 +32,7 @@ def coordinate_errors(pred: torch.Tensor, target: torch.Tensor, units: str = "bo
     """pred − target per coordinate, (N, 4), in the compute dtype; ``box`` units divide by the target's w, h."""
     if units not in L1_UNITS:
         raise ValueError(f"l1 units must be one of {L1_UNITS}, got {units!r}")
-    dtype = compute_dtype(pred, target)
-    pred, target = pred.to(dtype), target.to(dtype)
+    pred, target = promote(pred, target)
     error = pred - target
     if units == "box":
         size = (target[:, 2:] - target[:, :2]).clamp(min=0) + EPS  # (N, 2): w, h

@@ -12,15 +12,15 @@ from typing import Any
 import torch
 
 from ..registry import BOX_LOSSES, Param
-from ._geometry import EPS, _check_boxes, compute_dtype
+from ._geometry import EPS, _check_boxes, promote
 from .iou_variants import _as_per_box
 
 
 def _nwd_terms(pred, target, constant=12.8, eps=EPS, *, stride=1.0):
     _check_boxes(pred, target)
-    dtype = compute_dtype(pred, target)
-    px1, py1, px2, py2 = pred.to(dtype).unbind(-1)
-    tx1, ty1, tx2, ty2 = target.to(dtype).unbind(-1)
+    pred, target = promote(pred, target)
+    px1, py1, px2, py2 = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = target.unbind(-1)
     # differences of corresponding coordinates first: exactly 0 for identical boxes, also in float32
     centres_x, centres_y = ((px1 - tx1) + (px2 - tx2)) / 2, ((py1 - ty1) + (py2 - ty2)) / 2
     half_widths, half_heights = ((px2 - tx2) - (px1 - tx1)) / 2, ((py2 - ty2) - (py1 - ty1)) / 2

@@ -17,7 +17,7 @@ from ultralytics.cfg import check_cfg
 from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 
 from .. import options
-from .._io import read_yaml_mapping
+from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import is_embedded, resolve_data
 from ..data.yolo_format import check_dataset
 from ..errors import ConfigError
@@ -56,12 +56,12 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
     cfg_name = overrides.pop("cfg", None)
     if cfg_name is not None and (not isinstance(cfg_name, str) or not cfg_name):
         raise ConfigError(f"cfg={cfg_name!r} must be a config file name")
-    merged = read_yaml_mapping(find_config(DEFAULTS_FILE), "config")
+    merged = read_yaml_mapping(find_config(DEFAULTS_FILE), "config", numbers=True)
     check_known(merged, known_keys(), DEFAULTS_FILE)
     cfg_path = None
     if cfg_name:
         cfg_path = find_config(cfg_name)
-        file_cfg = read_yaml_mapping(cfg_path, "config")
+        file_cfg = read_yaml_mapping(cfg_path, "config", numbers=True)
         check_known(file_cfg, known_keys(), cfg_path.name)
         merged.update(file_cfg)
     check_known(overrides, known_keys())
@@ -72,8 +72,9 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
 
 
 def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
-    """Types and ranges of every key, that the model and dataset exist locally, and that they fit together (a pose
-    model needs keypoints, a segmentation model polygons)."""
+    """Types and ranges of every key, that the model and dataset exist locally and fit together (a pose model needs
+    keypoints, a segmentation model polygons), that ``project`` can be a folder, and ``classes`` against the
+    dataset's names (replaced by the class indices it selects)."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
@@ -82,6 +83,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
     check_ultralytics_values(ultralytics_cfg)
     checked = options.validate(cfg)
     task = check_model(cfg.get("model"))
+    check_output_folder(cfg.get("project"), "project")
     if checked.get("iou_aware") and task != "detect":
         from .model import TASK_HEADS
 
@@ -89,10 +91,39 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
                           f"({', '.join(TASK_HEADS['detect'])}); {cfg['model']!r} is a {task} model, whose criterion "
                           "has no IoU-prediction term")
     if require_data:
-        check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
+        spec = check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
         if task == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
             raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
                               "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")
+        if cfg.get("classes") is not None:
+            from ..data.synthetic import CLASS_NAMES
+
+            cfg["classes"] = check_classes(cfg["classes"], spec.names if spec is not None else list(CLASS_NAMES))
+
+
+def check_classes(classes: Any, names: list[str]) -> list[int]:
+    """ultralytics' ``classes=`` filter as class indices: indices or names of ``names`` (a list, or one string
+    ``a,b``); ConfigError for an unknown index or name, or for selecting nothing."""
+    items = list(classes) if isinstance(classes, (list, tuple)) else \
+        [part.strip() for part in classes.split(",")] if isinstance(classes, str) else [classes]
+    items = [item for item in items if item != ""]
+    if not items:
+        raise ConfigError(f"classes={classes!r} selects no class; leave it out to train on all {len(names)}")
+    indices = []
+    for item in items:
+        if isinstance(item, str) and item.strip().lstrip("-").isdigit():
+            item = int(item)
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item < len(names):
+                raise ConfigError(f"classes={classes!r}: class {item} is not one of the dataset's {len(names)} "
+                                  f"classes (0-{len(names) - 1})")
+            indices.append(item)
+        elif isinstance(item, str) and item in names:
+            indices.append(names.index(item))
+        else:
+            raise ConfigError(f"classes={classes!r}: {item!r} is neither a class index nor one of the dataset's "
+                              f"names ({', '.join(map(str, names[:20]))}{', ...' if len(names) > 20 else ''})")
+    return sorted(set(indices))
 
 
 def _image_size_ok(value: Any) -> bool:

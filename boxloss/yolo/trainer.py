@@ -4,12 +4,21 @@ the state.
 The criterion's state (``model.boxloss_state``: IoU-balanced ``w_loc: auto``, running means of stateful losses) is
 one dict shared by the training model and the EMA model: ultralytics saves the EMA model in every checkpoint, so the
 state travels with it, and on resume it is restored before the criterion is rebuilt.
+
+Checkpoints are crash-safe: ultralytics writes ``last.pt``, ``best.pt`` (and ``epoch<n>.pt``) in place and rewrites
+them in place when it strips the optimizer at the end, so a full disk or a kill mid-write leaves a truncated file --
+the very ``last.pt`` that ``resume=`` needs. Here every one of those writes goes to a temporary file beside the
+checkpoint, renamed over it only when complete (:func:`boxloss._io.atomic_write`): the previous checkpoint stays
+intact and loadable until the new one is whole.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+from unittest import mock
 
+import ultralytics.engine.trainer as ultralytics_trainer
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
@@ -17,6 +26,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from .. import options
+from .._io import atomic_write, write_bytes_atomic
 from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
@@ -24,6 +34,36 @@ from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationM
 from .nms import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
+
+
+class _AtomicWritePath(type(Path())):
+    """A path whose ``write_bytes`` writes a temporary file and renames it into place (and so do paths below it):
+    what ultralytics' ``save_model`` writes each checkpoint with."""
+
+    def write_bytes(self, data) -> int:
+        write_bytes_atomic(Path(self), data)
+        return len(data)
+
+
+def _atomic_strip_optimizer(f="best.pt", s: str = "", **kwargs):
+    """ultralytics' ``strip_optimizer`` (it saves with ``torch.save`` in place), saving to a temporary file renamed
+    over the target."""
+    result = {}
+
+    def strip(tmp: Path) -> None:
+        nonlocal result
+        result = _strip_optimizer(f, s=str(tmp), **kwargs)
+        if not tmp.exists():  # not an ultralytics checkpoint (warned): nothing written, nothing to replace
+            raise FileNotFoundError(tmp)
+
+    try:
+        atomic_write(Path(s or f), strip)
+    except FileNotFoundError:
+        pass
+    return result
+
+
+_strip_optimizer = ultralytics_trainer.strip_optimizer
 
 
 class BoxLossTrainer:
@@ -80,6 +120,20 @@ class BoxLossTrainer:
                 names = self.data["names"]
                 LOGGER.info("boxloss: class counts of the training labels for class-balanced weights: "
                             + ", ".join(f"{names[i]} {n}" for i, n in enumerate(counts)))
+
+    def save_model(self):
+        """ultralytics' ``save_model`` with every checkpoint written through a temporary file and a rename."""
+        paths = self.wdir, self.last, self.best
+        self.wdir, self.last, self.best = (_AtomicWritePath(path) for path in paths)
+        try:
+            return super().save_model()
+        finally:
+            self.wdir, self.last, self.best = paths
+
+    def final_eval(self):
+        """ultralytics' ``final_eval``, its in-place optimizer stripping of last.pt and best.pt made atomic."""
+        with mock.patch.object(ultralytics_trainer, "strip_optimizer", _atomic_strip_optimizer):
+            return super().final_eval()
 
     def get_validator(self):
         """ultralytics' validator, with the configured NMS (``nms_method``) for the end-of-epoch metrics."""

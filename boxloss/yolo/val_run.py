@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 from ultralytics.utils import DATASETS_DIR
 
-from .._io import write_json_atomic, write_text_atomic
+from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
 from ..data.embedded import resolve_data
 from ..data.yolo_format import check_dataset, split_images
 from ..errors import ConfigError
@@ -203,6 +202,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
         if settings.get(key) in (None, ""):
             raise ConfigError(f"{key}= is required (e.g. model=runs/train/ciou/weights/best.pt data=shapes)")
     check_device(settings["device"])
+    check_output_folder(settings["project"], "project")
     paths = []
     for item in str(settings["model"]).split(","):
         item = item.strip()
@@ -223,6 +223,10 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
     for image in skipped_images(gt):  # ultralytics skips them as well; say which, and why
         print(f"val.py: warning: skipping {image['file']}: {image['reason']}", file=sys.stderr)
+    if not any(not ann.get("iscrowd", 0) for ann in gt["annotations"]):
+        raise ConfigError(f"the {settings['split']!r} split of {settings['data']} has no labels ({len(gt['images'])} "
+                          "images, 0 boxes): COCO AP is undefined there (pycocotools would report -1); evaluate a "
+                          "split with labels")
     checkpoints = _load_checkpoints(paths, gt)
     for checkpoint in checkpoints:
         checkpoint.nms = _nms_for(checkpoint, settings)
@@ -281,7 +285,7 @@ def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
 def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
     """Validate every checkpoint, evaluate, write the run directory; returns ``{row: metrics}`` (first backend)."""
     plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{plan.run_dir.name}.", suffix=".partial", dir=plan.run_dir.parent))
+    staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
     try:
         results = _evaluate_into(plan, staging, log)
         if plan.run_dir.exists():  # taken while this run evaluated: the next free name

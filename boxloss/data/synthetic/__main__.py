@@ -3,9 +3,10 @@ write and describe."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+
+from ...keyvalues import OneLineParser, run_cli
 
 from . import __doc__ as package_doc
 from .dataset import DEFAULT_TRAIN, DEFAULT_VAL, TASK_NAMES, ensure_dataset, generate
@@ -14,7 +15,7 @@ from .stats import describe, format_description
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m boxloss.data.synthetic", description=package_doc.split("\n")[0])
+    parser = OneLineParser(prog="python -m boxloss.data.synthetic", description=package_doc.split("\n")[0])
     parser.add_argument("--out", required=True, help="dataset directory to (re)write")
     parser.add_argument("--task", choices=tuple(TASK_NAMES), default="detect",
                         help="label set: boxes (shapes), visible-part polygons (shapes-seg), extreme points "
@@ -39,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("python -m boxloss.data.synthetic", None, main))

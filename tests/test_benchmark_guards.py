@@ -1,0 +1,210 @@
+"""What guards a benchmark folder: its lock (one benchmark or ``summarize`` writing into a folder at a time,
+tested with two real processes), and result files that are not finished runs (NaN or infinite metrics, AP -1 of a
+split without labels: summarize warns and leaves them out, a re-run redoes them, a runner returning them fails).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from boxloss.benchmark import results as benchmark_results
+from boxloss.benchmark.lock import LOCK_NAME
+from boxloss.benchmark.matrix import run_matrix
+from boxloss.benchmark.plan import build_plan
+from boxloss.evaluation import AP_KEYS
+from conftest import offline_env, run_entry, snapshot as listing
+
+ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
+BENCHMARK = ["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0"]
+
+
+def metrics(cfg: str, seed: int, splits=("val",)) -> dict:
+    values = {key: 0.8 - int(key[2:]) / 200 + 0.01 * seed for key in AP_KEYS}
+    values.update(AP=sum(values[k] for k in AP_KEYS) / 10, APs=0.1, APm=0.2, APl=-1.0, AR100=0.5)
+    return {split: dict(values) for split in splits}
+
+
+def plan_for(out: Path, seeds: str = "0,1"):
+    return build_plan(["cfgs=ciou", f"seeds={seeds}", "data=shapes-mini", "epochs=1", f"out={out}"],
+                      command="python scripts/benchmark.py (test)")
+
+
+def finished(out: Path, seeds: str = "0,1"):
+    plan = plan_for(out, seeds)
+    run_matrix(plan, lambda spec, slot=None: metrics(spec.cfg, spec.seed), log=lambda line: None,
+               environment=ENVIRONMENT)
+    return plan
+
+
+def holder(folder: Path) -> subprocess.Popen:
+    """A second process holding ``folder``'s lock until its stdin closes (it prints ``held`` once it has it)."""
+    code = ("import sys; from boxloss.benchmark.lock import folder_lock\n"
+            f"with folder_lock({str(folder)!r}, command='the other benchmark'):\n"
+            "    print('held', flush=True); sys.stdin.read()\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, env=offline_env(folder.parent / "holder-network.log"))
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def refused(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("benchmark.py: error: "), result.stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------------------- lock
+def test_a_second_benchmark_or_summarize_on_a_folder_in_use_fails_at_once(tmp_path):
+    out = tmp_path / "bench"
+    finished(out)
+    other = holder(out)
+    try:
+        before = listing(tmp_path)
+        line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, f"out={out}"], tmp_path, tmp_path / "n.log",
+                                 timeout=300))
+        assert f"out={out} is in use by PID {other.pid} on host {socket.gethostname()} (the other benchmark" in line
+        line = refused(run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log"))
+        assert f"is in use by PID {other.pid}" in line
+        assert listing(tmp_path) == before  # nothing written, not even a report
+        elsewhere = tmp_path / "elsewhere"  # summarize reads a busy folder freely; only its target is locked
+        result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path,
+                           tmp_path / "n.log")
+        assert result.returncode == 0, result.stderr
+        assert (elsewhere / "report.md").is_file() and not (elsewhere / LOCK_NAME).exists()
+    finally:
+        other.communicate("")
+    assert other.returncode == 0 and not (out / LOCK_NAME).exists()  # released: the folder is free again
+    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    assert result.returncode == 0 and "note:" not in result.stderr, result.stderr
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path):
+    out = tmp_path / "bench"
+    finished(out)
+    other = holder(out)
+    other.send_signal(signal.SIGKILL)  # dies holding it: the lock file stays, naming a PID that is gone
+    other.wait()
+    assert json.loads((out / LOCK_NAME).read_text())["pid"] == other.pid
+    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    assert result.returncode == 0, result.stderr
+    assert (f"benchmark.py: note: took over the stale lock {out / LOCK_NAME} of PID {other.pid} on this host "
+            "(no longer running)") in result.stderr
+    assert not (out / LOCK_NAME).exists() and (out / "report.md").is_file()
+
+
+def test_a_lock_of_another_host_is_not_taken_over(tmp_path):
+    out = tmp_path / "bench"
+    finished(out)
+    (out / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "node-elsewhere", "command": "benchmark.py x",
+                                             "since": "2025-01-01T00:00:00+00:00"}))
+    before = listing(tmp_path)
+    line = refused(run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log"))
+    assert "is locked by PID 1 on host node-elsewhere" in line and f"delete {out / LOCK_NAME}" in line
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("args", [[*BENCHMARK, "out={file}"], ["summarize", "out={out}", "into={file}"],
+                                  [*BENCHMARK, "out={file}/below"]], ids=["out", "into", "below"])
+def test_an_out_or_into_that_is_a_file_is_refused(tmp_path, args):
+    out = tmp_path / "bench"
+    finished(out)
+    (tmp_path / "afile").write_text("precious")
+    before = listing(tmp_path)
+    line = refused(run_entry("scripts/benchmark.py", [a.format(file=tmp_path / "afile", out=out) for a in args],
+                             tmp_path, tmp_path / "n.log", timeout=300))
+    assert str(tmp_path / "afile") in line and any(words in line for words in (
+        "is an existing file", "is a file", "is not a directory")), line
+    assert listing(tmp_path) == before and (tmp_path / "afile").read_text() == "precious"
+
+
+def test_a_refused_benchmark_leaves_no_folder_made_for_its_lock(tmp_path):
+    """The lock creates out= to hold its file; a refusal after that (here: an unreachable Ray cluster) removes it."""
+    pytest.importorskip("ray")
+    line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, "engine=ray", "address=127.0.0.1:1",
+                                                      f"out={tmp_path / 'deep' / 'bench'}"], tmp_path,
+                             tmp_path / "n.log", timeout=300))
+    assert "cannot reach a Ray cluster" in line
+    assert list(tmp_path.iterdir()) == []  # neither out= nor the parent made for it
+
+
+# ------------------------------------------------------------------------------------------ unfinished results
+def test_non_finite_or_undefined_metrics_are_not_finished_runs(tmp_path):
+    out = tmp_path / "bench"
+    plan = finished(out, "0,1,2")
+    for seed, key, value in ((1, "AP50", math.nan), (2, "AP", -1.0)):
+        path = out / "results" / f"ciou-s{seed}.json"
+        record = json.loads(path.read_text())
+        record["metrics"]["val"][key] = value
+        path.write_text(json.dumps(record))  # json writes NaN as NaN, which Python reads back
+    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    assert result.returncode == 0, result.stderr
+    assert (f"skipping {out / 'results/ciou-s1.json'}: not a complete result (split 'val': AP50 is nan"
+            in result.stderr)
+    assert "ciou-s2.json: not a complete result (split 'val': AP is -1: the split has no labels" in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stats"]["val"]["ciou"]["AP"]["n"] == 1  # only seed 0 is averaged
+
+    calls = []
+    run_matrix(plan, lambda spec, slot=None: calls.append(spec.name) or metrics(spec.cfg, spec.seed),
+               log=lambda line: None, environment=ENVIRONMENT)
+    assert calls == ["ciou-s1", "ciou-s2"]  # a re-run redoes exactly those
+    assert all(benchmark_results.read_result(out / "results" / f"ciou-s{s}.json") for s in range(3))
+
+
+@pytest.mark.parametrize("value, reason", [(math.inf, "AP75 is inf"), (-1.0, "AP is -1: the split has no labels")])
+def test_a_run_returning_non_finite_or_undefined_metrics_fails_and_writes_no_result(tmp_path, value, reason):
+    plan = plan_for(tmp_path / "bench", "0")
+
+    def runner(spec, slot=None):
+        values = metrics(spec.cfg, spec.seed)
+        values["val"]["AP75" if value == math.inf else "AP"] = value
+        return values
+
+    outcome = run_matrix(plan, runner, log=lambda line: None, environment=ENVIRONMENT)
+    assert reason in outcome.failed["ciou-s0"] and not outcome.results
+    assert not (tmp_path / "bench/results/ciou-s0.json").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------- Ray
+def test_ray_resources_no_node_can_hold_are_refused():
+    """A task is placed on one node: the largest node decides, not the cluster's total."""
+    from boxloss.benchmark.ray_engine import check_fits
+    from boxloss.errors import ConfigError
+
+    nodes = [{"CPU": 8.0, "GPU": 1.0}, {"CPU": 32.0, "GPU": 0.0}, {"CPU": 4.0, "GPU": 2.0}]
+    for cpus, gpus in ((8, 1), (32, 0), (4, 2), (2, 0.25)):
+        check_fits(cpus, gpus, nodes)
+    for cpus, gpus in ((16, 1), (33, 0), (8, 2), (1, 3)):  # each fits the cluster's total, no single node
+        with pytest.raises(ConfigError, match=f"num_cpus={cpus:g} num_gpus={gpus:g}: no node of the Ray cluster"):
+            check_fits(cpus, gpus, nodes)
+
+
+def test_ray_request_above_the_local_cluster_fails_at_once_with_one_line(tmp_path):
+    pytest.importorskip("ray")
+    cpus = (os.cpu_count() or 1) + 1
+    line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, "engine=ray", f"num_cpus={cpus}",
+                                                      f"out={tmp_path / 'bench'}"], tmp_path, tmp_path / "n.log",
+                             timeout=120))
+    assert f"num_cpus={cpus} num_gpus=0: no node of the Ray cluster has that much (its largest: " \
+           f"{os.cpu_count()} CPU + " in line and "wait forever" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_plan_refuses_assigner_same_with_a_loss_that_is_not_iou_type(tmp_path):
+    """The plan resolves every config through load_experiment: the same check as train.py, before anything."""
+    line = refused(run_entry("scripts/benchmark.py", ["cfgs=ciou,focal_eiou", "seeds=0", "data=shapes-mini",
+                                                      "assigner_iou=same", f"out={tmp_path / 'bench'}"], tmp_path,
+                             tmp_path / "n.log", timeout=300))
+    assert "assigner_iou=same ranks anchors by the box loss's own IoU-type similarity, and box_loss=focal_eiou is " \
+           "not IoU-type" in line
+    assert list(tmp_path.iterdir()) == []
