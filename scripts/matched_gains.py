@@ -51,7 +51,10 @@ def main(argv: list[str]) -> int:
 
     settings = parse_keyvalues(argv, KEYS)
     check_dataset(settings["data"], ("train",))
-    check_model(settings["model"])
+    task = check_model(settings["model"])
+    if task != "detect":
+        raise ConfigError(f"model={settings['model']!r} is a {task} model; matched_gains.py measures the initial box "
+                          "loss of a detection model (the box term is the same in the segmentation and pose criteria)")
     if settings["losses"] in (None, "all"):
         names = BOX_LOSSES.names(wrapped=settings["losses"] == "all")
     else:

@@ -324,7 +324,7 @@ SCRIPTS = [
     ("matched_gains.py", ["data=shapes-mini", "losses=ciou,eiou", "batches=1", "out=fresh", "write_configs=eiou"],
      "cfg/eiou_matched.yaml exists; add force=true to replace it"),
     ("matched_gains.py", ["data=shapes-mini", "model=yolov8n-seg.yaml", "out=fresh"],
-     "its head is Segment (segmentation); boxloss trains detection"),
+     "model='yolov8n-seg.yaml' is a segment model; matched_gains.py measures the initial box loss of a detection"),
     ("matched_gains.py", ["data=shapes-mini", "model=nope.yaml", "out=fresh"], "model YAML 'nope.yaml' not found"),
     ("matched_gains.py", ["data=shapes-mini", "out=afile"], "out='afile' is an existing file, not a folder"),
     ("rescore.py", ["out=bench", "cfgs=ciou", "label=../x"], "label='../x' must be a plain name"),
