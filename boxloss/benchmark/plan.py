@@ -45,11 +45,13 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "num_cpus": Param(1.0, "CPUs per Ray task (engine=ray)", lambda n: n > 0, "> 0"),
     "num_gpus": Param(0.0, "GPUs per Ray task, fractions allowed: 0.25 puts four runs on a GPU (engine=ray)",
                       lambda n: n >= 0, ">= 0"),
+    "mps": Param(False, "run the jobs' CUDA work concurrently under CUDA MPS (a daemon started for the matrix; "
+                 "1.79x the runs/hour of time-slicing on an H200, see boxloss/benchmark/mps.py)"),
     "order": Param(None, "the order runs start in: seed (all configs of seed k before seed k+1, so an interrupt "
                    "leaves whole seeds; the default with jobs > 1 or engine=ray) or config (config by config; the "
                    "default with one job)", choices=("seed", "config"), value_type=str),
 }
-EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order")  # how runs are executed, not what
+EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order", "mps")  # how runs are executed, not what
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
@@ -228,6 +230,15 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"baseline={baseline!r} is not one of cfgs ({', '.join(cfgs)})")
     else:
         baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
+
+    if execution["mps"]:
+        from . import mps
+
+        if execution["engine"] == "ray":
+            raise ConfigError("mps=true starts a daemon on this machine; with engine=ray start MPS on each node "
+                              "(nvidia-cuda-mps-control -d) and leave mps= out")
+        for resolved in experiments.values():
+            mps.check_available(resolved.get("device"))
 
     val_defaults = val_run.DEFAULTS
     runs = []

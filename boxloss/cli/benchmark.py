@@ -17,6 +17,7 @@ Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -132,14 +133,16 @@ def _main(argv: list[str]) -> int:
 
 
 def _run_plan(plan) -> int:
-    from ..benchmark import matrix, results, runner, summary
+    from ..benchmark import matrix, mps, results, runner, summary
 
     results.check_existing(plan)
     engine = make_engine(plan)  # an unreachable Ray cluster is bad input too: nothing written yet
 
     print(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}", flush=True)
+    daemon = mps.daemon(log=lambda line: print(line, flush=True)) if plan.execution.get("mps") \
+        else contextlib.nullcontext()
     try:
-        with matrix.sigterm_as_interrupt():
+        with matrix.sigterm_as_interrupt(), daemon:
             outcome = matrix.run_matrix(plan, runner.SubprocessRunner(log=lambda line: print(line, flush=True)),
                                         engine=engine, log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
