@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The BCCD protocol: convert BCCD (Pascal VOC) to YOLO once, then benchmark the box losses on it.
+# DATASET=raccoon runs the same protocol on the raccoon dataset (one class, large objects: BCCD's opposite).
 #
 #   bash scripts/bccd_protocol.sh                       # the full protocol (5 configs x 10 seeds, val and test)
 #   JOBS=12 DEVICE=0 bash scripts/bccd_protocol.sh      # on one GPU, twelve runs at once (seed by seed)
 #   MINUTES=10 DRY_RUN=1 bash scripts/bccd_protocol.sh  # what is finished, what 10 more minutes would add
+#   DATASET=raccoon JOBS=2 bash scripts/bccd_protocol.sh  # raccoon: its official 160/40 split, val carved from train
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
 #
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
@@ -18,15 +20,20 @@
 #         It is resumable: run the same command again after an interrupt and finished runs are skipped. Extra
 #         key=value arguments are passed through and, given twice, the later wins (e.g. batch=32, device=0).
 #
-# Environment (defaults; a relative BCCD, BCCD_YOLO or OUT you give is taken from where you run the script; the
-# defaults are relative to the repository root, which is the working directory of every step):
-#   BCCD=../shared/datasets/bccd/BCCD     the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/)
-#   BCCD_YOLO=datasets/bccd-yolo          the converted YOLO dataset
-#   CFGS=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched   SEEDS=0,...,9   EPOCHS=40   IMGSZ=320
+# Environment (defaults; a relative SRC, YOLO or OUT you give is taken from where you run the script; the defaults
+# are relative to the repository root, which is the working directory of every step):
+#   DATASET=bccd                          bccd or raccoon
+#   SRC=../shared/datasets/bccd/BCCD      the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/: its official
+#                                         split); raccoon: ../shared/datasets/raccoon (annotations/, images/, and the
+#                                         official split lists data/{train,test}_labels.csv; val: 1/8 of train, seed 0)
+#                                         (BCCD= is still read as SRC= for bccd)
+#   YOLO=datasets/<dataset>-yolo          the converted YOLO dataset (BCCD_YOLO= is still read for bccd)
+#   CFGS=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched (raccoon: ciou,eiou,focal_eiou)
+#   SEEDS=0,...,9   EPOCHS=40 (raccoon: 100, where its curves are still rising)   IMGSZ=320
 #     ciou_at_eiou_scale (CIoU at EIoU's initial box-loss scale) and eiou_matched (EIoU at CIoU's) separate a
 #     loss's geometry from its scale; their gains come from scripts/matched_gains.py on BCCD.
 #   JOBS=1 (runs at once)   DEVICE= (empty: ultralytics' choice; 0, 0,1 or cpu)
-#   OUT=runs/benchmark/bccd               the benchmark folder (results/, report.md, summary.json, ...)
+#   OUT=runs/benchmark/<dataset>          the benchmark folder (results/, report.md, summary.json, ...)
 #   MINUTES=10                            the machine time step 2 forecasts
 #   RUNS_PER_HOUR=                        the throughput of this machine at JOBS (default: the H200's measured 153
 #                                         runs/h of this protocol at 12 at once; see results/bccd_h200/README.md)
@@ -40,22 +47,35 @@ here=$(pwd)
 from_here() {  # a user-given path, made absolute against the directory the script was run from
     case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac
 }
-BCCD=$([[ -n "${BCCD:-}" ]] && from_here "$BCCD" || echo ../shared/datasets/bccd/BCCD)
-BCCD_YOLO=$([[ -n "${BCCD_YOLO:-}" ]] && from_here "$BCCD_YOLO" || echo datasets/bccd-yolo)
-OUT=$([[ -n "${OUT:-}" ]] && from_here "$OUT" || echo runs/benchmark/bccd)
+DATASET=${DATASET:-bccd}
+case "$DATASET" in
+    bccd) default_src=../shared/datasets/bccd/BCCD; SRC=${SRC:-${BCCD:-}}; YOLO=${YOLO:-${BCCD_YOLO:-}}
+          default_cfgs=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched; default_epochs=40 ;;
+    raccoon) default_src=../shared/datasets/raccoon; SRC=${SRC:-}; YOLO=${YOLO:-}
+             default_cfgs=ciou,eiou,focal_eiou; default_epochs=100 ;;
+    *) echo "bccd_protocol.sh: error: DATASET=$DATASET must be bccd or raccoon" >&2; exit 2 ;;
+esac
+SRC=$([[ -n "${SRC:-}" ]] && from_here "$SRC" || echo "$default_src")
+YOLO=$([[ -n "${YOLO:-}" ]] && from_here "$YOLO" || echo "datasets/$DATASET-yolo")
+OUT=$([[ -n "${OUT:-}" ]] && from_here "$OUT" || echo "runs/benchmark/$DATASET")
 PYTHON=$([[ -n "${PYTHON:-}" ]] && echo "$PYTHON" || echo .venv/bin/python)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ "$PYTHON" == .venv/bin/python && ! -x "$PYTHON" ]]; then PYTHON=python3; fi
 
-if [[ -f "$BCCD_YOLO/data.yaml" ]]; then
-    echo "bccd_protocol: using the converted dataset $BCCD_YOLO/data.yaml"
+if [[ -f "$YOLO/data.yaml" ]]; then
+    echo "bccd_protocol: using the converted dataset $YOLO/data.yaml"
+elif [[ "$DATASET" == bccd ]]; then
+    echo "bccd_protocol: converting $SRC -> $YOLO"
+    "$PYTHON" scripts/convert.py voc --src "$SRC" --out "$YOLO"
 else
-    echo "bccd_protocol: converting $BCCD -> $BCCD_YOLO"
-    "$PYTHON" scripts/convert.py voc --src "$BCCD" --out "$BCCD_YOLO"
+    echo "bccd_protocol: converting $SRC -> $YOLO (official split lists, val carved from train)"
+    "$PYTHON" scripts/convert.py voc --annotations "$SRC/annotations" --images "$SRC/images" \
+        --split-list "train=$SRC/data/train_labels.csv" --split-list "test=$SRC/data/test_labels.csv" \
+        --val 0.125 --seed 0 --out "$YOLO"
 fi
 
-keys=("cfgs=${CFGS:-ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched}"
-      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$BCCD_YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-40}"
+keys=("cfgs=${CFGS:-$default_cfgs}"
+      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-$default_epochs}"
       "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
 if [[ -n "${DEVICE:-}" ]]; then keys+=("device=$DEVICE"); fi
 keys+=("out=$OUT" "$@")

@@ -75,3 +75,27 @@ def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
     assert "jobs=4" in args and "device=0,1" in args and "seeds=0,1" in args and "epochs=40" in args
     assert args.index("device=0,1") < args.index(f"out={tmp_path / 'bench'}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]
+
+
+RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
+
+
+@pytest.mark.skipif(not RACCOON.is_dir(), reason=f"raccoon not present at {RACCOON} on this machine")
+def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_path):
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "raccoon", "YOLO": "raccoon-yolo",
+           "OUT": "bench", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "raccoon-yolo" / "conversion_report.json").read_text())
+    assert report["images_per_split"] == {"train": 140, "val": 20, "test": 40}  # the official 40 test images kept
+    assert report["boxes_written"] == 217
+    args = shlex.split(result.stdout.strip().splitlines()[-1])[2:]
+    assert args[:2] == ["cfgs=ciou,eiou,focal_eiou", "seeds=0,1,2,3,4,5,6,7,8,9"] and "epochs=100" in args
+    assert f"data={tmp_path / 'raccoon-yolo' / 'data.yaml'}" in args
+
+
+def test_an_unknown_dataset_is_refused(tmp_path):
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env={**os.environ, "DATASET": "coco"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == "bccd_protocol.sh: error: DATASET=coco must be bccd or raccoon"
+    assert list(tmp_path.iterdir()) == []

@@ -159,8 +159,10 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
     multiplicity = {split: _holm(paired[split], power[split]) for split in splits}
     curve_runs: dict[str, dict[int, Any]] = {}
     for result in results:
-        curve = result.get("curve") or (out is not None and curves.read_curve_file(
-            run_file(result, "train_dir", out) / "results.csv")) or None
+        curve = result.get("curve")
+        if curve is None and out is not None:  # the run's folder as recorded, else the standard layout
+            curve = curves.read_curve_file(run_file(result, "train_dir", out) / "results.csv") or \
+                curves.read_curve_file(Path(out) / "train" / result["run"] / "results.csv")
         if curve:
             curve_runs.setdefault(result["cfg"], {})[result["seed"]] = curve
     return {"configs": configs, "baseline": baseline, "baseline_present": baseline in present, "splits": splits,
