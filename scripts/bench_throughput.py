@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,15 +35,21 @@ KEYS = {
 
 
 def timed_matrix(settings: dict, jobs: int, out: Path) -> tuple[float, int]:
+    """Wall seconds and finished runs of the matrix with ``jobs`` at once, run through the library (the engine and
+    runner scripts/benchmark.py uses), into a fresh ``out``."""
+    from boxloss.benchmark import engines
+    from boxloss.benchmark.plan import build_plan
+
     if out.exists():
         shutil.rmtree(out)
-    command = [sys.executable, str(Path(__file__).with_name("benchmark.py")), f"cfgs={settings['cfgs']}",
-               f"seeds={settings['seeds']}", f"data={settings['data']}", f"epochs={settings['epochs']}",
-               f"imgsz={settings['imgsz']}", f"batch={settings['batch']}", "workers=0", "plots=False", f"jobs={jobs}",
-               f"out={out}"]
+    plan = build_plan([f"cfgs={settings['cfgs']}", f"seeds={settings['seeds']}", f"data={settings['data']}",
+                       f"epochs={settings['epochs']}", f"imgsz={settings['imgsz']}", f"batch={settings['batch']}",
+                       "workers=0", "plots=False", f"jobs={jobs}", f"out={out}"])
     started = time.monotonic()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - started, len(list((out / "results").glob("*.json")))
+    outcome = engines.run_plan(plan, log=lambda line: None)
+    if outcome.failed:
+        raise RuntimeError(f"runs failed: {outcome.failed}")
+    return time.monotonic() - started, len(outcome.results)
 
 
 def main(argv: list[str]) -> int:

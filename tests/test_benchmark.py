@@ -574,7 +574,7 @@ def test_summary_is_the_same_from_the_matrix_and_from_summarize(tmp_path):
 def test_parallel_runs_start_seed_by_seed_and_publish_whole_seeds(tmp_path):
     """jobs > 1 defaults to seed-major order; a result is published only with the rest of its seed."""
     plan = plan_for(tmp_path / "bench", "jobs=2", "seeds=0,1,2")
-    assert plan.execution["order"] == "seed" and plan_for(tmp_path / "b1").execution["order"] == "config"
+    assert plan.execution.order == "seed" and plan_for(tmp_path / "b1").execution.order == "config"
     assert [s.name for s in start_order(plan.runs, "seed")] == ["ciou-s0", "eiou-s0", "ciou-s1", "eiou-s1",
                                                                "ciou-s2", "eiou-s2"]
     assert start_order(plan.runs, "config") == plan.runs

@@ -14,7 +14,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from ultralytics.utils.loss import VarifocalLoss
 
 from boxloss import get_loss, get_spec, list_losses, options

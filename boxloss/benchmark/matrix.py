@@ -184,7 +184,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
     published = publish_complete_seeds(plan)  # seeds completed by runs that finished before an interrupt
     if published:
         log(f"benchmark: published the complete seeds of {', '.join(published)}")
-    pending = start_order(status.pending, plan.execution.get("order"), plan.seeds)
+    pending = start_order(status.pending, plan.execution.order, plan.seeds)
 
     durations = [float(result["elapsed_s"]) for result in status.done.values()]
     written: dict[str, dict[str, Any]] = {}

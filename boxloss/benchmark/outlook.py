@@ -57,7 +57,7 @@ def outlook(plan: Plan, minutes: float, runs_per_hour: float) -> Outlook:
     status = scan(plan)
     finished = [spec.name for spec in plan.runs if spec.name in status.done]
     waiting = [spec.name for spec in plan.runs if spec.name in status.done and not spec.result_path.exists()]
-    pending = [spec.name for spec in start_order(status.pending, plan.execution.get("order"), plan.seeds)]
+    pending = [spec.name for spec in start_order(status.pending, plan.execution.order, plan.seeds)]
     within = pending[:math.floor(runs_per_hour * minutes / 60 + 1e-9)]
 
     def whole(done: set[str]) -> list[int]:

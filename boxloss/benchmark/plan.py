@@ -16,6 +16,7 @@ from typing import Any
 
 from ..data.embedded import EMBEDDED_DATASETS
 from ..errors import ConfigError
+from .engines import Execution
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..registry import Param
 
@@ -106,10 +107,10 @@ class Plan:
     baseline: str
     data: str  # embedded dataset name or absolute data YAML path
     force: bool
-    runs: list[RunSpec]  # cfg-major order (the order runs start in is execution["order"]: see start_order)
+    runs: list[RunSpec]  # cfg-major order (the order runs start in is execution.order: see start_order)
     benchmark: dict[str, Any]  # what every result shares: data, splits, train overrides, baseline
     command: str
-    execution: dict[str, Any] = field(default_factory=dict)  # jobs, engine, address, num_cpus, num_gpus, order
+    execution: Execution = field(default_factory=Execution)  # how the runs go (jobs, engine, order, mps, ...)
 
     def seed_group(self, seed: int) -> list[RunSpec]:
         """The runs of one seed: a seed is complete (its results published) when all of them have finished."""
@@ -186,14 +187,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError("coco_json= is the ground truth of one split: give a single split (e.g. splits=val)")
         coco_json = str(Path(coco_json).resolve())
     force = BENCHMARK_KEYS["force"].validate("force", parsed.get("force", False))
-    execution = {key: BENCHMARK_KEYS[key].validate(key, parsed.get(key, BENCHMARK_KEYS[key].default))
-                 for key in EXECUTION_KEYS}
-    if execution["engine"] == "local" and (execution["address"] is not None or "num_gpus" in parsed):
-        raise ConfigError("address= and num_gpus= are for engine=ray; on this machine use jobs= and device=")
-    if execution["engine"] == "ray" and "jobs" in parsed:
-        raise ConfigError("jobs= is for engine=local; with engine=ray, Ray runs as many as num_cpus/num_gpus allow")
-    if execution["order"] is None:
-        execution["order"] = "seed" if execution["engine"] == "ray" or execution["jobs"] > 1 else "config"
+    execution = Execution.from_keys({key: BENCHMARK_KEYS[key].validate(key, parsed.get(key, BENCHMARK_KEYS[key].default))
+                                     for key in EXECUTION_KEYS}, set(parsed))
     evaluation_extra = {key: BENCHMARK_KEYS[key].validate(key, parsed[key]) for key in ("nms", "nms_diou_beta")
                         if key in parsed}
     for split in splits:
@@ -231,12 +226,9 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     else:
         baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
 
-    if execution["mps"]:
+    if execution.mps:
         from . import mps
 
-        if execution["engine"] == "ray":
-            raise ConfigError("mps=true starts a daemon on this machine; with engine=ray start MPS on each node "
-                              "(nvidia-cuda-mps-control -d) and leave mps= out")
         for resolved in experiments.values():
             mps.check_available(resolved.get("device"))
 

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..threads import THREADS_ENV
 from .plan import RunSpec
 from .results import RunFailed
 
@@ -146,7 +147,7 @@ class SubprocessRunner:
         """``{split: metrics.json content, plus its tide.json under "tide"}`` (see :func:`.results.tide_by_split`)."""
         device = getattr(slot, "device", None)
         extra = [f"device={device}"] if device is not None else []
-        env = {"BOXLOSS_THREADS": str(slot.threads)} if getattr(slot, "threads", None) else {}
+        env = {THREADS_ENV: str(slot.threads)} if getattr(slot, "threads", None) else {}
         for folder in (spec.train_dir, *(spec.val_dir(split) for split in spec.splits)):
             if folder.exists():
                 shutil.rmtree(folder)

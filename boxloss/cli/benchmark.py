@@ -17,7 +17,6 @@ Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -133,18 +132,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _run_plan(plan) -> int:
-    from ..benchmark import matrix, mps, results, runner, summary
+    from ..benchmark import engines, results
 
-    results.check_existing(plan)
-    engine = make_engine(plan)  # an unreachable Ray cluster is bad input too: nothing written yet
+    def log(line: str) -> None:
+        print(line, flush=True)
 
-    print(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}", flush=True)
-    daemon = mps.daemon(log=lambda line: print(line, flush=True)) if plan.execution.get("mps") \
-        else contextlib.nullcontext()
     try:
-        with matrix.sigterm_as_interrupt(), daemon:
-            outcome = matrix.run_matrix(plan, runner.SubprocessRunner(log=lambda line: print(line, flush=True)),
-                                        engine=engine, log=lambda line: print(line, flush=True))
+        outcome = engines.run_plan(plan, log=log)
     except KeyboardInterrupt:
         finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
         waiting = results.waiting_runs(plan.out)
@@ -152,28 +146,9 @@ def _run_plan(plan) -> int:
               + (f" and {len(waiting)} in results/waiting/ for the rest of their seed" if waiting else "")
               + "; run the same command again to continue", file=sys.stderr)
         return 130
-    if outcome.results:
-        summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs)
     for name, reason in outcome.failed.items():
         print(f"benchmark: {name} failed: {reason}", file=sys.stderr)
     return 1 if outcome.failed else 0
-
-
-def make_engine(plan):
-    """The engine of ``plan.execution``: one run at a time, ``jobs`` at once on this machine, or Ray (connected)."""
-    from ..benchmark import matrix
-
-    execution = plan.execution
-    if execution["engine"] == "ray":
-        from ..benchmark.ray_engine import RayEngine
-
-        engine = RayEngine(execution["address"], execution["num_cpus"], execution["num_gpus"])
-        engine.connect()
-        return engine
-    device = plan.runs[0].settings.get("device") if plan.runs else None
-    if execution["jobs"] == 1:
-        return matrix.SerialEngine()
-    return matrix.LocalEngine(matrix.local_slots(execution["jobs"], device))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,8 @@ import os
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from .cfg import ensure_offline_font, limit_threads, register_config_keys  # noqa: E402
+from ..threads import limit_threads  # noqa: E402
+from .cfg import ensure_offline_font, register_config_keys  # noqa: E402
 
 register_config_keys()
 ensure_offline_font()

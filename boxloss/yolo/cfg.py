@@ -1,6 +1,5 @@
 """Make the project's keys ordinary ultralytics config keys, and keep ultralytics from downloading a font."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -20,19 +19,6 @@ def register_config_keys() -> None:
         DEFAULT_CFG_DICT.setdefault(key, value)
         if not hasattr(DEFAULT_CFG, key):
             setattr(DEFAULT_CFG, key, value)
-
-
-def limit_threads() -> None:
-    """``BOXLOSS_THREADS=n``: n torch threads, and ultralytics' own count (``select_device`` resets torch's threads
-    to it for CPU runs) set to n as well, so that parallel benchmark runs share the cores instead of fighting."""
-    value = os.environ.get("BOXLOSS_THREADS", "")
-    if not value.isdigit() or int(value) < 1:
-        return
-    import torch
-    from ultralytics.utils import torch_utils
-
-    torch_utils.NUM_THREADS = int(value)
-    torch.set_num_threads(int(value))
 
 
 def ensure_offline_font() -> None:
