@@ -357,9 +357,9 @@ def noise_statements(summary: Mapping[str, Any], split: str) -> list[str]:
         text += f"; resolved: {', '.join(resolved)}" if resolved else "; **none resolved**"
         if resolved:
             text += f" (after Holm: {', '.join(holm)})" if holm else " (none after Holm)"
-        for name in (cfg, baseline):
-            if _converged(summary, name) is False:
-                text += f"; {name} **not converged**: this ranking holds at this budget only"
+        rising = [name for name in (cfg, baseline) if _converged(summary, name) is False]
+        if rising:
+            text += f"; **not converged** ({', '.join(rising)}): this ranking holds at this budget only"
         text += (f"; 0.5 AP (0.005) would need about {needed} seeds" if needed
                  else f"; 0.5 AP (0.005) would need more than {ap.get('max_seeds')} seeds")
         lines.append(text + ".")
