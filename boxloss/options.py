@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from .errors import ConfigError
 from .registry import BOX_LOSSES, CLS_LOSSES, BoundLoss, Param
 
-__all__ = ["ConfigError", "GENERAL_OPTIONS", "all_options", "defaults", "check_value", "validate", "resolve",
-           "bind_loss"]
+__all__ = ["ConfigError", "GENERAL_OPTIONS", "Options", "all_options", "defaults", "check_value", "validate",
+           "from_args", "bind_loss"]
 
 
 def _non_negative(value) -> bool:
@@ -99,10 +99,49 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def resolve(cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
-    """All project options from a dict or namespace (e.g. ``model.args``), defaults filled, validated."""
-    get = cfg.get if isinstance(cfg, Mapping) else (lambda key, default: getattr(cfg, key, default))
-    return {key: check_value(key, get(key, param.default)) for key, param in all_options().items()}
+class Options(Mapping):
+    """The project's options of one run, checked once: every project key with its value (the default where the
+    run did not set it), read-only (``options["box_loss"]`` or ``options.box_loss``). Built by :func:`from_args`,
+    the one resolution from a run's flat arguments; the trainer builds it and hands it to the model, whose
+    criterion, EMA copy and checkpoints carry it."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("Options are read-only: build new ones with options.from_args")
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Options({self._values!r})"
+
+    def __reduce__(self):  # picklable (checkpoints, the DDP child), read-only after unpickling too
+        return (Options, (self._values,))
+
+
+def from_args(args: Mapping[str, Any] | Any) -> Options:
+    """The :class:`Options` of a run from its arguments (a dict, or a namespace such as the trainer's ``args``):
+    every project key checked (types, ranges and the combinations that cannot work: :func:`validate`), defaults
+    filled. ConfigError names the first problem."""
+    values = dict(args) if isinstance(args, Mapping) else vars(args)
+    checked = validate(values)
+    return Options({**defaults(), **checked})
 
 
 FEATURE_KEYS = {  # keys that only act when their switch is on

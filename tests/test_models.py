@@ -175,7 +175,7 @@ def test_assigner_same_uses_the_configured_loss_and_refuses_a_non_iou_loss():
     explicit = build("yolov8n.yaml", assigner_iou="eiou").init_criterion()
     gt, pred = torch.tensor([[0.0, 0.0, 4.0, 2.0]]), torch.tensor([[1.0, 0.5, 4.5, 3.0]])
     torch.testing.assert_close(same.assigner.iou_calculation(gt, pred), explicit.assigner.iou_calculation(gt, pred))
-    with pytest.raises(ValueError, match="needs an IoU-type box loss; smooth_l1 is not one"):
+    with pytest.raises(ValueError, match="box_loss=smooth_l1 is not IoU-type"):  # refused where the options resolve
         build("yolov8n.yaml", box_loss="smooth_l1", assigner_iou="same").init_criterion()
 
 

@@ -193,3 +193,30 @@ def test_the_final_optimizer_strip_is_atomic_too(tmp_path, monkeypatch):
     monkeypatch.undo()
     _atomic_strip_optimizer(checkpoint)  # and when nothing fails, it is stripped in place
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["optimizer"] is None
+
+
+@pytest.mark.slow
+def test_the_options_are_resolved_once_and_reach_the_criterion(tmp_path, mini_data, monkeypatch):
+    """The trainer resolves the project's keys from its args once; the model, the EMA copy the validator scores and
+    the criteria of both read that object (no re-resolution from the flat args on the way)."""
+    from boxloss import options
+    from boxloss.yolo import BoxLossYOLO
+
+    calls = []
+    resolve = options.from_args
+
+    def counted(args):
+        calls.append(type(args).__name__)
+        return resolve(args)
+
+    monkeypatch.setattr(options, "from_args", counted)
+    model = BoxLossYOLO("yolov8n.yaml")
+    model.train(data=str(mini_data), epochs=1, imgsz=64, batch=8, workers=0, plots=False, box_loss="eiou",
+                project=str(tmp_path), name="once", verbose=False)
+    trainer = model.trainer
+    assert len(calls) == 1  # the trainer's; the criteria of the model and of its EMA copy reuse it
+    assert isinstance(trainer.boxloss_options, options.Options) and trainer.boxloss_options.box_loss == "eiou"
+    assert trainer.model.criterion.options is trainer.boxloss_options
+    assert trainer.ema.ema.boxloss_options is not None and trainer.ema.ema.boxloss_options["box_loss"] == "eiou"
+    with pytest.raises(AttributeError):
+        trainer.boxloss_options.box_loss = "ciou"  # frozen

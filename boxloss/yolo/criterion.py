@@ -204,6 +204,14 @@ def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) 
     return assigner
 
 
+def run_options(model: torch.nn.Module) -> options.Options:
+    """The run's options: those its trainer resolved and handed to the model (kept by its EMA copy and its
+    checkpoints), else resolved from the model's ``args`` by the same function (a bare model, a checkpoint from
+    before options travelled with the model)."""
+    found = getattr(model, "boxloss_options", None)
+    return found if isinstance(found, options.Options) else options.from_args(model.args)
+
+
 class BoxLossCriterion(v8DetectionLoss):
     """``v8DetectionLoss`` with the configured box loss (``box_loss``) and classification loss (``cls_loss``).
 
@@ -217,7 +225,7 @@ class BoxLossCriterion(v8DetectionLoss):
     def __init__(self, model: torch.nn.Module, tal_topk: int = 10, tal_topk2: int | None = None,
                  state_key: str = "main"):
         super().__init__(model, tal_topk, tal_topk2)
-        self.options = opts = options.resolve(model.args)
+        self.options = opts = run_options(model)
         self.state = CriterionState(model, state_key)
         self.box_loss_name, self.cls_loss_name = opts["box_loss"], opts["cls_loss"]
         self.box_loss = options.bind_loss(opts, "box")

@@ -75,7 +75,7 @@ class BoxLossTrainer:
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
         super().__init__(cfg=cfg, overrides=overrides, _callbacks=_callbacks)
-        options.validate(vars(self.args))
+        self.boxloss_options = options.from_args(self.args)  # the one resolution; the model and criterion get it
 
     def new_model(self, cfg, verbose: bool):
         """The task's model built from ``cfg`` for this dataset (as ultralytics' own ``get_model`` builds it)."""
@@ -88,20 +88,22 @@ class BoxLossTrainer:
         if reason or head_task(head) != self.task:
             raise ValueError(f"boxloss cannot train {cfg} as a {self.task} model: "
                              f"{reason or f'its head is {type(head).__name__}'}")
-        opts = options.resolve(self.args)
+        opts = self.boxloss_options
         if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
             alpha = opts["iou_aware_alpha"]
             head = weights.model[-1] if hasattr(weights, "model") else None
             if self.args.resume and getattr(head, "iou_aware_alpha_migrated", False):
                 alpha = self.args.iou_aware_alpha = head.iou_aware_alpha  # the run's alpha, in today's convention
+                self.boxloss_options = opts = options.from_args(self.args)
             add_iou_branch(model, alpha, opts["iou_aware_min_cls"])
+        model.boxloss_options = opts
         if weights:
             model.load(weights)
         return model
 
     def set_model_attributes(self):
         super().set_model_attributes()
-        opts = options.resolve(self.args)
+        opts = self.boxloss_options
         if RANK in {-1, 0}:
             LOGGER.info(f"boxloss: box_loss={opts['box_loss']} cls_loss={opts['cls_loss']} "
                         f"assigner_iou={opts['assigner_iou']} iou_balanced_loc={opts['iou_balanced_loc']} "
@@ -111,7 +113,7 @@ class BoxLossTrainer:
         """ultralytics' class weights (cls_pw), and the training labels' class counts for a class-balanced loss:
         counted once per run from the training set, logged, and kept on the model (so in its checkpoints)."""
         super().set_class_weights()
-        spec = CLS_LOSSES.spec(options.resolve(self.args)["cls_loss"])
+        spec = CLS_LOSSES.spec(self.boxloss_options["cls_loss"])
         if "class_counts" in spec.context:
             counts = [int(c) for c in self.get_class_counts()]
             model = unwrap_model(self.model)
