@@ -20,7 +20,7 @@ import yaml
 
 from ._io import load_yaml
 from .errors import ConfigError
-from .registry import Param
+from .param import Param
 
 HELP_FLAGS = ("-h", "--help")
 

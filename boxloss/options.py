@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .registry import BOX_LOSSES, CLS_LOSSES, BoundLoss, Param
+from .registry import BOX_LOSSES, CLS_LOSSES, BoundLoss
+from .param import Param
 
 __all__ = ["ConfigError", "GENERAL_OPTIONS", "Options", "all_options", "defaults", "check_value", "validate",
            "from_args", "bind_loss"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._io import format_table
 from .options import all_options
-from .registry import Registry, _table
+from .registry import Registry, registry_of
 
 
 def _value(value: Any) -> str:
@@ -34,7 +34,7 @@ def _keys(registry: Registry, name: str) -> str:
 
 def loss_table(kind: str = "box") -> str:
     """Markdown: config name | formula | paper | keys (config key = default), then a row per wrapper."""
-    registry = _table(kind)
+    registry = registry_of(kind)
     rows = [[f"`{name}`", _cell(registry.spec(name).formula), _cell(registry.spec(name).paper),
              _keys(registry, name)] for name in registry.names(wrapped=False)]
     for prefix, wrapper in registry.wrappers().items():

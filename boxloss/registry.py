@@ -14,54 +14,12 @@ Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Param:
-    """A setting (a loss hyper-parameter or a command-line key): default, type, validity check, one-line doc.
-
-    ``value_type`` is needed only where the default does not show the type: a default of ``None`` ("unset",
-    which then stays allowed), or several accepted types (a tuple). A float setting accepts an int and must
-    be finite. ``key``: the config key of a loss hyper-parameter that several losses share (e.g. ``l1_units``);
-    by default each loss's parameter has its own key, ``<loss>_<param>``.
-    """
-
-    default: Any
-    doc: str
-    check: Callable[[Any], bool] = lambda value: True
-    requirement: str = ""  # human-readable form of `check`, e.g. ">= 0"
-    choices: tuple = ()
-    value_type: type | tuple[type, ...] | None = None
-    key: str | None = None
-
-    @property
-    def type(self) -> type | tuple[type, ...]:
-        return self.value_type or type(self.default)
-
-    def validate(self, key: str, value: Any) -> Any:
-        """The checked value (an int given for a float setting becomes a float); ConfigError naming ``key``."""
-        if value is None and self.default is None:
-            return None
-        types = self.type if isinstance(self.type, tuple) else (self.type,)
-        if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        wrong_bool = isinstance(value, bool) and bool not in types
-        if not isinstance(value, types) or wrong_bool:
-            expected = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected}, got {type(value).__name__}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{key}={value!r} is not a finite number")
-        if self.choices and value not in self.choices:
-            raise ConfigError(f"{key}={value!r} is out of range: must be one of {', '.join(map(str, self.choices))}")
-        if not self.check(value):
-            raise ConfigError(f"{key}={value!r} is out of range: must be {self.requirement}")
-        return value
+from .param import Param
 
 
 @dataclass(frozen=True)
@@ -301,19 +259,20 @@ CLS_LOSSES = Registry("classification", key_prefix="cls_")
 
 def list_losses(kind: str = "box") -> list[str]:
     """Names of the registered losses of one kind ("box" or "cls"), sorted."""
-    return _table(kind).names()
+    return registry_of(kind).names()
 
 
 def get_loss(name: str, kind: str = "box") -> Callable:
     """The loss function registered under ``name``; an unknown name raises KeyError listing valid ones."""
-    return _table(kind).get(name)
+    return registry_of(kind).get(name)
 
 
 def get_spec(name: str, kind: str = "box") -> LossSpec:
-    return _table(kind).spec(name)
+    return registry_of(kind).spec(name)
 
 
-def _table(kind: str) -> Registry:
+def registry_of(kind: str) -> Registry:
+    """The table of a kind of loss: ``box`` or ``cls``."""
     tables = {"box": BOX_LOSSES, "cls": CLS_LOSSES}
     if kind not in tables:
         raise ValueError(f"unknown loss kind {kind!r}; valid kinds: {', '.join(tables)}")

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from boxloss.errors import ConfigError  # noqa: E402
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
-from boxloss.registry import Param  # noqa: E402
+from boxloss.param import Param# noqa: E402
 
 METHODS = ("standard", "diou")
 KEYS = {

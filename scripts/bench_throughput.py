@@ -20,7 +20,7 @@ from pathlib import Path
 
 from boxloss._io import write_json_atomic, write_text_atomic
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
-from boxloss.registry import Param
+from boxloss.param import Param
 
 KEYS = {
     "data": Param("shapes-mini", "dataset of the matrix", value_type=str),

@@ -24,7 +24,8 @@ from pathlib import Path
 from boxloss._io import check_output_folder, check_replace, write_json_atomic, write_text_atomic
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
-from boxloss.registry import BOX_LOSSES, Param
+from boxloss.registry import BOX_LOSSES
+from boxloss.param import Param
 
 KEYS = {
     "data": Param("shapes", "dataset whose training batches are used", value_type=str),

@@ -37,7 +37,7 @@ from pathlib import Path
 from boxloss._io import is_plain_name, write_json_atomic
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, raw_keyvalues, run_cli
-from boxloss.registry import Param
+from boxloss.param import Param
 
 KEYS = {
     "out": Param(None, "the benchmark folder (with results/ and train/)", value_type=str),

@@ -13,7 +13,7 @@ def test_readme_documents_every_config_key_and_loss():
     for key in options.all_options():
         assert f"`{key}`" in README, f"config key {key} missing from README"
     for kind in ("box", "cls"):
-        table = registry._table(kind)
+        table = registry.registry_of(kind)
         for name in table.names(wrapped=False):
             assert f"`{name}`" in README, f"{kind} loss {name} missing from README"
         for prefix in table.wrappers():

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from . import match_store
 from .curves import read_curve_file
 from .plan import Plan, RunSpec, start_order
-from .results import (Metrics, RunFailed, _checked_metrics, _supersede, check_existing, format_seconds, machine_info,
+from .results import (Metrics, RunFailed, checked_metrics, supersede, check_existing, format_seconds, machine_info,
                       make_result, publish_complete_seeds, record_finished, tide_by_split, versions)
 
 
@@ -201,7 +201,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             running[spec.name] = slot.describe()
             if spec.name in status.stale:
                 for path in (spec.result_path, spec.waiting_path):
-                    _supersede(path, spec.result_path.parent / "superseded")
+                    supersede(path, spec.result_path.parent / "superseded")
             now_running = ", ".join(f"{name} ({where})" for name, where in running.items())
             log(f"[{started_count[0]}/{total}] {spec.name}: start (cfg {spec.cfg}, seed {spec.seed}, splits "
                 f"{','.join(spec.splits)}); running: {now_running}")
@@ -215,7 +215,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             still = ", ".join(running) or "none"
         if completion.error is None:
             try:
-                metrics = _checked_metrics(completion.metrics, spec)
+                metrics = checked_metrics(completion.metrics, spec)
             except RunFailed as error:
                 completion.error = str(error)
         if completion.error is not None:

@@ -18,7 +18,7 @@ from ..data.embedded import EMBEDDED_DATASETS
 from ..errors import ConfigError
 from .engines import Execution
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
-from ..registry import Param
+from ..param import Param
 
 EVALUATION_SPLITS = ("val", "test")
 WAITING_DIR = "waiting"  # results/waiting/: finished runs whose seed is not complete yet

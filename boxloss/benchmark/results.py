@@ -246,7 +246,7 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def _checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]:
+def checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]:
     if not isinstance(metrics, Mapping):
         raise RunFailed(f"the runner returned {type(metrics).__name__}, not metrics per split")
     checked = {}
@@ -344,7 +344,7 @@ def waiting_runs(out: str | os.PathLike) -> list[str]:
                   if not path.name.startswith("."))
 
 
-def _supersede(path: Path, folder: Path | None = None) -> None:
+def supersede(path: Path, folder: Path | None = None) -> None:
     """Move a result made with other settings aside (force=true) into ``folder`` (default: ``superseded/`` beside
     it), so it is never summarized with the new ones."""
     if path.exists():

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..benchmark.lock import folder_lock
 from ..errors import ConfigError
 from ..keyvalues import format_help, run_cli, split_keyvalues
-from ..registry import Param
+from ..param import Param
 
 PROG = "benchmark.py"
 USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir> | status "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..keyvalues import format_help, parse_keyvalues, run_cli
-from ..registry import Param
+from ..param import Param
 
 PROG = "export.py"
 OFFLINE_FORMATS = ("onnx", "torchscript")

@@ -39,7 +39,8 @@ from .. import simulation
 from .._io import atomic_write, check_output_folder, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
 from ..keyvalues import format_help, parse_keyvalues, parse_value, run_cli
-from ..registry import BOX_LOSSES, Param, get_spec
+from ..registry import BOX_LOSSES, get_spec
+from ..param import Param
 
 PROG = "simulate.py"
 PROTOCOL = "diou-simulation-v1"  # bump when boxloss.simulation changes what a setting produces

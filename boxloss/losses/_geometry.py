@@ -13,7 +13,10 @@ extra graph node: the float32 path, values and gradients, is exactly as before).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -103,3 +106,27 @@ def _check_boxes(pred: torch.Tensor, target: torch.Tensor) -> None:
     if pred.shape != target.shape or pred.ndim != 2 or pred.shape[-1] != 4:
         raise ValueError(f"expected pred and target of the same shape (N, 4), got {tuple(pred.shape)} and "
                          f"{tuple(target.shape)}")
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_positive_number(value: Any) -> bool:
+    return is_number(value) and value > 0
+
+
+def as_per_box(value: Any, name: str, like: torch.Tensor) -> torch.Tensor | float:
+    """A positive number, or a tensor of 1 or N values (any shape, e.g. (N, 1)) as (N,) or 0-dim."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to(device=like.device, dtype=like.dtype)
+        if value.numel() == 1:
+            return value.reshape(())
+        if value.numel() != like.numel():
+            raise ValueError(f"{name} must be a number or hold 1 or N = {like.numel()} values, got shape "
+                             f"{tuple(value.shape)}")
+        return value.reshape(like.shape)
+    if not is_positive_number(value):
+        raise ValueError(f"{name} must be a finite number > 0 or a tensor, got {value!r}")
+    return float(value)

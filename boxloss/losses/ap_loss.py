@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..registry import CLS_LOSSES, Param
+from ..registry import CLS_LOSSES
+from ..param import Param
 
 
 def _step_sums(values: torch.Tensor, prefix: torch.Tensor, queries: torch.Tensor, delta: float) -> torch.Tensor:

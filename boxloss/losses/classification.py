@@ -13,7 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..registry import CLS_LOSSES, Param
+from ..registry import CLS_LOSSES
+from ..param import Param
 
 
 @CLS_LOSSES.register("bce", formula="−t log p − (1 − t) log(1 − p)", paper="ultralytics YOLOv8 (stock)")

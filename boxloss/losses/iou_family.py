@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from ..registry import BOX_LOSSES, Param
+from ..registry import BOX_LOSSES
+from ..param import Param
 from ._geometry import EPS, PairGeometry, centre_distance_ratio, pair_geometry
 
 

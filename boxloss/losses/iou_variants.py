@@ -12,14 +12,13 @@ Context (per-call inputs only the caller knows, keyword arguments next to the bo
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import torch
 
-from ..registry import BOX_LOSSES, Param
-from ._geometry import EPS, PairGeometry, pair_geometry
+from ..registry import BOX_LOSSES
+from ..param import Param
+from ._geometry import EPS, PairGeometry, as_per_box, is_number, is_positive_number, pair_geometry
 
 # Losses of the form "focusing factor × an IoU-type loss": L + IoU − IoU' (Inner-, Focaler-) is not how the
 # wrappers' papers build on them, and can be negative when the factor is below 1 (see iou_wrappers).
@@ -28,15 +27,6 @@ FOCUSED_LOSSES = ("wiou", "wiou_v3", "piou_v2")
 WIOU_V3_MOMENTUM = 1 - 0.5 ** (1 / 7000)  # the authors' IoU_Cal default, ≈ 9.90e-5 (half-life 7000 batches)
 WIOU_IOU_MEAN_INIT = 1.0  # the authors' initial running mean of L_IoU
 SHAPE_IOU_THETA = 4  # fixed in the paper and the authors' code
-
-
-def _number(value: Any) -> bool:
-    """A finite real number (not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive_number(value: Any) -> bool:
-    return _number(value) and value > 0
 
 
 def _size_ratios(geo: PairGeometry, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,7 +168,7 @@ def _mean_tensor(iou_mean: Any, like: torch.Tensor) -> torch.Tensor:
         if iou_mean.numel() != 1:
             raise ValueError(f"iou_mean must be a number or a one-element tensor, got shape {tuple(iou_mean.shape)}")
         return iou_mean.detach().to(device=like.device, dtype=like.dtype).reshape(())
-    if not (_number(iou_mean) and iou_mean >= 0):
+    if not (is_number(iou_mean) and iou_mean >= 0):
         raise ValueError(f"iou_mean must be a finite number >= 0 (a running mean of 1 − IoU), got {iou_mean!r}")
     return torch.tensor(float(iou_mean), device=like.device, dtype=like.dtype)
 
@@ -249,21 +239,6 @@ def wiou_v3_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 1.9, d
 # MPDIoU
 # --------------------------------------------------------------------------------------------------------
 
-def _as_per_box(value: Any, name: str, like: torch.Tensor) -> torch.Tensor | float:
-    """A positive number, or a tensor of 1 or N values (any shape, e.g. (N, 1)) as (N,) or 0-dim."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().to(device=like.device, dtype=like.dtype)
-        if value.numel() == 1:
-            return value.reshape(())
-        if value.numel() != like.numel():
-            raise ValueError(f"{name} must be a number or hold 1 or N = {like.numel()} values, got shape "
-                             f"{tuple(value.shape)}")
-        return value.reshape(like.shape)
-    if not _positive_number(value):
-        raise ValueError(f"{name} must be a finite number > 0 or a tensor, got {value!r}")
-    return float(value)
-
-
 def _image_diagonal_squared(image_size: Any, stride: Any, like: torch.Tensor) -> torch.Tensor:
     """(W² + H²) of the input image in box units²: pixels² / stride²."""
     if isinstance(image_size, torch.Tensor):
@@ -271,10 +246,10 @@ def _image_diagonal_squared(image_size: Any, stride: Any, like: torch.Tensor) ->
             raise ValueError(f"image_size must hold (width, height), got shape {tuple(image_size.shape)}")
         size = image_size.detach().to(device=like.device, dtype=like.dtype).reshape(2)
     else:
-        if len(image_size) != 2 or not all(_positive_number(s) for s in image_size):
+        if len(image_size) != 2 or not all(is_positive_number(s) for s in image_size):
             raise ValueError(f"image_size must be (width, height) in pixels, two numbers > 0, got {image_size!r}")
         size = torch.tensor([float(s) for s in image_size], device=like.device, dtype=like.dtype)
-    stride = _as_per_box(stride, "stride", like)
+    stride = as_per_box(stride, "stride", like)
     return size.pow(2).sum() / (stride * stride)
 
 

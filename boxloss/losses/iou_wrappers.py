@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ..registry import BOX_LOSSES, LossSpec, Param
+from ..registry import BOX_LOSSES, LossSpec
+from ..param import Param
 from ._geometry import EPS, promote
 from .iou_variants import FOCUSED_LOSSES
 

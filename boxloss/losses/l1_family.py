@@ -19,7 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..registry import BOX_LOSSES, Param
+from ..registry import BOX_LOSSES
+from ..param import Param
 from ._geometry import EPS, _check_boxes, promote
 
 L1_UNITS = ("grid", "box")

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from ..registry import BOX_LOSSES, Param
-from ._geometry import EPS, _check_boxes, promote
-from .iou_variants import _as_per_box
+from ..registry import BOX_LOSSES
+from ..param import Param
+from ._geometry import EPS, _check_boxes, as_per_box, promote
 
 
 def _nwd_terms(pred, target, constant=12.8, eps=EPS, *, stride=1.0):
@@ -27,7 +27,7 @@ def _nwd_terms(pred, target, constant=12.8, eps=EPS, *, stride=1.0):
     wasserstein_squared = centres_x.pow(2) + centres_y.pow(2) + half_widths.pow(2) + half_heights.pow(2)
     # W₂ >= eps: √ has an infinite derivative at 0 (identical boxes); below the floor the gradient is 0
     wasserstein = wasserstein_squared.clamp(min=eps * eps).sqrt()
-    constant_in_box_units = constant / _as_per_box(stride, "stride", wasserstein)
+    constant_in_box_units = constant / as_per_box(stride, "stride", wasserstein)
     loss = -torch.expm1(-wasserstein / constant_in_box_units)  # 1 − NWD
     return loss, {"nwd": loss}
 

@@ -22,7 +22,7 @@ from ..data.embedded import is_embedded, resolve_data
 from ..data.yolo_format import check_dataset
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
-from ..registry import Param
+from ..param import Param
 
 CFG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULTS_FILE = "default.yaml"

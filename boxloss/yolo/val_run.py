@@ -39,7 +39,7 @@ from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, Back
                                     backend_disagreement, missing_backend)
 from ..evaluation.tide import format_tide_table, tide_errors
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
-from ..registry import Param
+from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
 from .experiment import check_device, check_model
 
