@@ -22,7 +22,7 @@ from boxloss.benchmark.plan import Plan, RunSpec, build_plan, start_order
 from boxloss.benchmark.results import RunFailed, check_existing, read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
-from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from boxloss.evaluation import AP_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS
 from conftest import REPO, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
@@ -415,8 +415,7 @@ def test_records_carry_the_mask_and_pose_families_beside_the_box_metrics(tmp_pat
     other = plan_for(tmp_path / "other")
     run(other, FakeRunner())
     assert "families" not in read_result(other.runs[0].result_path)
-    pose = {k: 0.5 for k in ("AP50", "AP55", "AP60", "AP65", "AP70", "AP75", "AP80", "AP85", "AP90", "AP95", "AP",
-                              "APm", "APl", "AR20")}
+    pose = {k: 0.5 for k in KEYPOINT_METRIC_KEYS}
     assert benchmark_results.families_by_split({"val": {"pose": pose}, "test": {"pose": pose}}, ["val", "test"]) == {
         "pose": {"val": pose, "test": pose}}
     assert benchmark_results.families_by_split({"val": {"pose": pose}, "test": {}}, ["val", "test"]) is None

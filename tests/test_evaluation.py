@@ -647,6 +647,9 @@ def test_to_coco_results_of_masks_and_keypoints():
     assert np.array_equal(mask_utils.decode(mask[1]["segmentation"]), masks[0]) and set(mask[0]) == {
         "image_id", "category_id", "segmentation", "score"}
     assert pose[0]["keypoints"] == keypoints[1].reshape(-1).tolist() and "bbox" not in pose[0]
+    two_values = [ImageDetections("/d/images/val/a.png", np.zeros((1, 4)), np.ones(1), np.zeros(1, int),
+                                  keypoints=np.array([[[1.0, 2.0], [3.0, 4.0]]]))]  # kpt_shape [2, 2]: no visibility
+    assert to_coco_results(two_values, ids, [5], "pose")[0]["keypoints"] == [1.0, 2.0, 1.0, 3.0, 4.0, 1.0]
     with pytest.raises(ValueError, match="no pose predictions captured"):
         to_coco_results([ImageDetections("/d/images/val/a.png", np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))],
                         ids, [5, 9], "pose")

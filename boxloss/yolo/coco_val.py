@@ -173,7 +173,10 @@ def _shapes(image: ImageDetections, family: str) -> list[tuple[str, Any]]:
     if family == "mask" and image.masks is not None:
         return [("segmentation", rle) for rle in image.masks]
     if family == "pose" and image.keypoints is not None:
-        return [("keypoints", points.reshape(-1).tolist()) for points in image.keypoints]
+        points = image.keypoints
+        if points.shape[-1] == 2:  # a kpt_shape [K, 2] model predicts no visibility: COCO's x, y, v with v = 1
+            points = np.concatenate([points, np.ones_like(points[..., :1])], -1)
+        return [("keypoints", one.reshape(-1).tolist()) for one in points]
     raise ValueError(f"{image.im_file!r}: no {family} predictions captured (a {family} family needs a "
                      f"{'segmentation' if family == 'mask' else 'pose'} model)")
 
