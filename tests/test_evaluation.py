@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import fresh_interpreter_imports
 
-from boxloss.evaluation import (AP_KEYS, BACKENDS, FAMILY_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS, coco_to_yolo_lines,
+from boxloss.evaluation import (AP_KEYS, BACKENDS, KEYPOINT_METRIC_KEYS, METRIC_KEYS, coco_to_yolo_lines,
                                 evaluate, format_table, gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
                                 yolo_to_coco)
 from boxloss.evaluation.coco_eval import AGREEMENT_TOLERANCE, backend_disagreement, missing_backend, run_cocoeval
