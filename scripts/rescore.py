@@ -170,7 +170,7 @@ def add_matches(settings: dict, argv: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     from boxloss.benchmark import match_store
-    from boxloss.benchmark.results import read_result, run_file, tide_by_split
+    from boxloss.benchmark.results import EXTRA_FAMILIES, families_by_split, read_result, run_file, tide_by_split
     from boxloss.cli import val as val_cli
 
     settings = parse_keyvalues(argv, KEYS)
@@ -220,11 +220,15 @@ def main(argv: list[str]) -> int:
         record = copy.deepcopy(result)
         record.pop("tide_added_by", None)
         record.update(cfg=f"{result['cfg']}-{label}", run=name, finished_at=now(),
-                      metrics={split: {k: v for k, v in values.items() if k != "tide"}
+                      metrics={split: {k: v for k, v in values.items() if k != "tide" and k not in EXTRA_FAMILIES}
                                for split, values in outputs.items()},
                       tide=tide_by_split(outputs, list(outputs)),
                       rescore={"from": result["run"], "val": extra,
                                "command": " ".join(["python", "scripts/rescore.py", *argv])})
+        families = families_by_split(outputs, list(outputs))  # a segmentation or pose model's mask or pose metrics
+        record.pop("families", None)
+        if families:
+            record["families"] = families
         # "evaluation" stays the original's, so the summary pairs the two; "rescore" says what differs
         write_json_atomic(target, record, indent=2)
     return 0

@@ -22,7 +22,7 @@ from boxloss.benchmark.plan import Plan, RunSpec, build_plan, start_order
 from boxloss.benchmark.results import RunFailed, check_existing, read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
-from boxloss.evaluation import AP_KEYS, METRIC_KEYS
+from boxloss.evaluation import AP_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS
 from conftest import REPO, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
@@ -363,6 +363,7 @@ def test_subprocess_runner_tees_logs_forwards_epochs_and_restarts_from_scratch(t
     tide = {"AP50": {"ap": 0.5, "delta_ap": {"Loc": 0.125}}}
     assert metrics == {"val": {**{key: 0.25 for key in METRIC_KEYS}, "tide": tide}}  # tide.json rides along
     assert benchmark_results.tide_by_split(metrics, ["val"]) == {"val": tide}
+    assert benchmark_results.families_by_split(metrics, ["val"]) is None  # a detector: no extra family
     assert not stale.exists() and (spec.train_dir / "weights" / "best.pt").is_file()
     assert lines[:2] == [
         "    ciou-s0 epoch 1/2  box_loss 2.000  cls_loss 4.000  dfl_loss 1.500  | val P 0.1  R 0.2  mAP50 0.3  "
@@ -394,6 +395,32 @@ def test_records_carry_the_tide_of_every_split_when_the_runner_returns_it(tmp_pa
     run(other, FakeRunner())  # a runner without TIDE (or a val.py from before it): no "tide" key
     assert "tide" not in read_result(other.runs[0].result_path)
     assert benchmark_results.tide_by_split({"val": {"tide": {}}, "test": {}}, ["val", "test"]) is None
+
+
+def test_records_carry_the_mask_and_pose_families_beside_the_box_metrics(tmp_path):
+    """A segmentation model's metrics.json holds its mask metrics under "mask" (a pose model's under "pose"): the
+    record keeps the box metrics in "metrics" and each family per split in "families"; a family missing on a split,
+    or incomplete, is left out."""
+    def with_masks(cfg, seed, splits):
+        return {split: {**values, "mask": {**{k: values[k] / 2 for k in METRIC_KEYS}, "extra": split}}
+                for split, values in fake_metrics(cfg, seed, splits).items()}
+
+    plan = plan_for(tmp_path / "bench")
+    run(plan, FakeRunner(metrics=with_masks))
+    record = read_result(plan.runs[1].result_path)
+    expected = {k: fake_metrics("ciou", 1)["val"][k] / 2 for k in METRIC_KEYS}
+    assert record["families"] == {"mask": {"val": {**expected, "extra": "val"}}}
+    assert list(record["metrics"]["val"]) == list(METRIC_KEYS)
+
+    other = plan_for(tmp_path / "other")
+    run(other, FakeRunner())
+    assert "families" not in read_result(other.runs[0].result_path)
+    pose = {k: 0.5 for k in KEYPOINT_METRIC_KEYS}
+    assert benchmark_results.families_by_split({"val": {"pose": pose}, "test": {"pose": pose}}, ["val", "test"]) == {
+        "pose": {"val": pose, "test": pose}}
+    assert benchmark_results.families_by_split({"val": {"pose": pose}, "test": {}}, ["val", "test"]) is None
+    incomplete = {"val": {**fake_metrics("ciou", 0)["val"], "mask": {"AP": 0.5}}}
+    assert "mask" not in benchmark_results.checked_metrics(incomplete, plan.runs[0])["val"]
 
 
 def test_results_evaluated_by_another_backend_still_count_as_finished(tmp_path):
@@ -441,6 +468,26 @@ def test_benchmark_end_to_end(tmp_path, mini_data):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 of 2 runs already finished, skipped" in again.stdout and "start" not in again.stdout
     assert not network_log.exists()
+
+
+@pytest.mark.slow
+def test_benchmark_of_segmentation_models_records_the_mask_family(tmp_path, mini_seg_data):
+    """scripts/benchmark.py with model=yolo11n-seg.yaml on shapes-seg-mini: two real runs; each result file keeps the
+    box metrics under "metrics" and the mask metrics of val.py's metrics.json under "families"."""
+    out = tmp_path / "bench"
+    args = ["cfgs=ciou,eiou", "seeds=0", "model=yolo11n-seg.yaml", "data=shapes-seg-mini", "epochs=1", "imgsz=64",
+            "batch=8", "workers=0", "plots=False", f"out={out}"]
+    result = run_entry("scripts/benchmark.py", args, tmp_path, tmp_path / "network.log", timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[2/2] eiou-s0: done in" in result.stdout and "(COCO); mask AP " in result.stdout
+    for cfg in ("ciou", "eiou"):
+        record = read_result(out / "results" / f"{cfg}-s0.json")
+        assert record is not None and record["settings"]["model"] == "yolo11n-seg.yaml"
+        metrics = json.loads((out / "val" / f"{cfg}-s0-val" / "metrics.json").read_text())
+        assert record["families"] == {"mask": {"val": metrics["mask"]}}
+        assert list(record["metrics"]["val"]) == list(METRIC_KEYS)
+        assert record["metrics"]["val"] == {k: metrics[k] for k in METRIC_KEYS}
+    assert not (tmp_path / "network.log").exists()
 
 
 def test_coco_json_is_checked_and_passed_to_every_evaluation(tmp_path, mini_data):

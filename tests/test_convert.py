@@ -234,6 +234,145 @@ def test_coco128_hand_checked_annotation(coco128):
     assert "16 0.328250 0.769577 0.463156 0.242207" in lines
 
 
+@pytest.fixture(scope="module")
+def coco128_seg(tmp_path_factory):
+    """coco128 converted with --task segment (one polygon per object)."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"shared datasets folder {DATASETS} not present on this machine")
+    out = tmp_path_factory.mktemp("coco_seg") / "coco128-seg"
+    return out, convert_coco(COCO128 / "train2017", COCO128 / "annotations/instances_train2017.json", out,
+                             task="segment")
+
+
+@needs_datasets
+def test_coco128_segments_count_and_keep_the_same_objects(coco128, coco128_seg):
+    """The segment labels hold the same objects as the box labels (929: the 10 crowd regions dropped), line by
+    line: each polygon's extent is COCO's bbox within a pixel; 82 objects in several polygons were joined."""
+    out, report = coco128_seg
+    assert (report.task, report.boxes_read, report.boxes_written) == ("segment", 939, 929)
+    assert report.dropped_by_reason == {"crowd": 10} and report.segments == {"joined": 82}
+    assert "labels  segment: one polygon per object (joined 82)" in report.summary()
+    worst = 0.0
+    for boxes_file in (coco128[0] / "labels/train2017").glob("*.txt"):
+        boxes = read_labels(boxes_file)
+        polygons = read_labels(out / "labels/train2017" / boxes_file.name)
+        assert [b[0] for b in boxes] == [p[0] for p in polygons]
+        with Image.open(COCO128 / "train2017" / boxes_file.with_suffix(".jpg").name) as image:
+            width, height = image.size
+        for box, polygon in zip(boxes, polygons):
+            xs, ys = polygon[1::2], polygon[2::2]
+            extent = ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys))
+            worst = max(worst, *(abs(a - b) * size for a, b, size in zip(extent, box[1:], (width, height) * 2)))
+    assert worst < 1.0
+
+
+@needs_datasets
+def test_coco128_segments_are_ultralytics_own_converters(coco128_seg, tmp_path):
+    """ultralytics' convert_coco(use_segments=True) on the same JSON writes the same lines, in the same order, the
+    same polygons (it prints 6 significant digits, boxloss 6 decimals)."""
+    import numpy as np
+
+    import boxloss.yolo  # noqa: F401  (offline settings)
+    from ultralytics.data.converter import convert_coco as ultralytics_convert_coco
+
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train2017.json").symlink_to(
+        COCO128 / "annotations" / "instances_train2017.json")
+    ultralytics_convert_coco(str(tmp_path / "annotations"), str(tmp_path / "theirs"), use_segments=True,
+                             cls91to80=True)
+    ours_dir = coco128_seg[0] / "labels/train2017"
+    compared = 0
+    for ours in ours_dir.glob("*.txt"):
+        theirs = tmp_path / "theirs" / "labels" / "train2017" / ours.name
+        a, b = read_labels(ours), read_labels(theirs) if theirs.exists() else []
+        assert [len(line) for line in a] == [len(line) for line in b], ours.name
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=0, atol=6e-7)
+            compared += 1
+    assert compared == 929
+
+
+def test_polygons_are_joined_as_ultralytics_joins_them():
+    """merge_polygons is ultralytics' merge_multi_segment, on pieces in every order (a middle piece walked
+    backwards too), and its bridges enclose no area: the joined outline rasterises to the union of the pieces."""
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    import boxloss.yolo  # noqa: F401  (offline settings)
+    from ultralytics.data.converter import merge_multi_segment
+
+    from boxloss.convert.polygons import merge_polygons
+
+    rng = np.random.default_rng(0)
+    for pieces in (2, 3, 4, 5):
+        for _ in range(20):
+            polygons = []
+            for k in range(pieces):  # convex-ish blobs side by side, vertices in random rotation
+                angles = np.sort(rng.uniform(0, 2 * np.pi, rng.integers(3, 9)))
+                centre = np.array([15 + 25 * k, rng.uniform(15, 35)])
+                points = centre + np.stack([np.cos(angles), np.sin(angles)], 1) * rng.uniform(4, 9)
+                polygons.append(np.roll(points, rng.integers(0, len(points)), 0).reshape(-1).tolist())
+            theirs = np.concatenate(merge_multi_segment([list(p) for p in polygons]), axis=0)
+            ours = merge_polygons(polygons)
+            np.testing.assert_array_equal(ours, theirs)
+            union = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polygons, 50, 140)))
+            joined = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([ours.reshape(-1).tolist()], 50,
+                                                                               140)))
+            assert (union != joined).sum() <= 2 * pieces  # at most a boundary pixel where a bridge leaves a piece
+
+
+def test_coco_segments_small(tmp_path):
+    """--task segment on a tiny JSON: one polygon as it is, two polygons joined, a non-crowd RLE mask traced to its
+    contour, a vertex outside the image clipped and counted, an object without a polygon dropped (no_polygon);
+    crowd and degenerate objects dropped as for boxes."""
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    images, path = make_coco(tmp_path / "src")
+    data = json.loads(path.read_text())
+    square = np.zeros((48, 64), np.uint8)
+    square[10:20, 30:40] = 1
+    rle = mask_utils.encode(np.asfortranarray(square))
+    segmentations = {11: [[4, 6, 24, 6, 24, 16, 4, 16]],
+                     12: [[50, 40, 70, 40, 70, 60], [52, 41, 60, 41, 60, 47]],
+                     13: [[0, 0, 64, 0, 64, 48]], 14: [[1, 1, 1, 6, 2, 6]]}
+    for ann in data["annotations"]:
+        ann["segmentation"] = segmentations[ann["id"]]
+    data["annotations"] += [
+        {"id": 15, "image_id": 2, "category_id": 7, "bbox": [30, 10, 10, 10], "iscrowd": 0,
+         "segmentation": {"size": [48, 64], "counts": rle["counts"].decode()}},
+        {"id": 16, "image_id": 2, "category_id": 7, "bbox": [5, 5, 10, 10], "iscrowd": 0, "segmentation": [[1, 2]]}]
+    path.write_text(json.dumps(data))
+    report = convert_coco(images, path, tmp_path / "out", task="segment")
+    first, second = read_labels(tmp_path / "out/labels/minival/1.txt")
+    assert first == pytest.approx([1, 4 / 64, 6 / 48, 24 / 64, 6 / 48, 24 / 64, 16 / 48, 4 / 64, 16 / 48], abs=5e-7)
+    assert second[0] == 0 and len(second) == 1 + 2 * 8  # 3 + 3 vertices, each back to its bridge vertex
+    assert max(second[1::2]) == 1.0  # x = 70 clipped to the image's 64
+    (traced,) = read_labels(tmp_path / "out/labels/minival/2.txt")
+    assert traced == pytest.approx([1, 30 / 64, 10 / 48, 30 / 64, 19 / 48, 39 / 64, 19 / 48, 39 / 64, 10 / 48],
+                                   abs=5e-7)  # OpenCV's contour through the corner pixels, as ultralytics writes it
+    assert report.dropped_by_reason == {"degenerate": 1, "crowd": 1, "no_polygon": 1}
+    assert report.segments == {"joined": 1, "points_clipped": 2, "rle": 1}
+    assert (report.boxes_read, report.boxes_written) == (6, 3)
+    assert check_dataset(tmp_path / "out/data.yaml", ("train",), task="segment")
+    with pytest.raises(ConversionError, match="task 'pose': must be one of detect, segment"):
+        convert_coco(images, path, tmp_path / "other", task="pose")
+
+
+def test_convert_cli_task_segment(tmp_path, capsys):
+    images, path = make_coco(tmp_path / "src")
+    data = json.loads(path.read_text())
+    for ann in data["annotations"]:
+        ann["segmentation"] = [[1, 1, 3, 1, 3, 3]]
+    path.write_text(json.dumps(data))
+    assert convert_main(["coco", "--images", str(images), "--json", str(path), "--out", str(tmp_path / "out"),
+                         "--task", "segment"]) == 0
+    assert "labels  segment: one polygon per object" in capsys.readouterr().out
+    assert convert_main(["coco", "--images", str(images), "--json", str(path), "--out", str(tmp_path / "o2"),
+                         "--task", "obb"]) == 2
+    assert "--task: invalid choice: 'obb'" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
 @needs_datasets
 def test_coco128_images_without_annotations_get_empty_labels(coco128):
     out, report = coco128
@@ -245,7 +384,7 @@ def test_coco128_images_without_annotations_get_empty_labels(coco128):
 
 # ------------------------------------------------------------------------------------------ ultralytics reads it
 @needs_datasets
-@pytest.mark.parametrize("dataset", ["bccd", "coco128"])
+@pytest.mark.parametrize("dataset", ["bccd", "coco128", "coco128_seg"])
 def test_output_loads_in_ultralytics(dataset, request, monkeypatch):
     import ultralytics.data.utils as yolo_data
 
@@ -259,9 +398,10 @@ def test_output_loads_in_ultralytics(dataset, request, monkeypatch):
     found = 0
     for image, label in zip(images, yolo_data.img2label_paths(images)):
         result = yolo_data.verify_image_label((image, label, "", False, data["nc"], 0, 0, False))
-        _, lb, _, _, _, missing, nf, _, corrupt, msg = result
+        _, lb, _, segments, _, missing, nf, _, corrupt, msg = result
         assert (missing, nf, corrupt) == (0, 1, 0), msg
         assert "duplicate" not in msg, msg
+        assert len(segments) == (len(lb) if dataset == "coco128_seg" else 0)  # one polygon per object
         found += len(lb)
     assert found == report.boxes_written
 

@@ -7,6 +7,7 @@ best precision at any higher recall), then read at the 101 recall points 0, 0.01
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import fresh_interpreter_imports
 
-from boxloss.evaluation import (AP_KEYS, BACKENDS, METRIC_KEYS, coco_to_yolo_lines, evaluate, format_table,
-                                gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
+from boxloss.evaluation import (AP_KEYS, BACKENDS, KEYPOINT_METRIC_KEYS, METRIC_KEYS, coco_to_yolo_lines,
+                                evaluate, format_table, gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
                                 yolo_to_coco)
 from boxloss.evaluation.coco_eval import AGREEMENT_TOLERANCE, backend_disagreement, missing_backend, run_cocoeval
 from boxloss.data.yolo_format import label_path, read_labels as read_yolo_labels, split_images
@@ -118,12 +119,14 @@ def test_inputs_are_not_modified():
     assert json.dumps([gt, predictions]) == before
 
 
-def assert_backends_agree(gt, predictions):
+def assert_backends_agree(gt, predictions, iou_type="bbox", sigmas=None):
     """Every backend equals pycocotools within AGREEMENT_TOLERANCE (1e-12) on every metric; pycocotools' metrics."""
-    results = {backend: evaluate(gt, predictions, backend) for backend in BACKENDS}
-    differences = {(b, k): abs(results[b][k] - results["pycocotools"][k]) for b in BACKENDS for k in METRIC_KEYS}
+    keys = KEYPOINT_METRIC_KEYS if iou_type == "keypoints" else METRIC_KEYS
+    results = {backend: evaluate(gt, predictions, backend, iou_type, sigmas) for backend in BACKENDS}
+    differences = {(b, k): abs(results[b][k] - results["pycocotools"][k]) for b in BACKENDS for k in keys}
     assert max(differences.values()) <= AGREEMENT_TOLERANCE, differences
-    assert backend_disagreement(results) is None
+    assert backend_disagreement(results, keys=keys) is None
+    assert all(list(metrics) == list(keys) for metrics in results.values())
     return results["pycocotools"]
 
 
@@ -393,3 +396,303 @@ def test_spearman_handles_ties_like_average_ranks():
     from boxloss.evaluation.calibration import _ranks
 
     np.testing.assert_array_equal(_ranks(np.array([0.3, 0.1, 0.3, 0.2])), [2.5, 0.0, 2.5, 1.0])
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Masks (segm) and keypoints (OKS)
+# -------------------------------------------------------------------------------------------------------------
+def rle(mask):
+    """COCO's compressed RLE of a binary (h, w) mask, as val.py writes it."""
+    from pycocotools import mask as mask_utils
+
+    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
+
+
+def mask_det(mask, score, image_id=1, category_id=1):
+    return {"image_id": image_id, "category_id": category_id, "segmentation": rle(mask), "score": score}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_mask_at_iou_072(backend):
+    """GT: the polygon of the square [10, 20) x [5, 15), rasterised by pycocotools to its 100 pixels; prediction:
+    9 x 8 = 72 of those pixels, so mask IoU = 72 / 100 = 0.72 (the boxes differ, the masks decide). As for the box
+    at IoU 0.72: a TP at 0.50 ... 0.70, an FP from 0.75 on: AP = 5/10, AR100 = 0.5; the object is small (area 100)."""
+    from pycocotools import mask as mask_utils
+
+    polygon = [10, 5, 20, 5, 20, 15, 10, 15]
+    truth = mask_utils.decode(mask_utils.frPyObjects([polygon], 30, 40))[..., 0]
+    assert truth.sum() == 100 and truth[5:15, 10:20].all()
+    gt = {"images": [{"id": 1, "width": 40, "height": 30}], "categories": [{"id": 1, "name": "thing"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 5, 10, 10], "area": 100.0,
+                           "iscrowd": 0, "segmentation": [polygon]}]}
+    predicted = np.zeros((30, 40), np.uint8)
+    predicted[6:14, 11:20] = 1
+    metrics = evaluate(gt, [mask_det(predicted, 0.9)], backend, "segm")
+    expected = {**{k: 1.0 for k in AP_KEYS[:5]}, **{k: 0.0 for k in AP_KEYS[5:]},
+                "AP": 0.5, "APs": 0.5, "APm": -1.0, "APl": -1.0, "AR100": 0.5}
+    assert list(metrics) == list(METRIC_KEYS) and metrics == pytest.approx(expected, abs=1e-12)
+    assert evaluate(gt, [mask_det(truth, 0.9)], backend, "segm")["AP"] == pytest.approx(1.0, abs=1e-12)
+
+
+def pose_gt(area=100.0):
+    """Object 1: two labelled keypoints (5, 5) and (15, 5), area 100; object 2 elsewhere has no labelled keypoint
+    (num_keypoints 0): COCO ignores it, so it is no miss."""
+    return {"images": [{"id": 1, "width": 100, "height": 100}], "categories": [{"id": 1, "name": "thing"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 10], "area": area,
+                             "iscrowd": 0, "keypoints": [5, 5, 2, 15, 5, 1], "num_keypoints": 2},
+                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [60, 60, 20, 10], "area": area,
+                             "iscrowd": 0, "keypoints": [0, 0, 0, 0, 0, 0], "num_keypoints": 0}]}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_pose_at_oks_072(backend):
+    """OKS = mean over labelled points of exp(-d² / (2 · area · (2σ)²)). σ = 0.25, area = 100: exp(-d² / 50). The
+    first point exact (1), the second d² = 50 ln(1 / 0.44) away (0.44): OKS = 0.72, so keypoint AP is 5/10 as for a
+    box at IoU 0.72, and AR20 0.5 (COCO's keypoint protocol: 20 detections, no small range; area 100 is neither
+    medium nor large: -1). With σ = 0.5 the second point scores 0.44^(1/4) = 0.8145: OKS 0.907, a TP up to 0.90:
+    AP 9/10 — the sigmas reach every backend."""
+    d = math.sqrt(50 * math.log(1 / 0.44))
+    prediction = {"image_id": 1, "category_id": 1, "keypoints": [5, 5, 0.9, 15 + d, 5, 0.8], "score": 0.9}
+    metrics = evaluate(pose_gt(), [prediction], backend, "keypoints", [0.25, 0.25])
+    expected = {**{k: 1.0 for k in AP_KEYS[:5]}, **{k: 0.0 for k in AP_KEYS[5:]},
+                "AP": 0.5, "APm": -1.0, "APl": -1.0, "AR20": 0.5}
+    assert list(metrics) == list(KEYPOINT_METRIC_KEYS) and metrics == pytest.approx(expected, abs=1e-12)
+    wider = evaluate(pose_gt(), [prediction], backend, "keypoints", [0.5, 0.5])
+    assert wider["AP"] == pytest.approx(0.9, abs=1e-12)
+    assert (wider["AP90"], wider["AP95"]) == pytest.approx((1.0, 0.0), abs=1e-12)
+    with pytest.raises(ValueError, match=r"3 OKS sigmas for keypoint sets of \[2\] points"):
+        evaluate(pose_gt(), [prediction], backend, "keypoints", [0.25] * 3)
+
+
+def test_bad_mask_and_keypoint_input_is_named():
+    gt = pose_gt()
+    with pytest.raises(ValueError, match=r"prediction 0: keypoints hold 5 numbers"):
+        evaluate(gt, [{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3, 4, 5], "score": 0.5}],
+                 iou_type="keypoints")
+    with pytest.raises(ValueError, match=r"prediction 0: mask size \[10, 10\] is not the image's"):
+        evaluate(gt, [mask_det(np.ones((10, 10)), 0.5)], iou_type="segm")
+    with pytest.raises(ValueError, match="needs image_id, category_id, segmentation"):
+        evaluate(gt, [det([0, 0, 1, 1], 0.5)], iou_type="segm")
+    with pytest.raises(ValueError, match="annotation 1 has no segmentation: segm evaluation needs it"):
+        evaluate(gt, [mask_det(np.ones((100, 100)), 0.5)], iou_type="segm")
+    with pytest.raises(ValueError, match="annotation 1 has no keypoints or num_keypoints"):
+        evaluate(make_gt([[0, 0, 10, 10]]), [], iou_type="keypoints")
+    with pytest.raises(ValueError, match="unknown iou_type 'obb'"):
+        evaluate(gt, [], iou_type="obb")
+
+
+def test_oks_sigmas_follow_ultralytics_rule():
+    from ultralytics.utils.metrics import OKS_SIGMA
+
+    from boxloss.evaluation.keypoints import COCO_KEYPOINT_SIGMAS, oks_sigmas
+
+    assert oks_sigmas([4, 3]) == ([0.25] * 4, "1/K for each of the K = 4 keypoints (ultralytics' default without "
+                                              "kpt_oks_sigmas)")
+    sigmas, source = oks_sigmas([17, 3])
+    assert sigmas == list(COCO_KEYPOINT_SIGMAS) and source.startswith("COCO's 17")
+    assert sigmas == pytest.approx(OKS_SIGMA.tolist(), abs=1e-8)  # ultralytics' float32 copy of the same
+    assert oks_sigmas([17, 2]) == ([1 / 17] * 17, oks_sigmas([17, 2])[1])  # ultralytics: COCO's only for [17, 3]
+    assert oks_sigmas([2, 3], [0.1, 0.2]) == ([0.1, 0.2], "the dataset's kpt_oks_sigmas")
+    for bad in ([0.1], [0.1, 0], [0.1, "x"], 0.1):
+        with pytest.raises(ValueError, match="'kpt_oks_sigmas' must be 2 positive numbers"):
+            oks_sigmas([2, 3], bad)
+
+
+def test_embedded_polygons_are_the_rendered_masks(mini_seg_data):
+    """shapes-seg-mini's val labels, read into gt.json and rasterised by pycocotools, are exactly the pixels each
+    object owns in the rendered image (its visible mask), and ``area`` is their count."""
+    from pycocotools import mask as mask_utils
+
+    from boxloss.data.synthetic.render import render_sample
+
+    params = json.loads((mini_seg_data.parent / "manifest.json").read_text())["params"]
+    gt = gt_from_yolo_dataset(mini_seg_data, "val")
+    checked = 0
+    for image in gt["images"]:
+        sample = render_sample(params["seed"], "val", int(Path(image["file_name"]).stem), params["imgsz"],
+                               min_objects=params["min_objects"], max_objects=params["max_objects"],
+                               min_visible=params["min_visible"], occlusion=params["occlusion"])
+        objects = [a for a in gt["annotations"] if a["image_id"] == image["id"]]
+        assert len(objects) == len(sample.visible)
+        for annotation, visible in zip(objects, sample.visible):
+            rasterised = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(
+                annotation["segmentation"], image["height"], image["width"]))).astype(bool)
+            assert np.array_equal(rasterised, visible) and annotation["area"] == visible.sum()
+            checked += 1
+    assert checked == len(gt["annotations"]) > 100
+
+
+def imitated_masks(gt, seed=0):
+    """Per object 1-3 masks: its own mask shifted by up to 3 px, eroded or dilated by a pixel, some of another
+    class; scores noisy but higher for smaller changes."""
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(seed)
+    images = {im["id"]: im for im in gt["images"]}
+    predictions = []
+    for ann in gt["annotations"]:
+        image = images[ann["image_id"]]
+        truth = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], image["height"],
+                                                                          image["width"])))
+        for _ in range(rng.integers(1, 4)):
+            dx, dy = rng.integers(-3, 4, 2)
+            mask = np.roll(truth, (dy, dx), axis=(0, 1))
+            change = rng.integers(-1, 2)
+            if change:
+                mask = (cv2.dilate if change > 0 else cv2.erode)(mask, np.ones((3, 3), np.uint8))
+            category = ann["category_id"] if rng.random() < 0.9 else int(rng.integers(1, 6))
+            score = float(np.clip(1 - 0.1 * (abs(dx) + abs(dy) + abs(change)) + rng.normal(0, 0.1), 0.01, 1))
+            predictions.append(mask_det(mask, score, ann["image_id"], category))
+    return predictions
+
+
+def test_backends_agree_on_masks_of_the_embedded_data(mini_seg_data):
+    gt = gt_from_yolo_dataset(mini_seg_data, "val")
+    metrics = assert_backends_agree(gt, imitated_masks(gt), "segm")
+    assert 0.05 < metrics["AP"] < 0.95 and metrics["AP50"] > metrics["AP75"] > metrics["AP95"]
+
+
+def imitated_keypoints(gt, seed=0):
+    """Per object 1-3 poses: its keypoints moved by N(0, s) px with s in [0.5, 6], a visibility score; some of
+    another class."""
+    rng = np.random.default_rng(seed)
+    predictions = []
+    for ann in gt["annotations"]:
+        points = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
+        for _ in range(rng.integers(1, 4)):
+            spread = rng.uniform(0.5, 6)
+            moved = points[:, :2] + rng.normal(0, spread, points[:, :2].shape)
+            values = np.concatenate([moved, rng.random((len(points), 1))], 1).reshape(-1).tolist()
+            category = ann["category_id"] if rng.random() < 0.9 else int(rng.integers(1, 6))
+            predictions.append({"image_id": ann["image_id"], "category_id": category, "keypoints": values,
+                                "score": float(np.clip(1 - spread / 8 + rng.normal(0, 0.1), 0.01, 1))})
+    return predictions
+
+
+def test_backends_agree_on_keypoints_of_the_embedded_data(mini_pose_data):
+    gt = gt_from_yolo_dataset(mini_pose_data, "val")
+    assert all(a["area"] == pytest.approx(0.53 * a["bbox"][2] * a["bbox"][3]) for a in gt["annotations"])
+    metrics = assert_backends_agree(gt, imitated_keypoints(gt), "keypoints", [0.25] * 4)
+    assert 0.05 < metrics["AP"] < 0.95 and metrics["AP50"] > metrics["AP95"]
+
+
+def test_oks_on_the_ground_truth_is_ultralytics_kpt_iou(mini_pose_data):
+    """The OKS that pycocotools computes on gt.json (area 0.53 · w · h, σ = 1/K) is the OKS ultralytics' own pose
+    metric computes (``kpt_iou`` with its 0.53 · box area), pair by pair, on shapes-pose-mini's val objects."""
+    import torch
+    from ultralytics.utils.metrics import kpt_iou
+
+    gt = gt_from_yolo_dataset(mini_pose_data, "val")
+    predictions = imitated_keypoints(gt, seed=1)
+    evaluator = run_cocoeval(gt, predictions, "pycocotools", "keypoints", [0.25] * 4)
+    compared = 0
+    for (image_id, category_id), oks in evaluator.ious.items():
+        if len(oks) == 0:
+            continue
+        truth = [a for a in gt["annotations"] if (a["image_id"], a["category_id"]) == (image_id, category_id)]
+        dets = sorted((p for p in predictions if (p["image_id"], p["category_id"]) == (image_id, category_id)),
+                      key=lambda p: -p["score"])[:20]  # COCOeval's order and its 20
+        theirs = kpt_iou(torch.tensor([a["keypoints"] for a in truth], dtype=torch.float64).view(len(truth), -1, 3),
+                         torch.tensor([p["keypoints"] for p in dets], dtype=torch.float64).view(len(dets), -1, 3),
+                         area=torch.tensor([a["bbox"][2] * a["bbox"][3] * 0.53 for a in truth], dtype=torch.float64),
+                         sigma=[0.25] * 4)
+        np.testing.assert_allclose(np.asarray(oks), theirs.numpy().T, rtol=1e-6, atol=1e-9)
+        compared += oks.size
+    assert compared > 500
+
+
+@needs_coco128
+def test_coco128_crowd_regions_are_ignored_for_masks():
+    """The mask family on the official JSON: every regular object's own mask (score 0.9) and every crowd region's
+    RLE (score 0.95, ranked first) give AP 1 at every threshold, on every backend: a mask on a crowd region is
+    neither TP nor FP. Without the crowd regions the same predictions are false positives and AP drops."""
+    from pycocotools.coco import COCO
+
+    images = sorted((COCO128 / "train2017").glob("*.jpg"))
+    gt = gt_from_coco_json(COCO128_JSON, images)
+    coco = COCO()
+    coco.dataset = gt
+    coco.createIndex()
+    predictions = []
+    for ann in gt["annotations"]:
+        mask = coco.annToMask(ann)
+        predictions.append(mask_det(mask, 0.95 if ann["iscrowd"] else 0.9, ann["image_id"], ann["category_id"]))
+    metrics = assert_backends_agree(gt, predictions, "segm")
+    assert [metrics[k] for k in (*AP_KEYS, "AP", "AR100")] == pytest.approx([1.0] * 12, abs=1e-9)
+    regular = [a for a in gt["annotations"] if not a["iscrowd"]]
+    assert evaluate({**gt, "annotations": regular}, predictions, iou_type="segm")["AP50"] < 1 - 1e-4
+
+
+def test_to_coco_results_of_masks_and_keypoints():
+    """Each family lists the same detections in the same order (by score), in COCO's own result format."""
+    from boxloss.yolo.coco_val import ImageDetections, encode_masks, to_coco_results
+
+    masks = np.zeros((2, 4, 6), np.uint8)
+    masks[0, 1:3, 1:4] = 1
+    masks[1, 0, 0] = 1
+    keypoints = np.arange(2 * 2 * 3, dtype=float).reshape(2, 2, 3)
+    captured = [ImageDetections("/d/images/val/a.png", np.array([[1.0, 1, 4, 3], [0, 0, 1, 1]]), np.array([0.2, 0.7]),
+                                np.array([1, 0]), masks=encode_masks(masks), keypoints=keypoints)]
+    ids = {"/d/images/val/a.png": 3}
+    box = to_coco_results(captured, ids, [5, 9])
+    mask = to_coco_results(captured, ids, [5, 9], "mask")
+    pose = to_coco_results(captured, ids, [5, 9], "pose")
+    assert [(r["category_id"], r["score"]) for r in box] == [(5, 0.7), (9, 0.2)]
+    assert [(r["category_id"], r["score"]) for r in mask] == [(5, 0.7), (9, 0.2)] == [
+        (r["category_id"], r["score"]) for r in pose]
+    from pycocotools import mask as mask_utils
+
+    assert np.array_equal(mask_utils.decode(mask[1]["segmentation"]), masks[0]) and set(mask[0]) == {
+        "image_id", "category_id", "segmentation", "score"}
+    assert pose[0]["keypoints"] == keypoints[1].reshape(-1).tolist() and "bbox" not in pose[0]
+    two_values = [ImageDetections("/d/images/val/a.png", np.zeros((1, 4)), np.ones(1), np.zeros(1, int),
+                                  keypoints=np.array([[[1.0, 2.0], [3.0, 4.0]]]))]  # kpt_shape [2, 2]: no visibility
+    assert to_coco_results(two_values, ids, [5], "pose")[0]["keypoints"] == [1.0, 2.0, 1.0, 3.0, 4.0, 1.0]
+    with pytest.raises(ValueError, match="no pose predictions captured"):
+        to_coco_results([ImageDetections("/d/images/val/a.png", np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))],
+                        ids, [5, 9], "pose")
+
+
+def test_tide_of_masks_and_keypoints_is_relative_to_their_own_ap(mini_seg_data, mini_pose_data):
+    """hotcoco's TIDE with mask IoU and with OKS: its AP at 0.5 and 0.75 is that family's AP50 / AP75 (1e-12), and
+    its errors are of that family (the masks' and the boxes' decompositions differ)."""
+    from boxloss.evaluation import tide_errors
+
+    seg = gt_from_yolo_dataset(mini_seg_data, "val")
+    pose = gt_from_yolo_dataset(mini_pose_data, "val")
+    for gt, predictions, iou_type, sigmas in ((seg, imitated_masks(seg), "segm", None),
+                                              (pose, imitated_keypoints(pose), "keypoints", [0.25] * 4)):
+        metrics = evaluate(gt, predictions, "pycocotools", iou_type, sigmas)
+        tide = tide_errors(gt, predictions, iou_type=iou_type, kpt_oks_sigmas=sigmas)
+        assert tide["settings"]["iou_type"] == iou_type
+        assert tide["settings"]["max_det"] == (20 if iou_type == "keypoints" else 100)
+        for key in ("AP50", "AP75"):
+            assert tide[key]["ap"] == pytest.approx(metrics[key], abs=1e-12) and 0.1 < metrics[key] < 0.9
+            assert sum(tide[key]["counts"].values()) > 0
+
+
+@needs_coco128
+def test_tide_of_masks_ignores_crowd_regions_like_the_ap():
+    """On coco128's official JSON (10 crowd regions), masks shifted by up to 4 px, some of the wrong class: the
+    masks' TIDE AP equals segm AP50 / AP75."""
+    from pycocotools.coco import COCO
+
+    from boxloss.evaluation import tide_errors
+
+    gt = gt_from_coco_json(COCO128_JSON, sorted((COCO128 / "train2017").glob("*.jpg")))
+    coco = COCO()
+    coco.dataset = gt
+    coco.createIndex()
+    rng = np.random.default_rng(0)
+    predictions = []
+    for ann in gt["annotations"]:
+        mask = coco.annToMask(ann)
+        for _ in range(2):
+            moved = np.roll(mask, tuple(rng.integers(-4, 5, 2)), axis=(0, 1))
+            category = ann["category_id"] if rng.random() < 0.9 else 1
+            predictions.append(mask_det(moved, float(rng.random()), ann["image_id"], category))
+    metrics = evaluate(gt, predictions, "hotcoco", "segm")
+    tide = tide_errors(gt, predictions, iou_type="segm")
+    assert [tide[k]["ap"] for k in ("AP50", "AP75")] == pytest.approx([metrics["AP50"], metrics["AP75"]], abs=1e-12)

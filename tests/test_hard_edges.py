@@ -35,6 +35,7 @@ def files(tmp_path_factory):
     (root / "text.pt").write_text("this is not a checkpoint\n")
     YOLO("yolov8n.yaml").save(root / "stock.pt")
     YOLO("yolov8n-seg.yaml").save(root / "seg.pt")
+    YOLO("yolov8n-pose.yaml").save(root / "pose.pt")  # 17 keypoints, COCO's person
     model = BoxLossYOLO("yolov8n.yaml")
     model.train(data=resolve_data("shapes-mini"), epochs=1, imgsz=64, batch=8, workers=0, plots=False,
                 project=str(root / "runs"), name="done", box_loss="eiou", verbose=False)
@@ -158,7 +159,20 @@ VAL = [
     (["model={files}/runs/done/weights/best.pt", "data={files}/no_names/data.yaml"], "has neither 'names'"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "split=test"], "has no 'test' split"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
-    (["model={files}/seg.pt", "data=shapes-seg-mini"], "is a 'segment' model; val.py evaluates detection"),
+    (["model={files}/seg.pt", "data=shapes-seg-mini"], "the model's classes do not match the ground truth's"),
+    (["model={files}/seg.pt", "data={files}/boxes_only/data.yaml"],
+     "a segmentation model needs polygon labels ('cls x1 y1 x2 y2 ...'): dataset '{files}/boxes_only/data.yaml' has "
+     "only boxes in its val labels"),
+    (["model={files}/seg.pt", "data=shapes-mini"],
+     "a segmentation model needs polygon labels: data=shapes-mini has detection labels (use data=shapes-seg-mini)"),
+    (["model={files}/runs/done/weights/best.pt,{files}/seg.pt", "data=shapes-pose-mini"],
+     "a segmentation model needs polygon labels: data=shapes-pose-mini has pose labels (use data=shapes-seg-mini)"),
+    (["model={files}/pose.pt", "data={files}/boxes_only/data.yaml"],
+     "a pose model needs keypoint labels: dataset '{files}/boxes_only/data.yaml' has no 'kpt_shape'"),
+    (["model={files}/pose.pt", "data=shapes-seg-mini"],
+     "a pose model needs keypoint labels: data=shapes-seg-mini has segmentation labels (use data=shapes-pose-mini)"),
+    (["model={files}/pose.pt", "data=shapes-pose-mini"],
+     "checkpoint '{files}/pose.pt' predicts keypoints of shape [17, 3]; dataset"),
     (["model={files}/runs/done/weights/best.pt", "data={files}/no_labels/data.yaml"],
      "the 'val' split of {files}/no_labels/data.yaml has no labels (1 images, 0 boxes): COCO AP is undefined"),
     (["model={files}/runs/done/weights/best.pt", "data=shapes-mini", "project={files}/text.pt"],

@@ -29,19 +29,27 @@ def trained(tmp_path_factory, mini_data):
     return tmp, best
 
 
-def pycocotools_reference(gt_path: Path, predictions_path: Path) -> dict:
-    """Metrics straight from pycocotools' COCOeval on the written files (not through boxloss.evaluation)."""
+def pycocotools_reference(gt_path: Path, predictions_path: Path, iou_type: str = "bbox", sigmas=None) -> dict:
+    """Metrics straight from pycocotools' COCOeval on the written files (not through boxloss.evaluation): ``bbox``
+    and ``segm`` with its defaults, ``keypoints`` with the OKS ``sigmas`` given."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO(str(gt_path))
         coco_dt = coco_gt.loadRes(str(predictions_path))
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        evaluator = COCOeval(coco_gt, coco_dt, iou_type)
+        if sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.asarray(sigmas)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    stats = evaluator.stats  # AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ...
+    stats = evaluator.stats  # AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ... (keypoints: AP, AP50, AP75, APm,
+    if iou_type == "keypoints":  # APl, AR20, ...; one maxDets, 20)
+        precision = evaluator.eval["precision"][:, :, :, 0, 0]
+        per_threshold = {key: float(np.mean(p[p > -1])) for key, p in zip(AP_KEYS, precision)}
+        return {**per_threshold, "AP": stats[0], "APm": stats[3], "APl": stats[4], "AR20": stats[5],
+                "_AP50": stats[1], "_AP75": stats[2]}
     precision = evaluator.eval["precision"][:, :, :, 0, 2]  # [T, R, K] area all, maxDets 100
     per_threshold = {key: float(np.mean(p[p > -1])) for key, p in zip(AP_KEYS, precision)}
     return {**per_threshold, "AP": stats[0], "APs": stats[3], "APm": stats[4], "APl": stats[5], "AR100": stats[8],
@@ -147,6 +155,22 @@ def test_two_checkpoints_side_by_side(trained):
         reference = pycocotools_reference(run_dir / "gt.json", run_dir / folder / "predictions.json")
         assert all(metrics[row][k] == pytest.approx(reference[k], abs=1e-12) for k in METRIC_KEYS)  # hotcoco's
     assert "| loss" in result.stdout and "ciou (ciou/last) AP75" in result.stdout  # TIDE rows per checkpoint
+
+
+@pytest.mark.slow
+def test_a_detector_on_pose_and_segment_labels(trained):
+    """A detection checkpoint evaluates on shapes-pose-mini (whose lines carry keypoints after the box) and on
+    shapes-seg-mini (polygons): box metrics only, against the boxes ultralytics' loader takes from those lines."""
+    tmp, best = trained
+    for data, field in (("shapes-pose-mini", "keypoints"), ("shapes-seg-mini", "segmentation")):
+        result = run_entry("val.py", [f"model={best}", f"data={data}", "imgsz=128", f"project={tmp}/val",
+                                      f"name={data}"], tmp, tmp / "network_labels.log")
+        assert result.returncode == 0, result.stderr[-3000:]
+        run_dir = tmp / "val" / data
+        assert list(json.loads((run_dir / "metrics.json").read_text())) == REPORTED_KEYS
+        gt = json.loads((run_dir / "gt.json").read_text())
+        assert len(gt["annotations"]) == 128 and all(field in a for a in gt["annotations"])
+        assert not (run_dir / f"predictions_{'pose' if field == 'keypoints' else 'mask'}.json").exists()
 
 
 @pytest.mark.slow
@@ -322,3 +346,51 @@ def test_rows_are_named_by_loss_and_head():
     infos = [{"box_loss": "ciou", "train_args": {}}, {"box_loss": "ciou", "train_args": {"iou_aware": True}},
              {"box_loss": "eiou", "train_args": {"iou_aware": False}}]
     assert _row_names(paths, infos) == ["ciou", "ciou+iou_aware", "eiou"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COCO128 / "annotations" / "instances_train2017.json").is_file(),
+                    reason=f"coco128 not found at {COCO128} (the shared datasets folder is missing)")
+def test_coco128_segments_train_and_val_reports_mask_ap_against_the_official_json(tmp_path):
+    """Real masks end to end: convert.py coco --task segment on coco128, one epoch of yolov8n-seg with EIoU at 64 px
+    on its polygons (train.py), then val.py with coco_json= the official annotations (backend=hotcoco,pycocotools,
+    checked against each other in the run): metrics.json holds the box metrics and, under "mask", the same keys on
+    mask IoU; gt.json is the official JSON with its 10 crowd regions, which pycocotools, run here on the written
+    gt.json and predictions_mask.json, ignores exactly as the run did (same numbers). conf=0.0001: after one epoch
+    from scratch on 80 classes every score is below ultralytics' 0.001, and the numbers would all be zero."""
+    official = COCO128 / "annotations" / "instances_train2017.json"
+    out = tmp_path / "coco128-seg"
+    converted = run_entry("scripts/convert.py", ["coco", "--images", str(COCO128 / "train2017"), "--json",
+                                                 str(official), "--out", str(out), "--task", "segment"],
+                          tmp_path, tmp_path / "network.log")
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert "929 written" in converted.stdout and "crowd 10" in converted.stdout
+    trained = run_entry("train.py", ["cfg=eiou.yaml", "model=yolov8n-seg.yaml", f"data={out / 'data.yaml'}",
+                                     "epochs=1", "imgsz=64", "batch=16", "workers=0", "plots=False",
+                                     f"project={tmp_path}/runs", "name=seg"], tmp_path, tmp_path / "network.log")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = run_entry("val.py", [f"model={tmp_path}/runs/seg/weights/best.pt", f"data={out / 'data.yaml'}",
+                                  f"coco_json={official}", "imgsz=64", "conf=0.0001", "backend=hotcoco,pycocotools",
+                                  f"project={tmp_path}/val"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "network.log").exists()
+    assert "| eiou mask " in result.stdout and "backends agree: hotcoco, pycocotools" in result.stdout
+    run_dir = tmp_path / "val" / "val"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == [*REPORTED_KEYS, "mask"] and list(metrics["mask"]) == list(METRIC_KEYS)
+    gt = json.loads((run_dir / "gt.json").read_text())
+    assert len(gt["images"]) == 128 and sum(a["iscrowd"] for a in gt["annotations"]) == 10
+    masks = json.loads((run_dir / "predictions_mask.json").read_text())
+    sizes = {im["id"]: [im["height"], im["width"]] for im in gt["images"]}
+    assert masks and all(m["segmentation"]["size"] == sizes[m["image_id"]] for m in masks)
+    boxes = json.loads((run_dir / "predictions.json").read_text())
+    assert [(m["image_id"], m["score"]) for m in masks] == [(b["image_id"], b["score"]) for b in boxes]
+    for family, predictions, iou_type in (("box", "predictions.json", "bbox"), ("mask", "predictions_mask.json",
+                                                                                 "segm")):
+        reference = pycocotools_reference(run_dir / "gt.json", run_dir / predictions, iou_type)
+        values = metrics if family == "box" else metrics["mask"]
+        assert all(values[k] == pytest.approx(reference[k], abs=1e-12) for k in METRIC_KEYS), family
+    assert metrics["mask"]["AR100"] > 0  # masks that found objects: the comparison is not of zeros alone
+    tide = json.loads((run_dir / "tide_mask.json").read_text())
+    assert [tide[k]["ap"] for k in ("AP50", "AP75")] == pytest.approx(
+        [metrics["mask"]["AP50"], metrics["mask"]["AP75"]], abs=1e-12)

@@ -187,3 +187,45 @@ def test_embedded_datasets_of_the_wrong_label_set_say_which_to_use():
         yf.check_dataset("shapes-seg", task="pose")
     for data, task in (("shapes-seg-mini", "segment"), ("shapes-pose", "pose"), ("shapes-pose-mini", "detect")):
         assert yf.check_dataset(data, task=task) is None
+
+
+def test_instances_keep_each_lines_polygon_or_keypoints(tmp_path):
+    """read_instances: a segment line keeps its vertices (its box is their extent, as ultralytics' segments2boxes
+    gives it), a pose line its keypoints (visibility as written for D = 3; for D = 2 ultralytics' rule: labelled
+    unless x or y is negative), a box line neither."""
+    labels = tmp_path / "x.txt"
+    labels.write_text(f"{POLYGON_LINE}\n0 0.5 0.5 0.2 0.2\n")
+    polygon, box = yf.read_instances(labels)
+    assert polygon.cls == 1 and polygon.polygon == ((0.1, 0.2), (0.3, 0.2), (0.3, 0.6))
+    assert polygon.box == pytest.approx((0.2, 0.4, 0.2, 0.4)) and polygon.keypoints is None
+    assert box == yf.Instance(0, (0.5, 0.5, 0.2, 0.2))
+    labels.write_text(f"{POSE_LINE}\n")
+    (pose,) = yf.read_instances(labels, (4, 3))
+    assert pose.box == (0.5, 0.5, 0.4, 0.2) and pose.polygon is None
+    assert pose.keypoints == ((0.3, 0.5, 2), (0.5, 0.4, 1), (0.7, 0.5, 2), (0, 0, 0))
+    labels.write_text("0 0.5 0.5 0.4 0.2 0.3 0.5 0.5 0.4\n")
+    assert yf.read_instances(labels, (2, 2))[0].keypoints == ((0.3, 0.5, 2.0), (0.5, 0.4, 2.0))
+    assert yf.read_instances(tmp_path / "missing.txt") == []
+
+
+def test_instances_drop_duplicates_as_ultralytics_does(tmp_path):
+    """Only lines equal in every value are duplicates (ultralytics' verify_image_label): two different polygons, or
+    two poses, that share a class and a box are two objects."""
+    labels = tmp_path / "x.txt"
+    square, diamond = "0 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3", "0 0.2 0.1 0.3 0.2 0.2 0.3 0.1 0.2"
+    labels.write_text(f"{square}\n{diamond}\n{square}\n")
+    found = yf.read_instances(labels)
+    assert [i.polygon[0] for i in found] == [(0.1, 0.1), (0.2, 0.1)] and found[0].box == found[1].box
+    assert len(yf.read_labels(labels)) == 1  # the box reader sees one box
+    other_pose = POSE_LINE.replace("0.3 0.5 2", "0.35 0.5 2")
+    labels.write_text(f"{POSE_LINE}\n{other_pose}\n{POSE_LINE}\n")
+    assert len(yf.read_instances(labels, (4, 3))) == 2
+    labels.write_text("0 0.5 0.5 0.2\n")
+    with pytest.raises(ValueError, match=r"x.txt:1: expected 'cls cx cy w h'"):
+        yf.read_instances(labels)
+
+
+def test_polygon_label_line_round_trip():
+    line = yf.polygon_label_line(2, [(0.1, 0.25), (0.5, 0.25), (0.5, 0.75)])
+    assert line == "2 0.100000 0.250000 0.500000 0.250000 0.500000 0.750000"
+    assert yf.parse_instance(line).polygon == ((0.1, 0.25), (0.5, 0.25), (0.5, 0.75))

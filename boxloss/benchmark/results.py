@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
-from ..evaluation import METRIC_KEYS
+from ..evaluation import FAMILY_KEYS, METRIC_KEYS
 from .._io import write_json_atomic
 from .plan import WAITING_DIR, Plan, RunSpec
 
@@ -246,7 +246,12 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+EXTRA_FAMILIES = tuple(family for family in FAMILY_KEYS if family != "box")  # mask, pose: beside the box metrics
+
+
 def checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]:
+    """Each split's box metrics, and each extra family's (mask, pose) under its own key when it is complete
+    (:func:`make_result` moves those into the record's ``"families"``)."""
     if not isinstance(metrics, Mapping):
         raise RunFailed(f"the runner returned {type(metrics).__name__}, not metrics per split")
     checked = {}
@@ -256,6 +261,10 @@ def checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]:
         if problem:
             raise RunFailed(f"split {split!r}: {problem}")
         checked[split] = {key: float(values[key]) for key in METRIC_KEYS}
+        for family in EXTRA_FAMILIES:
+            found = values.get(family)
+            if isinstance(found, Mapping) and all(_is_number(found.get(key)) for key in FAMILY_KEYS[family]):
+                checked[split][family] = dict(found)
     return checked
 
 
@@ -268,15 +277,34 @@ def tide_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
     return tide if all(isinstance(value, dict) for value in tide.values()) else None
 
 
+def families_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
+    """The record's ``"families"``: ``{"mask": {split: mask metrics}, "pose": {...}}`` from a runner's per-split
+    outputs (val.py's metrics.json holds a segmentation model's mask metrics under ``"mask"``, a pose model's keypoint
+    metrics under ``"pose"``), each family that every split has; None when there is none."""
+    if not isinstance(outputs, Mapping):
+        return None
+    families = {}
+    for family in EXTRA_FAMILIES:
+        found = {split: (outputs.get(split) or {}).get(family) for split in splits}
+        if all(isinstance(value, Mapping) for value in found.values()):
+            families[family] = {split: dict(value) for split, value in found.items()}
+    return families or None
+
+
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
                 environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None,
                 curve: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The result record; ``tide`` (:func:`tide_by_split`) and ``curve`` (the run's per-epoch val mAP,
-    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``."""
+    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``; the mask and
+    pose metrics that ``metrics`` carries per split go in as ``"families"`` (:func:`families_by_split`), and
+    ``"metrics"`` keeps the box metrics."""
     def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
         return Path(os.path.relpath(path, plan.out)).as_posix()
 
     settings = portable_settings(spec.settings)
+    families = families_by_split(metrics, spec.splits)
+    metrics = {split: {key: value for key, value in values.items() if key not in EXTRA_FAMILIES}
+               for split, values in metrics.items()}
     record = {
         "format": RESULT_FORMAT, "run": spec.name, "cfg": spec.cfg, "seed": spec.seed,
         "cfg_file": settings.get("cfg"), "metrics": metrics, "settings": settings,
@@ -292,6 +320,8 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
         record["tide"] = dict(tide)
     if curve is not None:
         record["curve"] = dict(curve)
+    if families is not None:
+        record["families"] = families
     return record
 
 

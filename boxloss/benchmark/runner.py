@@ -144,7 +144,9 @@ class SubprocessRunner:
             _stop(process)
 
     def __call__(self, spec: RunSpec, slot=None) -> dict[str, dict[str, Any]]:
-        """``{split: metrics.json content, plus its tide.json under "tide"}`` (see :func:`.results.tide_by_split`)."""
+        """``{split: metrics.json content, plus its tide.json under "tide"}`` (see :func:`.results.tide_by_split`);
+        a segmentation or pose model's metrics.json holds its mask or keypoint metrics under ``"mask"`` / ``"pose"``
+        (see :func:`.results.families_by_split`)."""
         device = getattr(slot, "device", None)
         extra = [f"device={device}"] if device is not None else []
         env = {THREADS_ENV: str(slot.threads)} if getattr(slot, "threads", None) else {}
@@ -181,8 +183,10 @@ class SubprocessRunner:
                         metrics[split]["tide"] = json.loads((run_dir / "tide.json").read_text())
                     except (OSError, ValueError) as error:
                         raise RunFailed(f"evaluation on {split} wrote an unreadable tide.json ({error})") from None
+                families = "".join(f"; {family} AP {metrics[split][family]['AP']:.4f}" for family in ("mask", "pose")
+                                   if isinstance(metrics[split].get(family), dict))
                 self.log(f"    {spec.name} {split}: AP {metrics[split]['AP']:.4f}  AP50 {metrics[split]['AP50']:.4f}"
-                         f"  AP75 {metrics[split]['AP75']:.4f}  AP90 {metrics[split]['AP90']:.4f} (COCO)")
+                         f"  AP75 {metrics[split]['AP75']:.4f}  AP90 {metrics[split]['AP90']:.4f} (COCO){families}")
         return metrics
 
     def _run(self, command: list[str], log_file, on_line: Callable[[str], None], what: str, spec: RunSpec,

@@ -11,6 +11,8 @@
         --out datasets/raccoon-yolo
     python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
         --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-yolo
+    python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
+        --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-seg --task segment
     python scripts/convert.py split --data datasets/mine-train-only/data.yaml --val 0.2 --seed 0 --out datasets/resplit
 
 ``voc --src`` keeps the official ``ImageSets/Main`` split; ``--val/--test/--seed`` (or a folder without
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     coco.add_argument("--images", required=True, help="folder holding the JSON's file_names")
     coco.add_argument("--json", required=True, help="instances JSON, e.g. annotations/instances_train2017.json")
     coco.add_argument("--split", help="split name (default: from the JSON name, instances_train2017 -> train2017)")
+    coco.add_argument("--task", choices=("detect", "segment"), default="detect",
+                      help="labels: boxes (detect, default) or one polygon per object (segment)")
 
     split = formats.add_parser("split", help="re-split a YOLO dataset (e.g. one with only a train split)")
     split.add_argument("--data", required=True, help="the dataset's data YAML")
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             report = _split(args)
         else:
             report = convert_coco(args.images, args.json, args.out, split=args.split, copy=args.copy,
-                                  force=args.force)
+                                  force=args.force, task=args.task)
     except (ConfigError, ConversionError) as error:
         print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

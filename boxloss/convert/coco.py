@@ -19,6 +19,17 @@ true nor a false positive.
 Images without annotations (or whose every box was dropped) get an empty label file: they are valid
 negatives, not missing labels.
 
+Segments (``task="segment"``, ``convert.py coco --task segment``). Each kept object is written as a YOLO segment
+line ``cls x1 y1 x2 y2 ...`` (normalised vertices) instead of its box, made as ultralytics' own COCO converter
+makes it (:mod:`boxloss.convert.polygons`): an object in several polygons is one polygon joined by zero-width
+bridges (``merge_multi_segment``), a non-crowd object annotated by an RLE mask is traced to the polygons of its
+outer contours, and an object with no polygon of three points left is dropped and reported (``no_polygon``), where
+ultralytics would write its box as a rectangle. The same objects are kept or dropped as for boxes (crowd regions,
+degenerate boxes, boxes outside the image), so the two label sets describe the same objects; vertices outside the
+image are clipped to it and counted (``segments.points_clipped``). The box ultralytics derives from the polygon is
+the polygon's extent (for coco128 within a pixel of COCO's ``bbox``). Evaluating masks with ``val.py
+coco_json=<the official JSON>`` uses the official segmentations, crowd regions as ignore regions.
+
 Split. The split name defaults to the JSON file name without a leading ``instances_``
 (``instances_train2017.json`` -> ``train2017``). ``data.yaml`` points both ``train`` and ``val`` at it;
 convert another JSON into another folder for a separate validation set.
@@ -49,11 +60,13 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
-from ..data.yolo_format import write_data_yaml, xyxy_label_line
+from ..data.yolo_format import polygon_label_line, write_data_yaml, xyxy_label_line
 from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name, image_inside,
                      output_paths, place_image, relative_reference)
 
-__all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping"]
+__all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping", "TASKS"]
+
+TASKS = ("detect", "segment")  # what the labels hold: boxes, or one polygon per object
 
 
 def split_name_from_json(json_path: Union[str, Path]) -> str:
@@ -138,8 +151,25 @@ def _image_size(image: dict, path: Path, json_path: Path) -> tuple[float, float]
                               f"({error})") from None
 
 
+def _segment_line(report: ConversionReport, cls: int, segmentation, width: float, height: float) -> Optional[str]:
+    """The segment line of one kept object, or None when it has no polygon (the caller drops it)."""
+    from .polygons import segment_polygon
+
+    polygon, source = segment_polygon(segmentation, int(height), int(width))
+    if polygon is None:
+        return None
+    if source != "polygon":
+        report.segments[source] = report.segments.get(source, 0) + 1
+    inside = polygon.clip(0.0, (width, height))
+    clipped = int((inside != polygon).any(axis=1).sum())
+    if clipped:
+        report.segments["points_clipped"] = report.segments.get("points_clipped", 0) + clipped
+    return polygon_label_line(cls, inside / (width, height))
+
+
 def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Union[str, Path], *,
-                 split: Optional[str] = None, copy: bool = False, force: bool = False) -> ConversionReport:
+                 split: Optional[str] = None, copy: bool = False, force: bool = False,
+                 task: str = "detect") -> ConversionReport:
     """Convert one COCO instances JSON and its image folder to a YOLO dataset folder.
 
     Args:
@@ -149,6 +179,7 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
         split: split folder name; default from the JSON file name (:func:`split_name_from_json`).
         copy: copy images instead of symlinking them.
         force: replace an existing output folder written by a previous conversion.
+        task: ``"detect"`` (box lines) or ``"segment"`` (one polygon line per object; module docstring).
 
     Returns:
         The :class:`ConversionReport` (``file`` = image file name, ``index`` = annotation id), also written to
@@ -159,6 +190,8 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
             is written.
     """
     images, json_path, out = Path(images), Path(json_path), Path(out)
+    if task not in TASKS:
+        raise ConversionError(f"task {task!r}: must be one of {', '.join(TASKS)}")
     if split is not None:
         check_split_name(split)
     else:
@@ -184,7 +217,7 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
     for ann in data["annotations"]:
         by_image[ann["image_id"]].append(ann)
 
-    report = ConversionReport("coco", str(json_path), str(out), names, "category ids sorted")
+    report = ConversionReport("coco", str(json_path), str(out), names, "category ids sorted", task=task)
     report.boxes_per_class = dict.fromkeys(names, 0)
     with atomic_output(out, force, protect=images) as tmp:
         (tmp / "images" / split).mkdir(parents=True)
@@ -205,8 +238,14 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
                 box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
                 if box is None:
                     continue
-                report.boxes_per_class[names[class_index[ann["category_id"]]]] += 1
-                lines.append(xyxy_label_line(class_index[ann["category_id"]], box, width, height))
+                cls = class_index[ann["category_id"]]
+                line = (xyxy_label_line(cls, box, width, height) if task == "detect" else
+                        _segment_line(report, cls, ann.get("segmentation"), width, height))
+                if line is None:
+                    report.drop(file, ann["id"], "no_polygon", bbox)
+                    continue
+                report.boxes_per_class[names[cls]] += 1
+                lines.append(line)
             target, label = output_paths(tmp, split, names_of[image["id"]])
             target.parent.mkdir(parents=True, exist_ok=True)
             label.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +258,8 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
 
         header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
                   f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
-                  "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
+                  + ("Labels: one polygon per object (YOLO segment lines).\n" if task == "segment" else "")
+                  + "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
                   f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
         write_data_yaml(tmp / "data.yaml", out, {"train": f"images/{split}", "val": f"images/{split}"}, names,
                         header, extra={"coco_category_ids": category_ids})

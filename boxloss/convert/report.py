@@ -15,6 +15,7 @@ file, the object index or annotation id and the box as written in the source), s
                    drag; COCO ``width <= 0`` or ``height <= 0``)
 ``outside_image``  nothing of the box is left after clipping it to the image
 ``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
+``no_polygon``     COCO ``--task segment``: the object's segmentation holds no polygon of three points
 ``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
 
 Datasets are treated as possibly hostile: an image an annotation names (VOC ``<filename>``, COCO ``file_name``)
@@ -43,7 +44,7 @@ from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
 SIDES = ("left", "top", "right", "bottom")
-DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult")
+DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult", "no_polygon")
 
 
 class ConversionError(ValueError):
@@ -88,6 +89,9 @@ class ConversionReport:
     ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
     has no partner (all of them here, a few in :meth:`summary`). ``split_lists`` records the list files an official
     split was read from (split -> file, rows, images) and ``unlisted_images`` the annotated images in none of them.
+    ``task`` is what the labels hold (``detect``: boxes; ``segment``: one polygon per object), and ``segments``
+    counts the polygons made from several (``joined``) or from an RLE mask (``rle``), and the vertices clipped to
+    the image (``points_clipped``).
     """
 
     format: str
@@ -113,6 +117,8 @@ class ConversionReport:
     annotations_without_image: list[str] = field(default_factory=list)
     split_lists: dict[str, dict] = field(default_factory=dict)
     unlisted_images: list[str] = field(default_factory=list)
+    task: str = "detect"
+    segments: dict[str, int] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -207,6 +213,9 @@ class ConversionReport:
             where = [f"{d.file}#{d.index}" for d in self.dropped if d.reason == reason]
             more = f", ... {len(where) - examples} more" if len(where) > examples else ""
             lines.append(f"    {reason} {count}: {', '.join(where[:examples])}{more}")
+        if self.task != "detect":
+            made = ", ".join(f"{k} {v}" for k, v in self.segments.items()) or "every one a single polygon"
+            lines.append(f"  labels  {self.task}: one polygon per object ({made})")
         if self.kept_flagged:
             lines.append("  kept although flagged: " + ", ".join(f"{k} {v}" for k, v in self.kept_flagged.items()))
         lines += [f"  warning: {w}" for w in self.warnings]

@@ -14,8 +14,9 @@ exactly the ones its data loader trains and validates on:
   ``cls cx cy w h`` line per object, normalised to the image; a polygon line (``cls x1 y1 x2 y2 ...``) stands for
   its bounding box; in a pose dataset (``kpt_shape: [K, D]`` in its YAML) every line is ``cls cx cy w h`` followed
   by K keypoints of D values (``x y`` or ``x y visibility``); exact duplicate lines are dropped, as ultralytics
-  does. A missing label file is an image without objects. A segmentation model needs a polygon for every object
-  (ultralytics refuses a file that mixes polygons and boxes, and a dataset without polygons).
+  does (:func:`read_instances` also keeps each line's polygon or keypoints). A missing label file is an image
+  without objects. A segmentation model needs a polygon for every object (ultralytics refuses a file that mixes
+  polygons and boxes, and a dataset without polygons).
 - **names**: a list, or ``{index: name}`` indexed 0..n-1, or only ``nc``.
 
 Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics.
@@ -28,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .._io import read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
@@ -186,13 +187,13 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
     return int(cls), cx, cy, w, h
 
 
-def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Label]:
-    """The rows of a label file (duplicates dropped, first kept), pose lines read with ``kpt_shape``; ValueError
-    ``<file>:<line>: <what is wrong>``."""
+def _parse_unique(path: str | os.PathLike, parse: Callable[[str], Any], key: Callable[[Any, str], Any]) -> list:
+    """``parse(line)`` of each line of a label file, blank lines and repeats (equal ``key(parsed, line)``, the first
+    kept) left out; [] for a missing file; ValueError ``<file>:<line>: <what is wrong>``."""
     path = Path(path)
     if not path.is_file():
         return []
-    rows, seen = [], set()
+    parsed, seen = [], set()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -200,13 +201,62 @@ def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None)
                          ) from None
     for line_number, line in enumerate(text.splitlines(), 1):
         try:
-            row = parse_label_line(line, kpt_shape)
+            item = parse(line)
         except ValueError as error:
             raise ValueError(f"{path}:{line_number}: {error}") from None
-        if row is not None and row not in seen:
-            seen.add(row)
-            rows.append(row)
-    return rows
+        if item is not None and key(item, line) not in seen:
+            seen.add(key(item, line))
+            parsed.append(item)
+    return parsed
+
+
+def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Label]:
+    """The rows of a label file (duplicates dropped, first kept), pose lines read with ``kpt_shape``; ValueError
+    ``<file>:<line>: <what is wrong>``."""
+    return _parse_unique(path, lambda line: parse_label_line(line, kpt_shape), lambda row, line: row)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One object of a label file with everything its line holds (normalised to the image).
+
+    ``box`` is ``(cx, cy, w, h)`` (of the polygon's extent for a segment line, as ultralytics derives it);
+    ``polygon`` the segment line's vertices ``((x1, y1), (x2, y2), ...)``; ``keypoints`` a pose line's K points
+    ``((x, y, v), ...)``, where ``v`` is the visibility as written (``kpt_shape`` [K, 3]) or, for ``[K, 2]``,
+    ultralytics' own: 2 (labelled) unless x or y is negative, then 0.
+    """
+
+    cls: int
+    box: tuple[float, float, float, float]
+    polygon: tuple[tuple[float, float], ...] | None = None
+    keypoints: tuple[tuple[float, float, float], ...] | None = None
+
+
+def parse_instance(line: str, kpt_shape: Sequence[int] | None = None) -> Instance | None:
+    """The :class:`Instance` of one label line (checked by :func:`parse_label_line`); None for a blank line."""
+    row = parse_label_line(line, kpt_shape)
+    if row is None:
+        return None
+    values = [float(v) for v in line.split()]
+    if kpt_shape is not None:
+        count, dims = kpt_shape
+        points = [values[5 + k * dims: 5 + (k + 1) * dims] for k in range(count)]
+        keypoints = tuple((p[0], p[1], p[2] if dims == 3 else 0.0 if min(p) < 0 else 2.0) for p in points)
+        return Instance(row[0], row[1:], keypoints=keypoints)
+    if len(values) > 5:
+        return Instance(row[0], row[1:], polygon=tuple(zip(values[1::2], values[2::2])))
+    return Instance(row[0], row[1:])
+
+
+def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Instance]:
+    """The objects of a label file with their polygons (segment lines) or keypoints (pose lines, ``kpt_shape``).
+
+    Duplicates are dropped as ultralytics drops them (``verify_image_label``): lines whose every value is equal,
+    the first kept, so two polygons or two poses that share a box are two objects. A missing file has none;
+    ValueError ``<file>:<line>: <what is wrong>``.
+    """
+    return _parse_unique(path, lambda line: parse_instance(line, kpt_shape),
+                         lambda instance, line: tuple(float(v) for v in line.split()))
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -259,6 +309,11 @@ def label_line(cls: int, cx: float, cy: float, w: float, h: float) -> str:
 def xyxy_label_line(cls: int, xyxy: Sequence[float], width: float, height: float) -> str:
     """The label line of a pixel-edge box in an image of ``width`` x ``height`` pixels."""
     return label_line(cls, *xyxy_to_normalised(xyxy, width, height))
+
+
+def polygon_label_line(cls: int, points: Iterable[Sequence[float]]) -> str:
+    """One segment line ``cls x1 y1 x2 y2 ...`` of normalised vertices, LABEL_DECIMALS decimals (no newline)."""
+    return f"{int(cls)} " + " ".join(f"{v:.{LABEL_DECIMALS}f}" for point in points for v in point[:2])
 
 
 def write_labels(path: str | os.PathLike, lines: Iterable[str]) -> None:

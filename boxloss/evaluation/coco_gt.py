@@ -4,14 +4,18 @@ YOLO side: the split's images, their label files and the class names are read by
 (ultralytics' conventions, so they are the images and labels its validator runs on); image sizes are the ORIGINAL
 ones, read from the file header (EXIF rotation applied, as ultralytics does).
 
-COCO side: boxes are top-left ``[x, y, w, h]`` in pixels, ``area = w * h``, ``iscrowd = 0``; image ids follow
-the sorted file order from 1; category id = class index + 1, with the YAML's names. ``info.image_root`` records
-the folder that ``file_name`` is relative to, so predictions can be mapped to image ids by path
-(:func:`image_ids_by_path`).
+COCO side: boxes are top-left ``[x, y, w, h]`` in pixels, ``iscrowd = 0``; image ids follow the sorted file order
+from 1; category id = class index + 1, with the YAML's names. ``info.image_root`` records the folder that
+``file_name`` is relative to, so predictions can be mapped to image ids by path (:func:`image_ids_by_path`).
+A segment line also gives the object's ``segmentation`` (its polygon in pixels) and a pose line (``kpt_shape``) its
+``keypoints`` (``x, y, v`` in pixels) and ``num_keypoints`` (those with v > 0), so one ground truth serves COCO's
+``bbox``, ``segm`` and ``keypoints`` evaluations. ``area``, one per object as in COCO (it sets the size range of
+every family, and the scale of OKS), is the polygon's mask area (pycocotools' rasterisation) for a segment line,
+``0.53 * w * h`` for a pose line (ultralytics' OKS area, :mod:`.keypoints`), and ``w * h`` for a box line.
 
 An official COCO JSON is kept as it is (its image ids, 91-id categories, ``area`` from the segmentation and
 ``iscrowd`` regions, which COCO evaluation ignores); :func:`gt_from_coco_json` only restricts it to the images
-evaluated. Pure Python + numpy + Pillow (image headers); no ultralytics import.
+evaluated. Pure Python + numpy + Pillow (image headers) + pycocotools (polygon areas); no ultralytics import.
 """
 
 from __future__ import annotations
@@ -22,25 +26,49 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..data.yolo_format import image_size, label_line, label_path, read_data_yaml, read_labels, split_images
+from ..data.yolo_format import (Instance, image_size, keypoint_shape, label_line, label_path, read_data_yaml,
+                                read_instances, split_images)
+from .keypoints import POSE_AREA_FACTOR
 
 # ---------------------------------------------------------------------------------------------------------------
 # YOLO -> COCO -> YOLO
 # ---------------------------------------------------------------------------------------------------------------
+def instance_annotation(instance: Instance, width: int, height: int) -> dict[str, Any]:
+    """The COCO fields of one YOLO object in a ``width`` x ``height`` image: ``bbox``, ``area`` and, where the line
+    has them, ``segmentation`` or ``keypoints`` + ``num_keypoints`` (module docstring)."""
+    cx, cy, w, h = instance.box
+    box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+    annotation: dict[str, Any] = {"bbox": box, "area": box[2] * box[3]}
+    if instance.polygon is not None:
+        from pycocotools import mask as mask_utils
+
+        polygon = [v for x, y in instance.polygon for v in (x * width, y * height)]
+        annotation["segmentation"] = [polygon]
+        annotation["area"] = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects([polygon], height, width))))
+    if instance.keypoints is not None:
+        annotation["keypoints"] = [v for x, y, visible in instance.keypoints for v in (x * width, y * height, visible)]
+        annotation["num_keypoints"] = sum(visible > 0 for _, _, visible in instance.keypoints)
+        annotation["area"] = POSE_AREA_FACTOR * box[2] * box[3]
+    return annotation
+
+
 def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
-                 label_files: Sequence[str | os.PathLike] | None = None) -> dict[str, Any]:
+                 label_files: Sequence[str | os.PathLike] | None = None,
+                 kpt_shape: Sequence[int] | None = None) -> dict[str, Any]:
     """COCO ground truth for ``image_files`` (ids 1.. in the given order) and their YOLO labels.
 
     Args:
         image_files: image paths, in the order that defines the image ids.
         names: class names; class ``i`` becomes category id ``i + 1``.
         label_files: one label path per image (default: ultralytics' images -> labels convention).
+        kpt_shape: the dataset's ``[K, D]`` when its lines are pose lines.
 
     Returns:
         A COCO dict: ``info.image_root`` (the folder ``file_name`` is relative to), ``images`` with the original
-        ``width``/``height``, ``annotations`` (pixel top-left xywh, ``area = w * h``, ``iscrowd = 0``) and
-        ``categories``. An image that cannot be read is left out (no id) and listed, with the reader's own reason,
-        in ``info.skipped_images`` (``[{"file", "reason"}]``): ultralytics' validator skips it too.
+        ``width``/``height``, ``annotations`` (pixel top-left xywh, ``area``, ``iscrowd = 0``, and the polygon or
+        keypoints of segment and pose lines: :func:`instance_annotation`) and ``categories``. An image that cannot
+        be read is left out (no id) and listed, with the reader's own reason, in ``info.skipped_images``
+        (``[{"file", "reason"}]``): ultralytics' validator skips it too.
     """
     image_files = [Path(os.path.abspath(f)) for f in image_files]
     label_files = [Path(f) for f in label_files] if label_files is not None else [label_path(f) for f in image_files]
@@ -57,12 +85,11 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": image_file.relative_to(root).as_posix(),
                        "width": width, "height": height})
-        for cls, cx, cy, w, h in read_labels(labels):
-            if cls >= len(names):
-                raise ValueError(f"{labels}: class {cls} but the dataset has {len(names)} classes")
-            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": cls + 1,
-                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+        for instance in read_instances(labels, kpt_shape):
+            if instance.cls >= len(names):
+                raise ValueError(f"{labels}: class {instance.cls} but the dataset has {len(names)} classes")
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": instance.cls + 1,
+                                **instance_annotation(instance, width, height), "iscrowd": 0})
     categories = [{"id": i + 1, "name": str(name)} for i, name in enumerate(names)]
     info = {"description": "boxloss: COCO ground truth from a YOLO dataset", "image_root": str(root)}
     if skipped:
@@ -72,9 +99,10 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
 
 def gt_from_yolo_dataset(data_yaml: str | os.PathLike, split: str = "val",
                          datasets_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """COCO ground truth of a YOLO dataset's split (see :func:`yolo_to_coco`)."""
+    """COCO ground truth of a YOLO dataset's split (see :func:`yolo_to_coco`; a pose dataset's lines are read with
+    its ``kpt_shape``)."""
     spec = read_data_yaml(data_yaml, datasets_dir)
-    return yolo_to_coco(split_images(spec, split), spec.names)
+    return yolo_to_coco(split_images(spec, split), spec.names, kpt_shape=keypoint_shape(spec))
 
 
 def coco_to_yolo_lines(gt: Mapping[str, Any], *, include_crowd: bool = False,

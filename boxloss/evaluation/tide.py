@@ -31,6 +31,10 @@ ignored and no error; a crowd region is never a miss), area "all", at most 100 d
 or AP75 (t_f = 0.75), within 1e-12 (tested). tidecv itself drops crowd regions from its matching, which is why it
 reads slightly differently on COCO images with crowds.
 
+Masks and keypoints (``iou_type="segm"`` / ``"keypoints"``): the same decomposition with mask IoU (TIDE's own
+instance-segmentation mode) or keypoint OKS (hotcoco's extension; TIDE defines boxes and masks) as the similarity,
+COCO's matching of that family, so ``ap`` is that family's AP50 / AP75 (tested to 1e-12, crowd regions included).
+
 One departure from the paper's wording (tidecv's, which hotcoco follows): a Cls and a Loc error aimed at the same
 unmatched GT compete for it even in an oracle that fixes only one of the two types. Minimal case (pinned by
 tests/test_tide.py): GT g of class 1 and GT h of class 2; detections A (class 1, IoU 0.3 with g, score 0.9: Loc),
@@ -45,7 +49,7 @@ import os
 from typing import Any, Iterable, Mapping
 
 from .._io import format_table as render_table
-from .coco_eval import MAX_DETS, run_cocoeval
+from .coco_eval import run_cocoeval
 
 TIDE_ERRORS = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
 TIDE_ORACLES = ("FP", "FN")
@@ -60,13 +64,16 @@ def ap_key(foreground_iou: float) -> str:
 
 def tide_errors(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
                 foreground_ious: Iterable[float] = FOREGROUND_IOUS,
-                background_iou: float = BACKGROUND_IOU) -> dict[str, Any]:
+                background_iou: float = BACKGROUND_IOU, iou_type: str = "bbox",
+                kpt_oks_sigmas: Iterable[float] | None = None) -> dict[str, Any]:
     """The TIDE decomposition of ``predictions`` at each foreground IoU (the content of val.py's tide.json).
 
     Args:
         gt, predictions: as :func:`boxloss.evaluation.evaluate` takes them (checked the same way).
         foreground_ious: IoUs of COCO's grid 0.50:0.05:0.95 (hotcoco matches at the nearest grid threshold).
         background_iou: t_b.
+        iou_type, kpt_oks_sigmas: the family (``bbox``, ``segm``, ``keypoints``) and the OKS sigmas, as
+            :func:`boxloss.evaluation.evaluate` takes them; ``settings.iou_type`` names a family other than boxes.
 
     Returns:
         ``{"AP50": {"foreground_iou", "ap", "delta_ap": {Cls, Loc, Both, Dupe, Bkg, Miss, FP, FN}, "counts":
@@ -75,7 +82,7 @@ def tide_errors(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable
     """
     from hotcoco import __version__
 
-    evaluator = run_cocoeval(gt, predictions, "hotcoco")
+    evaluator = run_cocoeval(gt, predictions, "hotcoco", iou_type, kpt_oks_sigmas)
     result: dict[str, Any] = {}
     for foreground_iou in foreground_ious:
         found = evaluator.tide_errors(pos_thr=float(foreground_iou), bg_thr=float(background_iou))
@@ -83,8 +90,11 @@ def tide_errors(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable
             "foreground_iou": float(foreground_iou), "ap": float(found["ap_base"]),
             "delta_ap": {key: float(found["delta_ap"][key]) for key in (*TIDE_ERRORS, *TIDE_ORACLES)},
             "counts": {key: int(found["counts"][key]) for key in TIDE_ERRORS}}
-    result["settings"] = {"background_iou": float(background_iou), "max_det": MAX_DETS,
+    result["settings"] = {"background_iou": float(background_iou),
+                          "max_det": int(max(evaluator.params.maxDets)),  # 100 (keypoints: 20)
                           "evaluator": f"hotcoco {__version__} COCOeval.tide_errors"}
+    if iou_type != "bbox":
+        result["settings"]["iou_type"] = iou_type
     return result
 
 

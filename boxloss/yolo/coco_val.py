@@ -7,6 +7,12 @@ guesses. :class:`CocoCaptureValidator` runs the stock pipeline unchanged (rect b
 NMS IoU 0.7, ``max_det``) and records, per image path, the NMS output scaled to original-image pixels
 (the same ``scale_preds`` that ``pred_to_json`` uses), unrounded. The caller maps paths to its ground truth's
 image ids and class indices to category ids.
+
+Segmentation and pose (:data:`CAPTURE_VALIDATORS`): the segmentation validator decodes each detection's mask as
+ultralytics does for its COCO export (``process_mask_native``: prototypes upsampled to the input size before the
+crop to the box, the "more accurate" path ``save_json`` selects), and ``scale_preds`` brings it to the original image
+size (uint8), where it is kept as a COCO run-length encoding; the pose validator's keypoints (x, y in original pixels,
+and the predicted visibility) are kept as they are.
 """
 
 from __future__ import annotations
@@ -16,30 +22,43 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from ultralytics.models.yolo.detect import DetectionValidator
+from ultralytics.utils import ops
 
 from .api import BoxLossYOLO
-from .nms import BoxLossValidator
+from .nms import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
 
 
 @dataclass
 class ImageDetections:
-    """One image's detections after NMS: ``boxes`` (N, 4) xyxy original pixels, ``scores`` (N,), ``classes`` (N,)."""
+    """One image's detections after NMS: ``boxes`` (N, 4) xyxy original pixels, ``scores`` (N,), ``classes`` (N,);
+    a segmentation model's ``masks`` (N COCO RLEs of the original image size) and a pose model's ``keypoints``
+    (N, K, 3: x, y original pixels, visibility score)."""
 
     im_file: str
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    masks: list[dict[str, Any]] | None = None
+    keypoints: np.ndarray | None = None
 
 
-class CocoCaptureValidator(BoxLossValidator):
-    """``DetectionValidator`` that also keeps each image's final detections in original-image pixels.
+def encode_masks(masks: np.ndarray) -> list[dict[str, Any]]:
+    """COCO RLEs (``{"size": [h, w], "counts": str}``) of binary masks (N, h, w), via pycocotools."""
+    from pycocotools import mask as mask_utils
 
-    ``captured`` lists one :class:`ImageDetections` per validated image (with or without detections), in
-    dataloader order. Ultralytics' own JSON export and its COCO/LVIS auto-evaluation are switched off: the
-    caller evaluates against its own ground truth.
-    """
+    if not len(masks):
+        return []
+    rles = mask_utils.encode(np.asfortranarray(np.moveaxis(masks.astype(np.uint8), 0, -1)))  # (h, w, N) Fortran
+    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
+
+
+class CaptureMixin:
+    """Keeps each image's final detections in original-image pixels, in ``captured``: one :class:`ImageDetections`
+    per validated image (with or without detections), in dataloader order. Ultralytics' own JSON export and its
+    COCO/LVIS auto-evaluation are switched off: the caller evaluates against its own ground truth."""
 
     def init_metrics(self, model) -> None:
         super().init_metrics(model)
@@ -51,13 +70,37 @@ class CocoCaptureValidator(BoxLossValidator):
     def update_metrics(self, preds: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         super().update_metrics(preds, batch)
         for si, pred in enumerate(preds):
-            pbatch = self._prepare_batch(si, batch)
-            boxes = self.scale_preds(pred, pbatch)["bboxes"] if len(pred["cls"]) else pred["bboxes"]
+            pbatch = DetectionValidator._prepare_batch(self, si, batch)  # sizes and file: no mask or keypoint targets
+            scaled = self.scale_preds(pred, pbatch) if len(pred["cls"]) else pred
+            masks, keypoints = scaled.get("masks"), scaled.get("keypoints")
             self.captured.append(ImageDetections(
                 im_file=str(pbatch["im_file"]),
-                boxes=boxes.detach().cpu().double().numpy().reshape(-1, 4),
+                boxes=scaled["bboxes"].detach().cpu().double().numpy().reshape(-1, 4),
                 scores=pred["conf"].detach().cpu().double().numpy(),
-                classes=pred["cls"].detach().cpu().numpy().astype(np.int64)))
+                classes=pred["cls"].detach().cpu().numpy().astype(np.int64),
+                masks=None if masks is None else encode_masks(masks.detach().cpu().numpy()),
+                keypoints=None if keypoints is None else keypoints.detach().cpu().double().numpy()))
+
+
+class CocoCaptureValidator(CaptureMixin, BoxLossValidator):
+    """``DetectionValidator`` that also keeps each image's final detections (:class:`CaptureMixin`)."""
+
+
+class CocoSegmentCaptureValidator(CaptureMixin, BoxLossSegmentationValidator):
+    """``SegmentationValidator`` that also keeps each image's detections and masks, decoded as ultralytics decodes
+    them for its COCO export (``process_mask_native``, which ``save_json`` would select)."""
+
+    def init_metrics(self, model) -> None:
+        super().init_metrics(model)
+        self.process = ops.process_mask_native
+
+
+class CocoPoseCaptureValidator(CaptureMixin, BoxLossPoseValidator):
+    """``PoseValidator`` that also keeps each image's detections and keypoints."""
+
+
+CAPTURE_VALIDATORS = {"detect": CocoCaptureValidator, "segment": CocoSegmentCaptureValidator,
+                      "pose": CocoPoseCaptureValidator}
 
 
 def checkpoint_info(model: BoxLossYOLO) -> dict[str, Any]:
@@ -68,7 +111,8 @@ def checkpoint_info(model: BoxLossYOLO) -> dict[str, Any]:
 
 def capture_detections(model: BoxLossYOLO, data_yaml: str, *, split: str = "val", save_dir: str | Path,
                        max_det: int = COCO_MAX_DET, **val_args: Any) -> list[ImageDetections]:
-    """Validate ``model`` through ``model.val`` with :class:`CocoCaptureValidator`; every image's detections.
+    """Validate ``model`` through ``model.val`` with its task's capture validator (:data:`CAPTURE_VALIDATORS`);
+    every image's detections (with masks or keypoints for a segmentation or pose model).
 
     Args:
         model: a loaded checkpoint.
@@ -79,10 +123,10 @@ def capture_detections(model: BoxLossYOLO, data_yaml: str, *, split: str = "val"
         **val_args: other ultralytics val keys (imgsz, batch, device, conf, iou, workers, ...).
     """
     save_dir = Path(save_dir).resolve()
-    validators: list[CocoCaptureValidator] = []
+    validators: list[CaptureMixin] = []
     model.add_callback("on_val_end", validators.append)
     args = {"plots": False, "save_json": False, "save_txt": False, "verbose": False, **val_args}
-    model.val(validator=CocoCaptureValidator, data=data_yaml, split=split, max_det=max_det,
+    model.val(validator=CAPTURE_VALIDATORS[model.task], data=data_yaml, split=split, max_det=max_det,
               project=str(save_dir.parent), name=save_dir.name, exist_ok=True, **args)
     if not validators:
         raise RuntimeError("ultralytics' validator did not run to its end")
@@ -122,12 +166,30 @@ def coco_names() -> list[str]:
     return [names[i] for i in range(len(names))]
 
 
-def to_coco_results(captured: Sequence[ImageDetections], image_ids: Mapping[str, int],
-                    category_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """COCO results (``image_id``, ``category_id``, ``bbox`` top-left xywh pixels, ``score``), unrounded.
+def _shapes(image: ImageDetections, family: str) -> list[tuple[str, Any]]:
+    """``(field, value)`` of each detection of ``image`` in COCO's result format for ``family``."""
+    if family == "box":
+        return [("bbox", [x1, y1, x2 - x1, y2 - y1]) for x1, y1, x2, y2 in image.boxes.tolist()]
+    if family == "mask" and image.masks is not None:
+        return [("segmentation", rle) for rle in image.masks]
+    if family == "pose" and image.keypoints is not None:
+        points = image.keypoints
+        if points.shape[-1] == 2:  # a kpt_shape [K, 2] model predicts no visibility: COCO's x, y, v with v = 1
+            points = np.concatenate([points, np.ones_like(points[..., :1])], -1)
+        return [("keypoints", one.reshape(-1).tolist()) for one in points]
+    raise ValueError(f"{image.im_file!r}: no {family} predictions captured (a {family} family needs a "
+                     f"{'segmentation' if family == 'mask' else 'pose'} model)")
 
-    Sorted by image id, then by descending score (the order COCOeval ranks them in). ``image_ids`` maps resolved
-    image paths to ground-truth ids; an image missing from it raises ``ValueError``.
+
+def to_coco_results(captured: Sequence[ImageDetections], image_ids: Mapping[str, int],
+                    category_ids: Sequence[int], family: str = "box") -> list[dict[str, Any]]:
+    """COCO results of one family, unrounded: ``image_id``, ``category_id``, ``score`` and ``bbox`` (top-left xywh
+    pixels), ``segmentation`` (RLE; ``mask``) or ``keypoints`` ([x1, y1, v1, ...] pixels, v the predicted
+    visibility; ``pose``), COCO's own result formats.
+
+    Sorted by image id, then by descending score (the order COCOeval ranks them in); the families list the same
+    detections in the same order. ``image_ids`` maps resolved image paths to ground-truth ids; an image missing
+    from it raises ``ValueError``.
     """
     results = []
     for image in sorted(captured, key=lambda d: image_ids.get(str(Path(d.im_file).resolve()), -1)):
@@ -135,9 +197,9 @@ def to_coco_results(captured: Sequence[ImageDetections], image_ids: Mapping[str,
         if key not in image_ids:
             raise ValueError(f"validated image {image.im_file!r} is not in the ground truth")
         image_id = image_ids[key]
-        order = np.argsort(-image.scores, kind="stable")
-        for (x1, y1, x2, y2), score, cls in zip(image.boxes[order].tolist(), image.scores[order].tolist(),
-                                                 image.classes[order].tolist()):
-            results.append({"image_id": image_id, "category_id": int(category_ids[int(cls)]),
-                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score})
+        shapes = _shapes(image, family)
+        for i in np.argsort(-image.scores, kind="stable").tolist():
+            field, value = shapes[i]
+            results.append({"image_id": image_id, "category_id": int(category_ids[int(image.classes[i])]),
+                            field: value, "score": float(image.scores[i])})
     return results

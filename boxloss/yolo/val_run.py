@@ -6,15 +6,21 @@ the ground truth) raises :class:`~boxloss.errors.ConfigError` in :func:`prepare`
 Run directory ``<project>/<name>`` (``name`` defaults to ``val``; ``val2``, ``val3``, ... when taken). Everything is
 written into a temporary sibling folder that is renamed to the run directory only when the whole evaluation has
 succeeded, so a failed run leaves nothing and does not shift the next run's name:
-- ``gt.json``: the COCO ground truth evaluated (restricted to the images ultralytics validated);
-- ``predictions.json`` (one checkpoint) or ``<row>/predictions.json`` (several): the COCO results evaluated;
-- ``metrics.json``: ``{AP50, ..., AP95, AP, APs, APm, APl, AR100}``, or ``{row: {...}}`` for several checkpoints;
-  with several backends (``backend=hotcoco,pycocotools``, ``backend=all``) it holds the first one's numbers and
-  ``metrics_<backend>.json`` each other's, every one checked against pycocotools' (a difference over
-  :data:`~boxloss.evaluation.coco_eval.AGREEMENT_TOLERANCE` fails the run, naming the metric);
-- ``tide.json``: the TIDE error decomposition at foreground IoU 0.5 and 0.75 (:mod:`boxloss.evaluation.tide`,
-  always through hotcoco), or ``{row: {...}}`` for several checkpoints;
-- ``table.md``: the tables printed (AP, calibration, TIDE).
+- ``gt.json``: the COCO ground truth evaluated (restricted to the images ultralytics validated), with each object's
+  polygon (segmentation datasets) or keypoints (pose datasets), so it serves every family;
+- ``predictions.json`` (one checkpoint) or ``<row>/predictions.json`` (several): the COCO box results evaluated;
+  a segmentation checkpoint's mask results (RLE) beside it in ``predictions_mask.json``, a pose checkpoint's
+  keypoint results in ``predictions_pose.json``;
+- ``metrics.json``: ``{AP50, ..., AP95, AP, APs, APm, APl, AR100, ...}`` for the boxes, plus ``"mask": {...}`` (the
+  same keys on mask IoU) or ``"pose": {...}`` (keypoint AP on OKS, with the sigmas and area used under ``"oks"``),
+  or ``{row: {...}}`` for several checkpoints; with several backends (``backend=hotcoco,pycocotools``,
+  ``backend=all``) it holds the first one's numbers and ``metrics_<backend>.json`` each other's, every one checked
+  against pycocotools' (a difference over :data:`~boxloss.evaluation.coco_eval.AGREEMENT_TOLERANCE` in any family
+  fails the run, naming the metric);
+- ``tide.json``: the TIDE error decomposition of the boxes at foreground IoU 0.5 and 0.75
+  (:mod:`boxloss.evaluation.tide`, always through hotcoco), or ``{row: {...}}`` for several checkpoints; the same
+  decomposition of the masks (mask IoU) in ``tide_mask.json``, of the keypoints (OKS) in ``tide_pose.json``;
+- ``table.md``: the tables printed (AP of every family, calibration, TIDE).
 """
 
 from __future__ import annotations
@@ -31,12 +37,13 @@ from ultralytics.utils import DATASETS_DIR
 
 from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
 from ..data.embedded import resolve_data
-from ..data.yolo_format import check_dataset, split_images
+from ..data.yolo_format import check_dataset, keypoint_shape, read_data_yaml, split_images
 from ..errors import ConfigError
-from ..evaluation import BACKENDS, METRIC_KEYS, evaluate, format_table
+from ..evaluation import BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate, format_table
 from ..evaluation.calibration import CALIBRATION_KEYS, calibration
 from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, BackendDisagreement,
-                                    backend_disagreement, missing_backend)
+                                    backend_disagreement, check_ground_truth, missing_backend)
+from ..evaluation.keypoints import POSE_AREA_FACTOR, oks_sigmas
 from ..evaluation.tide import format_tide_table, tide_errors
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
 from ..param import Param
@@ -47,6 +54,9 @@ SPLITS = ("val", "test")
 NMS_CHOICES = ("standard", "diou", "none")
 DEFAULT_BACKEND = "hotcoco"  # bit-identical to pycocotools (tested), 30x faster on BCCD test (scripts/bench_eval.py)
 TIDE_BACKEND = "hotcoco"  # tide.json is computed with it whatever backend computes the AP
+PREDICTION_FILES = {"box": "predictions.json", "mask": "predictions_mask.json", "pose": "predictions_pose.json"}
+TIDE_FILES = {"box": "tide.json", "mask": "tide_mask.json", "pose": "tide_pose.json"}
+TIDE_SIMILARITY = {"box": "box IoU", "mask": "mask IoU", "pose": "keypoint OKS"}
 
 
 def backend_list(value: str) -> tuple[str, ...] | None:
@@ -115,6 +125,11 @@ class Checkpoint:
     category_ids: list[int]
     nms: dict[str, Any] = field(default_factory=lambda: {"method": "standard"})  # what suppresses its detections
 
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The metric families of its task: box, and mask (segment) or pose (pose)."""
+        return TASK_FAMILIES[self.model.task]
+
 
 @dataclass
 class ValPlan:
@@ -125,6 +140,7 @@ class ValPlan:
     backends: tuple[str, ...]
     run_dir: Path
     notes: list[str] = field(default_factory=list)
+    oks: dict[str, Any] | None = None  # keypoint AP's sigmas and area, when a pose checkpoint is evaluated
 
 
 def _build_gt(data_yaml: str, split: str, coco_json: Any) -> dict[str, Any]:
@@ -164,20 +180,27 @@ def _row_names(paths: list[Path], infos: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
-def _load_checkpoints(paths: list[Path], gt: dict[str, Any]) -> list[Checkpoint]:
+def _load_models(paths: list[Path]) -> list[Any]:
+    """Each checkpoint loaded as a BoxLossYOLO; a file that does not load, or another task's model, is bad input."""
     from .api import BoxLossYOLO
 
-    models, infos = [], []
+    models = []
     for path in paths:
         try:
             model = BoxLossYOLO(str(path))
         except Exception as error:  # a corrupt or foreign file: report it as bad input
             reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
             raise ConfigError(f"cannot load checkpoint {str(path)!r}: {reason}") from None
-        if model.task != "detect":
-            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates detection")
+        if model.task not in TASK_FAMILIES:
+            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates detection, "
+                              "segmentation and pose models")
         models.append(model)
-        infos.append(checkpoint_info(model))
+    return models
+
+
+def _checkpoints(paths: list[Path], models: list[Any], gt: dict[str, Any]) -> list[Checkpoint]:
+    """The loaded checkpoints with their row names and the ground truth's category id of each class."""
+    infos = [checkpoint_info(model) for model in models]
     checkpoints = []
     for path, model, info, row in zip(paths, models, infos, _row_names(paths, infos)):
         try:
@@ -196,6 +219,35 @@ def _new_run_dir(project: str, name: str | None) -> Path:
     return candidate
 
 
+def _check_task_data(settings: dict[str, Any], tasks: set[str]) -> None:
+    """A segmentation checkpoint needs polygon labels, a pose checkpoint a dataset with ``kpt_shape``."""
+    for task in sorted(tasks - {"detect"}):
+        check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
+                      task=task)
+
+
+def _oks_settings(data_yaml: str, paths: list[Path], models: list[Any], coco_json: Any) -> dict[str, Any] | None:
+    """Keypoint AP's sigmas and object area (:mod:`boxloss.evaluation.keypoints`), after checking that every pose
+    checkpoint predicts the dataset's ``kpt_shape``; None without a pose checkpoint."""
+    poses = [(path, model) for path, model in zip(paths, models) if model.task == "pose"]
+    if not poses:
+        return None
+    spec = read_data_yaml(data_yaml, DATASETS_DIR)
+    kpt_shape = keypoint_shape(spec)
+    for path, model in poses:
+        predicted = list(getattr(model.model.model[-1], "kpt_shape", []))
+        if predicted != list(kpt_shape):
+            raise ConfigError(f"checkpoint {str(path)!r} predicts keypoints of shape {predicted}; dataset "
+                              f"{str(spec.yaml_path)!r} has kpt_shape {list(kpt_shape)}")
+    try:
+        sigmas, source = oks_sigmas(kpt_shape, spec.content.get("kpt_oks_sigmas"))
+    except ValueError as error:
+        raise ConfigError(f"dataset {str(spec.yaml_path)!r}: {error}") from None
+    area = ("coco_json's own area (COCO's segment area)" if coco_json is not None else
+            f"{POSE_AREA_FACTOR} x box width x height (ultralytics' PoseValidator OKS area)")
+    return {"sigmas": sigmas, "sigmas_from": source, "area": area}
+
+
 def prepare(settings: dict[str, Any]) -> ValPlan:
     """Everything checked and loaded (``settings``: :data:`VAL_KEYS` values, checked); nothing written yet."""
     for key in ("model", "data"):
@@ -203,12 +255,12 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
             raise ConfigError(f"{key}= is required (e.g. model=runs/train/ciou/weights/best.pt data=shapes)")
     check_device(settings["device"])
     check_output_folder(settings["project"], "project")
-    paths = []
+    paths, tasks = [], set()
     for item in str(settings["model"]).split(","):
         item = item.strip()
         if not item.endswith(".pt"):
             raise ConfigError(f"model={item!r} must be a trained .pt checkpoint (several: model=a.pt,b.pt)")
-        check_model(item)
+        tasks.add(check_model(item))
         paths.append(Path(item).resolve())
     if len(set(paths)) != len(paths):
         raise ConfigError("model= names the same checkpoint twice")
@@ -219,6 +271,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
     if missing_backend(TIDE_BACKEND):
         raise ConfigError(f"{missing_backend(TIDE_BACKEND)}: tide.json (the TIDE error decomposition) needs it")
     check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
+    _check_task_data(settings, tasks)
     data_yaml = resolve_data(settings["data"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
     for image in skipped_images(gt):  # ultralytics skips them as well; say which, and why
@@ -227,14 +280,22 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
         raise ConfigError(f"the {settings['split']!r} split of {settings['data']} has no labels ({len(gt['images'])} "
                           "images, 0 boxes): COCO AP is undefined there (pycocotools would report -1); evaluate a "
                           "split with labels")
-    checkpoints = _load_checkpoints(paths, gt)
+    models = _load_models(paths)
+    oks = _oks_settings(data_yaml, paths, models, settings["coco_json"])
+    checkpoints = _checkpoints(paths, models, gt)
+    for family in sorted({family for c in checkpoints for family in c.families} - {"box"}):
+        try:
+            check_ground_truth(gt, FAMILIES[family])
+        except ValueError as error:  # an official JSON without keypoints (instances_*.json for a pose model)
+            raise ConfigError(f"coco_json={settings['coco_json']!r}: {error}") from None
     for checkpoint in checkpoints:
         checkpoint.nms = _nms_for(checkpoint, settings)
         if checkpoint.nms["method"] == "diou":
             checkpoint.row += " (DIoU-NMS)"
     if settings["iou_aware_alpha"] is not None:
         _set_iou_aware_alpha(checkpoints, float(settings["iou_aware_alpha"]))
-    return ValPlan(settings, data_yaml, gt, checkpoints, backends, _new_run_dir(settings["project"], settings["name"]))
+    return ValPlan(settings, data_yaml, gt, checkpoints, backends, _new_run_dir(settings["project"], settings["name"]),
+                   oks=oks)
 
 
 def _set_iou_aware_alpha(checkpoints: list[Checkpoint], alpha: float) -> None:
@@ -303,7 +364,7 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
                 if settings[k] is not None}
     gt, image_ids = plan.gt, None
     results: dict[str, dict[str, dict[str, float]]] = {backend: {} for backend in plan.backends}
-    tide: dict[str, dict[str, Any]] = {}
+    tide: dict[str, dict[str, dict[str, Any]]] = {family: {} for family in FAMILIES}  # family -> row -> TIDE
     for checkpoint in plan.checkpoints:
         save_dir = run_dir / _safe(checkpoint.row) if several else run_dir
         captured = capture_detections(checkpoint.model, plan.data_yaml, split=settings["split"], save_dir=save_dir,
@@ -320,43 +381,86 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
             write_json_atomic(run_dir / "gt.json", gt)
         elif seen != image_ids:
             raise RuntimeError(f"{checkpoint.row}: validated a different set of images than the first checkpoint")
-        predictions = to_coco_results(captured, by_path, checkpoint.category_ids)
-        write_json_atomic(save_dir / "predictions.json", predictions)
-        score_vs_iou = calibration(gt, predictions)
+        predictions = {family: to_coco_results(captured, by_path, checkpoint.category_ids, family)
+                       for family in checkpoint.families}
+        for family, results_of_family in predictions.items():
+            write_json_atomic(save_dir / PREDICTION_FILES[family], results_of_family)
+        score_vs_iou = calibration(gt, predictions["box"])
         skipped = {"skipped_images": len(plan.gt["images"]) - len(image_ids) + len(skipped_images(plan.gt))}
         for backend in plan.backends:
-            results[backend][checkpoint.row] = {**evaluate(gt, predictions, backend), **score_vs_iou, **skipped,
-                                                "nms": checkpoint.nms}
+            metrics = {**evaluate(gt, predictions["box"], backend), **score_vs_iou, **skipped, "nms": checkpoint.nms}
+            for family in checkpoint.families[1:]:
+                sigmas = plan.oks["sigmas"] if family == "pose" else None
+                metrics[family] = evaluate(gt, predictions[family], backend, FAMILIES[family], sigmas)
+                if family == "pose":
+                    metrics[family]["oks"] = plan.oks
+            results[backend][checkpoint.row] = metrics
         if len(plan.backends) > 1:
-            disagreement = backend_disagreement({b: results[b][checkpoint.row] for b in plan.backends})
-            if disagreement:
-                raise BackendDisagreement(f"backends disagree on {checkpoint.row}: {disagreement}")
-        tide[checkpoint.row] = tide_errors(gt, predictions)
+            for family in checkpoint.families:
+                disagreement = backend_disagreement({b: family_metrics(results[b][checkpoint.row], family)
+                                                     for b in plan.backends}, keys=FAMILY_KEYS[family])
+                if disagreement:
+                    where = checkpoint.row if family == "box" else f"{checkpoint.row} ({family})"
+                    raise BackendDisagreement(f"backends disagree on {where}: {disagreement}")
+        for family in checkpoint.families:
+            sigmas = plan.oks["sigmas"] if family == "pose" else None
+            tide[family][checkpoint.row] = tide_errors(gt, predictions[family], iou_type=FAMILIES[family],
+                                                       kpt_oks_sigmas=sigmas)
 
     first = plan.backends[0]
     table_rows = dict(results[first])
     for backend in plan.backends[1:]:
         table_rows.update({f"{row} [{backend}]": metrics for row, metrics in results[backend].items()})
     name_column = "model" if not several else "loss"
-    table = format_table(table_rows, first_column=name_column)
+    table = format_family_table(table_rows, name_column)
     table += "\n\n" + format_table(table_rows, CALIBRATION_KEYS, first_column=name_column)
-    table += ("\n\nTIDE (hotcoco): ΔX = AP gained if every error of type X were fixed, relative to the AP at that IoU "
-              "(background IoU 0.1)\n\n"
-              + format_tide_table(tide if several else {"": next(iter(tide.values()))},
-                                  first_column=name_column if several else "TIDE of"))
+    for family, rows in tide.items():
+        if not rows:
+            continue
+        of = "" if family == "box" else f" of the {'masks' if family == 'mask' else 'keypoints'}"
+        table += (f"\n\nTIDE{of} (hotcoco, {TIDE_SIMILARITY[family]}): ΔX = AP gained if every error of type X were "
+                  "fixed, relative to the AP at that IoU (background IoU 0.1)\n\n"
+                  + format_tide_table(rows if several else {"": next(iter(rows.values()))},
+                                      first_column=name_column if several else "TIDE of"))
     write_text_atomic(run_dir / "table.md", table + "\n")
     for backend in plan.backends:
         payload = results[backend] if several else next(iter(results[backend].values()))
         write_json_atomic(run_dir / ("metrics.json" if backend == first else f"metrics_{backend}.json"), payload,
                           indent=2)
-    write_json_atomic(run_dir / "tide.json", tide if several else next(iter(tide.values())), indent=2)
+    for family, rows in tide.items():
+        if rows:
+            write_json_atomic(run_dir / TIDE_FILES[family], rows if several else next(iter(rows.values())), indent=2)
     log(table)
     if len(plan.backends) > 1:
-        difference = max(abs(results[REFERENCE_BACKEND][row][key] - results[other][row][key])
-                         for other in plan.backends for row in results[first] for key in METRIC_KEYS)
+        difference = max(abs(family_metrics(results[REFERENCE_BACKEND][row], family)[key]
+                             - family_metrics(results[other][row], family)[key])
+                         for other in plan.backends for row in results[first] for family in FAMILIES
+                         if family_metrics(results[first][row], family) is not None for key in FAMILY_KEYS[family])
         log(f"val.py: backends agree: {', '.join(plan.backends)}, max |difference| from {REFERENCE_BACKEND} "
             f"{difference:.2e} (tolerance {AGREEMENT_TOLERANCE:g})")
     return results[first]
+
+
+def family_metrics(metrics: dict[str, Any], family: str) -> dict[str, Any] | None:
+    """One family's metrics out of a row of metrics.json: the box metrics are the row itself, another family sits
+    under its own key (None when the row has none)."""
+    return metrics if family == "box" else metrics.get(family)
+
+
+def format_family_table(rows: dict[str, dict[str, Any]], name_column: str) -> str:
+    """The AP table: one row per checkpoint (box metrics), and with segmentation or pose checkpoints one row per
+    checkpoint and family (``eiou box``, ``eiou mask``) so the families line up column by column."""
+    if not any(family_metrics(metrics, family) for metrics in rows.values() for family in ("mask", "pose")):
+        return format_table(rows, first_column=name_column)
+    columns = list(METRIC_KEYS) + [key for key in FAMILY_KEYS["pose"] if key not in METRIC_KEYS
+                                   and any("pose" in metrics for metrics in rows.values())]
+    by_family = {}
+    for row, metrics in rows.items():
+        name, _, backend = row.partition(" [")
+        for family in FAMILIES:
+            if family_metrics(metrics, family) is not None:
+                by_family[f"{name} {family}" + (f" [{backend}" if backend else "")] = family_metrics(metrics, family)
+    return format_table(by_family, columns, first_column=name_column)
 
 
 def _safe(name: str) -> str:
