@@ -261,3 +261,24 @@ def test_mps_is_refused_where_it_cannot_serve(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control is not on PATH"):
         mps.check_available("0")
+
+
+def test_mask_ap_rows_get_the_box_rows_statistics(tmp_path):
+    """Results of segmentation runs carry "families": {"mask": {split: metrics}}; the summary pairs them against
+    the baseline like the box rows, with Holm over the mask comparisons, and the report shows them."""
+    def with_mask(record, shift):
+        mask = {key: value - 0.1 + shift for key, value in record["metrics"]["val"].items()}
+        return {**record, "families": {"mask": {"val": mask}}}
+
+    plan = build_plan(["cfgs=ciou,eiou", "seeds=0,1,2", "data=shapes-mini", "epochs=1", f"out={tmp_path / 'b'}"])
+    outcome = run(plan, FakeRunner())
+    results = [with_mask(r, 0.01 * r["seed"] + (0.02 if r["cfg"] == "eiou" else 0.0))
+               for r in outcome.results.values()]
+    result = summary.summarize(results, "ciou")
+    mask = result["families"]["mask"]
+    assert mask["configs"] == ["ciou", "eiou"]
+    assert mask["paired"]["val"]["eiou"]["AP"]["mean"] == pytest.approx(
+        result["paired"]["val"]["eiou"]["AP"]["mean"] + 0.02)  # fake_metrics: eiou's box AP is +0.02 on every seed
+    assert mask["power"]["val"]["eiou"]["AP50"]["resolved_holm"] is True and mask["multiplicity"]["val"]["m"] == 4
+    report = summary.format_report(result)
+    assert "### Mask AP (segmentation, COCO segm)" in report and "(mask; 4 of 4 comparisons resolved after Holm" in report

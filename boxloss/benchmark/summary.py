@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..evaluation import AP_KEYS, IOU_THRESHOLDS
+from ..evaluation.coco_eval import FAMILY_KEYS
 from ..evaluation.matches import ap_per_threshold
 from .._io import format_table, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
@@ -157,6 +158,8 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
     power = {split: {cfg: {key: power_summary(d["values"]) for key, d in per_key.items()}
                      for cfg, per_key in paired[split].items()} for split in splits}
     multiplicity = {split: _holm(paired[split], power[split]) for split in splits}
+    families = {family: _family_summary(results, family, configs, baseline, splits, seeds)
+                for family in sorted({f for r in results for f in (r.get("families") or {})})}
     curve_runs: dict[str, dict[int, Any]] = {}
     for result in results:
         curve = result.get("curve")
@@ -167,12 +170,41 @@ def summarize(results: Sequence[Mapping[str, Any]], baseline: str | None = None,
             curve_runs.setdefault(result["cfg"], {})[result["seed"]] = curve
     return {"configs": configs, "baseline": baseline, "baseline_present": baseline in present, "splits": splits,
             "seeds": seeds, "runs": sorted(result["run"] for result in results), "stats": stats, "paired": paired,
-            "within_seed_noise": noise, "power": power, "multiplicity": multiplicity,
+            "within_seed_noise": noise, "power": power, "multiplicity": multiplicity, "families": families,
             "curves": curves.summarize_curves(curve_runs, configs),
             "tide": tide_report.summarize_tide(results, configs, baseline, splits) if baseline in present else None,
             "two_stage": _two_stage(results, configs, baseline, splits, out, resamples, log)
             if baseline in present else None,
             "meta": _meta(results, configs)}
+
+
+def _family_summary(results: Sequence[Mapping[str, Any]], family: str, configs: Sequence[str], baseline: str,
+                    splits: Sequence[str], seeds: Sequence[int]) -> dict[str, Any]:
+    """A metric family beside the boxes (``mask``: COCO mask AP; ``pose``: keypoint AP, OKS) with the box rows'
+    statistics: mean ± std per config and split, paired differences against the baseline with their power
+    summaries, and Holm over the family's own comparisons of a split."""
+    by_run = {(r["cfg"], r["seed"]): r for r in results}
+    keys = [key for key in FAMILY_KEYS[family] if key in (*AP_KEYS, "AP", "APs", "APm", "APl")]
+
+    def values(cfg: str, split: str, key: str) -> dict[int, float]:
+        found = {}
+        for seed in seeds:
+            record = by_run.get((cfg, seed))
+            value = (((record or {}).get("families") or {}).get(family) or {}).get(split, {}).get(key)
+            if _measured(value):
+                found[seed] = value
+        return found
+
+    present = [cfg for cfg in configs if any(values(cfg, split, "AP") for split in splits)]
+    stats = {split: {cfg: {key: {**mean_std(values(cfg, split, key).values()), "seeds": sorted(values(cfg, split, key))}
+                           for key in keys} for cfg in present} for split in splits}
+    paired = {split: {cfg: {key: paired_difference(values(cfg, split, key), values(baseline, split, key))
+                            for key in PAIRED_KEYS} for cfg in present if cfg != baseline}
+              for split in splits} if baseline in present else {split: {} for split in splits}
+    power = {split: {cfg: {key: power_summary(d["values"]) for key, d in per_key.items()}
+                     for cfg, per_key in paired[split].items()} for split in splits}
+    return {"keys": keys, "configs": present, "stats": stats, "paired": paired, "power": power,
+            "multiplicity": {split: _holm(paired[split], power[split]) for split in splits}}
 
 
 def _holm(paired: Mapping[str, Any], power: Mapping[str, Any]) -> dict[str, Any]:
@@ -508,6 +540,8 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
                       "the seeds that 0.5 and 1 AP point (0.005 and 0.01 on the tables' 0-1 scale) would need if the "
                       "seed-to-seed spread stays as measured (see "
                       "boxloss/benchmark/power.py).", "", power_table(summary, split), ""]
+        for family, entry in (summary.get("families") or {}).items():
+            lines += family_lines(summary, family, entry, split)
         if (summary.get("two_stage") or {}).get(split):
             entry = summary["two_stage"][split]
             lines += ["### Seeds or images: where the uncertainty comes from", "",
@@ -527,6 +561,23 @@ def format_report(summary: Mapping[str, Any], plot_file: str | None = PLOT_FILE,
             if summary["tide"][split]["paired"]:
                 lines += [f"![TIDE paired differences]({tide_report.TIDE_PLOT})", ""]
     return "\n".join(lines)
+
+
+FAMILY_TITLES = {"mask": "Mask AP (segmentation, COCO segm)", "pose": "Keypoint AP (pose, COCO OKS)"}
+
+
+def family_lines(summary: Mapping[str, Any], family: str, entry: Mapping[str, Any], split: str) -> list[str]:
+    """The report's section for a metric family beside the boxes: its AP per threshold and paired rows."""
+    view = {**summary, "configs": entry["configs"], "stats": entry["stats"], "paired": entry["paired"],
+            "power": entry["power"]}
+    lines = [f"### {FAMILY_TITLES.get(family, family)}", "",
+             stats_table(view, split, tuple(k for k in entry["keys"] if k in (*AP_KEYS, "AP"))), ""]
+    if entry["paired"][split]:
+        holm = entry["multiplicity"][split]
+        lines += [f"Paired difference against {summary['baseline']} ({family}; {holm['resolved_holm']} of "
+                  f"{holm['m']} comparisons resolved after Holm, {holm['resolved_raw']} uncorrected):", "",
+                  paired_table(view, split), ""]
+    return lines
 
 
 def _budget_lines(summary: Mapping[str, Any]) -> list[str]:
