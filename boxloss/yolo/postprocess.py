@@ -1,4 +1,7 @@
-"""DIoU-NMS in ultralytics' pipeline: the validator and predictor call it where they would call ``non_max_suppression``.
+"""The validators' and predictors' postprocess: ultralytics' NMS or DIoU-NMS, as ``nms_method`` says.
+
+The validators and predictors here (detection, segmentation, pose) call :func:`non_max_suppression` where
+ultralytics' own call its ``non_max_suppression``; the suppression itself is :mod:`boxloss.ops.nms`.
 
 ``nms_method: standard`` (default) is ultralytics' ``non_max_suppression``, untouched. ``nms_method: diou`` keeps its
 semantics -- the candidates above ``conf`` (one per class above it with ``multi_label``, as validation uses; the best
