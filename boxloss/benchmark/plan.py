@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.embedded import EMBEDDED_DATASETS
+from ..data.embedded import EMBEDDED_DATASETS, check_data
 from ..errors import ConfigError
 from .engines import Execution
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
@@ -164,7 +164,6 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     """
     from ultralytics.utils import DATASETS_DIR
 
-    from ..data.yolo_format import check_dataset
     from ..yolo import experiment, val_run
 
     argv = list(argv)
@@ -196,7 +195,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
 
     data = raw["data"].strip()
-    check_dataset(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 

@@ -36,8 +36,8 @@ from typing import Any
 from ultralytics.utils import DATASETS_DIR
 
 from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
-from ..data.embedded import resolve_data
-from ..data.yolo_format import check_dataset, keypoint_shape, read_data_yaml, split_images
+from ..data.embedded import check_data, resolve_data
+from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
 from ..errors import ConfigError
 from ..evaluation import (BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate,
                           format_metrics_table)
@@ -223,8 +223,8 @@ def _new_run_dir(project: str, name: str | None) -> Path:
 def _check_task_data(settings: dict[str, Any], tasks: set[str]) -> None:
     """A segmentation checkpoint needs polygon labels, a pose checkpoint a dataset with ``kpt_shape``."""
     for task in sorted(tasks - {"detect"}):
-        check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
-                      task=task)
+        check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
+                   task=task)
 
 
 def _oks_settings(data_yaml: str, paths: list[Path], models: list[Any], coco_json: Any) -> dict[str, Any] | None:
@@ -271,7 +271,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
             raise ConfigError(missing_backend(backend))
     if missing_backend(TIDE_BACKEND):
         raise ConfigError(f"{missing_backend(TIDE_BACKEND)}: tide.json (the TIDE error decomposition) needs it")
-    check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
+    check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
     _check_task_data(settings, tasks)
     data_yaml = resolve_data(settings["data"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
