@@ -47,11 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv: list[str]) -> int:
     import boxloss.yolo  # noqa: F401  (offline settings, config keys)
     from boxloss.benchmark.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
-    from boxloss.data.yolo_format import check_dataset
+    from boxloss.data.embedded import check_data
     from boxloss.yolo.experiment import check_model
 
     settings = parse_keyvalues(argv, KEYS)
-    check_dataset(settings["data"], ("train",))
+    check_data(settings["data"], ("train",))
     task = check_model(settings["model"])
     if task != "detect":
         raise ConfigError(f"model={settings['model']!r} is a {task} model; matched_gains.py measures the initial box "

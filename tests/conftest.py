@@ -103,6 +103,32 @@ def fresh_interpreter_imports(statement: str, packages: tuple[str, ...]) -> list
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def pickled_boxloss_modules(checkpoint: Path) -> set[str]:
+    """The boxloss modules whose classes a checkpoint's pickle names (module paths, recorded while it loads).
+
+    A checkpoint refers to the model, head and options classes by module path, so a checkpoint written today loads
+    only while those modules keep their names (or leave an alias where they were).
+    """
+    import pickle
+    import types
+
+    import torch
+
+    found: set[str] = set()
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module.split(".")[0] == "boxloss":
+                found.add(module)
+            return super().find_class(module, name)
+
+    recording = types.ModuleType("recording_pickle")
+    recording.__dict__.update(vars(pickle))
+    recording.Unpickler = Recording
+    torch.load(checkpoint, map_location="cpu", weights_only=False, pickle_module=recording)
+    return found
+
+
 def loss_and_grads(model, criterion, batch):
     """One forward and backward of ``criterion`` on ``batch``: the loss, its items and every parameter gradient."""
     model.zero_grad()

@@ -16,8 +16,8 @@ import pytest
 from conftest import fresh_interpreter_imports
 
 from boxloss.evaluation import (AP_KEYS, BACKENDS, KEYPOINT_METRIC_KEYS, METRIC_KEYS, coco_to_yolo_lines,
-                                evaluate, format_table, gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path,
-                                yolo_to_coco)
+                                evaluate, format_metrics_table, gt_from_coco_json, gt_from_yolo_dataset,
+                                image_ids_by_path, yolo_to_coco)
 from boxloss.evaluation.coco_eval import AGREEMENT_TOLERANCE, backend_disagreement, missing_backend, run_cocoeval
 from boxloss.data.yolo_format import label_path, read_labels as read_yolo_labels, split_images
 from boxloss.testing.detections import detections_from_gt, random_detections
@@ -236,17 +236,17 @@ def test_coco128_crowd_regions_are_kept_and_ignored():
             assert not e["dtIgnore"][:, columns].any() and not e["dtMatches"][:, columns].any()
 
 
-def test_format_table():
+def test_format_metrics_table():
     rows = {"ciou": {k: 0.5 for k in METRIC_KEYS}, "eiou": {**{k: 0.25 for k in METRIC_KEYS}, "APs": -1.0}}
-    table = format_table(rows, columns=("AP50", "APs"), first_column="loss")
+    table = format_metrics_table(rows, columns=("AP50", "APs"), first_column="loss")
     lines = table.splitlines()
     assert lines[0].split("|")[1].strip() == "loss" and [c.strip() for c in lines[0].split("|")[2:4]] == ["AP50", "APs"]
     assert set(lines[1].replace("|", "").replace(" ", "")) <= {"-", ":"}
     assert [c.strip() for c in lines[3].split("|")[1:4]] == ["eiou", "0.250", "-"]
-    plain = format_table(rows, style="plain").splitlines()
+    plain = format_metrics_table(rows, style="plain").splitlines()
     assert len(plain) == 3 and plain[1].split()[0] == "ciou" and len(plain[1].split()) == 1 + len(METRIC_KEYS)
     with pytest.raises(ValueError):
-        format_table(rows, style="html")
+        format_metrics_table(rows, style="html")
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, offline_env, run_entry
+from conftest import REPO, offline_env, pickled_boxloss_modules, run_entry
 
 from test_train_e2e import TINY, read_results
 
@@ -35,6 +35,15 @@ def test_trains_with_the_head_and_its_loss(head_run):
     head = checkpoint["model"].model[-1]
     assert isinstance(head, IoUAwareDetect) and head.iou_aware_alpha == 0.5
     assert checkpoint["train_args"]["iou_aware"] is True
+
+
+@pytest.mark.slow
+def test_the_checkpoint_names_only_the_model_head_and_options_modules(head_run):
+    """best.pt refers to boxloss by module path only through the model, the IoU-aware head and the options (never
+    the validators, predictors or criteria), so those three modules keep their names for old checkpoints to load."""
+    _, run_dir = head_run
+    assert pickled_boxloss_modules(run_dir / "weights" / "best.pt") == {
+        "boxloss.yolo.model", "boxloss.yolo.iou_aware", "boxloss.options"}
 
 
 @pytest.mark.slow

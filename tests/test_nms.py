@@ -1,4 +1,4 @@
-"""Tests for DIoU-NMS (boxloss.nms).
+"""Tests for DIoU-NMS (boxloss.ops.nms).
 
 Evidence, each able to fail on its own:
 1. a slow, obviously-correct Python greedy loop (the paper's rule, pair by pair): identical kept indices on
@@ -17,8 +17,8 @@ import torch
 import torchvision.ops as tvops
 from conftest import fresh_interpreter_imports
 
-from boxloss import nms
-from boxloss.nms import batched_diou_nms, diou_nms
+from boxloss.ops import nms
+from boxloss.ops.nms import batched_diou_nms, diou_nms
 
 
 def reference_diou_nms(boxes, scores, iou_threshold, beta=1.0, classes=None):
@@ -204,8 +204,9 @@ def test_bad_arguments_raise(call):
         call()
 
 
-def test_importing_nms_imports_neither_ultralytics_nor_torchvision():
-    assert fresh_interpreter_imports("import boxloss.nms", ("ultralytics", "torchvision")) == []
+def test_importing_the_ops_imports_neither_ultralytics_nor_torchvision():
+    statement = "import boxloss.ops, boxloss.ops.nms, boxloss.ops.boxes"
+    assert fresh_interpreter_imports(statement, ("ultralytics", "torchvision")) == []
 
 
 def test_suppression_at_equality_as_in_the_paper():

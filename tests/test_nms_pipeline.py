@@ -1,4 +1,4 @@
-"""DIoU-NMS inside ultralytics' pipeline (boxloss.yolo.nms): the same candidates and semantics as ultralytics'
+"""DIoU-NMS inside ultralytics' pipeline (boxloss.yolo.postprocess): the same candidates and semantics as ultralytics'
 non_max_suppression, only the suppression rule replaced; val.py, predict and the benchmark use it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from ultralytics.utils.nms import non_max_suppression as stock_nms
 
-from boxloss.yolo.nms import non_max_suppression
+from boxloss.yolo.postprocess import non_max_suppression
 
 
 def random_predictions(batch=2, nc=3, anchors=600, seed=0):

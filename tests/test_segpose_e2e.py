@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from boxloss.evaluation import FAMILY_KEYS
-from conftest import assert_same_top_k, run_entry
+from conftest import assert_same_top_k, pickled_boxloss_modules, run_entry
 from test_train_e2e import read_results
 from test_val_e2e import REPORTED_KEYS, pycocotools_reference
 
@@ -61,6 +61,14 @@ def test_trains_with_the_box_loss_and_the_tasks_own_terms(run):
     checkpoint = torch.load(run_dir / "weights" / "best.pt", map_location="cpu", weights_only=False)
     assert checkpoint["train_args"]["box_loss"] == "eiou"
     assert checkpoint["train_args"]["task"] == ("segment" if "seg" in yaml else "pose")
+
+
+@pytest.mark.slow
+def test_the_checkpoint_names_only_the_model_and_options_modules(run):
+    """best.pt refers to boxloss by module path only through the task's model class and the options, so those
+    modules keep their names for old checkpoints to load (see tests/test_iou_aware_e2e.py)."""
+    _, run_dir, _ = run
+    assert pickled_boxloss_modules(run_dir / "weights" / "best.pt") == {"boxloss.yolo.model", "boxloss.options"}
 
 
 @pytest.mark.slow

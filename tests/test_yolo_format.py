@@ -9,6 +9,7 @@ from conftest import fresh_interpreter_imports
 from PIL import Image
 
 from boxloss.data import yolo_format as yf
+from boxloss.data.embedded import check_data
 from boxloss.errors import ConfigError
 
 
@@ -130,9 +131,9 @@ def test_unreadable_image_gives_the_reason(tmp_path):
 
 
 def test_embedded_names_check_only_their_splits():
-    assert yf.check_dataset("shapes-mini", ("train", "val")) is None
+    assert check_data("shapes-mini", ("train", "val")) is None
     with pytest.raises(ConfigError, match="has no 'test' split"):
-        yf.check_dataset("shapes", ("test",))
+        check_data("shapes", ("test",))
 
 
 def test_module_is_pure():
@@ -181,12 +182,12 @@ def test_a_pose_model_needs_kpt_shape_and_a_segmentation_model_polygons(tmp_path
 def test_embedded_datasets_of_the_wrong_label_set_say_which_to_use():
     with pytest.raises(ConfigError, match=r"segmentation model needs polygon labels: data=shapes-mini has "
                                           r"detection labels \(use data=shapes-seg-mini\)"):
-        yf.check_dataset("shapes-mini", task="segment")
+        check_data("shapes-mini", task="segment")
     with pytest.raises(ConfigError, match=r"pose model needs keypoint labels: data=shapes-seg has segmentation "
                                           r"labels \(use data=shapes-pose\)"):
-        yf.check_dataset("shapes-seg", task="pose")
+        check_data("shapes-seg", task="pose")
     for data, task in (("shapes-seg-mini", "segment"), ("shapes-pose", "pose"), ("shapes-pose-mini", "detect")):
-        assert yf.check_dataset(data, task=task) is None
+        assert check_data(data, task=task) is None
 
 
 def test_instances_keep_each_lines_polygon_or_keypoints(tmp_path):

@@ -12,11 +12,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from ..data.embedded import EMBEDDED_DATASETS
+from ..data.embedded import EMBEDDED_DATASETS, check_data
 from ..errors import ConfigError
-from .engines import Execution
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..param import Param
 
@@ -56,6 +55,37 @@ EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order", 
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How the runs of a plan are executed: the checked, frozen execution keys (:data:`EXECUTION_KEYS`, each
+    described in :data:`BENCHMARK_KEYS`). How the runs go, never what they compute, so it is not part of a run's
+    recorded settings; :func:`boxloss.benchmark.engines.make_engine` turns it into an engine."""
+
+    jobs: int = 1
+    engine: str = "local"
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    order: str = "config"
+    mps: bool = False
+
+    @classmethod
+    def from_keys(cls, values: Mapping[str, Any], given: set[str]) -> "Execution":
+        """The execution of validated key values (``given``: the keys the user typed); ConfigError for keys of the
+        other engine. ``order`` defaults to ``seed`` when runs go in parallel (jobs > 1 or Ray), else ``config``."""
+        engine = values["engine"]
+        if engine == "local" and (values["address"] is not None or "num_gpus" in given):
+            raise ConfigError("address= and num_gpus= are for engine=ray; on this machine use jobs= and device=")
+        if engine == "ray" and "jobs" in given:
+            raise ConfigError("jobs= is for engine=local; with engine=ray, Ray runs as many as num_cpus/num_gpus allow")
+        if values["mps"] and engine == "ray":
+            raise ConfigError("mps=true starts a daemon on this machine; with engine=ray start MPS on each node "
+                              "(nvidia-cuda-mps-control -d) and leave mps= out")
+        order = values["order"] or ("seed" if engine == "ray" or values["jobs"] > 1 else "config")
+        return cls(values["jobs"], engine, values["address"], values["num_cpus"], values["num_gpus"], order,
+                   values["mps"])
 
 
 @dataclass(frozen=True)
@@ -164,7 +194,6 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     """
     from ultralytics.utils import DATASETS_DIR
 
-    from ..data.yolo_format import check_dataset
     from ..yolo import experiment, val_run
 
     argv = list(argv)
@@ -196,7 +225,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
 
     data = raw["data"].strip()
-    check_dataset(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
-from ..data.yolo_format import (SPLITS, check_dataset, label_path, read_labels, split_images, write_data_yaml,
-                                write_labels)
+from ..data.embedded import check_data
+from ..data.yolo_format import SPLITS, label_path, read_labels, split_images, write_data_yaml, write_labels
 from ..errors import ConfigError
 from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, output_paths, place_image
 
@@ -206,7 +206,7 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
         if split not in SPLITS:
             raise ConversionError(f"--from {split}: must be one of {', '.join(SPLITS)}")
     try:
-        spec = check_dataset(str(data_yaml), tuple(sources))
+        spec = check_data(str(data_yaml), tuple(sources))
     except ConfigError as error:
         raise ConversionError(str(error)) from None
     if spec is None:

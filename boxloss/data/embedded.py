@@ -1,5 +1,8 @@
 """The embedded datasets: names a config can use as ``data:``, generated locally on first use (no download).
 
+A config's ``data:`` is an embedded dataset's name or a data YAML path; :func:`check_data` and :func:`resolve_data`
+take either, so the YOLO-format layer below (:mod:`.yolo_format`) only ever sees paths.
+
 ``shapes`` is the synthetic generator's default size (400 train / 100 val images); ``shapes-mini`` the same
 generator at smoke-test size (48 / 24), for tests, CI and a first try. ``shapes-seg`` and ``shapes-pose`` (and their
 ``-mini`` sizes) are the same images labelled for instance segmentation (the visible part's polygon) and for pose
@@ -8,8 +11,12 @@ generator at smoke-test size (48 / 24), for tests, CI and a first try. ``shapes-
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from .yolo_format import TASK_KINDS, DataSpec, check_dataset, check_splits_and_task
 
 MINI = {"n_train": 48, "n_val": 24}
 # name -> parameters of boxloss.data.synthetic.ensure_dataset
@@ -37,3 +44,41 @@ def resolve_data(data: str) -> str:
 
         return str(ensure_dataset(**EMBEDDED_DATASETS[data]))
     return str(Path(data).resolve())
+
+
+def check_data(data: Any, splits: Sequence[str] = ("train", "val"), *,
+               datasets_dir: str | os.PathLike | None = None, labels: bool = True,
+               task: str = "detect") -> DataSpec | None:
+    """A config's ``data:`` checked before anything is written: ConfigError with one line.
+
+    An embedded dataset is generated on first use, so only its split names and the task are checked and None is
+    returned; a data YAML path gets :func:`~boxloss.data.yolo_format.check_dataset` (same arguments) and its
+    :class:`~boxloss.data.yolo_format.DataSpec` is returned.
+    """
+    check_splits_and_task(splits, task)
+    if is_embedded(data):
+        for split in splits:
+            if split not in EMBEDDED_SPLITS:
+                raise ConfigError(f"the embedded dataset {data!r} has no {split!r} split (it has: "
+                                  f"{', '.join(EMBEDDED_SPLITS)})")
+        _check_embedded_task(data, task)
+        return None
+    embedded = ", ".join(EMBEDDED_DATASETS)
+    if not isinstance(data, (str, os.PathLike)) or not str(data):
+        raise ConfigError(f"data={data!r} must be a dataset YAML path or one of {embedded}")
+    if not Path(data).is_file():
+        raise ConfigError(f"dataset {str(data)!r} not found (boxloss never downloads datasets; embedded: {embedded})")
+    return check_dataset(data, splits, datasets_dir=datasets_dir, labels=labels, task=task)
+
+
+def _check_embedded_task(data: str, task: str) -> None:
+    """A segmentation or pose model on an embedded dataset of another label set: say which one to use."""
+    have = embedded_task(data)
+    if task == "detect" or have == task:
+        return
+    suffix = {"segment": "-seg", "pose": "-pose"}[task]
+    base = data.replace("-seg", "").replace("-pose", "")
+    wanted = base.replace("shapes", f"shapes{suffix}", 1)
+    needs = "polygon labels" if task == "segment" else "keypoint labels"
+    raise ConfigError(f"a {TASK_KINDS[task]} model needs {needs}: data={data} has {TASK_KINDS[have]} labels "
+                      f"(use data={wanted})")

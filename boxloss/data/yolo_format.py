@@ -19,7 +19,9 @@ exactly the ones its data loader trains and validates on:
   polygons and boxes, and a dataset without polygons).
 - **names**: a list, or ``{index: name}`` indexed 0..n-1, or only ``nc``.
 
-Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics.
+Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics, and nothing of ``boxloss.data``:
+the embedded datasets' names are resolved above this layer (:func:`boxloss.data.embedded.check_data`,
+:func:`~boxloss.data.embedded.resolve_data`), so everything here takes paths.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .._io import read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
-from .embedded import EMBEDDED_DATASETS, EMBEDDED_SPLITS, embedded_task
 
 # ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
 IMG_FORMATS = frozenset({"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff",
@@ -100,8 +101,7 @@ def read_data_yaml(data_yaml: str | os.PathLike, datasets_dir: str | os.PathLike
     path = Path(data_yaml)
     where = f"dataset {str(data_yaml)!r}"
     if not path.is_file():
-        raise ConfigError(f"{where} not found (boxloss never downloads datasets; embedded: "
-                          f"{', '.join(EMBEDDED_DATASETS)})")
+        raise ConfigError(f"{where} not found (boxloss never downloads datasets)")
     content = read_yaml_mapping(path, "dataset")
     names = class_names(content, where)
     if "nc" in content and content.get("names") is not None and content["nc"] != len(names):
@@ -360,34 +360,31 @@ def keypoint_shape(spec: DataSpec) -> tuple[int, int] | None:
     return value[0], value[1]
 
 
-def check_dataset(data: Any, splits: Sequence[str] = ("train", "val"), *,
-                  datasets_dir: str | os.PathLike | None = None, labels: bool = True,
-                  task: str = "detect") -> DataSpec | None:
-    """Everything a run needs from a dataset, checked before anything is written; ConfigError with one line.
-
-    ``data``: a data YAML path or an embedded dataset name (``shapes``, ``shapes-mini``, ...: generated on first use,
-    so only the split names and the task are checked and None is returned). For a YAML: it exists and parses (the
-    line of a syntax error is named), has ``names`` or ``nc``, every split in ``splits`` lists images that exist and,
-    with ``labels``, every label line of those splits parses and names a class of the dataset (``file:line``).
-    Ultralytics would skip a malformed label file with a warning and train without it; a benchmark should not.
-    ``task`` is the model's: ``pose`` needs the YAML's ``kpt_shape``; ``segment`` needs a polygon on every label
-    line (checked with ``labels``).
-    """
+def check_splits_and_task(splits: Sequence[str], task: str) -> None:
+    """Each of ``splits`` is train, val or test and ``task`` detect, segment or pose; ConfigError otherwise."""
     for split in splits:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} must be one of {', '.join(SPLITS)}")
     if task not in TASK_KINDS:
         raise ConfigError(f"task {task!r} must be one of {', '.join(TASK_KINDS)}")
-    if isinstance(data, str) and data in EMBEDDED_DATASETS:
-        for split in splits:
-            if split not in EMBEDDED_SPLITS:
-                raise ConfigError(f"the embedded dataset {data!r} has no {split!r} split (it has: "
-                                  f"{', '.join(EMBEDDED_SPLITS)})")
-        _check_embedded_task(data, task)
-        return None
-    if not isinstance(data, (str, os.PathLike)) or not str(data):
-        raise ConfigError(f"data={data!r} must be a dataset YAML path or one of {', '.join(EMBEDDED_DATASETS)}")
-    spec = read_data_yaml(data, datasets_dir)
+
+
+def check_dataset(data_yaml: str | os.PathLike, splits: Sequence[str] = ("train", "val"), *,
+                  datasets_dir: str | os.PathLike | None = None, labels: bool = True,
+                  task: str = "detect") -> DataSpec:
+    """Everything a run needs from a dataset, checked before anything is written; ConfigError with one line.
+
+    ``data_yaml`` exists and parses (the line of a syntax error is named), has ``names`` or ``nc``, every split in
+    ``splits`` lists images that exist and, with ``labels``, every label line of those splits parses and names a
+    class of the dataset (``file:line``). Ultralytics would skip a malformed label file with a warning and train
+    without it; a benchmark should not. ``task`` is the model's: ``pose`` needs the YAML's ``kpt_shape``;
+    ``segment`` needs a polygon on every label line (checked with ``labels``). A config's ``data:``, which may also
+    name an embedded dataset, is checked by :func:`boxloss.data.embedded.check_data`.
+    """
+    check_splits_and_task(splits, task)
+    if not isinstance(data_yaml, (str, os.PathLike)) or not str(data_yaml):
+        raise ConfigError(f"data={data_yaml!r} must be a dataset YAML path")
+    spec = read_data_yaml(data_yaml, datasets_dir)
     kpt_shape = keypoint_shape(spec)
     if task == "pose" and kpt_shape is None:
         raise ConfigError(f"a pose model needs keypoint labels: dataset {str(spec.yaml_path)!r} has no 'kpt_shape' "
@@ -399,19 +396,6 @@ def check_dataset(data: Any, splits: Sequence[str] = ("train", "val"), *,
             if task == "segment":
                 _check_polygons(spec, split, boxes, polygons)
     return spec
-
-
-def _check_embedded_task(data: str, task: str) -> None:
-    """A segmentation or pose model on an embedded dataset of another label set: say which one to use."""
-    have = embedded_task(data)
-    if task == "detect" or have == task:
-        return
-    suffix = {"segment": "-seg", "pose": "-pose"}[task]
-    base = data.replace("-seg", "").replace("-pose", "")
-    wanted = base.replace("shapes", f"shapes{suffix}", 1)
-    needs = "polygon labels" if task == "segment" else "keypoint labels"
-    raise ConfigError(f"a {TASK_KINDS[task]} model needs {needs}: data={data} has {TASK_KINDS[have]} labels "
-                      f"(use data={wanted})")
 
 
 def _check_polygons(spec: DataSpec, split: str, boxes: int, polygons: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..box_ops import pairwise_iou, xywh_to_xyxy
+from ..ops.boxes import pairwise_iou, xywh_to_xyxy
 
 CALIBRATION_KEYS = ("score_iou_pearson", "score_iou_spearman", "matched")
 

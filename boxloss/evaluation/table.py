@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .._io import format_table as render_table
+from .._io import format_table
 from .coco_eval import METRIC_KEYS
 
 MISSING = "-"  # a metric with nothing to measure (-1 in COCOeval) or absent
 
 
-def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] = METRIC_KEYS, *,
-                 style: str = "markdown", digits: int = 3, first_column: str = "model") -> str:
+def format_metrics_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] = METRIC_KEYS, *,
+                         style: str = "markdown", digits: int = 3, first_column: str = "model") -> str:
     """``{name: metrics}`` as a table: one row per name (in the given order), one column per metric.
 
     Args:
@@ -31,4 +31,4 @@ def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
         return f"{float(value):.{digits}f}"
 
     body = [[str(name), *(cell(metrics.get(key)) for key in columns)] for name, metrics in rows.items()]
-    return render_table([first_column, *columns], body, style=style)
+    return format_table([first_column, *columns], body, style=style)

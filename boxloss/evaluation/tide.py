@@ -48,7 +48,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Mapping
 
-from .._io import format_table as render_table
+from .._io import format_table
 from .coco_eval import run_cocoeval
 
 TIDE_ERRORS = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
@@ -113,7 +113,7 @@ def format_tide_table(rows: Mapping[str, Mapping[str, Any]], *, style: str = "ma
             delta_rows.append([label, f"{part['ap']:.{digits}f}",
                                *(f"{part['delta_ap'][k]:.{digits}f}" for k in (*TIDE_ERRORS, *TIDE_ORACLES))])
             count_rows.append([label, *(str(part["counts"][k]) for k in TIDE_ERRORS)])
-    deltas = render_table([first_column, "AP", *(f"Δ{k}" for k in (*TIDE_ERRORS, *TIDE_ORACLES))], delta_rows,
+    deltas = format_table([first_column, "AP", *(f"Δ{k}" for k in (*TIDE_ERRORS, *TIDE_ORACLES))], delta_rows,
                           style=style)
-    counts = render_table([first_column, *(f"n {k}" for k in TIDE_ERRORS)], count_rows, style=style)
+    counts = format_table([first_column, *(f"n {k}" for k in TIDE_ERRORS)], count_rows, style=style)
     return deltas + "\n\n" + counts

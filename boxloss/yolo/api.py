@@ -7,8 +7,8 @@ from typing import Any
 from ultralytics import YOLO
 
 from .model import TASK_MODELS
-from .nms import (BoxLossPosePredictor, BoxLossPoseValidator, BoxLossPredictor, BoxLossSegmentationPredictor,
-                  BoxLossSegmentationValidator, BoxLossValidator)
+from .postprocess import (BoxLossPosePredictor, BoxLossPoseValidator, BoxLossPredictor,
+                          BoxLossSegmentationPredictor, BoxLossSegmentationValidator, BoxLossValidator)
 from .trainer import TASK_TRAINERS
 
 TASK_VALIDATORS = {"detect": BoxLossValidator, "segment": BoxLossSegmentationValidator, "pose": BoxLossPoseValidator}

@@ -26,7 +26,7 @@ from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import ops
 
 from .api import BoxLossYOLO
-from .nms import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
+from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
 

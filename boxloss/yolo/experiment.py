@@ -18,8 +18,7 @@ from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 
 from .. import options
 from .._io import check_output_folder, read_yaml_mapping
-from ..data.embedded import is_embedded, resolve_data
-from ..data.yolo_format import check_dataset
+from ..data.embedded import check_data, is_embedded, resolve_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
 from ..param import Param
@@ -91,7 +90,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
                           f"({', '.join(TASK_HEADS['detect'])}); {cfg['model']!r} is a {task} model, whose criterion "
                           "has no IoU-prediction term")
     if require_data:
-        spec = check_dataset(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
+        spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
         if task == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
             raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
                               "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")

@@ -31,7 +31,7 @@ from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
 from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel, head_task, unsupported_head
-from .nms import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
+from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
 

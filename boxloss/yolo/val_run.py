@@ -36,10 +36,11 @@ from typing import Any
 from ultralytics.utils import DATASETS_DIR
 
 from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
-from ..data.embedded import resolve_data
-from ..data.yolo_format import check_dataset, keypoint_shape, read_data_yaml, split_images
+from ..data.embedded import check_data, resolve_data
+from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
 from ..errors import ConfigError
-from ..evaluation import BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate, format_table
+from ..evaluation import (BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate,
+                          format_metrics_table)
 from ..evaluation.calibration import CALIBRATION_KEYS, calibration
 from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, BackendDisagreement,
                                     backend_disagreement, check_ground_truth, missing_backend)
@@ -222,8 +223,8 @@ def _new_run_dir(project: str, name: str | None) -> Path:
 def _check_task_data(settings: dict[str, Any], tasks: set[str]) -> None:
     """A segmentation checkpoint needs polygon labels, a pose checkpoint a dataset with ``kpt_shape``."""
     for task in sorted(tasks - {"detect"}):
-        check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
-                      task=task)
+        check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
+                   task=task)
 
 
 def _oks_settings(data_yaml: str, paths: list[Path], models: list[Any], coco_json: Any) -> dict[str, Any] | None:
@@ -270,7 +271,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
             raise ConfigError(missing_backend(backend))
     if missing_backend(TIDE_BACKEND):
         raise ConfigError(f"{missing_backend(TIDE_BACKEND)}: tide.json (the TIDE error decomposition) needs it")
-    check_dataset(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
+    check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
     _check_task_data(settings, tasks)
     data_yaml = resolve_data(settings["data"])
     gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
@@ -413,7 +414,7 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
         table_rows.update({f"{row} [{backend}]": metrics for row, metrics in results[backend].items()})
     name_column = "model" if not several else "loss"
     table = format_family_table(table_rows, name_column)
-    table += "\n\n" + format_table(table_rows, CALIBRATION_KEYS, first_column=name_column)
+    table += "\n\n" + format_metrics_table(table_rows, CALIBRATION_KEYS, first_column=name_column)
     for family, rows in tide.items():
         if not rows:
             continue
@@ -451,7 +452,7 @@ def format_family_table(rows: dict[str, dict[str, Any]], name_column: str) -> st
     """The AP table: one row per checkpoint (box metrics), and with segmentation or pose checkpoints one row per
     checkpoint and family (``eiou box``, ``eiou mask``) so the families line up column by column."""
     if not any(family_metrics(metrics, family) for metrics in rows.values() for family in ("mask", "pose")):
-        return format_table(rows, first_column=name_column)
+        return format_metrics_table(rows, first_column=name_column)
     columns = list(METRIC_KEYS) + [key for key in FAMILY_KEYS["pose"] if key not in METRIC_KEYS
                                    and any("pose" in metrics for metrics in rows.values())]
     by_family = {}
@@ -460,7 +461,7 @@ def format_family_table(rows: dict[str, dict[str, Any]], name_column: str) -> st
         for family in FAMILIES:
             if family_metrics(metrics, family) is not None:
                 by_family[f"{name} {family}" + (f" [{backend}" if backend else "")] = family_metrics(metrics, family)
-    return format_table(by_family, columns, first_column=name_column)
+    return format_metrics_table(by_family, columns, first_column=name_column)
 
 
 def _safe(name: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...box_ops import pairwise_iou
+from ...ops.boxes import pairwise_iou
 from ..._io import read_yaml_mapping
 from ..yolo_format import read_labels
 from .render import CLASS_NAMES, SPLITS, THIN_ASPECT

@@ -1,10 +1,13 @@
-"""DIoU-NMS in ultralytics' pipeline: the validator and predictor call it where they would call ``non_max_suppression``.
+"""The validators' and predictors' postprocess: ultralytics' NMS or DIoU-NMS, as ``nms_method`` says.
+
+The validators and predictors here (detection, segmentation, pose) call :func:`non_max_suppression` where
+ultralytics' own call its ``non_max_suppression``; the suppression itself is :mod:`boxloss.ops.nms`.
 
 ``nms_method: standard`` (default) is ultralytics' ``non_max_suppression``, untouched. ``nms_method: diou`` keeps its
 semantics -- the candidates above ``conf`` (one per class above it with ``multi_label``, as validation uses; the best
 class otherwise), the ``classes`` filter, at most ``max_nms`` candidates by score, class-aware suppression unless
 ``agnostic``, at most ``max_det`` kept -- and replaces only the suppression rule by DIoU-NMS
-(:func:`boxloss.nms.batched_diou_nms`, IoU − (ρ²/c²)^β against the kept box). End-to-end heads (NMS-free) and
+(:func:`boxloss.ops.nms.batched_diou_nms`, IoU − (ρ²/c²)^β against the kept box). End-to-end heads (NMS-free) and
 rotated boxes pass through ultralytics' own function.
 
 Why not a patch inside ultralytics' function: its suppression is ``torchvision.ops.nms`` on class-offset boxes
@@ -21,7 +24,7 @@ from ultralytics.models.yolo.segment import SegmentationPredictor, SegmentationV
 from ultralytics.utils import nms as ultralytics_nms
 from ultralytics.utils.ops import xywh2xyxy
 
-from ..nms import batched_diou_nms, diou_nms
+from ..ops.nms import batched_diou_nms, diou_nms
 
 NMS_METHODS = ("standard", "diou")
 

@@ -1,0 +1,80 @@
+"""The package's import graph: every import of a boxloss module by a module of boxloss/, read from the source with
+``ast`` (imports inside functions included, since they run too), has no cycle, and its leaves stay leaves.
+
+An edge A -> B means A's source imports B (``from .b import x`` and ``from . import b`` name B; a name imported from
+a package that is not a submodule names the package). The parent packages Python runs first are not edges: a
+package's ``__init__`` importing its own submodules is how packages work, not a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "boxloss"
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its own name, for its ``__init__.py``)."""
+    files = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
+    """The boxloss modules that the source of module ``name`` imports, anywhere in the file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: level 1 is this package, 2 its parent, ...
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                submodule = f"{source}.{alias.name}"
+                found.add(submodule if submodule in modules else source)
+    return {module for module in found if module in modules and module != name}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    files = module_files()
+    return {name: imported_modules(name, path, set(files)) for name, path in files.items()}
+
+
+def test_the_graph_sees_every_kind_of_import(graph):
+    """Guards the reader itself: a relative import of a module, of a name, from a parent package, and one inside a
+    function are all edges."""
+    assert "boxloss.data.yolo_format" in graph["boxloss.data.embedded"]  # from .yolo_format import ...
+    assert "boxloss.data.synthetic" in graph["boxloss.data.embedded"]  # inside resolve_data
+    assert "boxloss.options" in graph["boxloss.yolo.criterion"]  # from .. import options
+    assert "boxloss.ops.nms" in graph["boxloss.yolo.postprocess"]  # from ..ops.nms import ...
+    assert len(graph) > 80
+
+
+def test_the_package_has_no_import_cycle(graph):
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        pytest.fail(f"import cycle: {' imports '.join(reversed(error.args[1]))}")  # graphlib lists importers last
+    assert set(order) == set(graph)
+
+
+def test_the_yolo_format_layer_is_a_leaf_of_data(graph):
+    """The embedded datasets and their generator build on the YOLO format, never the other way round."""
+    assert graph["boxloss.data.yolo_format"] <= {"boxloss._io", "boxloss.errors"}
+
+
+def test_the_ops_import_nothing_of_boxloss(graph):
+    ops = [name for name in graph if name == "boxloss.ops" or name.startswith("boxloss.ops.")]
+    assert sorted(ops) == ["boxloss.ops", "boxloss.ops.boxes", "boxloss.ops.nms"]
+    assert {name: graph[name] for name in ops if graph[name]} == {}
