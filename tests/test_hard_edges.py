@@ -280,7 +280,7 @@ def test_a_decompression_bomb_is_an_unreadable_image_skipped_and_counted(files, 
 # ------------------------------------------------------------------------------------------- output permissions
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
 def test_outputs_made_in_a_temporary_folder_get_the_permissions_of_a_new_folder(tmp_path, umask):
-    """mkdtemp makes drwx------; an output renamed from one (convert.py --out, val.py's run folder) must look like
+    """mkdtemp makes drwx------; an output renamed from one (convert.py out=, val.py's run folder) must look like
     any folder made under the user's umask."""
     import os
     import stat
@@ -297,7 +297,7 @@ def test_outputs_made_in_a_temporary_folder_get_the_permissions_of_a_new_folder(
             "</annotation>")
     previous = os.umask(umask)
     try:
-        assert convert(["voc", "--annotations", str(tmp_path / "src"), "--out", str(tmp_path / "out")]) == 0
+        assert convert(["voc", f"annotations={tmp_path / 'src'}", f"out={tmp_path / 'out'}"]) == 0
         temporary = make_temp_dir(tmp_path, ".x.", ".partial")
     finally:
         os.umask(previous)

@@ -352,7 +352,7 @@ def test_rows_are_named_by_loss_and_head():
 @pytest.mark.skipif(not (COCO128 / "annotations" / "instances_train2017.json").is_file(),
                     reason=f"coco128 not found at {COCO128} (the shared datasets folder is missing)")
 def test_coco128_segments_train_and_val_reports_mask_ap_against_the_official_json(tmp_path):
-    """Real masks end to end: convert.py coco --task segment on coco128, one epoch of yolov8n-seg with EIoU at 64 px
+    """Real masks end to end: convert.py coco task=segment on coco128, one epoch of yolov8n-seg with EIoU at 64 px
     on its polygons (train.py), then val.py with coco_json= the official annotations (backend=hotcoco,pycocotools,
     checked against each other in the run): metrics.json holds the box metrics and, under "mask", the same keys on
     mask IoU; gt.json is the official JSON with its 10 crowd regions, which pycocotools, run here on the written
@@ -360,9 +360,8 @@ def test_coco128_segments_train_and_val_reports_mask_ap_against_the_official_jso
     from scratch on 80 classes every score is below ultralytics' 0.001, and the numbers would all be zero."""
     official = COCO128 / "annotations" / "instances_train2017.json"
     out = tmp_path / "coco128-seg"
-    converted = run_entry("scripts/convert.py", ["coco", "--images", str(COCO128 / "train2017"), "--json",
-                                                 str(official), "--out", str(out), "--task", "segment"],
-                          tmp_path, tmp_path / "network.log")
+    converted = run_entry("scripts/convert.py", ["coco", f"images={COCO128 / 'train2017'}", f"json={official}",
+                                                 f"out={out}", "task=segment"], tmp_path, tmp_path / "network.log")
     assert converted.returncode == 0, converted.stderr[-2000:]
     assert "929 written" in converted.stdout and "crowd 10" in converted.stdout
     trained = run_entry("train.py", ["cfg=eiou.yaml", "model=yolov8n-seg.yaml", f"data={out / 'data.yaml'}",
