@@ -100,7 +100,7 @@ def help_text(fmt: str | None = None) -> str:
     return "\n\n".join(sections)
 
 
-def _voc(settings: dict, lists: list[tuple[str, str]]):
+def _voc(settings: dict):
     from ..convert import convert_voc, convert_voc_folders
 
     if settings["src"] is not None and settings["annotations"] is not None:
@@ -109,10 +109,9 @@ def _voc(settings: dict, lists: list[tuple[str, str]]):
     if settings["src"] is None and settings["annotations"] is None:
         raise ConfigError("a source is required: src=<VOC folder> or annotations=<folder of XMLs> [images=<folder>]")
     out = _out(settings)
-    classes = [c.strip() for c in settings["classes"].split(",")] if settings["classes"] is not None else None
-    options = {"classes": classes, "difficult": settings["difficult"], "split": settings["split"],
-               "val": settings["val"], "test": settings["test"], "seed": settings["seed"], "split_lists": lists,
-               "copy": settings["copy"], "force": settings["force"]}
+    options = {key: settings[key] for key in ("difficult", "split", "val", "test", "seed", "split_lists", "copy",
+                                              "force")}
+    options["classes"] = [c.strip() for c in settings["classes"].split(",")] if settings["classes"] else None
     if settings["src"] is not None:
         if settings["images"] is not None:
             raise ConfigError(f"images= goes with annotations=; with src= the images are in "
@@ -122,7 +121,7 @@ def _voc(settings: dict, lists: list[tuple[str, str]]):
                                **options)
 
 
-def _coco(settings: dict, lists: list):
+def _coco(settings: dict):
     from ..convert import convert_coco
 
     for key in ("images", "json"):
@@ -132,7 +131,7 @@ def _coco(settings: dict, lists: list):
                         copy=settings["copy"], force=settings["force"], task=settings["task"])
 
 
-def _split(settings: dict, lists: list):
+def _split(settings: dict):
     from ..convert import split_dataset
 
     if settings["data"] is None:
@@ -169,9 +168,10 @@ def _main(argv: list[str]) -> int:
         problem = f"{fmt!r}: the format comes first" if "=" in fmt else f"unknown format {fmt!r}"
         raise ConfigError(f"{problem}: voc, coco or split; usage: {USAGE}")
     settings = parse_keyvalues(args, FORMATS[fmt], text_as_typed=True)
-    lists = [(key[:-len("_list")], settings[key]) for key in raw_keyvalues(args) if key in LIST_KEYS]
+    # (split, file) in the order given, as the report lists them
+    settings["split_lists"] = [(key[:-len("_list")], settings[key]) for key in raw_keyvalues(args) if key in LIST_KEYS]
     try:
-        report = CONVERTERS[fmt](settings, lists)
+        report = CONVERTERS[fmt](settings)
     except ConversionError as error:
         raise ConfigError(str(error)) from None
     print(report.summary())
