@@ -181,7 +181,7 @@ def assert_refused(command: str | list, args: list = (), message: str = "", *, c
         prog = prog or module.PROG
         out, err = io.StringIO(), io.StringIO()
         with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = module.main(list(args))
+            status = module.main([str(arg) for arg in args])
         stdout, stderr = out.getvalue(), err.getvalue()
     else:
         if isinstance(command, str):

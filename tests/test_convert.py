@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,6 +24,7 @@ from boxloss.convert.voc import pair_annotations, voc_corners_to_xyxy
 from boxloss.errors import ConfigError
 from boxloss.data.yolo_format import check_dataset, split_images
 from boxloss.data.yolo_format import xyxy_to_normalised as xyxy_to_yolo
+from conftest import assert_refused
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -368,9 +368,9 @@ def test_convert_cli_task_segment(tmp_path, capsys):
     path.write_text(json.dumps(data))
     assert convert_main(["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'out'}", "task=segment"]) == 0
     assert "labels  segment: one polygon per object" in capsys.readouterr().out
-    assert convert_main(["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'o2'}", "task=obb"]) == 2
-    assert "task='obb' is out of range: must be one of detect, segment" in capsys.readouterr().err
-    assert not (tmp_path / "o2").exists()
+    assert_refused("boxloss.cli.convert", ["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'o2'}",
+                                           "task=obb"], "task='obb' is out of range: must be one of detect, segment",
+                   cwd=tmp_path)
 
 
 @needs_datasets
@@ -502,12 +502,8 @@ def test_cli_error_is_one_line_and_exit_code(tmp_path):
              "except SystemExit:\n"
              "    assert 'ultralytics' not in sys.modules, 'boxloss.convert imported ultralytics'\n"
              "    raise\n")
-    result = subprocess.run([sys.executable, "-c", probe, str(src), str(tmp_path / "out")], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().count("\n") == 0 and "a.xml: not well-formed XML" in result.stderr
-    assert result.stderr.startswith("convert.py: error: ")
-    assert not (tmp_path / "out").exists()
+    assert_refused([sys.executable, "-c", probe], [src, tmp_path / "out"], "a.xml: not well-formed XML",
+                   cwd=tmp_path, prog="convert.py", timeout=120)
 
 
 # -------------------------------------------------------------------- LabelImg-style folders, seeded split
@@ -774,14 +770,12 @@ def test_split_command_splits_a_train_only_yolo_dataset(tmp_path, capsys):
     (["split", "val=0.2", "from=dev"], "from=dev: must be one of train, val, test"),
     (["split", "val=0.99"], "val=0.99: 12 images are too few to split"),
 ])
-def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):
+def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, args, message):
     annots, images = make_labelimg(tmp_path / "src", count=4)
     data = make_yolo_train_only(tmp_path / "src/yolo")
     source = [f"annotations={annots}", f"images={images}"] if args[0] == "voc" else [f"data={data}"]
-    assert convert_main([args[0], *source, *args[1:], f"out={tmp_path / 'deep/out'}"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("convert.py: error: ") and err.count("\n") == 1 and message in err, err
-    assert leftovers(tmp_path) == ["src"]  # no output, no temporary folder, no parent created for them
+    assert_refused("boxloss.cli.convert", [args[0], *source, *args[1:], f"out={tmp_path / 'deep/out'}"], message,
+                   cwd=tmp_path)  # no output, no temporary folder, no parent created for them
 
 
 # ------------------------------------------------------------------------- the deprecated --flags (one release)
@@ -858,9 +852,5 @@ def test_the_deprecated_flags_give_the_same_output_with_one_note(case, tmp_path,
     (["voc", "--src", "x", "--out", "y", "--bogus", "1"], "unrecognized arguments: --bogus 1"),
     (["coco", "--images", "x", "--json", "y", "--out", "z", "--task", "obb"], "--task: invalid choice: 'obb'"),
 ])
-def test_deprecated_flags_mixed_or_wrong_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert convert_main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("convert.py: error: ") and message in err, err
-    assert list(tmp_path.iterdir()) == []
+def test_deprecated_flags_mixed_or_wrong_are_one_line(argv, message, tmp_path):
+    assert_refused("boxloss.cli.convert", argv, message, cwd=tmp_path)

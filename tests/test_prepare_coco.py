@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_entry
+from conftest import REPO, assert_refused, run_entry
 
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
 needs_coco128 = pytest.mark.skipif(not COCO128.is_dir(),
@@ -209,19 +209,15 @@ def test_a_missing_layout_piece_exits_2_with_one_line_naming_it_and_writes_nothi
         coco = gone
     else:
         gone.unlink()
-    result = prepare([f"coco={coco}", "out=datasets/coco"], tmp_path)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("prepare_coco.py: error: "), result.stderr
-    assert str(gone) in result.stderr
-    assert not (tmp_path / "datasets").exists()
+    assert_refused("scripts/prepare_coco.py", [f"coco={coco}", "out=datasets/coco"], str(gone), cwd=tmp_path,
+                   quiet=True)
 
 
 def test_an_existing_output_is_refused_without_force(prepared, tmp_path):
     tmp, coco, out, _ = prepared
     before = (out / "data.yaml").read_text()
-    result = prepare([f"coco={coco}", f"out={out}"], tmp_path)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "force=true" in result.stderr
+    assert_refused("scripts/prepare_coco.py", [f"coco={coco}", f"out={out}"], "force=true", cwd=tmp_path,
+                   watched=(out,))
     assert (out / "data.yaml").read_text() == before
 
 
