@@ -82,7 +82,7 @@ def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
 REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exit(2)"
 
 
-@pytest.mark.parametrize("code, broken", [
+BROKEN = [
     (REFUSAL.replace("exit(2)", "exit(1)"), "exit status 1"),
     (REFUSAL.replace("print(", "print('warning', file=sys.stderr); print("), "a second stderr line"),
     (REFUSAL.replace("error: bad", "bad"), "no '<prog>: error: '"),
@@ -91,8 +91,11 @@ REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exi
     ("print('out'); " + REFUSAL, "stdout"),
     ("import contextlib, socket\nwith contextlib.suppress(OSError): socket.getaddrinfo('example.com', 80)\n" + REFUSAL,
      "a network attempt"),
-])
-def test_the_refusal_harness_catches_each_broken_promise(code, broken, tmp_path):
+]
+
+
+@pytest.mark.parametrize("code", [code for code, _ in BROKEN], ids=[broken for _, broken in BROKEN])
+def test_the_refusal_harness_catches_each_broken_promise(code, tmp_path):
     """conftest.assert_refused passes a correct refusal and fails on each way of breaking the contract."""
     assert assert_refused([sys.executable, "-c", REFUSAL], [], "bad value", cwd=tmp_path, prog="x.py",
                           quiet=True) == "x.py: error: bad value"
