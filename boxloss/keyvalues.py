@@ -72,10 +72,23 @@ def validate(values: Mapping[str, Any], schema: Mapping[str, Param]) -> dict[str
     return {key: param.validate(key, values.get(key, param.default)) for key, param in schema.items()}
 
 
-def parse_keyvalues(argv: Iterable[str], schema: Mapping[str, Param], source: str | None = None) -> dict[str, Any]:
-    """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range -> ConfigError."""
+def parse_keyvalues(argv: Iterable[str], schema: Mapping[str, Param], source: str | None = None, *,
+                    text_as_typed: bool = False) -> dict[str, Any]:
+    """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range -> ConfigError.
+
+    ``text_as_typed``: a key whose type is ``str`` keeps the text as typed, not as YAML reads it (paths and names:
+    ``out=2024`` is a folder, ``classes=yes,no`` two class names, ``out=null`` a folder called null), and must not
+    be empty.
+    """
+    argv = list(argv)
     values = split_keyvalues(argv)
     check_known(values, schema, source)
+    if text_as_typed:
+        typed = {key: text for key, text in raw_keyvalues(argv).items() if schema[key].type is str}
+        empty = next((key for key, text in typed.items() if not text.strip()), None)
+        if empty is not None:
+            raise ConfigError(f"{empty}= is empty: give a value, or leave the key out for its default")
+        values.update(typed)
     return validate(values, schema)
 
 
@@ -95,6 +108,37 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise ConfigError(message)
+
+
+def uses_flags(argv: Iterable[str]) -> bool:
+    """Whether ``argv`` is in the deprecated ``--flag`` grammar (convert.py and prepare_coco.py before key=value)."""
+    return any(arg.startswith("--") and arg not in HELP_FLAGS for arg in argv)
+
+
+def flags_given(argv: Iterable[str]) -> list[str]:
+    """The ``--flags`` of ``argv`` in the order first given (``--split-list=a=b`` -> ``--split-list``)."""
+    return list(dict.fromkeys(arg.partition("=")[0] for arg in argv if arg.startswith("--")))
+
+
+def refuse_mixed_grammars(argv: Iterable[str], keys: Iterable[str], switches: Iterable[str] = ()) -> None:
+    """ConfigError when ``--flag`` arguments come with ``key=value`` ones (a key of ``keys`` that is not the value
+    of the flag before it; ``switches`` are the flags that take no value): one grammar per command line."""
+    argv, keys, switches = list(argv), set(keys), set(switches)
+    takes_value = False
+    for arg in argv:
+        key, sep, _ = arg.partition("=")
+        if sep and key in keys and not takes_value and not arg.startswith("-"):
+            raise ConfigError(f"{arg} and {flags_given(argv)[0]} mix two grammars: give every argument as key=value "
+                              "(the --flags are deprecated)")
+        takes_value = arg.startswith("--") and not sep and arg not in switches
+
+
+def deprecation_note(prog: str, flags: Iterable[str], command: str) -> str:
+    """The one line a command prints after running deprecated ``--flags``: which ones, and the same ``command`` in
+    key=value."""
+    flags = list(flags)
+    return (f"{prog}: note: {', '.join(flags)} {'is' if len(flags) == 1 else 'are'} deprecated and will be removed "
+            f"in the next release; the same in key=value: {command}")
 
 
 def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable[[list[str]], int],

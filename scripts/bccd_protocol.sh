@@ -66,12 +66,11 @@ if [[ -f "$YOLO/data.yaml" ]]; then
     echo "bccd_protocol: using the converted dataset $YOLO/data.yaml"
 elif [[ "$DATASET" == bccd ]]; then
     echo "bccd_protocol: converting $SRC -> $YOLO"
-    "$PYTHON" scripts/convert.py voc --src "$SRC" --out "$YOLO"
+    "$PYTHON" scripts/convert.py voc "src=$SRC" "out=$YOLO"
 else
     echo "bccd_protocol: converting $SRC -> $YOLO (official split lists, val carved from train)"
-    "$PYTHON" scripts/convert.py voc --annotations "$SRC/annotations" --images "$SRC/images" \
-        --split-list "train=$SRC/data/train_labels.csv" --split-list "test=$SRC/data/test_labels.csv" \
-        --val 0.125 --seed 0 --out "$YOLO"
+    "$PYTHON" scripts/convert.py voc "annotations=$SRC/annotations" "images=$SRC/images" \
+        "train_list=$SRC/data/train_labels.csv" "test_list=$SRC/data/test_labels.csv" val=0.125 seed=0 "out=$YOLO"
 fi
 
 keys=("cfgs=${CFGS:-$default_cfgs}"

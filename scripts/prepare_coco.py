@@ -1,20 +1,20 @@
 """Turn COCO as it sits on disk (the standard layout) into one YOLO dataset tree that every loss config trains on.
 
-    python scripts/prepare_coco.py --coco /data/coco --out datasets/coco
-    python scripts/prepare_coco.py --coco /data/coco --out datasets/coco-val --splits val2017   # val.py only
+    python scripts/prepare_coco.py coco=/data/coco out=datasets/coco
+    python scripts/prepare_coco.py coco=/data/coco out=datasets/coco-val splits=val2017   # val.py only
 
 Reads ``<coco>/<split>/*.jpg`` and ``<coco>/annotations/instances_<split>.json`` for each split (default
-train2017,val2017); nothing is downloaded. Writes ``<out>/images/<split>`` (symlinks, or copies with --copy),
+train2017,val2017); nothing is downloaded. Writes ``<out>/images/<split>`` (symlinks, or copies with copy=true),
 ``<out>/labels/<split>``, ``<out>/data.yaml`` (train, val, the 80 names in COCO id order, coco_category_ids and
 coco_val_json, the instances JSON for ``val.py coco_json=``) and ``<out>/conversion_report.json``, atomically.
 Crowd regions are dropped from the labels and counted. Prints each split's conversion report and the commands to
-run next. A missing layout piece, an existing --out (without --force) or malformed annotations: one line, exit
-status 2, nothing written. Conventions: boxloss/convert/coco_layout.py and boxloss/convert/coco.py.
+run next. A missing layout piece, an existing out= (without force=true) or malformed annotations: one line, exit
+status 2, nothing written. Conventions: boxloss/convert/coco_layout.py and boxloss/convert/coco.py. The ``--flag``
+spelling of earlier releases (``--coco DIR --out DIR``) still runs, with a one-line deprecation note.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -23,22 +23,32 @@ from pathlib import Path
 from boxloss.convert import ConversionError
 from boxloss.convert.coco_layout import DEFAULT_SPLITS, prepare_coco
 from boxloss.errors import ConfigError
-from boxloss.keyvalues import OneLineParser
+from boxloss.keyvalues import (OneLineParser, deprecation_note, flags_given, format_help, parse_keyvalues,
+                               refuse_mixed_grammars, run_cli, uses_flags)
+from boxloss.param import Param
 
 REPO = Path(__file__).resolve().parents[1]
 
 PROG = "prepare_coco.py"
+KEYS = {
+    "coco": Param(None, "COCO folder: train2017/, val2017/, annotations/ (required)", value_type=str),
+    "out": Param("datasets/coco", "output folder"),
+    "splits": Param(",".join(DEFAULT_SPLITS), "comma-separated splits to prepare"),
+    "copy": Param(False, "copy images instead of symlinking them"),
+    "force": Param(False, "replace a previous output at out="),
+}
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--coco", required=True, help="COCO folder: train2017/, val2017/, annotations/")
-    parser.add_argument("--out", default="datasets/coco", help="output folder (default: datasets/coco)")
-    parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS),
-                        help=f"comma-separated splits to prepare (default: {','.join(DEFAULT_SPLITS)})")
-    parser.add_argument("--copy", action="store_true", help="copy images instead of symlinking them")
-    parser.add_argument("--force", action="store_true", help="replace a previous output at --out")
-    return parser.parse_args(argv)
+def settings_of(argv: list[str]) -> tuple[dict, str | None]:
+    """The checked settings of a command line (key=value, or the deprecated --flags) and the deprecation note."""
+    note = None
+    if uses_flags(argv):
+        argv, note = _from_flags(argv)
+    settings = parse_keyvalues(argv, KEYS, text_as_typed=True)
+    if not settings["coco"]:
+        raise ConfigError("coco= is required: the COCO folder (train2017/, val2017/, annotations/), e.g. "
+                          "coco=/data/coco")
+    return settings, note
 
 
 def _shown(path: Path) -> str:
@@ -66,16 +76,15 @@ def next_commands(data_yaml: Path, val_json: Path, has_train: bool) -> list[str]
     return commands
 
 
-def main(argv=None) -> int:
+def _main(argv: list[str]) -> int:
+    settings, note = settings_of(argv)
     try:
-        args = parse_args(argv)
-        splits = [s.strip() for s in args.splits.split(",")]
-        prepared = prepare_coco(args.coco, args.out, splits=splits, copy=args.copy, force=args.force,
+        prepared = prepare_coco(settings["coco"], settings["out"],
+                                splits=[split.strip() for split in settings["splits"].split(",")],
+                                copy=settings["copy"], force=settings["force"],
                                 log=lambda line: print(line, flush=True))
-    except (ConfigError, ConversionError, OSError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    except (ConversionError, OSError) as error:
+        raise ConfigError(str(error) or type(error).__name__) from None
     for report in prepared.reports.values():
         print(report.summary())
     for warning in prepared.warnings:
@@ -86,7 +95,28 @@ def main(argv=None) -> int:
     print("next (nothing is downloaded; epochs=500 is the YOLOv8n reference schedule, set batch to fit your GPU):")
     for command in next_commands(prepared.data_yaml, prepared.val_json, has_train):
         print(f"  {command}")
+    if note:
+        print(note, file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, lambda: format_help(__doc__, KEYS), _main, argv)
+
+
+# The --flag grammar of earlier releases, deprecated (remove in the next release): parsed by the old parser, with its
+# errors, and run as the key=value arguments it means.
+def _from_flags(argv: list[str]) -> tuple[list[str], str]:
+    refuse_mixed_grammars(argv, KEYS, ("--copy", "--force"))
+    parser = OneLineParser(prog=PROG)
+    parser.add_argument("--coco", required=True)
+    parser.add_argument("--out")
+    parser.add_argument("--splits")
+    parser.add_argument("--copy", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    keys = [f"{key}={'true' if value is True else value}" for key, value in vars(parser.parse_args(argv)).items()
+            if value is not None and value is not False]
+    return keys, deprecation_note(PROG, flags_given(argv), shlex.join([PROG, *keys]))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ os.environ["BOXLOSS_DATA_DIR"] = str(_SCRATCH / "datasets")
 os.environ.setdefault("MPLBACKEND", "Agg")
 import ultralytics.utils  # noqa: E402,F401 -- writes the private settings file now, not into a test's captured output
 
+# ultralytics' runs_dir defaults to a folder beside the installation (a user's runs/, where their own runs write):
+# private here, so a test can watch it for writes without racing the user.
+ultralytics.utils.SETTINGS.update(runs_dir=str(_SCRATCH / "runs"))
+
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -173,3 +177,52 @@ def run_entry(script: str, args: list, cwd: Path, network_log: Path, timeout: in
 
     return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=offline_env(network_log),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_refused(command: str | list, args: list = (), message: str = "", *, cwd: Path, watched: tuple = (),
+                   prog: str | None = None, exact: bool = False, quiet: bool = False, env: dict | None = None,
+                   timeout: int = 300) -> str:
+    """Run ``command`` on bad input and check the contract of every entry point: exit status 2, exactly one stderr
+    line ``<prog>: error: ...`` holding ``message`` (being ``<prog>: error: <message>`` with ``exact``), nothing new
+    or rewritten under ``cwd``, ultralytics' runs_dir or the ``watched`` folders (:func:`snapshot`), stdout empty
+    with ``quiet``, and, in a subprocess, no network attempt. Returns the error line.
+
+    ``command``: a module (``"boxloss.cli.val"``): its ``main(args)`` in this process, in ``cwd``, ``prog`` its
+    ``PROG``; a repository script (``"val.py"``, ``"scripts/convert.py"``): in an offline subprocess
+    (:func:`offline_env`), ``prog`` its file name; a command (``["bash", script]``, ``[sys.executable, "-c", code]``):
+    that subprocess, named by ``prog``. ``env``: a subprocess's whole environment instead of the offline one.
+    """
+    import contextlib
+    import importlib
+    import io
+    import subprocess
+
+    from ultralytics.utils import SETTINGS
+
+    folders = (Path(cwd), Path(SETTINGS["runs_dir"]), *map(Path, watched))
+    before = snapshot(*folders)
+    network_log = Path(tempfile.mkdtemp(dir=_SCRATCH)) / "network.log"
+    if isinstance(command, str) and not command.endswith((".py", ".sh")):
+        module = importlib.import_module(command)
+        prog = prog or module.PROG
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = module.main([str(arg) for arg in args])
+        stdout, stderr = out.getvalue(), err.getvalue()
+    else:
+        if isinstance(command, str):
+            prog, command = prog or Path(command).name, [sys.executable, str(REPO / command)]
+        assert prog, "name the command: prog="
+        result = subprocess.run([*command, *map(str, args)], cwd=cwd, env=env or offline_env(network_log),
+                                capture_output=True, text=True, timeout=timeout)
+        status, stdout, stderr = result.returncode, result.stdout, result.stderr
+    lines = stderr.splitlines()
+    assert status == 2, f"exit status {status}\n{stdout[-2000:]}\n{stderr[-3000:]}"
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), stderr[-3000:]
+    assert (lines[0] == f"{prog}: error: {message}") if exact else (message in lines[0]), lines[0]
+    assert not quiet or stdout == "", stdout[-2000:]
+    after = snapshot(*folders)
+    written = sorted(path for path in {*after, *before} if after.get(path, "-") != before.get(path, "-"))
+    assert not written, f"written: {written[:5]}"
+    assert not network_log.exists(), network_log.read_text()
+    return lines[0]

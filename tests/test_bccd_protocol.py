@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, assert_refused
 
 BCCD = REPO.parent / "shared" / "datasets" / "bccd" / "BCCD"
 SCRIPT = REPO / "scripts" / "bccd_protocol.sh"
@@ -95,7 +95,5 @@ def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_pa
 
 
 def test_an_unknown_dataset_is_refused(tmp_path):
-    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env={**os.environ, "DATASET": "coco"},
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and result.stderr.strip() == "bccd_protocol.sh: error: DATASET=coco must be bccd or raccoon"
-    assert list(tmp_path.iterdir()) == []
+    assert_refused(["bash", SCRIPT], [], "DATASET=coco must be bccd or raccoon", cwd=tmp_path,
+                   prog="bccd_protocol.sh", env={**os.environ, "DATASET": "coco"}, exact=True, quiet=True, timeout=60)

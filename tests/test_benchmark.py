@@ -23,7 +23,7 @@ from boxloss.benchmark.results import RunFailed, check_existing, read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
 from boxloss.evaluation import AP_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS
-from conftest import REPO, offline_env, run_entry
+from conftest import REPO, assert_refused, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 
@@ -107,20 +107,12 @@ def load_script():
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "address=127.0.0.1:1"], "address= and num_gpus= are for engine=ray"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
 ])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
-    monkeypatch.chdir(tmp_path)
-    assert load_script().main([*args, f"out={tmp_path / 'bench'}"]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.count("\n") == 1 and captured.err.startswith("benchmark.py: error: "), captured.err
-    assert message in captured.err
-    assert list(tmp_path.iterdir()) == []
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
+    assert_refused("boxloss.cli.benchmark", [*args, f"out={tmp_path / 'bench'}"], message, cwd=tmp_path, quiet=True)
 
 
-def test_summarize_without_results_exits_2(tmp_path, capsys):
-    assert load_script().main(["summarize", f"out={tmp_path / 'nothing'}"]) == 2
-    assert capsys.readouterr().err.startswith("benchmark.py: error: ")
-    assert list(tmp_path.iterdir()) == []
+def test_summarize_without_results_exits_2(tmp_path):
+    assert_refused("boxloss.cli.benchmark", ["summarize", f"out={tmp_path / 'nothing'}"], cwd=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -308,10 +300,10 @@ def test_summarize_a_subset_into_another_folder(tmp_path, capsys):
     assert saved["baseline"] == "eiou" and list(saved["paired"]["val"]) == ["ciou"]
     assert saved["paired"]["val"]["ciou"]["AP"]["values"] == pytest.approx({"0": -0.03, "1": 0.0, "2": 0.03})
     assert (plan.out / "report.md").read_text() == before
-    capsys.readouterr()
-    assert load_script().main(["summarize", f"out={plan.out}", "cfgs=ciou,diou"]) == 2
-    assert capsys.readouterr().err.strip().endswith("cfgs: 'diou' has no results in " + str(plan.out / "results"))
-    assert load_script().main(["summarize", f"out={plan.out}", "cfgs=ciou", "baseline=eiou"]) == 2
+    line = assert_refused("boxloss.cli.benchmark", ["summarize", f"out={plan.out}", "cfgs=ciou,diou"], cwd=tmp_path)
+    assert line.endswith("cfgs: 'diou' has no results in " + str(plan.out / "results")), line
+    assert_refused("boxloss.cli.benchmark", ["summarize", f"out={plan.out}", "cfgs=ciou", "baseline=eiou"],
+                   "baseline='eiou' has no results", cwd=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from boxloss.benchmark.lock import LOCK_NAME
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import build_plan
 from boxloss.evaluation import AP_KEYS
-from conftest import offline_env, run_entry, snapshot as listing
+from conftest import assert_refused, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 BENCHMARK = ["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0"]
@@ -56,26 +56,17 @@ def holder(folder: Path) -> subprocess.Popen:
     return process
 
 
-def refused(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert len(lines) == 1 and lines[0].startswith("benchmark.py: error: "), result.stderr
-    return lines[0]
-
-
 # ---------------------------------------------------------------------------------------------------------- lock
 def test_a_second_benchmark_or_summarize_on_a_folder_in_use_fails_at_once(tmp_path):
     out = tmp_path / "bench"
     finished(out)
     other = holder(out)
     try:
-        before = listing(tmp_path)
-        line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, f"out={out}"], tmp_path, tmp_path / "n.log",
-                                 timeout=300))
-        assert f"out={out} is in use by PID {other.pid} on host {socket.gethostname()} (the other benchmark" in line
-        line = refused(run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log"))
-        assert f"is in use by PID {other.pid}" in line
-        assert listing(tmp_path) == before  # nothing written, not even a report
+        assert_refused("scripts/benchmark.py", [*BENCHMARK, f"out={out}"],
+                       f"out={out} is in use by PID {other.pid} on host {socket.gethostname()} (the other benchmark",
+                       cwd=tmp_path)  # nothing written, not even a report
+        assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"], f"is in use by PID {other.pid}",
+                       cwd=tmp_path)
         elsewhere = tmp_path / "elsewhere"  # summarize reads a busy folder freely; only its target is locked
         result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path,
                            tmp_path / "n.log")
@@ -107,10 +98,9 @@ def test_a_lock_of_another_host_is_not_taken_over(tmp_path):
     finished(out)
     (out / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "node-elsewhere", "command": "benchmark.py x",
                                              "since": "2025-01-01T00:00:00+00:00"}))
-    before = listing(tmp_path)
-    line = refused(run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log"))
-    assert "is locked by PID 1 on host node-elsewhere" in line and f"delete {out / LOCK_NAME}" in line
-    assert listing(tmp_path) == before
+    line = assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"],
+                          "is locked by PID 1 on host node-elsewhere", cwd=tmp_path)
+    assert f"delete {out / LOCK_NAME}" in line
 
 
 @pytest.mark.parametrize("args", [[*BENCHMARK, "out={file}"], ["summarize", "out={out}", "into={file}"],
@@ -119,22 +109,18 @@ def test_an_out_or_into_that_is_a_file_is_refused(tmp_path, args):
     out = tmp_path / "bench"
     finished(out)
     (tmp_path / "afile").write_text("precious")
-    before = listing(tmp_path)
-    line = refused(run_entry("scripts/benchmark.py", [a.format(file=tmp_path / "afile", out=out) for a in args],
-                             tmp_path, tmp_path / "n.log", timeout=300))
-    assert str(tmp_path / "afile") in line and any(words in line for words in (
-        "is an existing file", "is a file", "is not a directory")), line
-    assert listing(tmp_path) == before and (tmp_path / "afile").read_text() == "precious"
+    line = assert_refused("scripts/benchmark.py", [a.format(file=tmp_path / "afile", out=out) for a in args],
+                          str(tmp_path / "afile"), cwd=tmp_path)
+    assert any(words in line for words in ("is an existing file", "is a file", "is not a directory")), line
+    assert (tmp_path / "afile").read_text() == "precious"
 
 
 def test_a_refused_benchmark_leaves_no_folder_made_for_its_lock(tmp_path):
     """The lock creates out= to hold its file; a refusal after that (here: an unreachable Ray cluster) removes it."""
     pytest.importorskip("ray")
-    line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, "engine=ray", "address=127.0.0.1:1",
-                                                      f"out={tmp_path / 'deep' / 'bench'}"], tmp_path,
-                             tmp_path / "n.log", timeout=300))
-    assert "cannot reach a Ray cluster" in line
-    assert list(tmp_path.iterdir()) == []  # neither out= nor the parent made for it
+    assert_refused("scripts/benchmark.py", [*BENCHMARK, "engine=ray", "address=127.0.0.1:1",
+                                            f"out={tmp_path / 'deep' / 'bench'}"],
+                   "cannot reach a Ray cluster", cwd=tmp_path)  # and neither out= nor the parent made for it is left
 
 
 # ------------------------------------------------------------------------------------------ unfinished results
@@ -192,19 +178,16 @@ def test_ray_resources_no_node_can_hold_are_refused():
 def test_ray_request_above_the_local_cluster_fails_at_once_with_one_line(tmp_path):
     pytest.importorskip("ray")
     cpus = (os.cpu_count() or 1) + 1
-    line = refused(run_entry("scripts/benchmark.py", [*BENCHMARK, "engine=ray", f"num_cpus={cpus}",
-                                                      f"out={tmp_path / 'bench'}"], tmp_path, tmp_path / "n.log",
-                             timeout=120))
-    assert f"num_cpus={cpus} num_gpus=0: no node of the Ray cluster has that much (its largest: " \
-           f"{os.cpu_count()} CPU + " in line and "wait forever" in line
-    assert list(tmp_path.iterdir()) == []
+    line = assert_refused("scripts/benchmark.py", [*BENCHMARK, "engine=ray", f"num_cpus={cpus}",
+                                                   f"out={tmp_path / 'bench'}"],
+                          f"num_cpus={cpus} num_gpus=0: no node of the Ray cluster has that much (its largest: "
+                          f"{os.cpu_count()} CPU + ", cwd=tmp_path, timeout=120)
+    assert "wait forever" in line
 
 
 def test_the_plan_refuses_assigner_same_with_a_loss_that_is_not_iou_type(tmp_path):
     """The plan resolves every config through load_experiment: the same check as train.py, before anything."""
-    line = refused(run_entry("scripts/benchmark.py", ["cfgs=ciou,focal_eiou", "seeds=0", "data=shapes-mini",
-                                                      "assigner_iou=same", f"out={tmp_path / 'bench'}"], tmp_path,
-                             tmp_path / "n.log", timeout=300))
-    assert "assigner_iou=same ranks anchors by the box loss's own IoU-type similarity, and box_loss=focal_eiou is " \
-           "not IoU-type" in line
-    assert list(tmp_path.iterdir()) == []
+    assert_refused("scripts/benchmark.py", ["cfgs=ciou,focal_eiou", "seeds=0", "data=shapes-mini",
+                                            "assigner_iou=same", f"out={tmp_path / 'bench'}"],
+                   "assigner_iou=same ranks anchors by the box loss's own IoU-type similarity, and "
+                   "box_loss=focal_eiou is not IoU-type", cwd=tmp_path)

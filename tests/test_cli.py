@@ -8,58 +8,47 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, assert_refused
 
 KEY_VALUE_COMMANDS = ["train", "val", "export", "benchmark", "simulate"]
 EXTRA = {"val": ["data=shapes-mini"], "benchmark": ["cfgs=ciou", "seeds=0", "data=shapes-mini"]}
 
 
 @pytest.mark.parametrize("command", KEY_VALUE_COMMANDS)
-def test_the_same_bad_key_gets_the_same_error_everywhere(command, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    cli = importlib.import_module(f"boxloss.cli.{command}")
-    assert cli.main([*EXTRA.get(command, []), "devise=cpu"]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{command}.py: error: unknown key 'devise' (did you mean device")
-    assert list(tmp_path.iterdir()) == []
+def test_the_same_bad_key_gets_the_same_error_everywhere(command, tmp_path):
+    line = assert_refused(f"boxloss.cli.{command}", [*EXTRA.get(command, []), "devise=cpu"], cwd=tmp_path)
+    assert line.startswith(f"{command}.py: error: unknown key 'devise' (did you mean device"), line
 
 
 @pytest.mark.parametrize("command", KEY_VALUE_COMMANDS)
-def test_malformed_argument_gets_the_same_error_everywhere(command, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    cli = importlib.import_module(f"boxloss.cli.{command}")
-    assert cli.main(["epochs"]) == 2
-    assert capsys.readouterr().err.strip() == f"{command}.py: error: argument 'epochs' is not of the form key=value"
-    assert list(tmp_path.iterdir()) == []
+def test_malformed_argument_gets_the_same_error_everywhere(command, tmp_path):
+    assert_refused(f"boxloss.cli.{command}", ["epochs"], "argument 'epochs' is not of the form key=value",
+                   cwd=tmp_path, exact=True)
 
 
 @pytest.mark.parametrize("command", [*KEY_VALUE_COMMANDS, "convert"])
 def test_help_prints_the_docstring_and_the_keys(command, capsys):
     cli = importlib.import_module(f"boxloss.cli.{command}")
-    with pytest.raises(SystemExit) if command == "convert" else _no_raise():
-        assert cli.main(["--help"]) == 0
+    assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert " ".join(cli.__doc__.split("\n")[0].split()[:6]) in " ".join(out.split())
     key = {"train": "box_loss='ciou'", "val": "max_det=100", "export": "format='onnx'", "benchmark": "seeds=None",
-           "simulate": "centres=5000", "convert": "{voc,coco"}[command]
+           "simulate": "centres=5000", "convert": "difficult='keep'"}[command]
     assert key in out
 
 
-class _no_raise:
-    def __enter__(self):
-        return self
+def test_convert_help_after_a_format_lists_that_format_only(capsys):
+    from boxloss.cli import convert
 
-    def __exit__(self, *exc):
-        return False
+    assert convert.main(["coco", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "task='detect'" in out and "difficult='keep'" not in out and "from='train'" not in out
+    assert all(f"  {key}=" in out for key in convert.COCO_KEYS)
 
 
 def test_convert_reports_bad_options_on_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "convert.py"), "voc", "--src", str(tmp_path),
-                             "--out", str(tmp_path / "out"), "--bogus", "1"], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip() == "convert.py: error: unrecognized arguments: --bogus 1"
-    assert not (tmp_path / "out").exists()
+    assert_refused("scripts/convert.py", ["voc", "--src", tmp_path, "--out", tmp_path / "out", "--bogus", "1"],
+                   "unrecognized arguments: --bogus 1", cwd=tmp_path, exact=True, timeout=120)
 
 
 @pytest.mark.parametrize("shim", ["train.py", "val.py", "scripts/export.py", "scripts/benchmark.py",
@@ -77,15 +66,38 @@ def test_console_scripts_are_declared_for_every_command():
                        for name in ["train", "val", "export", "convert", "benchmark", "simulate"]}
 
 
-@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_throughput", "matched_gains", "rescore"])
+@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_throughput", "matched_gains", "rescore",
+                                    "prepare_coco"])
 def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
     """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument is one line, exit 2."""
     path = REPO / "scripts" / f"{script}.py"
     helped = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path,
                             timeout=120)
     assert helped.returncode == 0 and "keys:" in helped.stdout, helped.stderr[-2000:]
-    bad = subprocess.run([sys.executable, str(path), "oops"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=120)
-    assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr.strip() == f"{script}.py: error: argument 'oops' is not of the form key=value"
     assert list(tmp_path.iterdir()) == []
+    assert_refused(f"scripts/{script}.py", ["oops"], "argument 'oops' is not of the form key=value", cwd=tmp_path,
+                   exact=True, quiet=True, timeout=120)
+
+
+REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exit(2)"
+
+
+BROKEN = [
+    (REFUSAL.replace("exit(2)", "exit(1)"), "exit status 1"),
+    (REFUSAL.replace("print(", "print('warning', file=sys.stderr); print("), "a second stderr line"),
+    (REFUSAL.replace("error: bad", "bad"), "no '<prog>: error: '"),
+    (REFUSAL.replace("bad value", "other"), "not the message"),
+    ("open('made', 'w').close(); " + REFUSAL, "a file written"),
+    ("print('out'); " + REFUSAL, "stdout"),
+    ("import contextlib, socket\nwith contextlib.suppress(OSError): socket.getaddrinfo('example.com', 80)\n" + REFUSAL,
+     "a network attempt"),
+]
+
+
+@pytest.mark.parametrize("code", [code for code, _ in BROKEN], ids=[broken for _, broken in BROKEN])
+def test_the_refusal_harness_catches_each_broken_promise(code, tmp_path):
+    """conftest.assert_refused passes a correct refusal and fails on each way of breaking the contract."""
+    assert assert_refused([sys.executable, "-c", REFUSAL], [], "bad value", cwd=tmp_path, prog="x.py",
+                          quiet=True) == "x.py: error: bad value"
+    with pytest.raises(AssertionError):
+        assert_refused([sys.executable, "-c", code], [], "bad value", cwd=tmp_path, prog="x.py", quiet=True)

@@ -1,6 +1,5 @@
 """Experiment configuration: resolution order and the one-line errors for bad input (exit 2, no run dir)."""
 
-import subprocess
 import sys
 
 import pytest
@@ -11,10 +10,9 @@ from boxloss.data.yolo_format import check_dataset
 from boxloss.errors import ConfigError
 from boxloss.yolo import experiment
 
-from conftest import REPO
+from conftest import REPO, assert_refused
 
-sys.path.insert(0, str(REPO))
-import train  # noqa: E402
+sys.path.insert(0, str(REPO))  # the root shim train.py, which the refusal tests run in this process
 
 
 def test_resolution_order_defaults_file_overrides():
@@ -64,13 +62,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("argv, message", BAD, ids=[a[-1] for a, _ in BAD])
-def test_bad_config_is_one_clear_line_exit_2_and_no_run_dir(argv, message, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert train.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("train.py: error: ") and len(err.splitlines()) == 1
-    assert message in err, err
-    assert list(tmp_path.iterdir()) == []  # no run directory, nothing written
+def test_bad_config_is_one_clear_line_exit_2_and_no_run_dir(argv, message, tmp_path):
+    assert_refused("train", argv, message, cwd=tmp_path, prog="train.py")  # the root shim, in this process
 
 
 def test_dataset_with_missing_image_folder(tmp_path):
@@ -80,11 +73,8 @@ def test_dataset_with_missing_image_folder(tmp_path):
 
 
 def test_exit_status_from_the_command_line(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), "cfg=eiou.yaml", "box_loss=nope"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: box_loss='nope'")
-    assert list(tmp_path.iterdir()) == []
+    line = assert_refused("train.py", ["cfg=eiou.yaml", "box_loss=nope"], "box_loss='nope'", cwd=tmp_path)
+    assert line.startswith("train.py: error: box_loss='nope'"), line
 
 
 @pytest.mark.parametrize("line, message", [
@@ -93,7 +83,7 @@ def test_exit_status_from_the_command_line(tmp_path):
     ("0 0.5 0.5 1.7 0.2", "coordinates must be normalised"),
     ("7 0.5 0.5 0.2 0.2", "class 7 is not one of the 1 classes"),
 ])
-def test_malformed_label_line_names_file_and_line(line, message, tmp_path, monkeypatch, capsys):
+def test_malformed_label_line_names_file_and_line(line, message, tmp_path):
     import cv2
     import numpy as np
 
@@ -107,10 +97,7 @@ def test_malformed_label_line_names_file_and_line(line, message, tmp_path, monke
     data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: {{0: a}}\n")
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.chdir(work)
-    assert train.main(["cfg=eiou.yaml", f"data={data}"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err
+    err = assert_refused("train", ["cfg=eiou.yaml", f"data={data}"], message, cwd=work, watched=(tmp_path,),
+                         prog="train.py")
     if "class 7" not in message:
         assert "labels/val/a.txt:2" in err
-    assert list(work.iterdir()) == []

@@ -9,7 +9,7 @@ those tests skip when that folder is absent. The rest use tiny datasets built in
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,6 +24,7 @@ from boxloss.convert.voc import pair_annotations, voc_corners_to_xyxy
 from boxloss.errors import ConfigError
 from boxloss.data.yolo_format import check_dataset, split_images
 from boxloss.data.yolo_format import xyxy_to_normalised as xyxy_to_yolo
+from conftest import assert_refused
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -99,7 +100,7 @@ def test_voc_clips_drops_and_counts(tmp_path):
 
 
 def test_voc_class_order_and_missing_size(tmp_path):
-    """--classes fixes the order; a name outside it is an error; no <size> -> the image's size is used."""
+    """classes= fixes the order; a name outside it is an error; no <size> -> the image's size is used."""
     src = make_voc(tmp_path / "voc", {"a": [("zebra", 1, 1, 32, 24), ("ant", 1, 1, 64, 48)]}, size_in_xml=False)
     report = convert_voc(src, tmp_path / "out", classes=["zebra", "ant"])
     assert report.class_names == ["zebra", "ant"]
@@ -236,7 +237,7 @@ def test_coco128_hand_checked_annotation(coco128):
 
 @pytest.fixture(scope="module")
 def coco128_seg(tmp_path_factory):
-    """coco128 converted with --task segment (one polygon per object)."""
+    """coco128 converted with task=segment (one polygon per object)."""
     if not DATASETS.is_dir():
         pytest.skip(f"shared datasets folder {DATASETS} not present on this machine")
     out = tmp_path_factory.mktemp("coco_seg") / "coco128-seg"
@@ -322,7 +323,7 @@ def test_polygons_are_joined_as_ultralytics_joins_them():
 
 
 def test_coco_segments_small(tmp_path):
-    """--task segment on a tiny JSON: one polygon as it is, two polygons joined, a non-crowd RLE mask traced to its
+    """task=segment on a tiny JSON: one polygon as it is, two polygons joined, a non-crowd RLE mask traced to its
     contour, a vertex outside the image clipped and counted, an object without a polygon dropped (no_polygon);
     crowd and degenerate objects dropped as for boxes."""
     import numpy as np
@@ -365,12 +366,11 @@ def test_convert_cli_task_segment(tmp_path, capsys):
     for ann in data["annotations"]:
         ann["segmentation"] = [[1, 1, 3, 1, 3, 3]]
     path.write_text(json.dumps(data))
-    assert convert_main(["coco", "--images", str(images), "--json", str(path), "--out", str(tmp_path / "out"),
-                         "--task", "segment"]) == 0
+    assert convert_main(["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'out'}", "task=segment"]) == 0
     assert "labels  segment: one polygon per object" in capsys.readouterr().out
-    assert convert_main(["coco", "--images", str(images), "--json", str(path), "--out", str(tmp_path / "o2"),
-                         "--task", "obb"]) == 2
-    assert "--task: invalid choice: 'obb'" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+    assert_refused("boxloss.cli.convert", ["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'o2'}",
+                                           "task=obb"], "task='obb' is out of range: must be one of detect, segment",
+                   cwd=tmp_path)
 
 
 @needs_datasets
@@ -475,7 +475,7 @@ def test_refuses_to_overwrite_unless_forced(tmp_path):
     src = make_voc(tmp_path / "voc", {"a": [("cat", 1, 1, 10, 10)]})
     out = tmp_path / "out"
     convert_voc(src, out)
-    with pytest.raises(ConversionError, match="already exists; pass --force"):
+    with pytest.raises(ConversionError, match="already exists; pass force=true"):
         convert_voc(src, out)
     (out / "marker").write_text("old")
     convert_voc(src, out, force=True)
@@ -496,18 +496,14 @@ def test_cli_error_is_one_line_and_exit_code(tmp_path):
     (src / "Annotations/a.xml").write_text("not xml")
     probe = ("import runpy, sys\n"
              "src, out = sys.argv[1:]\n"
-             "sys.argv = ['convert.py', 'voc', '--src', src, '--out', out]\n"
+             "sys.argv = ['convert.py', 'voc', 'src=' + src, 'out=' + out]\n"
              "try:\n"
              f"    runpy.run_path({str(REPO / 'scripts/convert.py')!r}, run_name='__main__')\n"
              "except SystemExit:\n"
              "    assert 'ultralytics' not in sys.modules, 'boxloss.convert imported ultralytics'\n"
              "    raise\n")
-    result = subprocess.run([sys.executable, "-c", probe, str(src), str(tmp_path / "out")], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().count("\n") == 0 and "a.xml: not well-formed XML" in result.stderr
-    assert result.stderr.startswith("convert.py: error: ")
-    assert not (tmp_path / "out").exists()
+    assert_refused([sys.executable, "-c", probe], [src, tmp_path / "out"], "a.xml: not well-formed XML",
+                   cwd=tmp_path, prog="convert.py", timeout=120)
 
 
 # -------------------------------------------------------------------- LabelImg-style folders, seeded split
@@ -558,8 +554,8 @@ def test_labelimg_folders_convert_into_a_split_both_checkers_accept(tmp_path, mo
 
     annots, images = make_labelimg(tmp_path / "src")
     out = tmp_path / "out"
-    assert convert_main(["voc", "--annotations", str(annots), "--images", str(images), "--out", str(out),
-                         "--val", "0.2", "--test", "0.1", "--seed", "0"]) == 0
+    assert convert_main(["voc", f"annotations={annots}", f"images={images}", f"out={out}", "val=0.2", "test=0.1",
+                         "seed=0"]) == 0
     assert "seeded stratified split (val 0.2, test 0.1, seed 0)" in capsys.readouterr().out
     spec = check_dataset(str(out / "data.yaml"), ("train", "val", "test"))
     assert spec.names == ["bike", "car", "person", "rare", "trio"]
@@ -662,15 +658,15 @@ def test_matching_by_filename_then_stem_same_folder_first(tmp_path):
 
 
 def test_xmls_beside_images_and_output_inside_them(tmp_path, capsys):
-    """--images defaults to --annotations; a previous output inside that folder is not searched again."""
+    """images= defaults to annotations=; a previous output inside that folder is not searched again."""
     folder = tmp_path / "labelled"
     folder.mkdir()
     for k in range(6):
         Image.new("RGB", (64, 48)).save(folder / f"{k}.jpg")
         (folder / f"{k}.xml").write_text(voc_xml([("car", 1, 1, 9, 9)], f"{k}.jpg"))
-    args = ["voc", "--annotations", str(folder), "--out", str(folder / "yolo"), "--split", "train"]
+    args = ["voc", f"annotations={folder}", f"out={folder / 'yolo'}", "split=train"]
     assert convert_main(args) == 0
-    assert convert_main([*args, "--force"]) == 0, capsys.readouterr().err
+    assert convert_main([*args, "force=true"]) == 0, capsys.readouterr().err
     assert "unpaired" not in capsys.readouterr().out
     assert split_of(folder / "yolo", "train") == [f"{k}.jpg" for k in range(6)]
 
@@ -698,7 +694,7 @@ def test_ambiguous_match_names_both_files_and_writes_nothing(tmp_path):
 
 
 def test_voc_src_without_imagesets_gets_a_default_seeded_split(tmp_path):
-    """No ImageSets and no split option: val 0.2, seed 0 and a warning saying so; --val re-splits ImageSets."""
+    """No ImageSets and no split option: val 0.2, seed 0 and a warning saying so; val= re-splits ImageSets."""
     objects = {f"i{k:02d}": [(name, 1, 1, 9, 9) for name, _, _, _, _ in labelimg_objects(k)] for k in range(10)}
     src = make_voc(tmp_path / "voc", objects)
     report = convert_voc(src, tmp_path / "official")
@@ -743,7 +739,7 @@ def test_split_command_splits_a_train_only_yolo_dataset(tmp_path, capsys):
     with pytest.raises(ConfigError):
         check_dataset(str(data), ("train", "val"))
     out = tmp_path / "split"
-    assert convert_main(["split", "--data", str(data), "--val", "0.25", "--seed", "0", "--out", str(out)]) == 0
+    assert convert_main(["split", f"data={data}", "val=0.25", "seed=0", f"out={out}"]) == 0
     assert "yolo split" in capsys.readouterr().out
     spec = check_dataset(str(out / "data.yaml"), ("train", "val"))
     assert spec.names == ["a", "b", "c"]
@@ -759,27 +755,102 @@ def test_split_command_splits_a_train_only_yolo_dataset(tmp_path, capsys):
     assert report["images_per_class_per_split"]["val"]["b"] >= 1 and report["images_per_class_per_split"][
         "train"]["c"] == 1
     again = tmp_path / "again"
-    assert convert_main(["split", "--data", str(data), "--val", "0.25", "--seed", "0", "--out", str(again),
-                         "--copy"]) == 0
+    assert convert_main(["split", f"data={data}", "val=0.25", "seed=0", f"out={again}", "copy=true"]) == 0
     assert snapshot(again) == snapshot(out) and not (again / "images/val" / val[0]).is_symlink()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["voc", "--val", "1.2"], "--val 1.2: must be a fraction between 0 and 1"),
-    (["voc", "--val", "0.6", "--test", "0.4"], "--val 0.6 --test 0.4: the fractions sum to 1"),
-    (["voc", "--split", "train", "--val", "0.2"], "--split train puts every image into one split"),
-    (["voc", "--test", "-0.1"], "--test -0.1: must be a fraction"),
-    (["voc", "--val", "nan"], "--val nan: must be a fraction"),
-    (["split", "--seed", "1"], "--val is required"),
-    (["split", "--val", "0.2", "--from", "val"], "has no 'val' entry"),
-    (["split", "--val", "0.2", "--from", "dev"], "--from dev: must be one of train, val, test"),
-    (["split", "--val", "0.99"], "--val 0.99: 12 images are too few to split"),
+    (["voc", "val=1.2"], "val=1.2: must be a fraction between 0 and 1"),
+    (["voc", "val=0.6", "test=0.4"], "val=0.6 test=0.4: the fractions sum to 1"),
+    (["voc", "split=train", "val=0.2"], "split=train puts every image into one split"),
+    (["voc", "test=-0.1"], "test=-0.1: must be a fraction"),
+    (["voc", "val=nan"], "val=nan is not a finite number"),
+    (["split", "seed=1"], "val= is required"),
+    (["split", "val=0.2", "from=val"], "has no 'val' entry"),
+    (["split", "val=0.2", "from=dev"], "from=dev: must be one of train, val, test"),
+    (["split", "val=0.99"], "val=0.99: 12 images are too few to split"),
 ])
-def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):
+def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, args, message):
     annots, images = make_labelimg(tmp_path / "src", count=4)
     data = make_yolo_train_only(tmp_path / "src/yolo")
-    source = ["--annotations", str(annots), "--images", str(images)] if args[0] == "voc" else ["--data", str(data)]
-    assert convert_main([args[0], *source, *args[1:], "--out", str(tmp_path / "deep/out")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("convert.py: error: ") and err.count("\n") == 1 and message in err, err
-    assert leftovers(tmp_path) == ["src"]  # no output, no temporary folder, no parent created for them
+    source = [f"annotations={annots}", f"images={images}"] if args[0] == "voc" else [f"data={data}"]
+    assert_refused("boxloss.cli.convert", [args[0], *source, *args[1:], f"out={tmp_path / 'deep/out'}"], message,
+                   cwd=tmp_path)  # no output, no temporary folder, no parent created for them
+
+
+# ------------------------------------------------------------------------- the deprecated --flags (one release)
+def flag_case(name: str, root: Path) -> tuple[list[str], list[str]]:
+    """A dataset in ``root`` and one command line in the old --flag grammar with the key=value one it means."""
+    if name == "voc src":
+        src = make_voc(root / "voc", {"a": [("cat", 1, 1, 10, 10), ("dog", 5, 5, 20, 20, 1)],
+                                      "b": [("dog", 2, 2, 30, 30)]}, split={"train": ["a"], "val": ["b"]})
+        return (["voc", "--src", str(src), "--out", "out", "--difficult", "drop", "--classes", "dog,cat", "--copy"],
+                ["voc", f"src={src}", "classes=dog,cat", "difficult=drop", "out=out", "copy=true"])
+    annots, images = make_labelimg(root / "labelimg")
+    if name == "voc folders, seeded split":
+        return (["voc", "--annotations", str(annots), "--images", str(images), "--val", "0.2", "--test", "0.1",
+                 "--seed", "3", "--out", "out"],
+                ["voc", f"annotations={annots}", f"images={images}", "val=0.2", "test=0.1", "seed=3", "out=out"])
+    if name == "voc folders, split lists":
+        (root / "train.txt").write_text("".join(f"img{k:02d}\n" for k in range(20)))
+        (root / "test.txt").write_text("".join(f"img{k:02d}\n" for k in range(20, 30)))
+        return (["voc", "--annotations", str(annots), "--images", str(images), "--split-list",
+                 f"test={root / 'test.txt'}", f"--split-list=train={root / 'train.txt'}", "--val", "0.25", "--seed",
+                 "0", "--out", "out"],
+                ["voc", f"annotations={annots}", f"images={images}", "val=0.25", "seed=0", "out=out",
+                 f"test_list={root / 'test.txt'}", f"train_list={root / 'train.txt'}"])
+    if name == "voc one split":
+        return (["voc", "--annotations", str(annots), "--images", str(images), "--split", "all", "--out", "out"],
+                ["voc", f"annotations={annots}", f"images={images}", "split=all", "out=out"])
+    if name == "coco":
+        images, path = make_coco(root / "coco")
+        return (["coco", "--images", str(images), "--json", str(path), "--split", "mini", "--task", "segment",
+                 "--out", "out"],
+                ["coco", f"images={images}", f"json={path}", "split=mini", "task=segment", "out=out"])
+    data = make_yolo_train_only(root / "yolo")
+    return (["split", "--data", str(data), "--from", "train", "--val", "0.25", "--test", "0.25", "--seed", "2",
+             "--out", "out", "--copy"],
+            ["split", f"data={data}", "val=0.25", "test=0.25", "seed=2", "out=out", "copy=true"])
+
+
+def tree(folder: Path, cwd: Path) -> dict[str, bytes]:
+    """Every file below ``folder``: its bytes (the working directory written as <cwd>), or a symlink's target."""
+    return {p.relative_to(folder).as_posix(): os.readlink(p).encode() if p.is_symlink()
+            else p.read_bytes().replace(str(cwd).encode(), b"<cwd>") for p in sorted(folder.rglob("*"))
+            if p.is_file() or p.is_symlink()}
+
+
+@pytest.mark.parametrize("case", ["voc src", "voc folders, seeded split", "voc folders, split lists", "voc one split",
+                                  "coco", "split"])
+def test_the_deprecated_flags_give_the_same_output_with_one_note(case, tmp_path, monkeypatch, capsys):
+    """Each old --flag set still converts, exactly as the key=value command it means (same files, same summary),
+    and says so on one stderr line naming that command."""
+    import shlex
+
+    flags, keys = flag_case(case, tmp_path / "src")
+    outputs = {}
+    for grammar, argv in (("flags", flags), ("keys", keys)):
+        (tmp_path / grammar).mkdir()
+        monkeypatch.chdir(tmp_path / grammar)
+        assert convert_main(argv) == 0
+        captured = capsys.readouterr()
+        outputs[grammar] = tree(tmp_path / grammar / "out", tmp_path / grammar), \
+            captured.out.replace(str(tmp_path / grammar), "<cwd>")
+        if grammar == "keys":
+            assert captured.err == ""
+            continue
+        given = list(dict.fromkeys(arg.partition("=")[0] for arg in flags if arg.startswith("--")))
+        assert captured.err == (f"convert.py: note: {', '.join(given)} are deprecated and will be removed in the "
+                                f"next release; the same in key=value: {shlex.join(['convert.py', *keys])}\n")
+    assert outputs["flags"] == outputs["keys"] and outputs["keys"][0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["voc", "--src", "x", "out=y"], "out=y and --src mix two grammars: give every argument as key=value"),
+    (["voc", "src=x", "--out", "y"], "src=x and --out mix two grammars"),
+    (["voc", "--src", "x", "--copy", "out=y"], "out=y and --src mix two grammars"),
+    (["voc", "--src", "x", "--out", "y", "--bogus", "1"], "unrecognized arguments: --bogus 1"),
+    (["coco", "--images", "x", "--json", "y", "--out", "z", "--task", "obb"], "--task: invalid choice: 'obb'"),
+])
+def test_deprecated_flags_mixed_or_wrong_are_one_line(argv, message, tmp_path):
+    assert_refused("boxloss.cli.convert", argv, message, cwd=tmp_path)

@@ -1,5 +1,5 @@
-"""An official split from list files (``convert.py voc --split-list train=FILE``), and a val split carved out of the
-train list only (``--val F --seed N``): on the real raccoon dataset (skipped when ../shared/datasets, relative to
+"""An official split from list files (``convert.py voc train_list=FILE``), and a val split carved out of the
+train list only (``val=F seed=N``): on the real raccoon dataset (skipped when ../shared/datasets, relative to
 the repository root, is absent) and on small hand-made fixtures (CSV and text lists, an image in two lists, a
 listed name without an image, an image in no list, options that do not go together).
 """
@@ -15,7 +15,7 @@ from PIL import Image
 
 from boxloss.cli.convert import main as convert_main
 from boxloss.data.yolo_format import check_dataset
-from conftest import REPO, run_entry, snapshot as listing
+from conftest import REPO, assert_refused, run_entry
 
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 needs_raccoon = pytest.mark.skipif(not RACCOON.is_dir(), reason=f"shared dataset {RACCOON} not present on this machine")
@@ -33,14 +33,13 @@ def csv_names(path: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------------ raccoon
 @pytest.fixture(scope="module")
 def raccoon(tmp_path_factory):
-    """The README's one raccoon command, run as written (dataset paths absolute, --out in a temporary folder)."""
+    """The README's one raccoon command, run as written (dataset paths absolute, out= in a temporary folder)."""
     if not RACCOON.is_dir():
         pytest.skip(f"shared dataset {RACCOON} not present on this machine")
     work = tmp_path_factory.mktemp("raccoon")
-    args = ["voc", "--annotations", str(RACCOON / "annotations"), "--images", str(RACCOON / "images"),
-            "--split-list", f"train={RACCOON / 'data/train_labels.csv'}",
-            "--split-list", f"test={RACCOON / 'data/test_labels.csv'}", "--val", "0.125", "--seed", "0",
-            "--out", "datasets/raccoon-yolo"]
+    args = ["voc", f"annotations={RACCOON / 'annotations'}", f"images={RACCOON / 'images'}",
+            f"train_list={RACCOON / 'data/train_labels.csv'}", f"test_list={RACCOON / 'data/test_labels.csv'}",
+            "val=0.125", "seed=0", "out=datasets/raccoon-yolo"]
     result = run_entry("scripts/convert.py", args, work, work / "network.log", timeout=300)
     assert result.returncode == 0, result.stderr
     return work / "datasets" / "raccoon-yolo", result.stdout
@@ -101,18 +100,19 @@ def write_csv(path: Path, names: list[str]) -> Path:
     return path
 
 
+def voc_args(root: Path, *extra: str, out: str = "deep/out") -> list[str]:
+    return ["voc", f"annotations={root / 'annots'}", f"images={root / 'images'}", *extra, f"out={root / out}"]
+
+
 def run(root: Path, *extra: str, out: str = "deep/out") -> int:
-    annots, images = root / "annots", root / "images"
-    return convert_main(["voc", "--annotations", str(annots), "--images", str(images), *extra, "--out",
-                         str(root / out)])
+    return convert_main(voc_args(root, *extra, out=out))
 
 
 def test_csv_and_text_lists_with_a_carved_val(tmp_path, capsys):
     folders(tmp_path)
     train = write_csv(tmp_path / "train.csv", [f"i{k:02d}.jpg" for k in range(8) for _ in range(1 + k % 3)])
     (tmp_path / "test.txt").write_text("# the official test images, by stem or name\ni08\ni09.jpg\n\ni10\ni11\ni11\n")
-    status = run(tmp_path, "--split-list", f"train={train}", "--split-list", f"test={tmp_path / 'test.txt'}",
-                 "--val", "0.25", "--seed", "3")
+    status = run(tmp_path, f"train_list={train}", f"test_list={tmp_path / 'test.txt'}", "val=0.25", "seed=3")
     assert status == 0, capsys.readouterr().err
     out = tmp_path / "deep/out"
     train_names, val_names = names_in(out, "train"), names_in(out, "val")
@@ -123,8 +123,8 @@ def test_csv_and_text_lists_with_a_carved_val(tmp_path, capsys):
     assert report["split_lists"]["train"]["rows"] == 15 and report["split_lists"]["train"]["images"] == 8
     assert report["split_lists"]["test"]["rows"] == 5 and report["split_lists"]["test"]["images"] == 4
     again = tmp_path / "again"
-    assert run(tmp_path, "--split-list", f"train={train}", "--split-list", f"test={tmp_path / 'test.txt'}",
-               "--val", "0.25", "--seed", "3", out="again") == 0
+    assert run(tmp_path, f"train_list={train}", f"test_list={tmp_path / 'test.txt'}", "val=0.25", "seed=3",
+               out="again") == 0
     assert names_in(again, "val") == val_names  # the same seed, the same val
 
 
@@ -132,8 +132,7 @@ def test_lists_without_val_keep_exactly_the_listed_splits(tmp_path, capsys):
     folders(tmp_path)
     (tmp_path / "train.txt").write_text("".join(f"i{k:02d}\n" for k in range(6)))
     (tmp_path / "val.txt").write_text("i06\ni07\n")
-    assert run(tmp_path, "--split-list", f"train={tmp_path / 'train.txt'}",
-               "--split-list", f"val={tmp_path / 'val.txt'}") == 0
+    assert run(tmp_path, f"train_list={tmp_path / 'train.txt'}", f"val_list={tmp_path / 'val.txt'}") == 0
     captured = capsys.readouterr()
     out = tmp_path / "deep/out"
     assert names_in(out, "train") == {f"i{k:02d}.jpg" for k in range(6)}
@@ -149,18 +148,18 @@ def test_lists_without_val_keep_exactly_the_listed_splits(tmp_path, capsys):
     ({"train": "train.csv", "test": "both.txt"}, [],
      "i03.jpg is in two splits: train ({root}/train.csv) and test ({root}/both.txt, line 2)"),
     ({"train": "missing.txt"}, [], "{root}/missing.txt: line 2: 'i99' matches no annotated image"),
-    ({"train": "train.csv", "test": "both.txt"}, ["--test", "0.2"], "--test with --split-list"),
-    ({"train": "train.csv", "val": "val.txt"}, ["--val", "0.2"], "--val 0.2 with --split-list val=..."),
-    ({"test": "val.txt"}, ["--val", "0.2"], "--val 0.2 carves val out of the train list, and no --split-list train"),
-    ({"train": "train.csv"}, ["--seed", "1"], "--seed 1 without --val"),
-    ({"train": "train.csv"}, ["--split", "all"], "--split all puts every image into one split"),
-    ({"dev": "train.csv"}, [], "--split-list dev={root}/train.csv: the split must be one of train, val, test"),
+    ({"train": "train.csv", "test": "both.txt"}, ["test=0.2"], "test= with split lists"),
+    ({"train": "train.csv", "val": "val.txt"}, ["val=0.2"], "val=0.2 with val_list=: val comes from its list"),
+    ({"test": "val.txt"}, ["val=0.2"], "val=0.2 carves val out of the train list, and no train_list=FILE"),
+    ({"train": "train.csv"}, ["seed=1"], "seed=1 without val="),
+    ({"train": "train.csv"}, ["split=all"], "split=all puts every image into one split"),
+    ({"dev": "train.csv"}, [], "unknown key 'dev_list' (did you mean"),
     ({"train": "nocolumn.csv"}, [], "{root}/nocolumn.csv: no 'filename' column (its columns: name, class)"),
-    ({"train": "absent.csv"}, [], "--split-list train={root}/absent.csv: file not found"),
+    ({"train": "absent.csv"}, [], "train_list={root}/absent.csv: file not found"),
     ({"train": "latin1.txt"}, [], "{root}/latin1.txt: not UTF-8 text"),
     ({"train": "train.csv", "test": "val.txt", "val": "val.txt"}, [], "i06.jpg is in two splits"),
 ])
-def test_bad_split_lists_one_line_exit_2_nothing_written(tmp_path, capsys, lists, extra, message):
+def test_bad_split_lists_one_line_exit_2_nothing_written(tmp_path, lists, extra, message):
     folders(tmp_path)
     write_csv(tmp_path / "train.csv", ["i00.jpg", "i01.jpg", "i02.jpg", "i03.jpg", "i03.jpg"])
     (tmp_path / "both.txt").write_text("i04\ni03.jpg\n")
@@ -168,22 +167,20 @@ def test_bad_split_lists_one_line_exit_2_nothing_written(tmp_path, capsys, lists
     (tmp_path / "val.txt").write_text("i06\n")
     (tmp_path / "nocolumn.csv").write_text("name,class\ni00.jpg,a\n")
     (tmp_path / "latin1.txt").write_bytes("i00\ncaf\xe9\n".encode("latin-1"))
-    before = listing(tmp_path)
-    options = [f"--split-list={split}={tmp_path / file}" for split, file in lists.items()]
-    assert run(tmp_path, *options, *extra) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("convert.py: error: ") and err.count("\n") == 1, err
-    assert message.format(root=tmp_path) in err, err
-    assert listing(tmp_path) == before
+    options = [f"{split}_list={tmp_path / file}" for split, file in lists.items()]
+    assert_refused("boxloss.cli.convert", voc_args(tmp_path, *options, *extra), message.format(root=tmp_path),
+                   cwd=tmp_path)
 
 
-def test_a_split_list_given_twice_and_a_malformed_option(tmp_path, capsys):
+def test_a_split_list_given_twice_and_a_malformed_option(tmp_path):
+    """The deprecated ``--split-list SPLIT=FILE`` keeps its own checks (what ``train_list=`` cannot express)."""
     folders(tmp_path)
     (tmp_path / "a.txt").write_text("i00\n")
     for options, message in ((["--split-list", f"train={tmp_path / 'a.txt'}", "--split-list",
                                f"train={tmp_path / 'a.txt'}"], "--split-list train is given twice"),
-                             (["--split-list", "train"], "--split-list train: expected SPLIT=FILE")):
-        assert run(tmp_path, *options) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and message in err, err
-    assert not (tmp_path / "deep").exists()
+                             (["--split-list", "train"], "--split-list train: expected SPLIT=FILE"),
+                             (["--split-list", f"dev={tmp_path / 'a.txt'}"],
+                              f"--split-list dev={tmp_path / 'a.txt'}: the split must be one of train, val, test")):
+        assert_refused("boxloss.cli.convert", ["voc", "--annotations", tmp_path / "annots", "--images",
+                                               tmp_path / "images", *options, "--out", tmp_path / "deep/out"],
+                       message, cwd=tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE_GUARD, REPO
+from conftest import OFFLINE_GUARD, REPO, assert_refused
 
 
 def _copy_sources(target: Path) -> None:
@@ -70,6 +70,6 @@ def test_wheel_installed_non_editable_trains_from_outside_the_checkout(tmp_path)
     assert "boxloss: box_loss=eiou " in train.stdout + train.stderr
     assert not (tmp_path / "network.log").exists()
 
-    bad = subprocess.run([str(venv / "bin" / "boxloss-val"), "modle=x.pt"], cwd=work, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("val.py: error: unknown key 'modle'")
+    line = assert_refused([venv / "bin" / "boxloss-val"], ["modle=x.pt"], "unknown key 'modle'", cwd=work,
+                          prog="val.py", env=env)
+    assert line.startswith("val.py: error: unknown key 'modle'"), line

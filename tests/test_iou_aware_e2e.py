@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, offline_env, pickled_boxloss_modules, run_entry
+from conftest import REPO, assert_refused, offline_env, pickled_boxloss_modules, run_entry
 
 from test_train_e2e import TINY, read_results
 
@@ -148,7 +148,5 @@ def test_val_with_another_alpha_and_a_clear_error_without_the_head(head_run, tmp
 
     head.__class__ = Detect  # the same weights without the head
     torch.save(checkpoint, plain)
-    result = run_entry("val.py", [f"model={plain}", "data=shapes-mini", "iou_aware_alpha=0.5",
-                                  f"project={tmp_path}/val", "name=bad"], tmp_path, tmp_path / "network.log")
-    assert result.returncode == 2 and "needs an IoU-aware checkpoint" in result.stderr
-    assert not (tmp_path / "val" / "bad").exists()
+    assert_refused("val.py", [f"model={plain}", "data=shapes-mini", "iou_aware_alpha=0.5", f"project={tmp_path}/val",
+                              "name=bad"], "needs an IoU-aware checkpoint", cwd=tmp_path, watched=(run_dir,))

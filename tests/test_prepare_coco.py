@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_entry
+from conftest import REPO, assert_refused, run_entry
 
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
 needs_coco128 = pytest.mark.skipif(not COCO128.is_dir(),
@@ -41,12 +41,22 @@ def prepare(args: list, cwd: Path):
     return run_entry("scripts/prepare_coco.py", args, cwd, cwd / "network.log", timeout=300)
 
 
+def prepare_script():
+    """scripts/prepare_coco.py as a module (its settings_of reads a command line in either grammar)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prepare_coco_script", REPO / "scripts" / "prepare_coco.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """``(tmp, layout, out, CompletedProcess)`` of ``prepare_coco.py --coco <layout> --out datasets/coco`` in tmp."""
+    """``(tmp, layout, out, CompletedProcess)`` of ``prepare_coco.py coco=<layout> out=datasets/coco`` in tmp."""
     tmp = tmp_path_factory.mktemp("prepare_coco")
     coco = make_coco_layout(tmp / "coco")
-    result = prepare(["--coco", str(coco), "--out", "datasets/coco"], tmp)
+    result = prepare([f"coco={coco}", "out=datasets/coco"], tmp)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp / "network.log").exists()
     return tmp, coco, tmp / "datasets" / "coco", result
@@ -149,7 +159,8 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
                                          ["python", "val.py"], ["python", "scripts/benchmark.py"]]
     prepare_args, train_args, val_args, bench_args = [
         [a.replace("/data/coco", str(coco)) for a in c[2:]] for c in commands]
-    assert prepare_args == ["--coco", str(coco), "--out", "datasets/coco"]  # what the fixture ran
+    settings_of = prepare_script().settings_of
+    assert settings_of(prepare_args)[0] == settings_of([f"coco={coco}", "out=datasets/coco"])[0]  # the fixture's
 
     settings = experiment.load_experiment(train_args)
     check_dataset(settings["data"])
@@ -178,8 +189,8 @@ def test_ultralytics_accepts_the_data_yaml_offline(prepared):
 # ----------------------------------------------------------------------------------------- subsets and failures
 def test_a_subset_of_splits(tmp_path):
     coco = make_coco_layout(tmp_path / "coco")
-    (coco / "train2017").unlink()  # not needed for --splits val2017
-    result = prepare(["--coco", str(coco), "--out", str(tmp_path / "val-only"), "--splits", "val2017"], tmp_path)
+    (coco / "train2017").unlink()  # not needed for splits=val2017
+    result = prepare([f"coco={coco}", f"out={tmp_path / 'val-only'}", "splits=val2017"], tmp_path)
     assert result.returncode == 0, result.stderr
     spec = yaml.safe_load((tmp_path / "val-only" / "data.yaml").read_text())
     assert spec["train"] == spec["val"] == "images/val2017"
@@ -198,17 +209,33 @@ def test_a_missing_layout_piece_exits_2_with_one_line_naming_it_and_writes_nothi
         coco = gone
     else:
         gone.unlink()
-    result = prepare(["--coco", str(coco), "--out", "datasets/coco"], tmp_path)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("prepare_coco.py: error: "), result.stderr
-    assert str(gone) in result.stderr
-    assert not (tmp_path / "datasets").exists()
+    assert_refused("scripts/prepare_coco.py", [f"coco={coco}", "out=datasets/coco"], str(gone), cwd=tmp_path,
+                   quiet=True)
 
 
 def test_an_existing_output_is_refused_without_force(prepared, tmp_path):
     tmp, coco, out, _ = prepared
     before = (out / "data.yaml").read_text()
-    result = prepare(["--coco", str(coco), "--out", str(out)], tmp_path)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--force" in result.stderr
+    assert_refused("scripts/prepare_coco.py", [f"coco={coco}", f"out={out}"], "force=true", cwd=tmp_path,
+                   watched=(out,))
     assert (out / "data.yaml").read_text() == before
+
+
+def test_the_deprecated_flags_give_the_same_tree_with_one_note(tmp_path):
+    """``--coco DIR --out DIR --splits S --copy`` still prepares, exactly as the key=value command it means, and says
+    so on one stderr line naming that command."""
+    coco = make_coco_layout(tmp_path / "coco")
+    flags = ["--coco", str(coco), "--out", "out", "--splits", "val2017", "--copy", "--force"]
+    keys = [f"coco={coco}", "out=out", "splits=val2017", "copy=true", "force=true"]
+    trees = {}
+    for grammar, argv in (("flags", flags), ("keys", keys)):
+        (tmp_path / grammar).mkdir()
+        result = prepare(argv, tmp_path / grammar)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = tmp_path / grammar / "out"
+        trees[grammar] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"<out>")
+                          for p in sorted(out.rglob("*")) if p.is_file()}, result.stdout.replace(str(out), "<out>")
+        expected = ("prepare_coco.py: note: --coco, --out, --splits, --copy, --force are deprecated and will be "
+                    f"removed in the next release; the same in key=value: {shlex.join(['prepare_coco.py', *keys])}\n")
+        assert result.stderr == (expected if grammar == "flags" else "")
+    assert trees["flags"] == trees["keys"] and len(trees["keys"][0]) > IMAGES

@@ -8,7 +8,7 @@ import pytest
 from boxloss.benchmark.results import read_result
 from boxloss.evaluation import evaluate, tide_errors
 from boxloss.testing.detections import random_detections
-from conftest import run_entry
+from conftest import assert_refused, run_entry
 from test_benchmark import FakeRunner, no_temp_files, plan_for, run
 
 
@@ -89,10 +89,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(args, message, tmp_p
     out = tmp_path / "bench"
     tiny_benchmark(out)
     files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    result = rescore([a.format(out=out) for a in args], tmp_path)
-    assert result.returncode == 2 and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rescore.py: error: ") and message in lines[0], result.stderr
+    assert_refused("scripts/rescore.py", [a.format(out=out) for a in args], message, cwd=tmp_path, quiet=True)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
 
 
@@ -102,7 +99,6 @@ def test_no_run_with_its_val_folders_is_bad_input(tmp_path):
     for spec in plan.runs:
         (spec.val_dir("val") / "gt.json").unlink()
     records = {spec.result_path: spec.result_path.read_bytes() for spec in plan.runs}
-    result = rescore(["tide=true", f"out={out}"], tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("rescore.py: error: none of the 4 runs could be re-scored (e.g. ciou-s0: ")
+    line = assert_refused("scripts/rescore.py", ["tide=true", f"out={out}"], cwd=tmp_path)
+    assert line.startswith("rescore.py: error: none of the 4 runs could be re-scored (e.g. ciou-s0: "), line
     assert {path: path.read_bytes() for path in records} == records and not list(out.rglob("tide.json"))

@@ -14,6 +14,7 @@ import torch
 
 import boxloss
 from boxloss import simulation as sim
+from conftest import assert_refused
 
 CENTRES = 30  # 10,290 cases
 
@@ -177,8 +178,8 @@ def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert (tmp_path / "per_loss" / "diou.json").read_text() == stored
 
         monkeypatch.undo()  # different settings: refused without force=true, then the loss runs again
-        assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}"]) == 2
-        assert "summary.json holds other settings" in capsys.readouterr().err
+        assert_refused("boxloss.cli.simulate", args[:-2] + ["iterations=5", f"out={tmp_path}"],
+                       "summary.json holds other settings", cwd=tmp_path)
         assert (tmp_path / "per_loss" / "diou.json").read_text() == stored
         assert cli.main(args[:-2] + ["iterations=5", f"out={tmp_path}", "force=true"]) == 0
         assert json.loads((tmp_path / "per_loss" / "diou.json").read_text())["settings"]["iterations"] == 5
@@ -193,8 +194,5 @@ def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     ("centres=0", "centres=0 is out of range: must be >= 1"),
     ("iterations=-1", "iterations=-1 is out of range: must be >= 0"),
 ])
-def test_cli_rejects_bad_input_with_one_line(bad, message, capsys, tmp_path):
-    assert _cli().main([bad, f"out={tmp_path / 'out'}"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("simulate.py: error: ") and message in err, err
-    assert not (tmp_path / "out").exists()
+def test_cli_rejects_bad_input_with_one_line(bad, message, tmp_path):
+    assert_refused("boxloss.cli.simulate", [bad, f"out={tmp_path / 'out'}"], message, cwd=tmp_path)

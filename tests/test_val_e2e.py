@@ -11,7 +11,7 @@ import pytest
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS, TIDE_ERRORS, TIDE_ORACLES, tide_errors
 from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
 
-from conftest import offline_env, run_entry
+from conftest import assert_refused, run_entry
 
 REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 
@@ -189,21 +189,13 @@ def test_bad_input_exits_2_with_one_line_and_no_directory(args, message, tmp_pat
     import shutil
 
     shutil.copy(trained_checkpoint, tmp_path / "best.pt")  # a real one, so only the named problem is reported
-    project = tmp_path / "val"
-    result = run_entry("val.py", [*args, f"project={project}"], tmp_path, tmp_path / "network.log", timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("val.py: error: ") and message in lines[0], result.stderr
-    assert not project.exists()
+    assert_refused("val.py", [*args, f"project={tmp_path / 'val'}"], message, cwd=tmp_path)
 
 
 def test_unreadable_checkpoint_is_bad_input(tmp_path, mini_data):
     (tmp_path / "best.pt").write_bytes(b"not a checkpoint")
-    result = run_entry("val.py", ["model=best.pt", "data=shapes-mini", f"project={tmp_path}/val"], tmp_path,
-                       tmp_path / "network.log", timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("val.py: error: model checkpoint 'best.pt' is not a PyTorch checkpoint")
-    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "val").exists()
+    line = assert_refused("val.py", ["model=best.pt", "data=shapes-mini", f"project={tmp_path}/val"], cwd=tmp_path)
+    assert line.startswith("val.py: error: model checkpoint 'best.pt' is not a PyTorch checkpoint"), line
 
 
 @pytest.mark.slow
@@ -217,18 +209,13 @@ def test_unreadable_checkpoint_is_bad_input(tmp_path, mini_data):
 def test_a_missing_evaluator_package_is_one_line_and_exit_2(blocked, backend, message, trained, tmp_path):
     """val.py's own main() in a fresh interpreter where importing the package fails (sys.modules[name] = None)."""
     import shutil
-    import subprocess
     import sys
 
     shutil.copy(trained[1], tmp_path / "best.pt")
     args = ["model=best.pt", "data=shapes-mini", f"backend={backend}", f"project={tmp_path / 'val'}"]
     code = (f"import sys; sys.modules[{blocked!r}] = None; from boxloss.cli.val import main; "
             f"sys.exit(main({args!r}))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=offline_env(tmp_path / "network.log"),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.strip() == f"val.py: error: {message}"
-    assert not (tmp_path / "val").exists()
+    assert_refused([sys.executable, "-c", code], [], message, cwd=tmp_path, prog="val.py", exact=True)
 
 
 @pytest.mark.slow
@@ -352,7 +339,7 @@ def test_rows_are_named_by_loss_and_head():
 @pytest.mark.skipif(not (COCO128 / "annotations" / "instances_train2017.json").is_file(),
                     reason=f"coco128 not found at {COCO128} (the shared datasets folder is missing)")
 def test_coco128_segments_train_and_val_reports_mask_ap_against_the_official_json(tmp_path):
-    """Real masks end to end: convert.py coco --task segment on coco128, one epoch of yolov8n-seg with EIoU at 64 px
+    """Real masks end to end: convert.py coco task=segment on coco128, one epoch of yolov8n-seg with EIoU at 64 px
     on its polygons (train.py), then val.py with coco_json= the official annotations (backend=hotcoco,pycocotools,
     checked against each other in the run): metrics.json holds the box metrics and, under "mask", the same keys on
     mask IoU; gt.json is the official JSON with its 10 crowd regions, which pycocotools, run here on the written
@@ -360,9 +347,8 @@ def test_coco128_segments_train_and_val_reports_mask_ap_against_the_official_jso
     from scratch on 80 classes every score is below ultralytics' 0.001, and the numbers would all be zero."""
     official = COCO128 / "annotations" / "instances_train2017.json"
     out = tmp_path / "coco128-seg"
-    converted = run_entry("scripts/convert.py", ["coco", "--images", str(COCO128 / "train2017"), "--json",
-                                                 str(official), "--out", str(out), "--task", "segment"],
-                          tmp_path, tmp_path / "network.log")
+    converted = run_entry("scripts/convert.py", ["coco", f"images={COCO128 / 'train2017'}", f"json={official}",
+                                                 f"out={out}", "task=segment"], tmp_path, tmp_path / "network.log")
     assert converted.returncode == 0, converted.stderr[-2000:]
     assert "929 written" in converted.stdout and "crowd 10" in converted.stdout
     trained = run_entry("train.py", ["cfg=eiou.yaml", "model=yolov8n-seg.yaml", f"data={out / 'data.yaml'}",

@@ -1,134 +1,258 @@
 """Convert a detection dataset to YOLO format, or re-split a YOLO dataset, and print what was done.
 
-    python scripts/convert.py voc --src ../shared/datasets/bccd/BCCD --out datasets/bccd-yolo
-    python scripts/convert.py voc --src VOCdevkit/VOC2007 --out datasets/voc07 --difficult drop --copy
-    python scripts/convert.py voc --annotations labelimg/annots --images labelimg/images --out datasets/mine \\
-        --val 0.2 --test 0.1 --seed 0
-    python scripts/convert.py voc --annotations ../shared/datasets/raccoon/annotations \\
-        --images ../shared/datasets/raccoon/images \\
-        --split-list train=../shared/datasets/raccoon/data/train_labels.csv \\
-        --split-list test=../shared/datasets/raccoon/data/test_labels.csv --val 0.125 --seed 0 \\
-        --out datasets/raccoon-yolo
-    python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
-        --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-yolo
-    python scripts/convert.py coco --images ../shared/datasets/coco128/train2017 \\
-        --json ../shared/datasets/coco128/annotations/instances_train2017.json --out datasets/coco128-seg --task segment
-    python scripts/convert.py split --data datasets/mine-train-only/data.yaml --val 0.2 --seed 0 --out datasets/resplit
+    python scripts/convert.py voc src=../shared/datasets/bccd/BCCD out=datasets/bccd-yolo
+    python scripts/convert.py voc src=VOCdevkit/VOC2007 out=datasets/voc07 difficult=drop copy=true
+    python scripts/convert.py voc annotations=labelimg/annots images=labelimg/images out=datasets/mine \\
+        val=0.2 test=0.1 seed=0
+    python scripts/convert.py voc annotations=../shared/datasets/raccoon/annotations \\
+        images=../shared/datasets/raccoon/images \\
+        train_list=../shared/datasets/raccoon/data/train_labels.csv \\
+        test_list=../shared/datasets/raccoon/data/test_labels.csv val=0.125 seed=0 out=datasets/raccoon-yolo
+    python scripts/convert.py coco images=../shared/datasets/coco128/train2017 \\
+        json=../shared/datasets/coco128/annotations/instances_train2017.json out=datasets/coco128-yolo
+    python scripts/convert.py coco images=../shared/datasets/coco128/train2017 \\
+        json=../shared/datasets/coco128/annotations/instances_train2017.json out=datasets/coco128-seg task=segment
+    python scripts/convert.py split data=datasets/mine-train-only/data.yaml val=0.2 seed=0 out=datasets/resplit
 
-``voc --src`` keeps the official ``ImageSets/Main`` split; ``--val/--test/--seed`` (or a folder without
-``ImageSets``, or ``--annotations``) make a seeded stratified split instead, by default ``--val 0.2 --seed 0`` with
-a warning; ``--split NAME`` puts everything into one split; ``--split-list SPLIT=FILE`` (repeated) takes an official
-split from list files, and ``--val/--seed`` with it carve val out of the train list only. The conventions (VOC
-1-based inclusive corners, class order, how XMLs are matched to images, the split algorithm, crowd regions) are
-documented in ``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``. The full report is
-written to ``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem
-(the file and object for a malformed annotation, the option for a bad option) and exit with status 2, leaving no
-output folder behind.
+The format comes first (voc, coco or split), then key=value arguments; ``convert.py voc --help`` lists that format's
+keys. ``voc src=`` keeps the official ``ImageSets/Main`` split; ``val=/test=/seed=`` (or a folder without
+``ImageSets``, or ``annotations=``) make a seeded stratified split instead, by default ``val=0.2 seed=0`` with a
+warning; ``split=NAME`` puts everything into one split; ``train_list=FILE`` (and ``val_list=``, ``test_list=``)
+take an official split from list files, and ``val=/seed=`` with them carve val out of the train list only. The
+conventions (VOC 1-based inclusive corners, class order, how XMLs are matched to images, the split algorithm,
+crowd regions) are documented in ``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``.
+The full report is written to ``<out>/conversion_report.json``. Bad arguments or malformed input print one line
+naming the problem (the file and object for a malformed annotation, the key for a bad value) and exit with status
+2, leaving no output folder behind. The ``--flag`` spelling of earlier releases (``voc --src DIR --out DIR``,
+``--split-list train=FILE``) still runs, with a one-line deprecation note; a command line takes one grammar.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from ..errors import ConfigError
-from ..keyvalues import OneLineParser
+from ..keyvalues import (HELP_FLAGS, OneLineParser, deprecation_note, flags_given, format_help, parse_keyvalues,
+                         raw_keyvalues, refuse_mixed_grammars, run_cli, uses_flags)
+from ..param import Param
 
 PROG = "convert.py"
+USAGE = "convert.py voc|coco|split key=value ... (convert.py voc --help lists the keys of voc)"
 
 
-def _add_split_options(parser: argparse.ArgumentParser, val_help: str) -> None:
-    parser.add_argument("--val", type=float, help=val_help)
-    parser.add_argument("--test", type=float, help="fraction of the images for a test split (default: none)")
-    parser.add_argument("--seed", type=int, help="seed of the split (default 0); the same seed, the same split")
+def _path(doc: str) -> Param:
+    return Param(None, doc, value_type=str)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    formats = parser.add_subparsers(dest="format", required=True, parser_class=OneLineParser)
+OUTPUT_KEYS = {
+    "out": _path("output folder (required; must not exist unless force=true)"),
+    "copy": Param(False, "copy images instead of symlinking them"),
+    "force": Param(False, "replace a previous conversion output at out="),
+}
+LIST_KEYS = ("train_list", "val_list", "test_list")
+VOC_KEYS = {
+    "src": _path("VOC folder (Annotations/, JPEGImages/, ImageSets/Main/), e.g. ../shared/datasets/bccd/BCCD"),
+    "annotations": _path("instead of src=: a folder of VOC XML files, searched recursively (e.g. LabelImg's)"),
+    "images": _path("with annotations=: the folder of the images, searched recursively (default: annotations=)"),
+    "classes": Param(None, "comma-separated class names in index order (default: a known dataset's order, else "
+                     "sorted names)", value_type=str),
+    "difficult": Param("keep", "objects marked difficult: keep (counted in the report) or drop",
+                       choices=("keep", "drop")),
+    "split": Param(None, "put every annotation into this one split (ignores ImageSets/Main)", value_type=str),
+    **{key: _path(f"an official {key[:-5]} split from a list file: a CSV with a 'filename' column (one row per box "
+                  "is fine) or one image name or stem per line") for key in LIST_KEYS},
+    "val": Param(None, "fraction of the images for val, in a seeded stratified split that replaces ImageSets/Main "
+                 "(default without ImageSets: 0.2); with train_list=, carved out of the train list only",
+                 value_type=float),
+    "test": Param(None, "fraction of the images for a test split (default: none)", value_type=float),
+    "seed": Param(None, "seed of the split (default 0); the same seed, the same split", value_type=int),
+    **OUTPUT_KEYS,
+}
+COCO_KEYS = {
+    "images": _path("folder holding the JSON's file_names (required)"),
+    "json": _path("instances JSON (required), e.g. annotations/instances_train2017.json"),
+    "split": Param(None, "split name (default: from the JSON name, instances_train2017 -> train2017)",
+                   value_type=str),
+    "task": Param("detect", "labels: boxes (detect) or one polygon per object (segment)",
+                  choices=("detect", "segment")),
+    **OUTPUT_KEYS,
+}
+SPLIT_KEYS = {
+    "data": _path("the dataset's data YAML (required)"),
+    "from": Param("train", "comma-separated splits of data= to pool and re-split"),
+    "val": Param(None, "fraction of the images for val (required)", value_type=float),
+    "test": Param(0.0, "fraction of the images for a test split (0: none)"),
+    "seed": Param(0, "seed of the split; the same seed, the same split"),
+    **OUTPUT_KEYS,
+}
+FORMATS = {"voc": VOC_KEYS, "coco": COCO_KEYS, "split": SPLIT_KEYS}
+TITLES = {"voc": "voc keys (Pascal VOC XML: a VOC folder, or any folders of XMLs and images)",
+          "coco": "coco keys (COCO instances JSON)",
+          "split": "split keys (re-split a YOLO dataset, e.g. one with only a train split)"}
 
-    voc = formats.add_parser("voc", help="Pascal VOC XML (a VOC folder, or any folders of XMLs and images)")
-    source = voc.add_mutually_exclusive_group(required=True)
-    source.add_argument("--src", help="VOC folder (Annotations/, JPEGImages/, ImageSets/Main/), e.g. "
-                                      "../shared/datasets/bccd/BCCD")
-    source.add_argument("--annotations", help="folder of VOC XML files, searched recursively (e.g. LabelImg's)")
-    voc.add_argument("--images", help="with --annotations: folder of the images, searched recursively "
-                                      "(default: the --annotations folder)")
-    voc.add_argument("--classes", help="comma-separated class names in index order "
-                                       "(default: a known dataset's order, else sorted names)")
-    voc.add_argument("--difficult", choices=("keep", "drop"), default="keep",
-                     help="objects marked difficult (default: keep, counted in the report)")
-    voc.add_argument("--split", help="put every annotation into this one split (ignores ImageSets/Main)")
-    voc.add_argument("--split-list", action="append", metavar="SPLIT=FILE",
-                     help="an official split from a list file (repeat per split: train, val, test): a CSV with a "
-                          "'filename' column (one row per box is fine) or one image name or stem per line; with "
-                          "--val/--seed, val is carved out of the train list only")
-    _add_split_options(voc, "fraction of the images for val, in a seeded stratified split that replaces "
-                            "ImageSets/Main (default without ImageSets: 0.2)")
 
-    coco = formats.add_parser("coco", help="COCO instances JSON")
-    coco.add_argument("--images", required=True, help="folder holding the JSON's file_names")
-    coco.add_argument("--json", required=True, help="instances JSON, e.g. annotations/instances_train2017.json")
-    coco.add_argument("--split", help="split name (default: from the JSON name, instances_train2017 -> train2017)")
-    coco.add_argument("--task", choices=("detect", "segment"), default="detect",
-                      help="labels: boxes (detect, default) or one polygon per object (segment)")
-
-    split = formats.add_parser("split", help="re-split a YOLO dataset (e.g. one with only a train split)")
-    split.add_argument("--data", required=True, help="the dataset's data YAML")
-    split.add_argument("--from", dest="sources", default="train",
-                       help="comma-separated splits of --data to pool and re-split (default: train)")
-    _add_split_options(split, "fraction of the images for val (required)")
-
-    for sub in (voc, coco, split):
-        sub.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
-        sub.add_argument("--copy", action="store_true", help="copy images instead of symlinking them")
-        sub.add_argument("--force", action="store_true", help="replace a previous conversion output at --out")
-    return parser
+def help_text(fmt: str | None = None) -> str:
+    """The docstring and the keys of ``fmt`` (None: of every format)."""
+    sections = [format_help("" if i else __doc__, FORMATS[name], TITLES[name]).strip()
+                for i, name in enumerate([fmt] if fmt else FORMATS)]
+    return "\n\n".join(sections)
 
 
-def _voc(args):
+def _voc(settings: dict):
     from ..convert import convert_voc, convert_voc_folders
-    from ..convert.split_lists import parse_split_list_option
 
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes is not None else None
-    lists = [parse_split_list_option(text) for text in args.split_list or ()]
-    options = {"classes": classes, "difficult": args.difficult, "split": args.split, "val": args.val,
-               "test": args.test, "seed": args.seed, "split_lists": lists, "copy": args.copy, "force": args.force}
-    if args.src is not None:
-        if args.images is not None:
-            raise ConfigError(f"--images goes with --annotations; with --src the images are in {args.src}/JPEGImages")
-        return convert_voc(args.src, args.out, **options)
-    return convert_voc_folders(args.annotations, args.images or args.annotations, args.out, **options)
+    if settings["src"] is not None and settings["annotations"] is not None:
+        raise ConfigError("src= and annotations= are two sources: give a VOC folder (src=) or a folder of XMLs "
+                          "(annotations=)")
+    if settings["src"] is None and settings["annotations"] is None:
+        raise ConfigError("a source is required: src=<VOC folder> or annotations=<folder of XMLs> [images=<folder>]")
+    out = _out(settings)
+    options = {key: settings[key] for key in ("difficult", "split", "val", "test", "seed", "split_lists", "copy",
+                                              "force")}
+    options["classes"] = [c.strip() for c in settings["classes"].split(",")] if settings["classes"] else None
+    if settings["src"] is not None:
+        if settings["images"] is not None:
+            raise ConfigError(f"images= goes with annotations=; with src= the images are in "
+                              f"{settings['src']}/JPEGImages")
+        return convert_voc(settings["src"], out, **options)
+    return convert_voc_folders(settings["annotations"], settings["images"] or settings["annotations"], out,
+                               **options)
 
 
-def _split(args):
+def _coco(settings: dict):
+    from ..convert import convert_coco
+
+    for key in ("images", "json"):
+        if settings[key] is None:
+            raise ConfigError(f"{key}= is required (coco images=<folder> json=<instances JSON> out=<folder>)")
+    return convert_coco(settings["images"], settings["json"], _out(settings), split=settings["split"],
+                        copy=settings["copy"], force=settings["force"], task=settings["task"])
+
+
+def _split(settings: dict):
     from ..convert import split_dataset
 
-    if args.val is None:
-        raise ConfigError("--val is required: the fraction of the images for val, e.g. --val 0.2")
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    return split_dataset(args.data, args.out, val=args.val, test=args.test or 0.0,
-                         seed=0 if args.seed is None else args.seed, sources=sources, copy=args.copy,
-                         force=args.force)
+    if settings["data"] is None:
+        raise ConfigError("data= is required: the data YAML of the dataset to re-split")
+    if settings["val"] is None:
+        raise ConfigError("val= is required: the fraction of the images for val, e.g. val=0.2")
+    sources = [s.strip() for s in settings["from"].split(",") if s.strip()]
+    return split_dataset(settings["data"], _out(settings), val=settings["val"], test=settings["test"],
+                         seed=settings["seed"], sources=sources, copy=settings["copy"], force=settings["force"])
+
+
+def _out(settings: dict) -> str:
+    if settings["out"] is None:
+        raise ConfigError("out= is required: the output folder, e.g. out=datasets/mine")
+    return settings["out"]
+
+
+CONVERTERS = {"voc": _voc, "coco": _coco, "split": _split}
+
+
+def _main(argv: list[str]) -> int:
+    from ..convert import ConversionError
+
+    if any(arg in HELP_FLAGS for arg in argv):
+        print(help_text(argv[0] if argv and argv[0] in FORMATS else None))
+        return 0
+    note = None
+    if uses_flags(argv):
+        argv, note = _from_flags(argv)
+    if not argv:
+        raise ConfigError(f"nothing to do; usage: {USAGE}")
+    fmt, args = argv[0], argv[1:]
+    if fmt not in FORMATS:
+        problem = f"{fmt!r}: the format comes first" if "=" in fmt else f"unknown format {fmt!r}"
+        raise ConfigError(f"{problem}: voc, coco or split; usage: {USAGE}")
+    settings = parse_keyvalues(args, FORMATS[fmt], text_as_typed=True)
+    # (split, file) in the order given, as the report lists them
+    settings["split_lists"] = [(key[:-len("_list")], settings[key]) for key in raw_keyvalues(args) if key in LIST_KEYS]
+    try:
+        report = CONVERTERS[fmt](settings)
+    except ConversionError as error:
+        raise ConfigError(str(error)) from None
+    print(report.summary())
+    if note:
+        print(note, file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..convert import ConversionError, convert_coco
+    return run_cli(PROG, None, _main, argv)
 
-    try:
-        args = build_parser().parse_args(argv)
-        if args.format == "voc":
-            report = _voc(args)
-        elif args.format == "split":
-            report = _split(args)
-        else:
-            report = convert_coco(args.images, args.json, args.out, split=args.split, copy=args.copy,
-                                  force=args.force, task=args.task)
-    except (ConfigError, ConversionError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
+
+# ------------------------------------------------------------------------------------------------------------------
+# The --flag grammar of earlier releases, deprecated (remove in the next release): parsed by the old parser, with its
+# errors, and run as the key=value arguments it means, so both grammars give the same result.
+# ------------------------------------------------------------------------------------------------------------------
+SWITCHES = ("--copy", "--force")
+FLAG_KEYS = {"sources": "from"}  # argparse dest -> key, where they differ
+
+
+def _flag_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    formats = parser.add_subparsers(dest="format", required=True, parser_class=OneLineParser)
+    voc = formats.add_parser("voc")
+    source = voc.add_mutually_exclusive_group(required=True)
+    source.add_argument("--src")
+    source.add_argument("--annotations")
+    voc.add_argument("--images")
+    voc.add_argument("--classes")
+    voc.add_argument("--difficult", choices=("keep", "drop"), default="keep")
+    voc.add_argument("--split")
+    voc.add_argument("--split-list", action="append", metavar="SPLIT=FILE")
+    coco = formats.add_parser("coco")
+    coco.add_argument("--images", required=True)
+    coco.add_argument("--json", required=True)
+    coco.add_argument("--split")
+    coco.add_argument("--task", choices=("detect", "segment"), default="detect")
+    split = formats.add_parser("split")
+    split.add_argument("--data", required=True)
+    split.add_argument("--from", dest="sources", default="train")
+    for sub in (voc, split):
+        sub.add_argument("--val", type=float)
+        sub.add_argument("--test", type=float)
+        sub.add_argument("--seed", type=int)
+    for sub in (voc, coco, split):
+        sub.add_argument("--out", required=True)
+        sub.add_argument("--copy", action="store_true")
+        sub.add_argument("--force", action="store_true")
+    return parser
+
+
+def _split_list_keys(options: list[str]) -> list[str]:
+    """``--split-list train=FILE`` (repeated) -> ``train_list=FILE`` ...; the old checks, in the old words."""
+    from ..convert.split_lists import SPLIT_NAMES
+
+    keys, seen = [], set()
+    for text in options:
+        split, sep, path = text.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--split-list {text}: expected SPLIT=FILE, e.g. train=data/train_labels.csv")
+        if split not in SPLIT_NAMES:
+            raise ConfigError(f"--split-list {split}={path}: the split must be one of {', '.join(SPLIT_NAMES)}")
+        if split in seen:
+            raise ConfigError(f"--split-list {split} is given twice")
+        seen.add(split)
+        keys.append(f"{split}_list={path}")
+    return keys
+
+
+def _from_flags(argv: list[str]) -> tuple[list[str], str]:
+    """The key=value command line that a --flag one means, and the deprecation note that shows it."""
+    if argv and argv[0] in FORMATS:
+        refuse_mixed_grammars(argv[1:], FORMATS[argv[0]], SWITCHES)
+    parsed = vars(_flag_parser().parse_args(argv))
+    fmt = parsed.pop("format")
+    lists = _split_list_keys(parsed.pop("split_list", None) or [])
+    schema = FORMATS[fmt]
+    keys = [f"{FLAG_KEYS.get(dest, dest)}={'true' if value is True else value}" for dest, value in parsed.items()
+            if value is not None and value is not False and value != schema[FLAG_KEYS.get(dest, dest)].default]
+    command = [fmt, *keys, *lists]
+    return command, deprecation_note(PROG, flags_given(argv), shlex.join([PROG, *command]))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
     python scripts/simulate.py iou_factor=false out=runs/simulate-no-factor
 
 The experiment itself lives in ``boxloss.simulation``; this script parses arguments, reports progress on
-stderr, skips losses already finished with the same settings and writes the outputs into ``--out``, each
+stderr, skips losses already finished with the same settings and writes the outputs into ``out``, each
 atomically (temporary file, then rename):
 
     per_loss/<loss>.json   settings, summary, total-error curve, per-centre final error; written as soon as

@@ -19,7 +19,7 @@ true nor a false positive.
 Images without annotations (or whose every box was dropped) get an empty label file: they are valid
 negatives, not missing labels.
 
-Segments (``task="segment"``, ``convert.py coco --task segment``). Each kept object is written as a YOLO segment
+Segments (``task="segment"``, ``convert.py coco task=segment``). Each kept object is written as a YOLO segment
 line ``cls x1 y1 x2 y2 ...`` (normalised vertices) instead of its box, made as ultralytics' own COCO converter
 makes it (:mod:`boxloss.convert.polygons`): an object in several polygons is one polygon joined by zero-width
 bridges (``merge_multi_segment``), a non-crowd object annotated by an RLE mask is traced to the polygons of its
@@ -197,7 +197,7 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
     else:
         split = check_split_name(split_name_from_json(json_path), f"split name (from {json_path.name})")
     if not images.is_dir():
-        raise ConversionError(f"--images {images}: not a folder")
+        raise ConversionError(f"images={images}: not a folder")
     data = _load(json_path)
     _validate(json_path, data)
     category_ids, names = category_mapping(data["categories"])

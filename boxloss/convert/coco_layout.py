@@ -18,7 +18,7 @@ reported), and the splits are put side by side into one tree::
 
 ``data.yaml``'s ``train`` is the first split whose name starts with ``train``, ``val`` the first starting with
 ``val`` (``test`` likewise, when present); a role with no split of its own borrows the other one, with a warning
-(e.g. ``--splits val2017`` gives a tree for val.py, whose ``train`` entry is val2017 too). ``coco_val_json`` is
+(e.g. ``splits=val2017`` gives a tree for val.py, whose ``train`` entry is val2017 too). ``coco_val_json`` is
 the absolute path of the ``val`` split's instances JSON, for ``val.py coco_json=`` (which evaluates against the
 official annotations, crowd regions as ignore regions); nothing reads it automatically.
 

@@ -15,7 +15,7 @@ file, the object index or annotation id and the box as written in the source), s
                    drag; COCO ``width <= 0`` or ``height <= 0``)
 ``outside_image``  nothing of the box is left after clipping it to the image
 ``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
-``no_polygon``     COCO ``--task segment``: the object's segmentation holds no polygon of three points
+``no_polygon``     COCO ``task=segment``: the object's segmentation holds no polygon of three points
 ``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
 
 Datasets are treated as possibly hostile: an image an annotation names (VOC ``<filename>``, COCO ``file_name``)
@@ -242,7 +242,7 @@ def _examples_line(what: str, files: Sequence[str], examples: int) -> list[str]:
     return [f"  {what} ({len(files)}): {', '.join(files[:examples])}{more} (all in {REPORT_NAME})"]
 
 
-def check_split_name(name: str, what: str = "--split") -> str:
+def check_split_name(name: str, what: str = "split") -> str:
     """``name`` if it is a plain folder name (letters, digits, ``_ - .``, not only dots), else ConversionError."""
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or not name.strip("."):
         raise ConversionError(f"{what} {name!r}: must be a folder name (letters, digits, '_', '-', '.'), "
@@ -250,17 +250,17 @@ def check_split_name(name: str, what: str = "--split") -> str:
     return name
 
 
-def check_class_names(names: Sequence[str], what: str = "--classes") -> list[str]:
+def check_class_names(names: Sequence[str], what: str = "classes") -> list[str]:
     """``names`` as a list if none is empty and none repeats, else ConversionError naming the first bad one."""
     names = list(names)
     shown = ",".join(names)
     if not names:
-        raise ConversionError(f"{what} is empty: give the class names in index order, e.g. cat,dog")
+        raise ConversionError(f"{what}= is empty: give the class names in index order, e.g. cat,dog")
     for index, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
-            raise ConversionError(f"{what} {shown}: class {index} has an empty name")
+            raise ConversionError(f"{what}={shown}: class {index} has an empty name")
         if name in names[:index]:
-            raise ConversionError(f"{what} {shown}: {name!r} is listed twice")
+            raise ConversionError(f"{what}={shown}: {name!r} is listed twice")
     return names
 
 
@@ -331,7 +331,7 @@ def place_image(source: Path, target: Path, copy: bool) -> None:
     try:
         os.symlink(os.path.abspath(source), target)
     except OSError as error:
-        raise ConversionError(f"{source}: cannot symlink into the output ({error}); use --copy") from None
+        raise ConversionError(f"{source}: cannot symlink into the output ({error}); use copy=true") from None
 
 
 @contextlib.contextmanager
@@ -347,7 +347,7 @@ def atomic_output(out: Union[str, Path], force: bool,
     out = Path(out).absolute()
     if out.exists() or out.is_symlink():
         if not force:
-            raise ConversionError(f"{out}: output already exists; pass --force to replace it")
+            raise ConversionError(f"{out}: output already exists; pass force=true to replace it")
         if not out.is_dir() or out.is_symlink():
             raise ConversionError(f"{out}: exists and is not a folder; refusing to replace it")
         if any(out.iterdir()) and not (out / REPORT_NAME).is_file():
@@ -363,7 +363,7 @@ def atomic_output(out: Union[str, Path], force: bool,
         yield tmp
         if out.exists():
             if not force:  # appeared while converting
-                raise ConversionError(f"{out}: output already exists; pass --force to replace it")
+                raise ConversionError(f"{out}: output already exists; pass force=true to replace it")
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / out.name)
             os.replace(tmp, out)

@@ -56,21 +56,21 @@ HELD_OUT = ("val", "test")
 
 
 def _options(val: float, test: float) -> str:
-    return f"--val {val}" + (f" --test {test}" if test else "")
+    return f"val={val}" + (f" test={test}" if test else "")
 
 
 def check_split_options(val: float, test: float = 0.0, seed: int = 0) -> None:
     """ConversionError naming the option unless ``0 < val < 1``, ``0 <= test < 1``, ``val + test < 1`` and ``seed``
     is an integer."""
     if not isinstance(val, (int, float)) or isinstance(val, bool) or not 0 < val < 1:
-        raise ConversionError(f"--val {val}: must be a fraction between 0 and 1 (exclusive)")
+        raise ConversionError(f"val={val}: must be a fraction between 0 and 1 (exclusive)")
     if not isinstance(test, (int, float)) or isinstance(test, bool) or not 0 <= test < 1:
-        raise ConversionError(f"--test {test}: must be a fraction from 0 (no test split) up to 1 (exclusive)")
+        raise ConversionError(f"test={test}: must be a fraction from 0 (no test split) up to 1 (exclusive)")
     if val + test >= 1:
         raise ConversionError(f"{_options(val, test)}: the fractions sum to {val + test:g}, they must sum to less "
                               "than 1 (train needs images)")
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConversionError(f"--seed {seed!r}: must be an integer")
+        raise ConversionError(f"seed={seed!r}: must be an integer")
 
 
 def split_rule(val: float, test: float = 0.0, seed: int = 0) -> str:
@@ -204,13 +204,13 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
     check_split_options(val, test, seed)
     for split in sources:
         if split not in SPLITS:
-            raise ConversionError(f"--from {split}: must be one of {', '.join(SPLITS)}")
+            raise ConversionError(f"from={split}: must be one of {', '.join(SPLITS)}")
     try:
         spec = check_data(str(data_yaml), tuple(sources))
     except ConfigError as error:
         raise ConversionError(str(error)) from None
     if spec is None:
-        raise ConversionError(f"--data {data_yaml}: an embedded dataset is generated, not re-split; pass a data YAML")
+        raise ConversionError(f"data={data_yaml}: an embedded dataset is generated, not re-split; pass a data YAML")
     images = _names_below_common_folder(_pooled_images(spec, sources))
     rows = {name: read_labels(label_path(image)) for name, image in images.items()}
     result = stratified_split({name: {spec.names[row[0]] for row in labels} for name, labels in rows.items()},
@@ -220,7 +220,7 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
                               split_rule=rule, warnings=list(result.warnings))
     others = [split for split in SPLITS if split not in sources and spec.entries(split)
               and spec.entries(split) != [entry for source in sources for entry in spec.entries(source)]]
-    report.warnings += [f"the source's {split} split ({', '.join(spec.entries(split))}) is not in --from "
+    report.warnings += [f"the source's {split} split ({', '.join(spec.entries(split))}) is not in from="
                         f"{','.join(sources)}: not in the output" for split in others]
 
     with atomic_output(out, force, protect=spec.root) as tmp:

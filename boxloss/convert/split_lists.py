@@ -1,4 +1,4 @@
-"""An official split given as list files (``--split-list train=data/train_labels.csv``), matched to the images of
+"""An official split given as list files (``convert.py voc train_list=data/train_labels.csv``), matched to the images of
 a conversion.
 
 List files. A ``.csv`` file is read with :mod:`csv` and must have a ``filename`` column (the layout of the
@@ -33,7 +33,7 @@ from typing import Iterable, Sequence, Union
 
 from .report import ConversionError, check_split_name
 
-__all__ = ["ListedSplit", "SplitList", "assign_listed", "parse_split_list_option", "read_split_list"]
+__all__ = ["ListedSplit", "SplitList", "assign_listed", "read_split_list"]
 
 SPLIT_NAMES = ("train", "val", "test")
 CSV_COLUMN = "filename"
@@ -62,25 +62,17 @@ class ListedSplit:
     unlisted: list[str] = field(default_factory=list)
 
 
-def parse_split_list_option(text: str) -> tuple[str, Path]:
-    """``"train=data/train_labels.csv"`` -> ``("train", Path("data/train_labels.csv"))``."""
-    split, sep, path = text.partition("=")
-    if not sep or not path:
-        raise ConversionError(f"--split-list {text}: expected SPLIT=FILE, e.g. train=data/train_labels.csv")
-    return split, Path(path)
-
-
 def read_split_list(split: str, path: Union[str, Path]) -> SplitList:
     """Read one list file (module docstring); ConversionError naming the file for a missing file, an undecodable
     one, a CSV without a ``filename`` column, a row without a file name, or no entry at all."""
-    check_split_name(split, "--split-list split")
+    check_split_name(split, "split list")
     if split not in SPLIT_NAMES:
-        raise ConversionError(f"--split-list {split}={path}: the split must be one of {', '.join(SPLIT_NAMES)}")
+        raise ConversionError(f"split list {split}={path}: the split must be one of {', '.join(SPLIT_NAMES)}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConversionError(f"--split-list {split}={path}: file not found") from None
+        raise ConversionError(f"{split}_list={path}: file not found") from None
     except UnicodeDecodeError as error:
         raise ConversionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except OSError as error:
@@ -125,7 +117,7 @@ def assign_listed(lists: Sequence[SplitList], keys: Iterable[str]) -> ListedSpli
     seen_splits = [listing.split for listing in lists]
     twice = next((s for s in seen_splits if seen_splits.count(s) > 1), None)
     if twice is not None:
-        raise ConversionError(f"--split-list {twice} is given twice")
+        raise ConversionError(f"{twice}_list is given twice")
     tables = _index(keys)
     where: dict[str, SplitList] = {}
     splits: dict[str, list[str]] = {}

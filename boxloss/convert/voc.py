@@ -306,9 +306,9 @@ def pair_annotations(annotations: Union[str, Path], images: Union[str, Path], re
     images that would share a label file.
     """
     annotations, images = Path(annotations), Path(images)
-    for option, folder in (("--annotations", annotations), ("--images", images)):
+    for option, folder in (("annotations", annotations), ("images", images)):
         if not folder.is_dir():
-            raise ConversionError(f"{option} {folder}: not a folder")
+            raise ConversionError(f"{option}={folder}: not a folder")
     def searched(path: Path) -> bool:
         return exclude is None or not Path(os.path.abspath(path)).is_relative_to(os.path.abspath(exclude))
 
@@ -415,9 +415,9 @@ def _split_options(val: Optional[float], test: Optional[float], seed: Optional[i
     ``lists``, ``(val, 0, seed)`` when val is to be carved out of the train list, else None."""
     if split is not None:
         check_split_name(split)
-    asked = [f"--{name}" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
+    asked = [f"{name}=" for name, value in (("val", val), ("test", test), ("seed", seed)) if value is not None]
     if asked and split is not None:
-        raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
+        raise ConversionError(f"split={split} puts every image into one split; it cannot be combined with "
                               f"{', '.join(asked)}")
     if lists:
         return _list_split_options(val, test, seed, split, lists)
@@ -432,23 +432,23 @@ def _split_options(val: Optional[float], test: Optional[float], seed: Optional[i
 
 def _list_split_options(val: Optional[float], test: Optional[float], seed: Optional[int], split: Optional[str],
                         lists: Sequence[SplitList]) -> Optional[tuple[float, float, int]]:
-    """The split options that go with ``--split-list``: only ``--val`` (and ``--seed``), carving val out of train."""
+    """The split options that go with split lists: only ``val`` (and ``seed``), carving val out of train."""
     given = {listing.split for listing in lists}
     if split is not None:
-        raise ConversionError(f"--split {split} puts every image into one split; it cannot be combined with "
-                              "--split-list")
+        raise ConversionError(f"split={split} puts every image into one split; it cannot be combined with "
+                              "split lists (train_list=, val_list=, test_list=)")
     if test is not None:
-        raise ConversionError("--test with --split-list: the test split comes from its list (--split-list test=FILE)")
+        raise ConversionError("test= with split lists: the test split comes from its list (test_list=FILE)")
     if val is None:
         if seed is not None:
-            raise ConversionError(f"--seed {seed} without --val: with --split-list, --val FRACTION --seed N carves a "
+            raise ConversionError(f"seed={seed} without val=: with split lists, val=FRACTION seed=N carves a "
                                   "val split out of the train list")
         return None
     if "val" in given:
-        raise ConversionError(f"--val {val} with --split-list val=...: val comes from its list; --val carves one "
+        raise ConversionError(f"val={val} with val_list=: val comes from its list; val= carves one "
                               "out of the train list when there is no val list")
     if "train" not in given:
-        raise ConversionError(f"--val {val} carves val out of the train list, and no --split-list train=FILE is given")
+        raise ConversionError(f"val={val} carves val out of the train list, and no train_list=FILE is given")
     options = (val, 0.0, 0 if seed is None else seed)
     check_split_options(*options)
     return options
@@ -492,8 +492,8 @@ def _convert_pairs(pairing: Pairing, source: str, resolved: str, out: Path, prot
     notes = list(warnings)
     if split is None and split_options is None and not lists:
         split_options = (DEFAULT_VAL, 0.0, 0)
-        notes.append(f"no ImageSets and no --val/--test/--seed: made a seeded split (val {DEFAULT_VAL}, seed 0); "
-                     "pass --val/--test/--seed to choose it, or --split NAME for one split")
+        notes.append(f"no ImageSets and no val=/test=/seed=: made a seeded split (val {DEFAULT_VAL}, seed 0); "
+                     "pass val=/test=/seed= to choose it, or split=NAME for one split")
     rule = f"one split {split!r}" if split is not None else \
         _list_rule(lists, split_options) if lists else split_rule(*split_options)
     listed = assign_listed(lists, [item.name for item in pairing.items]) if lists else None
@@ -561,21 +561,21 @@ def convert_voc(src: Union[str, Path], out: Union[str, Path], *, classes: Option
     src, out = Path(src), Path(out)
     if not (src / "Annotations").is_dir():
         raise ConversionError(f"{src}: no Annotations/ folder (expected a Pascal VOC dataset folder; for other "
-                              "layouts use --annotations DIR --images DIR)")
+                              "layouts use annotations=DIR images=DIR)")
     lists = _read_lists(split_lists)
     if lists and splits is not None:
-        raise ConversionError("splits= reads ImageSets/Main; it cannot be combined with --split-list")
+        raise ConversionError("splits= reads ImageSets/Main; it cannot be combined with split lists")
     split_options = _split_options(val, test, seed, split, splits, lists)
     official = _official_split_files(src)
     if lists or (split is None and splits is None and (split_options is not None or not official)):
-        how = "split by --split-list" if lists else "re-split by --val/--test/--seed"
+        how = "split by the split lists" if lists else "re-split by val=/test=/seed="
         warnings = [f"{src / 'ImageSets/Main'}: official split ignored, {how}"] if official else []
         pairing = pair_annotations(src / "Annotations", src / "JPEGImages", report_base=src, exclude=out)
         return _convert_pairs(pairing, str(src), str(src.resolve()), out, [src], classes=classes,
                               difficult=difficult, split_options=split_options, split=None, copy=copy, force=force,
                               warnings=warnings, lists=lists)
 
-    # The official split (or --split NAME): read and validate everything before writing anything.
+    # The official split (or split=NAME): read and validate everything before writing anything.
     split_ids = _read_splits(src, splits, split)
     items: dict[str, AnnotatedImage] = {}
     named: dict[str, str] = {}  # label path below labels/<split>/ -> the id whose image it is
