@@ -421,13 +421,13 @@ def test_ap_loss_rejects_mismatched_shapes():
         ap_loss(torch.zeros(2, 3), torch.zeros(3, 2))
 
 
-def test_ap_loss_update_sign_is_the_one_the_readme_states():
-    """README: the "gradient" of x_ij = s_j − s_i is L_ij − L*_ij = L_ij (L* = 0), so ∂/∂s_j > 0 for a negative
+def test_ap_loss_update_sign_is_the_one_the_docs_state():
+    """docs/losses.md: the "gradient" of x_ij = s_j − s_i is L_ij − L*_ij = L_ij (L* = 0), so ∂/∂s_j > 0 for a negative
     scored above a positive and ∂/∂s_i < 0 for that positive: descent pushes the negative down, the positive up."""
     from conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
-    assert "x_ij = s_j − s_i is\nL_ij − L*_ij = L_ij" in readme
+    text = " ".join((REPO / "docs" / "losses.md").read_text().split())
+    assert "x_ij = s_j − s_i is L_ij − L*_ij = L_ij" in text
     logits = torch.tensor([[0.0, 3.0]], requires_grad=True)  # a positive at 0, a negative at 3 (ranked first)
     ap_loss(logits, torch.tensor([[1.0, 0.0]])).backward()
     positive_grad, negative_grad = logits.grad[0].tolist()

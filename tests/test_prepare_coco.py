@@ -140,13 +140,13 @@ def test_val_ground_truth_from_coco_json_maps_every_image_and_class(prepared):
 
 # ------------------------------------------------------------------------------------- the README recipe, parsed
 def readme_coco_commands() -> list[list[str]]:
-    section = (REPO / "README.md").read_text().split("\n## COCO\n", 1)[1].split("\n## ", 1)[0]
+    section = (REPO / "docs" / "datasets.md").read_text().split("\n## COCO\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
     return [shlex.split(line.split("   #")[0]) for line in block.splitlines() if line.strip()]
 
 
 def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
-    """Each README command, with this layout's paths, passes its entry point's own checks (nothing is trained)."""
+    """Each command of docs/datasets.md's COCO recipe, with this layout's paths, passes its entry point's own checks (nothing is trained)."""
     from boxloss.benchmark.plan import build_plan
     from boxloss.data.yolo_format import check_dataset
     from boxloss.keyvalues import parse_keyvalues
