@@ -96,14 +96,19 @@ def split_tide(out: Path, record: dict) -> dict:
     return tide
 
 
-def add_tide(settings: dict, argv: list[str]) -> int:
+def folder_pass(settings: dict, argv: list[str], mode: str) -> tuple[Path, list[str] | None]:
+    """The benchmark folder and configs of a pass that reads only the saved val folders (``mode``: its key=value);
+    a key that re-evaluates with the weights is refused beside it."""
     given = raw_keyvalues(argv)
     other_mode = [key for key in ("nms", "nms_diou_beta", "label") if key in given]
     if other_mode:
-        raise ConfigError(f"{other_mode[0]}= re-evaluates with the weights; tide=true only reads the saved val "
+        raise ConfigError(f"{other_mode[0]}= re-evaluates with the weights; {mode} only reads the saved val "
                           "folders: give one or the other")
-    out = Path(settings["out"])
-    cfgs = [c for c in settings["cfgs"].split(",") if c] if settings["cfgs"] else None
+    return Path(settings["out"]), [c for c in settings["cfgs"].split(",") if c] if settings["cfgs"] else None
+
+
+def add_tide(settings: dict, argv: list[str]) -> int:
+    out, cfgs = folder_pass(settings, argv, "tide=true")
     runs = finished_runs(out, cfgs)
     todo = []
     for path, record in runs:
@@ -144,13 +149,7 @@ def add_matches(settings: dict, argv: list[str]) -> int:
     the record's AP per threshold); runs without their folders are named, exit status 1."""
     from boxloss.benchmark import match_store
 
-    given = raw_keyvalues(argv)
-    other_mode = [key for key in ("nms", "nms_diou_beta", "label") if key in given]
-    if other_mode:
-        raise ConfigError(f"{other_mode[0]}= re-evaluates with the weights; matches=true only reads the saved val "
-                          "folders: give one or the other")
-    out = Path(settings["out"])
-    cfgs = [c for c in settings["cfgs"].split(",") if c] if settings["cfgs"] else None
+    out, cfgs = folder_pass(settings, argv, "matches=true")
     problems, stored = {}, 0
     for _, record in finished_runs(out, cfgs):
         for split in record["evaluation"]["splits"]:
