@@ -643,6 +643,15 @@ def test_a_crash_between_publishing_renames_is_finished_by_the_next_start(tmp_pa
     assert read_result(plan.runs[0].result_path)["metrics"] == fake_metrics("ciou", 0)
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the benchmark's child, before exec: SIGINT back to its default, so Python turns it into KeyboardInterrupt.
+    A test suite started as a background job of a non-interactive shell (``bash .ci/run &``) inherits SIGINT ignored,
+    and Python leaves an ignored SIGINT ignored: the interrupt would never arrive."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_an_interrupted_parallel_matrix_leaves_only_whole_seeds(tmp_path, mini_data):
     """Real tiny runs, jobs=2, SIGINT right after the third run finishes (a third seed keeps the matrix busy however
@@ -657,7 +666,7 @@ def test_an_interrupted_parallel_matrix_leaves_only_whole_seeds(tmp_path, mini_d
     network_log = tmp_path / "network.log"
     process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "benchmark.py"), *args], cwd=tmp_path,
                                env=offline_env(network_log), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, preexec_fn=_sigint_as_at_a_terminal)
     lines, done = [], 0
     for line in process.stdout:
         lines.append(line)
