@@ -35,8 +35,9 @@
 #   JOBS=1 (runs at once)   DEVICE= (empty: ultralytics' choice; 0, 0,1 or cpu)
 #   OUT=runs/benchmark/<dataset>          the benchmark folder (results/, report.md, summary.json, ...)
 #   MINUTES=10                            the machine time step 2 forecasts
-#   RUNS_PER_HOUR=                        the throughput of this machine at JOBS (default: the H200's measured 153
-#                                         runs/h of this protocol at 12 at once; see results/bccd_h200/README.md)
+#   RUNS_PER_HOUR=                        the throughput of this machine at JOBS (default: measured from the runs
+#                                         already finished in OUT, else the H200's 153 runs/h of this protocol at
+#                                         12 at once; see results/bccd_h200/README.md)
 #   PYTHON=.venv/bin/python               (python3 when there is no .venv)
 #   DRY_RUN=1                             print the status and the benchmark command instead of running it
 # Exit status: the converter's (2 on bad input) or the benchmark's (2 bad input, 1 a failed run,

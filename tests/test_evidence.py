@@ -182,6 +182,23 @@ def test_outlook_counts_whole_seeds(tmp_path):
         outlook.outlook(plan, minutes=-1, runs_per_hour=60)
 
 
+def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys):
+    """jobs · 3600 / mean(elapsed_s) of the finished runs; without any, the H200 figure, said so."""
+    from boxloss.cli.benchmark import status_main
+
+    keys = ["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", "jobs=2", f"out={tmp_path / 'bench'}"]
+    plan = build_plan(keys)
+    assert outlook.measured_rate(plan) is None
+    assert status_main(keys) == 0 and "rate 153 runs/h (the H200 measurement" in capsys.readouterr().out
+    run_matrix(plan, FakeRunner(), log=lambda line: None, environment=ENVIRONMENT)
+    for path, elapsed in zip(sorted((tmp_path / "bench" / "results").glob("*.json")), (100.0, 140.0, 120.0, 120.0)):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "elapsed_s": elapsed}))
+    assert outlook.measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4))  # 60 runs/h
+    assert status_main([*keys, "minutes=1"]) == 0
+    assert "rate 60 runs/h (measured: 4 finished run(s) of this folder at jobs=2)" in capsys.readouterr().out
+
+
 def test_records_are_portable_and_summarize_works_on_a_moved_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()

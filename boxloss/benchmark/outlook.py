@@ -4,7 +4,7 @@ GPU time often comes in short slots. Given a plan and a throughput (runs per hou
 concurrency that will be used), :func:`outlook` lists the finished runs (published, or waiting for the rest of
 their seed), the pending ones in the order they start (:func:`~boxloss.benchmark.plan.start_order`), and which
 runs and whole seeds ``minutes`` more would finish: ``floor(runs_per_hour · minutes / 60)`` runs, taken in start
-order. A seed is *whole* when every config of the plan has finished it: only whole seeds are published and paired.
+order. Without a measured rate, :func:`measured_rate` takes it from the folder's own finished runs. A seed is *whole* when every config of the plan has finished it: only whole seeds are published and paired.
 The estimate assumes the rate holds (runs of one budget cost alike whatever their loss; the loss is about 3 % of a
 training step) and ignores the minute or two a machine needs to start.
 """
@@ -46,6 +46,18 @@ class Outlook:
             f"{self.minutes:g} more minute(s) at {self.runs_per_hour:g} runs/h would finish {len(self.within)} "
             f"run(s): {names(self.within)}; whole seeds then: {names(self.whole_seeds_then)}",
         ]
+
+
+def measured_rate(plan: Plan) -> tuple[float, int] | None:
+    """Runs per hour of this folder's own finished runs at the plan's concurrency: ``jobs · 3600 / mean(elapsed_s)``
+    over the finished runs of ``plan`` (each run's wall time, training and evaluation, as its record gives it), and
+    how many runs that mean is over; None when none has finished. Runs that went one per job in parallel each took
+    their own wall time, so ``jobs`` of them finish per mean run time."""
+    elapsed = [float(result["elapsed_s"]) for result in scan(plan).done.values()
+               if isinstance(result.get("elapsed_s"), (int, float)) and result["elapsed_s"] > 0]
+    if not elapsed:
+        return None
+    return max(1, plan.execution.jobs) * 3600.0 / (sum(elapsed) / len(elapsed)), len(elapsed)
 
 
 def outlook(plan: Plan, minutes: float, runs_per_hour: float) -> Outlook:

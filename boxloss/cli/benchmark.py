@@ -79,8 +79,9 @@ SUMMARIZE_KEYS = {
 }
 STATUS_KEYS = {
     "minutes": Param(10.0, "status: the machine time to forecast, in minutes", lambda m: m >= 0, ">= 0"),
-    "runs_per_hour": Param(None, "status: the measured throughput at this concurrency (default: the H200 "
-                           "measurement of the BCCD protocol, 153 runs/h)", lambda r: r > 0, "> 0", value_type=float),
+    "runs_per_hour": Param(None, "status: the measured throughput at this concurrency (default: measured from the "
+                           "folder's finished runs, else the H200 measurement of the BCCD protocol, 153 runs/h)",
+                           lambda r: r > 0, "> 0", value_type=float),
 }
 
 
@@ -94,7 +95,16 @@ def status_main(argv: list[str]) -> int:
     settings = {key: param.validate(key, split_keyvalues(mine).get(key, param.default))
                 for key, param in STATUS_KEYS.items()}
     plan = planning.build_plan([arg for arg in argv if arg not in mine])
-    rate = settings["runs_per_hour"] or outlook.H200_BCCD_RUNS_PER_HOUR
+    measured = outlook.measured_rate(plan)
+    if settings["runs_per_hour"]:
+        rate, source = settings["runs_per_hour"], "given"
+    elif measured:
+        rate, source = measured[0], (f"measured: {measured[1]} finished run(s) of this folder at jobs="
+                                     f"{plan.execution.jobs}")
+    else:
+        rate, source = outlook.H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
+                                                          "finished here yet, give runs_per_hour= for this machine")
+    print(f"benchmark status: rate {rate:.3g} runs/h ({source})")
     for line in outlook.outlook(plan, settings["minutes"], rate).lines():
         print(f"benchmark status: {line}")
     return 0
