@@ -4,9 +4,10 @@ GPU time often comes in short slots. Given a plan and a throughput (runs per hou
 concurrency that will be used), :func:`outlook` lists the finished runs (published, or waiting for the rest of
 their seed), the pending ones in the order they start (:func:`~boxloss.benchmark.plan.start_order`), and which
 runs and whole seeds ``minutes`` more would finish: ``floor(runs_per_hour · minutes / 60)`` runs, taken in start
-order. Without a measured rate, :func:`measured_rate` takes it from the folder's own finished runs. A seed is *whole* when every config of the plan has finished it: only whole seeds are published and paired.
-The estimate assumes the rate holds (runs of one budget cost alike whatever their loss; the loss is about 3 % of a
-training step) and ignores the minute or two a machine needs to start.
+order; :func:`measured_rate` gives the rate of the folder's own finished runs. A seed is *whole* when every config
+of the plan has finished it: only whole seeds are published and paired. The estimate assumes the rate holds (runs
+of one budget cost alike whatever their loss; the loss is about 3 % of a training step) and ignores the minute or
+two a machine needs to start.
 """
 
 from __future__ import annotations
