@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .plan import Plan, start_order
-from .results import scan
+from .results import Status, scan
 
 # Measured (results/bccd_h200/README.md): BCCD protocol runs (YOLOv8n, 40 epochs, 320 px, batch 16) on one H200,
 # 12 at once: 282 s a wave, 153 runs/h; 9 at once: 235 s, 138 runs/h.
@@ -49,25 +49,27 @@ class Outlook:
         ]
 
 
-def measured_rate(plan: Plan) -> tuple[float, int] | None:
+def measured_rate(plan: Plan, status: Status | None = None) -> tuple[float, int] | None:
     """Runs per hour of this folder's own finished runs at the plan's concurrency: ``jobs · 3600 / mean(elapsed_s)``
     over the finished runs of ``plan`` (each run's wall time, training and evaluation, as its record gives it), and
     how many runs that mean is over; None when none has finished. Runs that went one per job in parallel each took
-    their own wall time, so ``jobs`` of them finish per mean run time."""
-    elapsed = [float(result["elapsed_s"]) for result in scan(plan).done.values()
+    their own wall time, so ``jobs`` of them finish per mean run time. ``status``: the plan's :func:`scan`, if the
+    caller has it."""
+    elapsed = [float(result["elapsed_s"]) for result in (status or scan(plan)).done.values()
                if isinstance(result.get("elapsed_s"), (int, float)) and result["elapsed_s"] > 0]
     if not elapsed:
         return None
     return max(1, plan.execution.jobs) * 3600.0 / (sum(elapsed) / len(elapsed)), len(elapsed)
 
 
-def outlook(plan: Plan, minutes: float, runs_per_hour: float) -> Outlook:
-    """The finished runs of ``plan`` and what ``minutes`` more at ``runs_per_hour`` would add (see the module)."""
+def outlook(plan: Plan, minutes: float, runs_per_hour: float, status: Status | None = None) -> Outlook:
+    """The finished runs of ``plan`` and what ``minutes`` more at ``runs_per_hour`` would add (see the module);
+    ``status``: the plan's :func:`scan`, if the caller has it."""
     if not (math.isfinite(minutes) and minutes >= 0):
         raise ValueError(f"minutes must be finite and >= 0, got {minutes}")
     if not (math.isfinite(runs_per_hour) and runs_per_hour > 0):
         raise ValueError(f"runs_per_hour must be finite and > 0, got {runs_per_hour}")
-    status = scan(plan)
+    status = status or scan(plan)
     finished = [spec.name for spec in plan.runs if spec.name in status.done]
     waiting = [spec.name for spec in plan.runs if spec.name in status.done and not spec.result_path.exists()]
     pending = [spec.name for spec in start_order(status.pending, plan.execution.order, plan.seeds)]

@@ -90,12 +90,14 @@ def status_main(argv: list[str]) -> int:
     order it starts, and what ``minutes`` more at ``runs_per_hour`` would finish (runs and whole seeds). Writes
     nothing."""
     from ..benchmark import outlook, plan as planning
+    from ..benchmark.results import scan
 
     mine = [arg for arg in argv if arg.partition("=")[0] in STATUS_KEYS]
     settings = {key: param.validate(key, split_keyvalues(mine).get(key, param.default))
                 for key, param in STATUS_KEYS.items()}
     plan = planning.build_plan([arg for arg in argv if arg not in mine])
-    measured = outlook.measured_rate(plan)
+    status = scan(plan)  # read once, for the rate and the outlook
+    measured = outlook.measured_rate(plan, status)
     if settings["runs_per_hour"]:
         rate, source = settings["runs_per_hour"], "given"
     elif measured:
@@ -105,7 +107,7 @@ def status_main(argv: list[str]) -> int:
         rate, source = outlook.H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
                                                           "finished here yet, give runs_per_hour= for this machine")
     print(f"benchmark status: rate {rate:.3g} runs/h ({source})")
-    for line in outlook.outlook(plan, settings["minutes"], rate).lines():
+    for line in outlook.outlook(plan, settings["minutes"], rate, status).lines():
         print(f"benchmark status: {line}")
     return 0
 
