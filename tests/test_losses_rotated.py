@@ -390,22 +390,32 @@ def test_torchvision_takes_degrees_with_the_opposite_sign():
     torch.testing.assert_close(plus.double(), torch.tensor([0, 1 / 16], dtype=torch.float64), rtol=0, atol=1e-6)
 
 
+# Hull cases with repeated and collinear corners, and the hull's area by hand: side by side (4 × 2); identical (2 × 2);
+# diagonal neighbours (3 × 3 − 2 · ½); stacked halves (2 × 2); an L of unit squares sharing a corner that is inside
+# the hull (2 × 2 − 2 · ½); nested (the outer box); a segment and a box (a pentagon: 2 × 2 + ½ · 2 · 1); two points.
+HULL_CASES = ([[0, 0, 2, 2, 0], [0, 0, 2, 2, 0], [1, 1, 2, 2, 0], [0, 0, 2, 1, 0], [0.5, 0.5, 1, 1, 0],
+               [0, 0, 1, 1, 0.3], [0, 1.5, 1, 0, math.pi / 2], [3, 3, 0, 0, 0]],
+              [[2, 0, 2, 2, 0], [0, 0, 2, 2, 0], [2, 2, 2, 2, 0], [0, 1, 2, 1, 0], [1.5, 1.5, 1, 1, 0],
+               [0, 0, 5, 4, 0], [0, 0, 2, 2, 0], [3, 3, 0, 0, 0.5]])
+HULL_AREAS = [8.0, 4.0, 8.0, 4.0, 3.0, 20.0, 5.0, 0.0]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_convex_hull_area_matches_the_monotone_chain(dtype):
-    """Random pairs plus touching, identical and collinear cases (duplicate and collinear hull points)."""
+    """Random pairs, the same pairs with the prediction moved onto its target (up to 1e-5: nearly repeated and
+    collinear corners), and HULL_CASES."""
     from boxloss.losses._rotated_geometry import convex_hull_area, corners, target_frame
 
     pred, target = random_rotated_boxes(300, seed=12, dtype=torch.float64)
-    special = ([[0, 0, 2, 2, 0], [0, 0, 2, 2, 0], [1, 1, 2, 2, 0], [0, 0, 2, 1, 0], [3, 3, 0, 0, 0]],
-               [[2, 0, 2, 2, 0], [0, 0, 2, 2, 0], [2, 2, 2, 2, 0], [0, 1, 2, 1, 0], [3, 3, 0, 0, 0.5]])
-    pred = torch.cat((pred, torch.tensor(special[0], dtype=torch.float64))).to(dtype)
-    target = torch.cat((target, torch.tensor(special[1], dtype=torch.float64))).to(dtype)
+    nearly = target + 1e-5 * torch.randn(target.shape, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    pred = torch.cat((pred, nearly, torch.tensor(HULL_CASES[0], dtype=torch.float64))).to(dtype)
+    target = torch.cat((target, target, torch.tensor(HULL_CASES[1], dtype=torch.float64))).to(dtype)
     pred_corners, target_corners = corners(target_frame(pred, target))
-    ours = convex_hull_area(torch.cat((pred_corners, target_corners), 1))
+    ours = convex_hull_area(pred_corners, target_corners)
     expected = torch.tensor([hull_reference(box_corners(p) + box_corners(t)) for p, t in
                              zip(_rows(pred.double()), _rows(target.double()))], dtype=torch.float64)
-    assert expected[-5:].tolist() == [8.0, 4.0, 8.0, 4.0, 0.0]  # by hand: 4 × 2, 2 × 2, 3 × 3 − 2 · ½, 2 × 2, a point
-    torch.testing.assert_close(ours.double(), expected, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=0)
+    assert expected[-len(HULL_AREAS):].tolist() == pytest.approx(HULL_AREAS, abs=1e-12)
+    torch.testing.assert_close(ours.double(), expected, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def _riou_terms(pred, target, eps=EPS):
 
 def _rgiou_terms(pred, target, eps=EPS):
     geo = rotated_pair_geometry(pred, target, eps)
-    hull_area = convex_hull_area(torch.cat((geo.pred_corners, geo.target_corners), 1)) + eps
+    hull_area = convex_hull_area(geo.pred_corners, geo.target_corners) + eps
     # |H \ (A ∪ B)| / |H| >= 0; the hull and the union are summed differently, so rounding can leave −1e-8: clamped
     empty_fraction = ((hull_area - geo.union) / hull_area).clamp(min=0)
     loss = 1.0 - (geo.iou - empty_fraction)
