@@ -4,9 +4,12 @@ The loss mathematics (``boxloss.losses``) is pure torch and imports nothing from
 ultralytics integration lives in ``boxloss.yolo``.
 
     >>> import boxloss
-    >>> boxloss.list_losses()
-    ['ciou', 'diou', 'eiou', 'focal_eiou', 'focal_l1', 'giou', 'iou', 'smooth_l1']
+    >>> boxloss.list_losses()[:8]
+    ['alpha_ciou', 'alpha_diou', 'alpha_eiou', 'alpha_giou', 'alpha_iou', 'ciou', 'diou', 'eiou']
     >>> loss = boxloss.get_loss("eiou")(pred_xyxy, target_xyxy)  # (N,)
+    >>> boxloss.list_losses(boxes="xywhr")[:4]  # rotated boxes (N, 5): centre, width, height, angle in radians
+    ['focal_reiou', 'focaler_reiou', 'focaler_rgiou', 'focaler_riou']
+    >>> loss = boxloss.get_loss("kld")(pred_xywhr, target_xywhr)  # (N,)
 """
 
 from . import losses  # noqa: F401  (registers the losses)

@@ -321,6 +321,8 @@ SCRIPTS = [
      "model='yolov8n-seg.yaml' is a segment model; matched_gains.py measures the initial box loss of a detection"),
     ("matched_gains.py", ["data=shapes-mini", "model=nope.yaml", "out=fresh"], "model YAML 'nope.yaml' not found"),
     ("matched_gains.py", ["data=shapes-mini", "out=afile"], "out='afile' is an existing file, not a folder"),
+    ("matched_gains.py", ["data=shapes-mini", "losses=ciou,riou", "out=fresh"],
+     "losses: riou takes rotated boxes; matched_gains.py measures a detection model"),
     ("rescore.py", ["out=bench", "cfgs=ciou", "label=../x"], "label='../x' must be a plain name"),
     ("rescore.py", ["out=bench", "cfgs=ciou,eiou"], "no finished runs of eiou in bench/results"),
     ("rescore.py", ["out=bench", "cfgs=ciou"], "ciou-s0: its weights"),

@@ -47,8 +47,16 @@ def test_the_rotated_losses_are_registered_for_xywhr_boxes():
 
 
 def test_an_unknown_box_format_is_refused():
+    from boxloss.registry import Registry
+
     with pytest.raises(ValueError, match="unknown box format 'obb'"):
         list_losses(boxes="obb")
+    with pytest.raises(ValueError, match="boxes='obb' is not one of xyxy, xywhr"):
+        Registry("box").register("a", boxes="obb")(lambda pred, target: pred)
+
+
+def test_a_wrapped_loss_takes_its_bases_boxes():
+    assert get_spec("focaler_riou").boxes == "xywhr" and get_spec("focaler_ciou").boxes == "xyxy"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -569,6 +577,21 @@ def test_only_focaler_wraps_rotated_losses_and_only_those_on_the_exact_iou():
         assert f"{prefix}_probiou" not in list_losses()
     with pytest.raises(KeyError, match="unknown box loss 'inner_riou'"):
         get_loss("inner_riou")
+
+
+def test_a_new_rotated_iou_type_loss_gets_no_wrapper_until_named():
+    """The wrappers decide on ``LossSpec.boxes``: an IoU-type xyxy loss takes inner_ and focaler_ at once, a new
+    IoU-type xywhr loss none of them (its IoU may be a Gaussian one)."""
+    from boxloss.registry import BOX_LOSSES, LossSpec
+
+    def loss(pred, target):
+        return pred.sum(-1)
+
+    new_xyxy = LossSpec("new_loss", loss, None, iou_based=True)
+    new_rotated = LossSpec("new_rotated_loss", loss, None, iou_based=True, boxes="xywhr")
+    wrappers = BOX_LOSSES.wrappers()
+    assert {prefix for prefix, w in wrappers.items() if w.applies(new_xyxy)} == {"inner", "focaler"}
+    assert not any(w.applies(new_rotated) for w in wrappers.values())
 
 
 @pytest.mark.parametrize("name", FOCALER)

@@ -21,7 +21,8 @@ import torch
 
 from ._geometry import EPS, promote
 
-CORNER_SIGNS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # (±w/2, ±h/2) in counter-clockwise order
+# (±w/2, ±h/2) counter-clockwise in x-right, y-up terms (a positive shoelace area; on screen, y down, clockwise)
+CORNER_SIGNS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))
 
 
 def check_rotated_boxes(pred: torch.Tensor, target: torch.Tensor) -> None:

@@ -18,8 +18,6 @@ from ._geometry import EPS
 from ._rotated_geometry import RotatedPairGeometry, convex_hull_area, rotated_pair_geometry
 from .iou_family import FOCAL_EIOU_NORMS, _check_focal_eiou_norm
 
-POLYGON_IOU_LOSSES = ("riou", "rgiou", "reiou")  # 1 − the exact polygon IoU + penalties (terms["iou"] = 1 − IoU)
-
 
 def _riou_terms(pred, target, eps=EPS):
     geo = rotated_pair_geometry(pred, target, eps)
@@ -96,7 +94,8 @@ def riou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
 
     The intersection is the prediction's rectangle clipped by the target's four sides (in the target's frame, where
     they are |x| < w_t/2, |y| < h_t/2), its area the shoelace sum of the clipped polygon: plain, vectorised torch,
-    differentiable wherever no corner lies exactly on the other box's edge. Union = w_p h_p + w_t h_t − |∩| + eps.
+    differentiable wherever no corner lies exactly on the other box's edge (there, e.g. at identical boxes, autograd
+    gives a one-sided derivative: that of a prediction just outside the edge). Union = w_p h_p + w_t h_t − |∩| + eps.
     Implementations read for the idea (not copied): lilanxiao's Rotated_IoU (github.com/lilanxiao/Rotated_IoU) and
     mmcv's ``diff_iou_rotated``, which collect corners and edge crossings and sort them; clipping needs no sort of
     points and no inside test with a tolerance.
