@@ -9,6 +9,7 @@ itself is, to every Gaussian loss, the same box (its exact IoU is 1/√2 ≈ 0.7
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..param import Param
 from ..registry import BOX_LOSSES
@@ -244,8 +245,8 @@ def _kfiou_terms(pred, target, fun="none", beta=1 / 9, eps=1e-6):
     overlap_volume = 4 * pred_half_w * pred_half_h * target_half_w * target_half_h / sum_det.sqrt()
     kfiou = overlap_volume / (pred_volume + target_volume - overlap_volume + eps)
     overlap = KFIOU_OVERLAP_TERMS[fun](kfiou, eps)
-    offsets = torch.stack((frame.offset_x / (2 * target_half_w), frame.offset_y / (2 * target_half_h)), -1).abs()
-    centre = torch.where(offsets < beta, 0.5 * offsets.pow(2) / beta, offsets - 0.5 * beta).sum(-1)  # smooth L1
+    offsets = torch.stack((frame.offset_x / (2 * target_half_w), frame.offset_y / (2 * target_half_h)), -1)
+    centre = F.smooth_l1_loss(offsets, torch.zeros_like(offsets), reduction="none", beta=beta).sum(-1)
     return centre + overlap, {"kfiou": overlap, "centre": centre}
 
 

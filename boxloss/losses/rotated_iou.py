@@ -16,7 +16,7 @@ from ..param import Param
 from ..registry import BOX_LOSSES
 from ._geometry import EPS
 from ._rotated_geometry import RotatedPairGeometry, convex_hull_area, rotated_pair_geometry
-from .iou_family import FOCAL_EIOU_NORMS, _check_focal_eiou_norm
+from .iou_family import FOCAL_EIOU_NORMS, _check_focal_eiou_norm, focal_weighted
 
 
 def _riou_terms(pred, target, eps=EPS):
@@ -69,9 +69,7 @@ def _reiou_terms(pred, target, eps=EPS):
 def _focal_reiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
     _check_focal_eiou_norm(norm)
     geo, terms = _reiou_parts(pred, target, eps)
-    weight = geo.iou.detach().pow(gamma)  # IoU^γ, no gradient (as focal_eiou)
-    terms = {name: weight * term for name, term in terms.items()}
-    return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
+    return focal_weighted(geo.iou, terms, gamma)
 
 
 def focal_reiou_weights(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",
