@@ -218,6 +218,7 @@ def rotated_pair_geometry(pred: torch.Tensor, target: torch.Tensor, eps: float =
     return RotatedPairGeometry(frame, pred_corners, target_corners, inter, union, inter / union)
 
 
-def rotated_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Exact (polygon) IoU of aligned rotated pairs, (N,); pred, target: (N, 5) xywhr, angle in radians."""
+def aligned_rotated_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Exact (polygon) IoU of aligned rotated pairs, (N,), differentiable; pred, target: (N, 5) xywhr, angle in
+    radians. (The IoU matrix of two sets of boxes, without gradient, is ``boxloss.ops.rotated.rotated_iou``.)"""
     return rotated_pair_geometry(pred, target, eps).iou
