@@ -70,10 +70,10 @@ def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     from ultralytics.nn.tasks import PoseModel, guess_model_task
 
     from boxloss.data.synthetic.annotations import KPT_SHAPE
-    from boxloss.yolo.model import TASK_MODELS
+    from boxloss.yolo.tasks import TASKS
 
     torch.manual_seed(0)
-    cls = cls or TASK_MODELS[guess_model_task(yaml)]
+    cls = cls or TASKS[guess_model_task(yaml)].model
     extra = {"data_kpt_shape": tuple(KPT_SHAPE)} if issubclass(cls, PoseModel) else {}
     model = cls(yaml, nc=5, verbose=False, **extra)
     model.args = get_cfg(overrides=overrides)

@@ -39,8 +39,7 @@ from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_t
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
 from ..errors import ConfigError
-from ..evaluation import (BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate,
-                          format_metrics_table)
+from ..evaluation import BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, evaluate, format_metrics_table
 from ..evaluation.calibration import CALIBRATION_KEYS, calibration
 from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, BackendDisagreement,
                                     backend_disagreement, check_ground_truth, missing_backend)
@@ -50,6 +49,7 @@ from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_
 from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
 from .experiment import check_device, check_model
+from .tasks import TASKS, Task
 
 SPLITS = ("val", "test")
 NMS_CHOICES = ("standard", "diou", "none")
@@ -127,9 +127,13 @@ class Checkpoint:
     nms: dict[str, Any] = field(default_factory=lambda: {"method": "standard"})  # what suppresses its detections
 
     @property
+    def task(self) -> Task:
+        return TASKS[self.model.task]
+
+    @property
     def families(self) -> tuple[str, ...]:
         """The metric families of its task: box, and mask (segment) or pose (pose)."""
-        return TASK_FAMILIES[self.model.task]
+        return self.task.families
 
 
 @dataclass
@@ -192,9 +196,9 @@ def _load_models(paths: list[Path]) -> list[Any]:
         except Exception as error:  # a corrupt or foreign file: report it as bad input
             reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
             raise ConfigError(f"cannot load checkpoint {str(path)!r}: {reason}") from None
-        if model.task not in TASK_FAMILIES:
-            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates detection, "
-                              "segmentation and pose models")
+        if model.task not in TASKS:
+            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates "
+                              f"{', '.join(TASKS)} models")
         models.append(model)
     return models
 
@@ -261,7 +265,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
         item = item.strip()
         if not item.endswith(".pt"):
             raise ConfigError(f"model={item!r} must be a trained .pt checkpoint (several: model=a.pt,b.pt)")
-        tasks.add(check_model(item))
+        tasks.add(check_model(item).name)
         paths.append(Path(item).resolve())
     if len(set(paths)) != len(paths):
         raise ConfigError("model= names the same checkpoint twice")
@@ -368,8 +372,9 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
     tide: dict[str, dict[str, dict[str, Any]]] = {family: {} for family in FAMILIES}  # family -> row -> TIDE
     for checkpoint in plan.checkpoints:
         save_dir = run_dir / _safe(checkpoint.row) if several else run_dir
-        captured = capture_detections(checkpoint.model, plan.data_yaml, split=settings["split"], save_dir=save_dir,
-                                      max_det=settings["max_det"], **val_args, **_nms_arguments(checkpoint.nms))
+        captured = capture_detections(checkpoint.model, checkpoint.task.capture_validator, plan.data_yaml,
+                                      split=settings["split"], save_dir=save_dir, max_det=settings["max_det"],
+                                      **val_args, **_nms_arguments(checkpoint.nms))
         by_path = image_ids_by_path(plan.gt, [d.im_file for d in captured])
         seen = {by_path[str(Path(d.im_file).resolve())] for d in captured}
         if image_ids is None:
