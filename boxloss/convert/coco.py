@@ -60,13 +60,15 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
-from ..data.yolo_format import polygon_label_line, write_data_yaml, xyxy_label_line
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name, image_inside,
-                     output_paths, place_image, relative_reference)
+from ..data.yolo_format import polygon_label_line, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, check_split_name, image_inside, output_paths,
+                     relative_reference)
+from .writer import OutputImage, write_yolo_dataset
 
 __all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping", "TASKS"]
 
 TASKS = ("detect", "segment")  # what the labels hold: boxes, or one polygon per object
+TASK_HEADERS = {"segment": "Labels: one polygon per object (YOLO segment lines).\n"}  # data.yaml header line
 
 
 def split_name_from_json(json_path: Union[str, Path]) -> str:
@@ -219,49 +221,41 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
 
     report = ConversionReport("coco", str(json_path), str(out), names, "category ids sorted", task=task)
     report.boxes_per_class = dict.fromkeys(names, 0)
-    with atomic_output(out, force, protect=images) as tmp:
-        (tmp / "images" / split).mkdir(parents=True)
-        (tmp / "labels" / split).mkdir(parents=True)
-        for image in data["images"]:
-            path = sources[image["id"]]
-            width, height = _image_size(image, path, json_path)
-            lines = []
-            for ann in by_image[image["id"]]:
-                report.boxes_read += 1
-                file, bbox = image["file_name"], ann["bbox"]
-                if ann.get("iscrowd", 0):
-                    report.drop(file, ann["id"], "crowd", bbox)
-                    continue
-                if bbox[2] <= 0 or bbox[3] <= 0:
-                    report.drop(file, ann["id"], "degenerate", bbox)
-                    continue
-                box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
-                if box is None:
-                    continue
-                cls = class_index[ann["category_id"]]
-                line = (xyxy_label_line(cls, box, width, height) if task == "detect" else
-                        _segment_line(report, cls, ann.get("segmentation"), width, height))
-                if line is None:
-                    report.drop(file, ann["id"], "no_polygon", bbox)
-                    continue
-                report.boxes_per_class[names[cls]] += 1
-                lines.append(line)
-            target, label = output_paths(tmp, split, names_of[image["id"]])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            label.parent.mkdir(parents=True, exist_ok=True)
-            place_image(path, target, copy)
-            label.write_text("".join(f"{line}\n" for line in lines))
-            report.boxes_written += len(lines)
-            report.empty_label_files += not lines
-            report.images += 1
-        report.images_per_split[split] = report.images
+    images_out = (_labelled_image(report, image, by_image[image["id"]], sources[image["id"]], names_of[image["id"]],
+                                  json_path, class_index, task) for image in data["images"])
+    header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
+              f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
+              + TASK_HEADERS.get(task, "")
+              + "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
+              f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
+    return write_yolo_dataset(out, {split: images_out}, report, header=header,
+                              entries={"train": f"images/{split}", "val": f"images/{split}"},
+                              extra={"coco_category_ids": category_ids}, copy=copy, force=force, protect=images)
 
-        header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
-                  f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
-                  + ("Labels: one polygon per object (YOLO segment lines).\n" if task == "segment" else "")
-                  + "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
-                  f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
-        write_data_yaml(tmp / "data.yaml", out, {"train": f"images/{split}", "val": f"images/{split}"}, names,
-                        header, extra={"coco_category_ids": category_ids})
-        report.write_json(tmp / REPORT_NAME)
-    return report
+
+def _labelled_image(report: ConversionReport, image: dict, annotations: list[dict], path: Path, name: str,
+                    json_path: Path, class_index: dict[int, int], task: str) -> OutputImage:
+    """One image of the output with the label lines of its kept objects; clips and drops go to ``report``."""
+    width, height = _image_size(image, path, json_path)
+    lines, classes = [], []
+    for ann in annotations:
+        report.boxes_read += 1
+        file, bbox = image["file_name"], ann["bbox"]
+        if ann.get("iscrowd", 0):
+            report.drop(file, ann["id"], "crowd", bbox)
+            continue
+        if bbox[2] <= 0 or bbox[3] <= 0:
+            report.drop(file, ann["id"], "degenerate", bbox)
+            continue
+        box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
+        if box is None:
+            continue
+        cls = class_index[ann["category_id"]]
+        line = (xyxy_label_line(cls, box, width, height) if task == "detect" else
+                _segment_line(report, cls, ann.get("segmentation"), width, height))
+        if line is None:
+            report.drop(file, ann["id"], "no_polygon", bbox)
+            continue
+        lines.append(line)
+        classes.append(report.class_names[cls])
+    return OutputImage(name, lines, classes, source=path)
