@@ -25,7 +25,7 @@ would need top <-> bottom instead, so ``flipud`` must stay 0 (its default) on th
 
 **Oriented boxes (shapes-obb)** are each object's exact oriented rectangle (:func:`.render.oriented_rectangle`: the
 analytic shape's minimum-area rectangle, not one fitted to pixels), whole, before occlusion and the image border, so
-a corner of an object cut by the border lies outside the image (its centre never does). It is written in
+a corner of an object cut by the border lies outside the image (the rectangle's centre never does). It is written in
 ultralytics' canonical form, long side first and the angle in [-π/4, 3π/4) (``ultralytics.utils.ops.
 xyxyxyxy2xywhr``'s convention), as its four corners in ``xywhr2xyxyxyxy``'s order: centre ± half the long side
 ± half the short side.

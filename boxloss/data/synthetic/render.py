@@ -7,8 +7,8 @@ rejection-sampled so that every labelled object keeps at least ``min_visible`` o
 (truncation by the border and occlusion by later objects or strokes both count) and no box is smaller than
 ``MIN_BOX_PX``. Image ``index`` of ``split`` is drawn from ``numpy.random.default_rng([seed, split, index])``,
 so it does not depend on generation order; only numpy and OpenCV are used. With ``any_angle`` (the images of
-``shapes-obb``) every object is turned to an angle drawn uniformly from [0, 2π) and keeps its centre inside the
-image, so that its oriented rectangle (:func:`oriented_rectangle`) is a valid YOLO-OBB label.
+``shapes-obb``) every object is turned to an angle drawn uniformly from [0, 2π) and its oriented rectangle
+(:func:`oriented_rectangle`) keeps its centre inside the image, so that it is a valid YOLO-OBB label.
 """
 
 from __future__ import annotations
@@ -352,8 +352,8 @@ def _place_objects(rng: np.random.Generator, image: np.ndarray, size: int, min_o
         if any_angle:
             shape.angle = float(rng.uniform(0.0, 2 * np.pi))
         _position(rng, shape, layout, size)
-        if any_angle and not (0 <= shape.cx <= size and 0 <= shape.cy <= size):
-            continue
+        if any_angle and not all(0 <= centre <= size for centre in oriented_rectangle(shape)[:2]):
+            continue  # an oriented box whose centre leaves the image is no valid label
         mask, along, x0, y0 = rasterize(shape)
         full_area = int(mask.sum())
         inside, region, (row_offset, column_offset) = crop_to_image(mask, x0, y0, size)
@@ -413,7 +413,8 @@ def render_sample(seed: int = DEFAULT_SEED, split: str = "train", index: int = 0
 
     With ``occlusion=False`` object masks never overlap each other and no clutter is drawn over objects, so
     every object is fully visible (useful to test tightness). With ``any_angle`` every object is turned to a
-    uniform angle and keeps its centre in the image (the images of ``shapes-obb``; other images than without).
+    uniform angle and its oriented rectangle keeps its centre in the image (the images of ``shapes-obb``; other
+    images than without).
     """
     rng = np.random.default_rng([int(seed), SPLIT_ID[split], int(index)])
     size = int(imgsz)
