@@ -348,3 +348,19 @@ def test_the_dota_command_refuses_in_a_subprocess_too(tmp_path):
     src = dota_folder(tmp_path / "dota", "2 2 20 2 20 12 ship 0")
     assert_refused("scripts/convert.py", ["dota", f"src={src}", "out=out"], "a.txt:3: expected 'x1 y1 x2 y2",
                    cwd=tmp_path, watched=(tmp_path,), timeout=120)
+
+
+def test_a_dota_root_of_splits_and_two_named_folders(tmp_path):
+    """src= a DOTA root (train/, val/): each split under its own name; images= labels= one split named by split=."""
+    for split in ("train", "val"):
+        dota_folder(tmp_path / "root" / split, GOOD)
+    convert_dota(tmp_path / "out", src=tmp_path / "root")
+    content = yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())
+    assert (content["train"], content["val"]) == ("images/train", "images/val")
+    with pytest.raises(ConversionError, match="split=val names the one split of a DOTA folder"):
+        convert_dota(tmp_path / "other", src=tmp_path / "root", split="val")
+    one = tmp_path / "root" / "val"
+    report = convert_dota(tmp_path / "named", images=one / "images", labels=one / "labelTxt", split="val")
+    assert report.images_per_split == {"val": 1}
+    content = yaml.safe_load((tmp_path / "named" / "data.yaml").read_text())
+    assert (content["train"], content["val"]) == ("images/val", "images/val")
