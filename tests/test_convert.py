@@ -369,8 +369,8 @@ def test_convert_cli_task_segment(tmp_path, capsys):
     assert convert_main(["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'out'}", "task=segment"]) == 0
     assert "labels  segment: one polygon per object" in capsys.readouterr().out
     assert_refused("boxloss.cli.convert", ["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'o2'}",
-                                           "task=obb"], "task='obb' is out of range: must be one of detect, segment",
-                   cwd=tmp_path)
+                                           "task=pose"],
+                   "task='pose' is out of range: must be one of detect, segment, obb", cwd=tmp_path)
 
 
 @needs_datasets
