@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from boxloss.benchmark import bootstrap, curves, outlook, summary, tide_report
+from boxloss.benchmark import bootstrap, curves, summary, tide_report
+from boxloss.benchmark.status import measured_rate, outlook
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
 from boxloss.benchmark.plan import build_plan
@@ -173,13 +174,13 @@ def test_outlook_counts_whole_seeds(tmp_path):
     plan = plan_for(tmp_path / "bench", "seeds=0,1,2", "jobs=2")
     run_matrix(build_plan(["cfgs=ciou,eiou", "seeds=0", "data=shapes-mini", "epochs=1", f"out={tmp_path / 'bench'}"]),
                FakeRunner(), log=lambda line: None, environment=ENVIRONMENT)
-    view = outlook.outlook(plan, minutes=3, runs_per_hour=60)  # 3 runs: seed 1 whole, seed 2 half
+    view = outlook(plan, minutes=3, runs_per_hour=60)  # 3 runs: seed 1 whole, seed 2 half
     assert view.finished == ["ciou-s0", "eiou-s0"] and view.whole_seeds_now == [0]
     assert view.pending == ["ciou-s1", "eiou-s1", "ciou-s2", "eiou-s2"]
     assert view.within == ["ciou-s1", "eiou-s1", "ciou-s2"] and view.whole_seeds_then == [0, 1]
     assert "3 more minute(s) at 60 runs/h would finish 3 run(s)" in view.lines()[-1]
     with pytest.raises(ValueError):
-        outlook.outlook(plan, minutes=-1, runs_per_hour=60)
+        outlook(plan, minutes=-1, runs_per_hour=60)
 
 
 def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys):
@@ -188,13 +189,13 @@ def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys
 
     keys = ["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", "jobs=2", f"out={tmp_path / 'bench'}"]
     plan = build_plan(keys)
-    assert outlook.measured_rate(plan) is None
+    assert measured_rate(plan) is None
     assert status_main(keys) == 0 and "rate 153 runs/h (the H200 measurement" in capsys.readouterr().out
     run_matrix(plan, FakeRunner(), log=lambda line: None, environment=ENVIRONMENT)
     for path, elapsed in zip(sorted((tmp_path / "bench" / "results").glob("*.json")), (100.0, 140.0, 120.0, 120.0)):
         record = json.loads(path.read_text())
         path.write_text(json.dumps({**record, "elapsed_s": elapsed}))
-    assert outlook.measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4))  # 60 runs/h
+    assert measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4))  # 60 runs/h
     assert status_main([*keys, "minutes=1"]) == 0
     assert "rate 60 runs/h (measured: 4 finished run(s) of this folder at jobs=2)" in capsys.readouterr().out
 

@@ -61,7 +61,7 @@ SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split
 class Execution:
     """How the runs of a plan are executed: the checked, frozen execution keys (:data:`EXECUTION_KEYS`, each
     described in :data:`BENCHMARK_KEYS`). How the runs go, never what they compute, so it is not part of a run's
-    recorded settings; :func:`boxloss.benchmark.engines.make_engine` turns it into an engine."""
+    recorded settings; :func:`boxloss.benchmark.execute.make_engine` turns it into an engine."""
 
     jobs: int = 1
     engine: str = "local"

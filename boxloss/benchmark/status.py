@@ -1,4 +1,4 @@
-"""What a benchmark has finished, and what N more minutes of machine time would add.
+"""``benchmark.py status``: what a benchmark has finished, and what N more minutes of machine time would add.
 
 GPU time often comes in short slots. Given a plan and a throughput (runs per hour, measured on the machine at the
 concurrency that will be used), :func:`outlook` lists the finished runs (published, or waiting for the rest of
