@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from ..devices import parse_device
 from . import match_store
 from .curves import read_curve_file
 from .plan import Plan, RunSpec, start_order
@@ -76,9 +77,9 @@ def local_slots(jobs: int, device: Any = None, cpu_count: int | None = None) -> 
     evenly between the jobs (at least one each)."""
     cpus = cpu_count or os.cpu_count() or 1
     threads = max(1, cpus // jobs) if jobs > 1 else None
-    text = "" if device is None else str(device).strip().lower().replace("cuda:", "")
-    gpus = [part for part in text.split(",") if part.strip().isdigit()]
-    devices = gpus or ([text] if text else [None])
+    parsed = parse_device(device)
+    gpus = [str(index) for index in parsed.indices if index >= 0]  # -1 (an idle GPU) is ultralytics' to pick
+    devices = gpus or ([parsed.text] if not parsed.is_default else [None])
     return [Slot(index, devices[index % len(devices)], threads) for index in range(jobs)]
 
 

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from typing import Callable, Iterator
 
+from ..devices import CUDA, parse_device
 from ..errors import ConfigError
 
 CONTROL = "nvidia-cuda-mps-control"
@@ -30,8 +31,8 @@ ENVIRONMENT = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
 
 def check_available(device: object) -> None:
     """ConfigError unless MPS can serve this benchmark: a CUDA device and the control binary on PATH."""
-    text = "" if device is None else str(device).strip().lower().replace("cuda:", "")
-    if not text or not all(part.strip().isdigit() for part in text.split(",")):
+    parsed = parse_device(device)
+    if parsed.kind != CUDA or min(parsed.indices) < 0:
         raise ConfigError(f"mps=true shares CUDA GPUs between runs: give device=0 (or 0,1), not device={device!r}")
     if shutil.which(CONTROL) is None:
         raise ConfigError(f"mps=true needs CUDA MPS: {CONTROL} is not on PATH (it comes with the NVIDIA driver)")

@@ -19,6 +19,7 @@ from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 from .. import options
 from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import check_data, is_embedded, resolve_data
+from ..devices import check_device
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
 from ..param import Param
@@ -152,28 +153,6 @@ def check_ultralytics_values(cfg: dict[str, Any]) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key}={value!r} is not a finite number")
     check_device(cfg.get("device"))
-
-
-def check_device(device: Any) -> None:
-    """ultralytics' ``select_device`` rules, checked without its side effects: cpu, mps, or CUDA indices present."""
-    if device is None or device == "" or isinstance(device, bool):
-        return
-    text = str(device).strip().lower().replace("cuda:", "").replace(" ", "")
-    if text in ("cpu", "none"):
-        return
-    if text == "mps":
-        if not (torch.backends.mps.is_available()):
-            raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
-        return
-    indices = [part for part in text.replace("[", "").replace("]", "").split(",") if part]
-    if not indices or not all(part.lstrip("-").isdigit() for part in indices):
-        raise ConfigError(f"device={device!r} is not a device: use cpu, mps or CUDA indices such as 0 or 0,1")
-    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if available == 0:
-        raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
-    wanted = [int(part) for part in indices]
-    if any(index >= available for index in wanted if index >= 0):
-        raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
 
 
 HEAD_KINDS = {"OBB": "oriented boxes", "OBB26": "oriented boxes", "Classify": "classification: no boxes",

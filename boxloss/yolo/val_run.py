@@ -38,6 +38,7 @@ from ultralytics.utils import DATASETS_DIR
 from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
+from ..devices import check_device
 from ..errors import ConfigError
 from ..evaluation import (BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, TASK_FAMILIES, evaluate,
                           format_metrics_table)
@@ -49,7 +50,7 @@ from ..evaluation.tide import format_tide_table, tide_errors
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
 from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
-from .experiment import check_device, check_model
+from .experiment import check_model
 
 SPLITS = ("val", "test")
 NMS_CHOICES = ("standard", "diou", "none")
