@@ -46,14 +46,14 @@ def test_the_machine_check(monkeypatch):
 
 
 def test_the_benchmark_slots_and_cuda_mps_read_the_same_grammar(monkeypatch):
-    from boxloss.benchmark import mps
+    from boxloss.benchmark import cuda_mps
     from boxloss.benchmark.matrix import local_slots
 
     assert [slot.device for slot in local_slots(4, "[0, 1]", cpu_count=8)] == ["0", "1", "0", "1"]
     assert [slot.device for slot in local_slots(2, "cuda:1", cpu_count=8)] == ["1", "1"]
     assert [slot.device for slot in local_slots(2, "-1", cpu_count=8)] == ["-1", "-1"]  # ultralytics picks
-    monkeypatch.setattr(mps.shutil, "which", lambda name: "/usr/bin/" + name)
-    mps.check_available("cuda:0")
+    monkeypatch.setattr(cuda_mps.shutil, "which", lambda name: "/usr/bin/" + name)
+    cuda_mps.check_available("cuda:0")
     for not_cuda in ("cpu", "mps", None, "-1"):
         with pytest.raises(ConfigError, match="give device=0"):
-            mps.check_available(not_cuda)
+            cuda_mps.check_available(not_cuda)

@@ -247,38 +247,38 @@ def fake_control(tmp_path, monkeypatch, status: int = 0):
 def test_mps_daemon_is_started_for_the_block_and_quit_after(tmp_path, monkeypatch):
     import os
 
-    from boxloss.benchmark import mps
+    from boxloss.benchmark import cuda_mps
 
     calls = fake_control(tmp_path, monkeypatch)
-    mps.check_available("0")
-    with mps.daemon(log=lambda line: None) as values:
+    cuda_mps.check_available("0")
+    with cuda_mps.daemon(log=lambda line: None) as values:
         pipe = values["CUDA_MPS_PIPE_DIRECTORY"]
         assert os.environ["CUDA_MPS_PIPE_DIRECTORY"] == pipe and os.path.isdir(pipe)  # the children inherit it
     assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not os.path.exists(pipe)
     assert calls.read_text().splitlines() == [f"args=-d pipe={pipe}", f"args= pipe={pipe}", "quit"]
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", "/somewhere/else")  # a daemon of the user's: used, left running
-    with mps.daemon(log=lambda line: None) as values:
+    with cuda_mps.daemon(log=lambda line: None) as values:
         assert values["CUDA_MPS_PIPE_DIRECTORY"] == "/somewhere/else"
     assert len(calls.read_text().splitlines()) == 3
 
 
 def test_mps_is_refused_where_it_cannot_serve(tmp_path, monkeypatch):
-    from boxloss.benchmark import mps
+    from boxloss.benchmark import cuda_mps
     from boxloss.errors import ConfigError
 
     fake_control(tmp_path, monkeypatch, status=1)
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control -d failed"):
-        with mps.daemon(log=lambda line: None):
+        with cuda_mps.daemon(log=lambda line: None):
             pass
     with pytest.raises(ConfigError, match="give device=0"):
-        mps.check_available("cpu")
+        cuda_mps.check_available("cpu")
     with pytest.raises(ConfigError, match="give device=0"):
         plan_for(tmp_path / "b", "mps=true", "jobs=2")
     with pytest.raises(ConfigError, match="with engine=ray start MPS on each node"):
         plan_for(tmp_path / "b", "mps=true", "engine=ray")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control is not on PATH"):
-        mps.check_available("0")
+        cuda_mps.check_available("0")
 
 
 def test_mask_ap_rows_get_the_box_rows_statistics(tmp_path):

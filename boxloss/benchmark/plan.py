@@ -46,7 +46,7 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "num_gpus": Param(0.0, "GPUs per Ray task, fractions allowed: 0.25 puts four runs on a GPU (engine=ray)",
                       lambda n: n >= 0, ">= 0"),
     "mps": Param(False, "run the jobs' CUDA work concurrently under CUDA MPS (a daemon started for the matrix; "
-                 "1.79x the runs/hour of time-slicing on an H200, see boxloss/benchmark/mps.py)"),
+                 "1.79x the runs/hour of time-slicing on an H200, see boxloss/benchmark/cuda_mps.py)"),
     "order": Param(None, "the order runs start in: seed (all configs of seed k before seed k+1, so an interrupt "
                    "leaves whole seeds; the default with jobs > 1 or engine=ray) or config (config by config; the "
                    "default with one job)", choices=("seed", "config"), value_type=str),
@@ -256,10 +256,10 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
         baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
 
     if execution.mps:
-        from . import mps
+        from . import cuda_mps
 
         for resolved in experiments.values():
-            mps.check_available(resolved.get("device"))
+            cuda_mps.check_available(resolved.get("device"))
 
     val_defaults = val_run.DEFAULTS
     runs = []
