@@ -57,7 +57,8 @@ def flag_error(arg: str, known: Iterable[str] | None = None,
 def split_keyvalues(argv: Iterable[str], known: Iterable[str] | None = None,
                     renamed: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``["epochs=3", "box_loss=eiou"]`` -> ``{"epochs": 3, "box_loss": "eiou"}``; the last of a repeated key wins.
-    A ``--flag`` is refused with its key=value spelling (:func:`flag_error`, with ``known`` and ``renamed``)."""
+    A ``--flag`` is refused with its key=value spelling (:func:`flag_error`, with ``known`` and ``renamed``), and so is
+    a key that ``renamed`` maps to its new spelling (``{"mps": "cuda_mps=true"}``)."""
     values = {}
     for arg in argv:
         if arg.startswith("--"):
@@ -65,6 +66,8 @@ def split_keyvalues(argv: Iterable[str], known: Iterable[str] | None = None,
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise ConfigError(f"argument {arg!r} is not of the form key=value")
+        if renamed and key in renamed:
+            raise ConfigError(f"{key}= is the old spelling; use {renamed[key]}")
         values[key] = parse_value(value)
     return values
 
@@ -97,7 +100,7 @@ def validate(values: Mapping[str, Any], schema: Mapping[str, Param]) -> dict[str
 def parse_keyvalues(argv: Iterable[str], schema: Mapping[str, Param], source: str | None = None, *,
                     text_as_typed: bool = False, renamed: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range, a ``--flag``
-    (:func:`flag_error`; ``renamed``: old flags whose key is not their name) -> ConfigError.
+    (:func:`flag_error`; ``renamed``: old flags whose key is not their name, and old keys) -> ConfigError.
 
     ``text_as_typed``: a key whose type is ``str`` keeps the text as typed, not as YAML reads it (paths and names:
     ``out=2024`` is a folder, ``classes=yes,no`` two class names, ``out=null`` a folder called null), and must not

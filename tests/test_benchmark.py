@@ -106,6 +106,10 @@ def load_script():
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "engine=ray", "address=127.0.0.1:1"], "cannot reach a Ray cluster"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "address=127.0.0.1:1"], "address= and num_gpus= are for engine=ray"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "mps=true"],  # CUDA's, while device=mps is Apple's Metal
+     "mps= is the old spelling; use cuda_mps=true (CUDA's Multi-Process Service; device=mps is Apple's Metal)"),
+    (["status", "cfgs=ciou", "seeds=0", "data=shapes-mini", "mps=true"], "mps= is the old spelling; use cuda_mps="),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "--jobs", "2"], "--jobs is the old spelling; use jobs=..."),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
     assert_refused("boxloss.cli.benchmark", [*args, f"out={tmp_path / 'bench'}"], message, cwd=tmp_path, quiet=True)

@@ -227,7 +227,7 @@ def test_records_are_portable_and_summarize_works_on_a_moved_folder(tmp_path, mo
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CUDA MPS behind mps=true
+# CUDA MPS behind cuda_mps=true
 # ---------------------------------------------------------------------------------------------------------------
 def fake_control(tmp_path, monkeypatch, status: int = 0):
     """An nvidia-cuda-mps-control on PATH that records its arguments, its stdin and its MPS variables."""
@@ -273,9 +273,9 @@ def test_mps_is_refused_where_it_cannot_serve(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="give device=0"):
         cuda_mps.check_available("cpu")
     with pytest.raises(ConfigError, match="give device=0"):
-        plan_for(tmp_path / "b", "mps=true", "jobs=2")
+        plan_for(tmp_path / "b", "cuda_mps=true", "jobs=2")
     with pytest.raises(ConfigError, match="with engine=ray start MPS on each node"):
-        plan_for(tmp_path / "b", "mps=true", "engine=ray")
+        plan_for(tmp_path / "b", "cuda_mps=true", "engine=ray")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control is not on PATH"):
         cuda_mps.check_available("0")
