@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from ..data.embedded import EMBEDDED_DATASETS, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
+from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 
 EVALUATION_SPLITS = ("val", "test")
@@ -34,7 +35,7 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
     "nms": Param(None, "val.py's nms= for every evaluation (standard, diou, none; default: each checkpoint's own)",
-                 choices=("standard", "diou", "none"), value_type=str),
+                 choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta= for every evaluation", lambda b: b > 0, "> 0",
                            value_type=float),
     "jobs": Param(1, "runs at once on this machine (engine=local): devices round-robin, CPU threads split",
