@@ -195,7 +195,7 @@ def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys
     for path, elapsed in zip(sorted((tmp_path / "bench" / "results").glob("*.json")), (100.0, 140.0, 120.0, 120.0)):
         record = json.loads(path.read_text())
         path.write_text(json.dumps({**record, "elapsed_s": elapsed}))
-    assert measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4))  # 60 runs/h
+    assert measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4, 2))  # 60 runs/h, jobs=2 at once
     assert status_main([*keys, "minutes=1"]) == 0
     assert "rate 60 runs/h (measured: 4 finished run(s) of this folder at jobs=2)" in capsys.readouterr().out
 

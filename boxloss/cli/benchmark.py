@@ -102,8 +102,9 @@ def status_main(argv: list[str]) -> int:
     if settings["runs_per_hour"]:
         rate, source = settings["runs_per_hour"], "given"
     elif measured:
-        rate, source = measured[0], (f"measured: {measured[1]} finished run(s) of this folder at jobs="
-                                     f"{plan.execution.jobs}")
+        at_once = f"jobs={plan.execution.jobs}" if plan.execution.engine != "ray" else \
+            f"{measured.concurrency:g} at once on the Ray cluster, as the runs recorded"
+        rate, source = measured.runs_per_hour, f"measured: {measured.runs} finished run(s) of this folder at {at_once}"
     else:
         rate, source = H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
                                                   "finished here yet, give runs_per_hour= for this machine")
