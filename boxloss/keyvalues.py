@@ -4,9 +4,10 @@
     sys.exit(run_cli("val.py", __doc__, main, argv, VAL_KEYS))           # one line + exit 2 on bad input
 
 Values are read as YAML scalars (``8`` -> 8, ``true`` -> True, ``0.5`` -> 0.5 and ``1e-3`` -> 0.001 as
-ultralytics reads them, ``a,b`` stays a string). A bad
-argument raises :class:`~boxloss.errors.ConfigError`; :func:`run_cli` prints it as ``<prog>: error: <message>``
-on one line and returns 2, so every command words the same mistake the same way.
+ultralytics reads them, ``a,b`` stays a string). A bad argument raises :class:`~boxloss.errors.ConfigError`;
+:func:`run_cli` prints it as ``<prog>: error: <message>`` on one line and returns 2, so every command words the same
+mistake the same way. A ``--flag`` (the spelling of earlier releases of some commands) is such a mistake too, worded
+with its key: ``--out is the old spelling; use out=...`` (:func:`flag_error`).
 """
 
 from __future__ import annotations

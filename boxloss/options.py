@@ -104,8 +104,8 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
 class Options(Mapping):
     """The project's options of one run, checked once: every project key with its value (the default where the
     run did not set it), read-only (``options["box_loss"]`` or ``options.box_loss``). Built by :func:`from_args`,
-    the one resolution from a run's flat arguments; the trainer builds it and hands it to the model, whose
-    criterion, EMA copy and checkpoints carry it."""
+    the one resolution from a run's train arguments; the trainer builds it and hands it to the model, whose
+    criterion, EMA copy and checkpoints carry it; :func:`bind_loss` turns it into the bound losses."""
 
     __slots__ = ("_values",)
 

@@ -48,9 +48,9 @@ def known_keys() -> set[str]:
 
 
 def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[str, Any]:
-    """The resolved experiment from entry-point arguments ``cfg=<file> key=value ...``.
-
-    Returns the merged, validated configuration (ultralytics and project keys) plus ``cfg`` (the file used).
+    """The experiment of entry-point arguments ``cfg=<file> key=value ...``: the defaults file, the config file and
+    the overrides merged in that order and checked (ultralytics and project keys), plus ``cfg`` (the file used).
+    The stages and their names: docs/development.md, "From a config file to a bound loss".
     """
     overrides = split_keyvalues(argv)
     cfg_name = overrides.pop("cfg", None)
