@@ -1,9 +1,9 @@
 """Benchmark result files: what counts as a finished run, which runs a plan still needs, and the record written.
 
 ``<out>/results/<cfg>-s<seed>.json`` is written atomically the moment a run's training and every split's evaluation
-have finished: metrics per split, cfg, seed, the full resolved settings, elapsed seconds, machine, versions. Its
-presence with the same settings is what "finished" means; a missing, unreadable, truncated or incomplete file means
-the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
+have finished: metrics per split, cfg, seed, the experiment's settings, elapsed seconds, the engine's concurrency,
+machine, versions. Its presence with the same settings is what "finished" means; a missing, unreadable, truncated or
+incomplete file means the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
 
 Paths in a record are portable, so a benchmark folder can be moved, published or summarized on another machine:
 ``files`` are relative to the benchmark folder; every other path (the data YAML, the config file, the commands) is
