@@ -330,7 +330,7 @@ SCRIPTS = [
     ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=cuda:0"],
      "device='cuda:0': no CUDA device here; use device=cpu"),
     ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=tpu"],
-     "device='tpu' is not a torch device"),
+     "device='tpu' is not a device: use cpu, mps or CUDA indices"),
     ("bench_nms.py", ["model=afile"], "results/nms/nms_val_time.md exists; add force=true to replace it"),
 ]
 
