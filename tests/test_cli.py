@@ -66,8 +66,8 @@ def test_console_scripts_are_declared_for_every_command():
                        for name in ["train", "val", "export", "convert", "benchmark", "simulate"]}
 
 
-@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_throughput", "matched_gains", "rescore",
-                                    "prepare_coco"])
+@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_obb_eval", "bench_throughput",
+                                    "matched_gains", "rescore", "prepare_coco"])
 def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
     """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument is one line, exit 2."""
     path = REPO / "scripts" / f"{script}.py"
