@@ -72,7 +72,7 @@ def test_console_scripts_are_declared_for_every_command():
 MALFORMED = (["oops"], "argument 'oops' is not of the form key=value")
 SCRIPT_ARGUMENTS = {  # script: (a bad command line, its one line)
     "bench_iou_aware_val": MALFORMED, "bench_nms": MALFORMED, "bench_throughput": MALFORMED,
-    "matched_gains": MALFORMED, "rescore": MALFORMED,
+    "matched_gains": MALFORMED, "rescore": MALFORMED, "bench_obb_eval": MALFORMED,
     "prepare_coco": (["--coco", "coco", "--out", "out", "--copy"], "--coco is the old spelling; use coco=..."),
     "bench_loss": (["--skip-train", "--sizes", "100"], "--skip-train is the old spelling; use skip_train=..."),
     "bench_eval": (["images=10", "--val-dir", "BCCD test=runs/val/val"],
