@@ -16,6 +16,7 @@ import codecs
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -78,6 +79,29 @@ def read_text(path: str | os.PathLike) -> str:
     data = Path(path).read_bytes()
     encoding = next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
     return data.decode(encoding)
+
+
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def irregular_file(path: str | os.PathLike, follow_symlinks: bool = True) -> str | None:
+    """What ``path`` is when it is not a regular file, in words (``"a FIFO"``, ``"a folder"``, ``"a socket"``, ``"a
+    character device"``, ``"a block device"``; ``"a symbolic link"`` when not ``follow_symlinks``; ``"missing"``,
+    ``"not readable (<reason>)"``); None for a regular file.
+
+    The one rule before opening a file a stranger may have made: a FIFO blocks its reader forever, a device reads
+    without end, a folder is no file. ``os.stat`` reads the kind without opening anything.
+    """
+    try:
+        mode = os.stat(path, follow_symlinks=follow_symlinks).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as error:
+        return f"not readable ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for is_kind, kind in FILE_KINDS if is_kind(mode)), "not a regular file")
 
 
 def is_plain_name(name: Any) -> bool:
