@@ -32,14 +32,13 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
-from .._io import make_temp_dir, write_json_atomic
+from .._io import irregular_file, make_temp_dir, write_json_atomic
 from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
@@ -294,12 +293,11 @@ def image_inside(folder: Path, reference: Union[str, Path], where: str) -> Path:
     if not resolved.is_relative_to(root):
         raise ConversionError(f"{where}: resolves outside the images folder {root} (to {resolved}, through a "
                               "symlink)")
-    try:
-        mode = os.stat(resolved).st_mode
-    except OSError:
-        raise ConversionError(f"{where}: {path} not found") from None
-    if not stat.S_ISREG(mode):
-        raise ConversionError(f"{where}: {path} is not a regular file")
+    kind = irregular_file(resolved)
+    if kind == "missing":
+        raise ConversionError(f"{where}: {path} not found")
+    if kind is not None:
+        raise ConversionError(f"{where}: {path} is not a regular file ({kind})")
     if path.suffix[1:].lower() not in IMG_FORMATS:
         raise ConversionError(f"{where}: {path.name} is not an image file name (suffix not one of "
                               f"{', '.join(sorted(IMG_FORMATS))})")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .._io import read_yaml_mapping, write_text_atomic
+from .._io import irregular_file, read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
 
 # ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
@@ -137,6 +137,10 @@ def split_images(data: str | os.PathLike | DataSpec, split: str = "val",
     images = sorted(f for f in files if f.rpartition(".")[-1].lower() in IMG_FORMATS)
     if not images:
         raise ConfigError(f"{where}: no images in its {split!r} entry ({', '.join(entries)})")
+    for image in images:  # ultralytics opens every one: a FIFO would block it forever, a device read without end
+        kind = irregular_file(image)
+        if kind not in (None, "missing"):  # a missing image (a dangling link) is unreadable: skipped, with a warning
+            raise ConfigError(f"{where}: {split} image {image} is {kind}, not a regular image file")
     return [Path(os.path.abspath(f)) for f in images]  # not resolved: labels sit next to the listed path
 
 
@@ -262,10 +266,14 @@ def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = No
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
 
-    Raises OSError with the reader's own reason for a file that is not a readable image.
+    Raises OSError with the reader's own reason for a file that is not a readable image, and without opening it
+    for anything but a regular file (a FIFO would block the reader forever).
     """
     from PIL import Image
 
+    kind = irregular_file(path)
+    if kind is not None:
+        raise OSError(f"{path}: not a readable image ({kind}, not a regular file)")
     try:
         with Image.open(path) as image:
             width, height = image.size

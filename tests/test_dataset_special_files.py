@@ -1,0 +1,149 @@
+"""A dataset from a stranger may hold, among its images, things that are not files: a FIFO (opening it for reading
+waits for a writer forever), a device (reads without end), a socket or a folder. ``train.py`` and ``val.py`` never
+open one: the split's image list is checked with the converters' rule (``boxloss._io.irregular_file``) before any
+image is read, and the command refuses with one line (ultralytics would open every listed image).
+
+A regression must fail, not hang: every FIFO here is watched (:func:`watched_fifo`) by a thread that notices a
+reader (a non-blocking open for writing succeeds only while someone has it open for reading), records it and closes
+at once, so the reader gets end-of-file and the command goes on; the subprocesses also run under a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_refused
+
+TINY = ["epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
+
+
+@contextlib.contextmanager
+def watched_fifo(path: Path):
+    """Make a FIFO at ``path``; yields a list that holds True once anything opened it for reading (that reader is
+    given end-of-file at once, so nothing blocks)."""
+    os.mkfifo(path)
+    opened, stop = [], threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.02):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while nobody reads
+            except OSError:
+                continue
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):  # not a file put in its place since
+                opened.append(True)
+            os.close(fd)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield opened
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained detection checkpoint (nc=5): val.py's checks read only its head."""
+    import boxloss.yolo  # noqa: F401  (offline settings)
+    from ultralytics import YOLO
+
+    path = tmp_path_factory.mktemp("special") / "model.pt"
+    YOLO("yolov8n.yaml").save(path)
+    return path
+
+
+def dataset_copy(mini_data: Path, root: Path) -> Path:
+    """shapes-mini as a dataset folder of its own (a path dataset, as a stranger's would be)."""
+    dataset = root / "dataset"
+    for kind in ("images", "labels"):
+        shutil.copytree(mini_data.parent / kind, dataset / kind)
+    (dataset / "data.yaml").write_text(f"path: {dataset}\ntrain: images/train\nval: images/val\ntest: images/train\n"
+                                       "names: [rectangle, ellipse, bar, ring, triangle]\n")
+    return dataset
+
+
+def plant(kind: str, path: Path) -> contextlib.AbstractContextManager:
+    """Put a ``kind`` where an image would be; a context (the FIFO is watched while it is open)."""
+    if kind == "fifo":
+        return watched_fifo(path)
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        os.symlink("/dev/zero", path)  # a link to it: the kind is what the link reaches
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    return contextlib.nullcontext([])
+
+
+WORDS = {"fifo": "a FIFO", "folder": "a folder", "device": "a character device", "socket": "a socket"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry, split", [("train.py", "train"), ("val.py", "val")])
+def test_a_fifo_among_the_images_is_refused_by_the_real_command_without_opening_it(tmp_path, mini_data, checkpoint,
+                                                                                    entry, split):
+    """The issue's probe: ``mkfifo images/<split>/000099.png`` used to hang both commands forever, with no output."""
+    dataset = dataset_copy(mini_data, tmp_path)
+    fifo = dataset / "images" / split / "000099.png"
+    args = {"train.py": ["cfg=eiou.yaml", f"data={dataset}/data.yaml", *TINY],
+            "val.py": [f"model={checkpoint}", f"data={dataset}/data.yaml", "workers=0"]}[entry]
+    with watched_fifo(fifo) as opened:
+        assert_refused(entry, args, f"dataset '{dataset}/data.yaml': {split} image {fifo} is a FIFO, not a regular "
+                       "image file", cwd=tmp_path, watched=(dataset,), exact=True, timeout=180)
+    assert not opened, "the command opened the FIFO"
+
+
+@pytest.mark.parametrize("kind", sorted(WORDS))
+@pytest.mark.parametrize("entry, split", [("boxloss.cli.train", "val"), ("boxloss.cli.val", "test")])
+def test_anything_but_a_regular_file_among_the_images_is_refused_in_either_split(tmp_path, mini_data, checkpoint,
+                                                                                  entry, split, kind):
+    """The other split of each command (val.py's split=test is the training images here), and every kind that is
+    not a file: one line, nothing opened or written."""
+    dataset = dataset_copy(mini_data, tmp_path)
+    path = dataset / "images" / ("train" if split == "test" else split) / "000007.png"
+    path.unlink()
+    args = {"boxloss.cli.train": ["cfg=eiou.yaml", f"data={dataset}/data.yaml", *TINY],
+            "boxloss.cli.val": [f"model={checkpoint}", f"data={dataset}/data.yaml", "split=test", "workers=0"]}[entry]
+    with plant(kind, path) as opened:
+        assert_refused(entry, args, f"{split} image {path} is {WORDS[kind]}, not a regular image file", cwd=tmp_path,
+                       watched=(dataset,))
+    assert not opened
+
+
+def test_no_reader_of_the_package_opens_a_fifo(tmp_path):
+    """The image header reader itself (COCO ground truth, the unreadable-image warning) never opens one either."""
+    from boxloss.data.yolo_format import image_size, unreadable_images
+
+    with watched_fifo(tmp_path / "a.png") as opened:
+        with pytest.raises(OSError, match="not a readable image \\(a FIFO, not a regular file\\)"):
+            image_size(tmp_path / "a.png")
+        assert unreadable_images([tmp_path / "a.png"]) == [(tmp_path / "a.png", "a FIFO, not a regular file")]
+    assert not opened
+
+
+def test_an_embedded_dataset_holding_a_fifo_is_generated_again(tmp_path):
+    """The embedded datasets are not checked image by image (they are generated here): one whose image was replaced
+    by a FIFO is no longer complete, so the next use generates it afresh instead of training on it."""
+    from boxloss.data.embedded import MINI
+    from boxloss.data.synthetic import ensure_dataset
+
+    root = tmp_path / "shapes-mini"
+    ensure_dataset(root, **MINI, imgsz=64)
+    image = root / "images" / "train" / "000003.png"
+    image.unlink()
+    with watched_fifo(image) as opened:
+        ensure_dataset(root, **MINI, imgsz=64)
+        assert image.is_file()
+    assert not opened
