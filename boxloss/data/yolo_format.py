@@ -155,7 +155,8 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
     a pose line gives its box); None for a blank line.
 
     Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
-    number of values, coordinates outside [0, 1]).
+    number of values, coordinates, keypoints or polygon vertices outside [0, 1], a keypoint visibility that is not
+    0, 1 or 2). Ultralytics would drop such a line's whole image as "corrupt" (a negative value), or train on it.
     """
     fields = line.split()
     if not fields:
@@ -178,10 +179,19 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
         points = [v for k in range(keypoints) for v in values[5 + k * dims: 5 + k * dims + 2]]  # x, y of each
         if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in points):
             raise ValueError(f"keypoint coordinates must be normalised to [0, 1], got {line.strip()!r}")
+        if dims == 3:
+            visibility = values[7::3]  # (K,): 0 not labelled, 1 labelled but hidden, 2 labelled and visible
+            bad = next((k for k, v in enumerate(visibility) if v not in (0, 1, 2)), None)
+            if bad is not None:
+                raise ValueError(f"keypoint {bad + 1} has visibility {fields[7 + 3 * bad]}: must be 0, 1 or 2")
     elif len(values) == 5:
         cx, cy, w, h = values[1:]
     elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
         xs, ys = values[1::2], values[2::2]
+        bad = next((i for i, v in enumerate(values[1:]) if not -COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE), None)
+        if bad is not None:
+            raise ValueError(f"polygon vertex {bad // 2 + 1} ({fields[1 + bad - bad % 2]} {fields[2 + bad - bad % 2]}) "
+                             "is outside [0, 1]: vertices are normalised to the image")
         x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
         cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
     else:

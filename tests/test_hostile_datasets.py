@@ -1,7 +1,13 @@
-"""A dataset from a stranger may hold, among its images, things that are not files: a FIFO (opening it for reading
-waits for a writer forever), a device (reads without end), a socket or a folder. ``train.py`` and ``val.py`` never
-open one: the split's image list is checked with the converters' rule (``boxloss._io.irregular_file``) before any
-image is read, and the command refuses with one line (ultralytics would open every listed image).
+"""Datasets from a stranger, through the real commands.
+
+Among its images, things that are not files: a FIFO (opening it for reading waits for a writer forever), a device
+(reads without end), a socket or a folder. ``train.py`` and ``val.py`` never open one: the split's image list is
+checked with the converters' rule (``boxloss._io.irregular_file``) before any image is read, and the command refuses
+with one line (ultralytics would open every listed image).
+
+Segmentation and pose labels that ultralytics would drop silently ("1 corrupt": a keypoint visibility of -1) or
+train on (a polygon vertex outside the image whose box still fits): refused before any run directory, naming the
+file and line, as box labels are.
 
 A regression must fail, not hang: every FIFO here is watched (:func:`watched_fifo`) by a thread that notices a
 reader (a non-blocking open for writing succeeds only while someone has it open for reading), records it and closes
@@ -147,3 +153,56 @@ def test_an_embedded_dataset_holding_a_fifo_is_generated_again(tmp_path):
         ensure_dataset(root, **MINI, imgsz=64)
         assert image.is_file()
     assert not opened
+
+
+def labelled_copy(data_yaml: Path, root: Path, line_edit) -> tuple[Path, Path]:
+    """A path-dataset copy of an embedded dataset with the first label line of its first train image edited by
+    ``line_edit``; ``(data.yaml, label file)``."""
+    dataset = root / "dataset"
+    for kind in ("images", "labels"):
+        shutil.copytree(data_yaml.parent / kind, dataset / kind)
+    content = data_yaml.read_text().replace(str(data_yaml.parent), str(dataset))
+    (dataset / "data.yaml").write_text(content if str(dataset) in content else f"path: {dataset}\n{content}")
+    label = sorted((dataset / "labels" / "train").glob("*.txt"))[0]
+    lines = label.read_text().splitlines()
+    label.write_text("\n".join([line_edit(lines[0]), *lines[1:]]) + "\n")
+    return dataset / "data.yaml", label
+
+
+def negative_visibility(line: str) -> str:
+    values = line.split()
+    values[7] = "-1"  # the first keypoint's visibility
+    return " ".join(values)
+
+
+def vertex_outside(line: str) -> str:
+    values = line.split()
+    values[1] = "-0.2"  # the first vertex's x: the polygon's box stays inside [0, 1] for most polygons, not all
+    return " ".join(values)
+
+
+@pytest.mark.parametrize("model, data, edit, what", [
+    ("yolov8n-pose.yaml", "shapes-pose-mini", negative_visibility, "keypoint 1 has visibility -1: must be 0, 1 or 2"),
+    ("yolov8n-seg.yaml", "shapes-seg-mini", vertex_outside, "polygon vertex 1 (-0.2 "),
+])
+def test_a_bad_keypoint_visibility_or_polygon_vertex_is_refused_naming_file_and_line(tmp_path, model, data, edit,
+                                                                                     what):
+    from boxloss.data.embedded import resolve_data
+
+    data_yaml, label = labelled_copy(Path(resolve_data(data)), tmp_path, edit)
+    assert_refused("boxloss.cli.train", ["cfg=eiou.yaml", f"model={model}", f"data={data_yaml}", *TINY],
+                   f"malformed label line {label}:1: {what}", cwd=tmp_path, watched=(data_yaml.parent,))
+
+
+def test_val_refuses_a_bad_keypoint_visibility_in_its_ground_truth(tmp_path):
+    import boxloss.yolo  # noqa: F401  (offline settings)
+    from ultralytics import YOLO
+
+    from boxloss.data.embedded import resolve_data
+
+    data_yaml, label = labelled_copy(Path(resolve_data("shapes-pose-mini")), tmp_path, negative_visibility)
+    (data_yaml.parent / "data.yaml").write_text(data_yaml.read_text().replace("val: images/val", "val: images/train"))
+    YOLO("yolov8n-pose.yaml").save(tmp_path / "pose.pt")
+    assert_refused("boxloss.cli.val", [f"model={tmp_path / 'pose.pt'}", f"data={data_yaml}", "workers=0"],
+                   f"{label}:1: keypoint 1 has visibility -1: must be 0, 1 or 2", cwd=tmp_path,
+                   watched=(data_yaml.parent,))
