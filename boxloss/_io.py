@@ -75,10 +75,19 @@ def load_yaml(text: str, what: str = "YAML", numbers: bool = False) -> Any:
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """A text file: UTF-8 (with or without a BOM), or UTF-16/32 with a BOM; UnicodeDecodeError otherwise."""
+    """A text file: UTF-8 (with or without a BOM), or UTF-16/32 with a BOM; UnicodeDecodeError otherwise (a NUL byte
+    in what reads as UTF-8 too: UTF-16 without its BOM), worded by :func:`not_utf8`."""
     data = Path(path).read_bytes()
     encoding = next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and b"\0" in data:
+        offset = data.index(b"\0")
+        raise UnicodeDecodeError("utf-8", data, offset, offset + 1, "a NUL byte (UTF-16 without a byte-order mark?)")
     return data.decode(encoding)
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """The words for a file that is not text :func:`read_text` reads: the byte it stopped at, and where."""
+    return f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8"
 
 
 FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -188,8 +197,7 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "", numbers: bool = F
     except OSError as error:
         raise ConfigError(f"{label}: cannot read ({error.strerror or error})") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{label}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
-                          f"{error.start}); save it as UTF-8") from None
+        raise ConfigError(f"{label}: {not_utf8(error)}") from None
     try:
         content = load_yaml(text, label, numbers)
     except yaml.YAMLError as error:

@@ -17,6 +17,7 @@ at once, so the reader gets end-of-file and the command goes on; the subprocesse
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -206,3 +207,103 @@ def test_val_refuses_a_bad_keypoint_visibility_in_its_ground_truth(tmp_path):
     assert_refused("boxloss.cli.val", [f"model={tmp_path / 'pose.pt'}", f"data={data_yaml}", "workers=0"],
                    f"{label}:1: keypoint 1 has visibility -1: must be 0, 1 or 2", cwd=tmp_path,
                    watched=(data_yaml.parent,))
+
+
+# ------------------------------------------------------------------------------------------------------ converters
+def voc_bomb(root: Path) -> tuple[list, str]:
+    from test_convert_hostile import voc_folder, voc_xml
+    from test_hard_edges import decompression_bomb
+
+    voc = voc_folder(root)
+    bomb = decompression_bomb(voc / "JPEGImages" / "c.png")
+    (voc / "Annotations" / "c.xml").write_text(voc_xml("c.png").replace(
+        "<size><width>64</width><height>48</height></size>", ""))
+    (voc / "ImageSets" / "Main" / "train.txt").write_text("a\nb\nc\n")
+    return (["voc", f"src={voc}"],
+            f"{voc}/Annotations/c.xml: <size> missing and image {bomb}: not a readable image (Image size "
+            "(900000000 pixels) exceeds limit")
+
+
+def coco_bomb(root: Path) -> tuple[list, str]:
+    from test_convert_hostile import coco_images, coco_json
+    from test_hard_edges import decompression_bomb
+
+    images = coco_images(root)
+    json_path = coco_json(root, "bomb.png")
+    data = json.loads(json_path.read_text())
+    del data["images"][1]["width"], data["images"][1]["height"]
+    json_path.write_text(json.dumps(data))
+    bomb = decompression_bomb(images / "bomb.png")
+    return (["coco", f"images={images}", f"json={json_path}"],
+            f"{json_path}: image id 7: no width/height and {bomb}: not a readable image (Image size (900000000 "
+            "pixels) exceeds limit")
+
+
+def voc_latin1_split(root: Path) -> tuple[list, str]:
+    from test_convert_hostile import voc_folder
+
+    voc = voc_folder(root)
+    (voc / "ImageSets" / "Main" / "train.txt").write_bytes("a\nb # caf\xe9\n".encode("latin-1"))
+    return ["voc", f"src={voc}"], f"{voc}/ImageSets/Main/train.txt: not UTF-8 text (byte 0xe9 at offset 9)"
+
+
+def coco_json_in(encoding: str):
+    def build(root: Path) -> tuple[list, str]:
+        from test_convert_hostile import coco_images, coco_json
+
+        images = coco_images(root)
+        json_path = coco_json(root, "ok.jpg")
+        text = json_path.read_text().replace('"cat"', '"caf\xe9"')
+        json_path.write_bytes(text.encode(encoding))
+        offset = text.encode(encoding).index("\xe9".encode(encoding)) if encoding == "latin-1" else 1
+        byte = 0xE9 if encoding == "latin-1" else 0
+        return (["coco", f"images={images}", f"json={json_path}"],
+                f"{json_path}: not UTF-8 text (byte 0x{byte:02x} at offset {offset}); save it as UTF-8")
+    build.__name__ = f"coco_json_{encoding.replace('-', '')}"
+    return build
+
+
+CONVERTER_CASES = [voc_bomb, coco_bomb, voc_latin1_split, coco_json_in("latin-1"), coco_json_in("utf-16-le")]
+
+
+@pytest.mark.parametrize("build", CONVERTER_CASES, ids=[build.__name__ for build in CONVERTER_CASES])
+def test_a_converter_refuses_a_bomb_or_a_file_that_is_not_utf8_in_one_line(tmp_path, build):
+    """A decompression bomb among images without a recorded size (VOC without <size>, COCO without width/height) is
+    unreadable by train and val's rule (``yolo_format.image_size``), not a traceback; a split list or COCO JSON
+    that is not UTF-8 (Latin-1, or UTF-16 without its byte-order mark) is named with the offset of its first bad
+    byte. Nothing is written."""
+    args, message = build(tmp_path / "dataset")
+    (tmp_path / "work").mkdir()
+    assert_refused("boxloss.cli.convert", [*args, "out=out"], message, cwd=tmp_path / "work", watched=(tmp_path,))
+
+
+def test_the_real_commands_refuse_a_bomb_and_a_latin1_coco_json(tmp_path):
+    """convert.py and prepare_coco.py themselves, once each."""
+    from test_convert_hostile import coco_layout
+
+    args, message = voc_bomb(tmp_path / "voc")
+    assert_refused("scripts/convert.py", [*args, "out=out"], message, cwd=tmp_path, watched=(tmp_path,), timeout=120)
+    coco = coco_layout(tmp_path / "layout", tmp_path / "unused.jpg", "ok.jpg")
+    val_json = coco / "annotations" / "instances_val2017.json"
+    val_json.write_bytes(val_json.read_text().replace('"cat"', '"caf\xe9"').encode("latin-1"))
+    offset = val_json.read_bytes().index(b"\xe9")
+    assert_refused("scripts/prepare_coco.py", [f"coco={coco}", "out=out"],
+                   f"{val_json}: not UTF-8 text (byte 0xe9 at offset {offset}); save it as UTF-8", cwd=tmp_path,
+                   watched=(tmp_path,), timeout=120)
+
+
+def test_a_split_list_or_coco_json_with_a_byte_order_mark_is_read(tmp_path):
+    """A BOM (as Windows editors save UTF-8, and UTF-16) is no part of the first id: ``a`` is found."""
+    from boxloss.cli.convert import main as convert
+    from test_convert_hostile import coco_images, coco_json, jpeg, voc_folder
+
+    voc = voc_folder(tmp_path / "d")
+    (voc / "ImageSets" / "Main" / "train.txt").write_bytes(b"\xef\xbb\xbfa\nb\n")
+    assert convert(["voc", f"src={voc}", f"out={tmp_path / 'voc-out'}"]) == 0
+    assert sorted(p.name for p in (tmp_path / "voc-out" / "labels" / "train").iterdir()) == ["a.txt", "b.txt"]
+    images = coco_images(tmp_path / "c")
+    jpeg(images / "two.jpg")
+    json_path = coco_json(tmp_path / "c", "two.jpg")
+    json_path.write_bytes(json_path.read_text().encode("utf-16"))  # with its BOM
+    assert convert(["coco", f"images={images}", f"json={json_path}", f"out={tmp_path / 'coco-out'}"]) == 0
+    assert (tmp_path / "coco-out" / "labels" / "minival" / "two.txt").read_text().startswith("0 ")

@@ -60,7 +60,8 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
-from ..data.yolo_format import polygon_label_line, write_data_yaml, xyxy_label_line
+from .._io import not_utf8, read_text
+from ..data.yolo_format import image_size, polygon_label_line, write_data_yaml, xyxy_label_line
 from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name, image_inside,
                      output_paths, place_image, relative_reference)
 
@@ -90,9 +91,11 @@ def category_mapping(categories: list[dict]) -> tuple[list[int], list[str]]:
 
 def _load(json_path: Path) -> dict:
     try:
-        data = json.loads(json_path.read_text())
+        data = json.loads(read_text(json_path))
     except OSError as error:
         raise ConversionError(f"{json_path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConversionError(f"{json_path}: {not_utf8(error)}") from None
     except json.JSONDecodeError as error:
         raise ConversionError(f"{json_path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
@@ -141,14 +144,10 @@ def _image_size(image: dict, path: Path, json_path: Path) -> tuple[float, float]
     width, height = image.get("width") or 0, image.get("height") or 0
     if isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0:
         return width, height
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            return im.size
+        return image_size(path, exif_rotation=False)  # train and val's rule: a decompression bomb is unreadable
     except OSError as error:
-        raise ConversionError(f"{json_path}: image id {image['id']}: no width/height and {path} is unreadable "
-                              f"({error})") from None
+        raise ConversionError(f"{json_path}: image id {image['id']}: no width/height and {error}") from None
 
 
 def _segment_line(report: ConversionReport, cls: int, segmentation, width: float, height: float) -> Optional[str]:

@@ -273,8 +273,9 @@ def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = No
                          lambda instance, line: tuple(float(v) for v in line.split()))
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
+def image_size(path: str | os.PathLike, exif_rotation: bool = True) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides) unless
+    not ``exif_rotation`` (the size as stored, as the converters read it).
 
     Raises OSError with the reader's own reason for a file that is not a readable image, and without opening it
     for anything but a regular file (a FIFO would block the reader forever).
@@ -288,7 +289,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
             try:
-                orientation = image.getexif().get(274)
+                orientation = image.getexif().get(274) if exif_rotation else None
             except Exception:  # no or unreadable EXIF: header size as is
                 orientation = None
     except (OSError, ValueError, ImportError, Image.DecompressionBombError) as error:
