@@ -13,18 +13,21 @@ them as strings). A file is UTF-8 (a BOM allowed) or UTF-16/32 with a BOM, as Wi
 from __future__ import annotations
 
 import codecs
+import contextlib
+import errno
 import json
 import os
 import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
 from .errors import ConfigError
 
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # a full disk or quota, a read-only file system
 YAML_MAX_NODES = 100_000  # values a YAML document may hold once its aliases are expanded
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"))
@@ -155,13 +158,42 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str, suffix: str) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Name ``path`` on an OSError of the block that names no file: a write or close that fails on a full disk does
+    not, and a command's one line (:data:`WRITE_FAILURES`, :func:`boxloss.keyvalues.run_cli`) should say which."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = os.fspath(path)
+        raise
+
+
+@contextlib.contextmanager
+def made_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """``folder`` made (with its parents) for the block; if the block fails, the folders made here are removed again
+    (deepest first, while empty), so a failed command leaves no empty output folder behind."""
+    folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for made in created:
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(temporary_path)`` (e.g. ``figure.savefig``), then rename the temporary file onto ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with writing(path):
+            write(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
-from .._io import irregular_file, make_temp_dir, write_json_atomic
+from .._io import WRITE_FAILURES, irregular_file, make_temp_dir, write_json_atomic, writing
 from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
@@ -324,11 +324,14 @@ def output_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
 def place_image(source: Path, target: Path, copy: bool) -> None:
     """Put an image into the output: an absolute symlink to the source, or a copy when ``copy``."""
     if copy:
-        shutil.copyfile(source, target)
+        with writing(target):  # a copy cut short by a full disk names no file of its own
+            shutil.copyfile(source, target)
         return
     try:
         os.symlink(os.path.abspath(source), target)
     except OSError as error:
+        if error.errno in WRITE_FAILURES:  # a full disk: the command's one line names the file
+            raise
         raise ConversionError(f"{source}: cannot symlink into the output ({error}); use copy=true") from None
 
 
