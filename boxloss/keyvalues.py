@@ -157,6 +157,7 @@ def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable
     except OSError as error:  # a full disk or quota, a read-only file system: what could not be written, not where
         if error.errno not in WRITE_FAILURES:
             raise
-        message = f"cannot write {error.filename or 'the output'}: {error.strerror or error}"
+        written = error.filename2 or error.filename  # a copy or rename names its source first, what it wrote second
+        message = f"cannot write {written or 'the output'}: {error.strerror or error}"
     print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)  # always one line
     return 2

@@ -26,7 +26,8 @@ FULL = "No space left on device"
 def full_disk(monkeypatch, owner, name: str, target_of, pattern: str, on_call: int = 1) -> list[Path]:
     """Make ``owner.<name>`` (a function or method that writes a file; ``target_of(args)`` is that file) fail with
     ENOSPC, after writing a few bytes there, on its ``on_call``-th call whose file name matches the glob
-    ``pattern``. Returns the files it was called for."""
+    ``pattern``. The error names files as CPython's does: none for a write, the source then the target for
+    ``shutil.copyfile`` (its ``sendfile`` path). Returns the files it was called for."""
     original, calls = getattr(owner, name), []
 
     def failing(*args, **kwargs):
@@ -36,6 +37,8 @@ def full_disk(monkeypatch, owner, name: str, target_of, pattern: str, on_call: i
             if len(calls) == on_call:
                 with open(target, "wb") as partial:
                     partial.write(b"partial")
+                if name == "copyfile":
+                    raise OSError(errno.ENOSPC, FULL, str(args[0]), None, str(target))
                 raise OSError(errno.ENOSPC, FULL)
         return original(*args, **kwargs)
 
