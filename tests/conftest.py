@@ -159,8 +159,14 @@ def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
 
 def snapshot(*folders: Path) -> dict[str, int | None]:
     """Every path below ``folders``, with each file's modification time (folders: None): equal before and after a
-    command means it created nothing and rewrote nothing there."""
-    return {str(p): None if p.is_dir() else p.stat().st_mtime_ns for folder in folders if folder.exists()
+    command means it created nothing and rewrote nothing there (a dangling symlink: the link's own time)."""
+    def modified(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return path.lstat().st_mtime_ns
+
+    return {str(p): None if p.is_dir() else modified(p) for folder in folders if folder.exists()
             for p in folder.rglob("*")}
 
 

@@ -190,11 +190,12 @@ def _default_out(data: str) -> Path:
     return Path(DEFAULT_OUT) / name
 
 
-def build_plan(argv: list[str], command: str | None = None) -> Plan:
+def build_plan(argv: list[str], command: str | None = None, data_pending: bool = False) -> Plan:
     """The checked plan of ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``.
 
     Every config is resolved with the train overrides through :func:`boxloss.yolo.experiment.load_experiment`, so
-    anything train.py would refuse is refused here, before anything is written.
+    anything train.py would refuse is refused here, before anything is written. With ``data_pending``, a data YAML
+    that does not exist yet (a dataset about to be converted) is not checked: everything else is.
     """
     from ultralytics.utils import DATASETS_DIR
 
@@ -229,7 +230,9 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
 
     data = raw["data"].strip()
-    check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    pending = data_pending and data not in EMBEDDED_DATASETS and not Path(data).exists()
+    if not pending:
+        check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 
@@ -242,7 +245,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args])
+        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args],
+                                              require_data=not pending)
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")

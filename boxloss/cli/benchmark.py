@@ -6,12 +6,14 @@
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
     python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
     python scripts/benchmark.py status cfgs=ciou,eiou seeds=0,1,2 data=shapes jobs=2 minutes=10 runs_per_hour=150
+    python scripts/benchmark.py check cfgs=ciou,eiou seeds=0,1 data=datasets/bccd-yolo/data.yaml device=0 mps=true
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
 evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
 is written atomically when it finishes. Re-running the same command skips finished runs; an interrupted run
 restarts from scratch (see boxloss/benchmark/). Bad input exits with status 2 and one line before anything is
-written; a failed run exits 1 after the others; an interrupt exits 130.
+written; a failed run exits 1 after the others; an interrupt exits 130. ``check`` refuses what the same command would
+refuse, and writes nothing; a data YAML that does not exist yet (a dataset still to be converted) is left out of it.
 Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
 """
 
@@ -28,7 +30,7 @@ from ..param import Param
 
 PROG = "benchmark.py"
 USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir> | status "
-         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=]")
+         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=] | check cfgs=... seeds=... data=... [key=value ...]")
 
 
 def help_text() -> str:
@@ -136,6 +138,11 @@ def _main(argv: list[str]) -> int:
         return summarize_main(argv[1:], command)
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
+    if argv[:1] == ["check"]:  # the keys of a run, checked before its dataset exists (scripts/bccd_protocol.sh)
+        from ..benchmark import plan as planning
+
+        planning.build_plan(argv[1:], data_pending=True)
+        return 0
     from ..benchmark import plan as planning
 
     if not argv:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .._io import read_yaml_mapping, write_text_atomic
+from .._io import irregular_file, read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
 
 # ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
@@ -144,6 +144,10 @@ def split_images(data: str | os.PathLike | DataSpec, split: str = "val",
     images = sorted(f for f in files if f.rpartition(".")[-1].lower() in IMG_FORMATS)
     if not images:
         raise ConfigError(f"{where}: no images in its {split!r} entry ({', '.join(entries)})")
+    for image in images:  # ultralytics opens every one: a FIFO would block it forever, a device read without end
+        kind = irregular_file(image)
+        if kind not in (None, "missing"):  # a missing image (a dangling link) is unreadable: skipped, with a warning
+            raise ConfigError(f"{where}: {split} image {image} is {kind}, not a regular image file")
     return [Path(os.path.abspath(f)) for f in images]  # not resolved: labels sit next to the listed path
 
 
@@ -158,7 +162,8 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
     a pose line gives its box); None for a blank line.
 
     Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
-    number of values, coordinates outside [0, 1]).
+    number of values, coordinates, keypoints or polygon vertices outside [0, 1], a keypoint visibility that is not
+    0, 1 or 2). Ultralytics would drop such a line's whole image as "corrupt" (a negative value), or train on it.
     """
     fields = line.split()
     if not fields:
@@ -181,10 +186,19 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
         points = [v for k in range(keypoints) for v in values[5 + k * dims: 5 + k * dims + 2]]  # x, y of each
         if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in points):
             raise ValueError(f"keypoint coordinates must be normalised to [0, 1], got {line.strip()!r}")
+        if dims == 3:
+            visibility = values[7::3]  # (K,): 0 not labelled, 1 labelled but hidden, 2 labelled and visible
+            bad = next((k for k, v in enumerate(visibility) if v not in (0, 1, 2)), None)
+            if bad is not None:
+                raise ValueError(f"keypoint {bad + 1} has visibility {fields[7 + 3 * bad]}: must be 0, 1 or 2")
     elif len(values) == 5:
         cx, cy, w, h = values[1:]
     elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
         xs, ys = values[1::2], values[2::2]
+        bad = next((i for i, v in enumerate(values[1:]) if not -COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE), None)
+        if bad is not None:
+            raise ValueError(f"polygon vertex {bad // 2 + 1} ({fields[1 + bad - bad % 2]} {fields[2 + bad - bad % 2]}) "
+                             "is outside [0, 1]: vertices are normalised to the image")
         x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
         cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
     else:
@@ -331,18 +345,23 @@ def read_obb_labels(path: str | os.PathLike) -> list[ObbLabel]:
     return _parse_unique(path, parse_obb_line, lambda row, line: tuple(float(v) for v in line.split()))
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
+def image_size(path: str | os.PathLike, exif_rotation: bool = True) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides) unless
+    not ``exif_rotation`` (the size as stored, as the converters read it).
 
-    Raises OSError with the reader's own reason for a file that is not a readable image.
+    Raises OSError with the reader's own reason for a file that is not a readable image, and without opening it
+    for anything but a regular file (a FIFO would block the reader forever).
     """
     from PIL import Image
 
+    kind = irregular_file(path)
+    if kind is not None:
+        raise OSError(f"{path}: not a readable image ({kind}, not a regular file)")
     try:
         with Image.open(path) as image:
             width, height = image.size
             try:
-                orientation = image.getexif().get(274)
+                orientation = image.getexif().get(274) if exif_rotation else None
             except Exception:  # no or unreadable EXIF: header size as is
                 orientation = None
     except (OSError, ValueError, ImportError, Image.DecompressionBombError) as error:

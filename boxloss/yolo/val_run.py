@@ -35,7 +35,7 @@ from typing import Any
 
 from ultralytics.utils import DATASETS_DIR
 
-from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
+from .._io import check_output_folder, made_folder, make_temp_dir, write_json_atomic, write_text_atomic
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
 from ..devices import check_device
@@ -351,15 +351,15 @@ def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
 
 def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
     """Validate every checkpoint, evaluate, write the run directory; returns ``{row: metrics}`` (first backend)."""
-    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
-    try:
-        results = _evaluate_into(plan, staging, log)
-        if plan.run_dir.exists():  # taken while this run evaluated: the next free name
-            plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
-        staging.rename(plan.run_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with made_folder(plan.run_dir.parent):  # project= and its parents go again if the run fails (a full disk)
+        staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
+        try:
+            results = _evaluate_into(plan, staging, log)
+            if plan.run_dir.exists():  # taken while this run evaluated: the next free name
+                plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
+            staging.rename(plan.run_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return results
 
 
