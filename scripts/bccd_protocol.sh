@@ -9,7 +9,7 @@
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
 #
 # Step 0: `scripts/benchmark.py check ...` refuses, before anything is converted, what the benchmark of step 3
-#         would refuse (a bad key, device=0 or mps=true without CUDA, ...); the dataset is checked once it exists.
+#         would refuse (a bad key, device=0 or cuda_mps=true without CUDA, ...); the dataset is checked once it exists.
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
 #         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists.
 # Step 2: `scripts/benchmark.py status ...` prints what is finished in $OUT, what is still to do in the order it

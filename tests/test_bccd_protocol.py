@@ -111,14 +111,14 @@ def protocol_env(tmp_path, **extra) -> dict:
 
 
 def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
-    """The README's ``JOBS=10 DEVICE=0 bash scripts/bccd_protocol.sh mps=true`` on a machine without CUDA: the
+    """The README's ``JOBS=10 DEVICE=0 bash scripts/bccd_protocol.sh cuda_mps=true`` on a machine without CUDA: the
     benchmark's refusal, once, before anything is converted."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: device=0 is accepted here")
     env = protocol_env(tmp_path, JOBS="10", DEVICE="0")
-    assert_refused(["bash", SCRIPT], ["mps=true"], "device=0: no CUDA device here; use device=cpu", cwd=tmp_path,
+    assert_refused(["bash", SCRIPT], ["cuda_mps=true"], "device=0: no CUDA device here; use device=cpu", cwd=tmp_path,
                    prog="benchmark.py", env=env, quiet=True, timeout=120)
     assert not (tmp_path / "bccd-yolo").exists()
 

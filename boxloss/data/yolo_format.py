@@ -157,13 +157,16 @@ def label_path(image_path: str | os.PathLike) -> Path:
     return Path(labels_dir.join(os.fspath(image_path).rsplit(images_dir, 1)).rsplit(".", 1)[0] + ".txt")
 
 
-def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label | None:
+def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None,
+                     vertices_inside: bool = True) -> Label | None:
     """``(cls, cx, cy, w, h)`` of one label line (a polygon line gives its bounding box; with ``kpt_shape`` (K, D),
     a pose line gives its box); None for a blank line.
 
     Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
     number of values, coordinates, keypoints or polygon vertices outside [0, 1], a keypoint visibility that is not
     0, 1 or 2). Ultralytics would drop such a line's whole image as "corrupt" (a negative value), or train on it.
+    ``vertices_inside=False`` checks a polygon's extent only (an oriented box's corners may leave the image where its
+    centre and size stay inside it: :func:`parse_obb_line`).
     """
     fields = line.split()
     if not fields:
@@ -196,7 +199,7 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
     elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
         xs, ys = values[1::2], values[2::2]
         bad = next((i for i, v in enumerate(values[1:]) if not -COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE), None)
-        if bad is not None:
+        if bad is not None and vertices_inside:
             raise ValueError(f"polygon vertex {bad // 2 + 1} ({fields[1 + bad - bad % 2]} {fields[2 + bad - bad % 2]}) "
                              "is outside [0, 1]: vertices are normalised to the image")
         x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
@@ -231,10 +234,11 @@ def _parse_unique(path: str | os.PathLike, parse: Callable[[str], Any], key: Cal
     return parsed
 
 
-def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Label]:
+def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None,
+                vertices_inside: bool = True) -> list[Label]:
     """The rows of a label file (duplicates dropped, first kept), pose lines read with ``kpt_shape``; ValueError
-    ``<file>:<line>: <what is wrong>``."""
-    return _parse_unique(path, lambda line: parse_label_line(line, kpt_shape), lambda row, line: row)
+    ``<file>:<line>: <what is wrong>``. ``vertices_inside``: as :func:`parse_label_line`."""
+    return _parse_unique(path, lambda line: parse_label_line(line, kpt_shape, vertices_inside), lambda row, line: row)
 
 
 @dataclass(frozen=True)
@@ -253,9 +257,10 @@ class Instance:
     keypoints: tuple[tuple[float, float, float], ...] | None = None
 
 
-def parse_instance(line: str, kpt_shape: Sequence[int] | None = None) -> Instance | None:
+def parse_instance(line: str, kpt_shape: Sequence[int] | None = None,
+                   vertices_inside: bool = True) -> Instance | None:
     """The :class:`Instance` of one label line (checked by :func:`parse_label_line`); None for a blank line."""
-    row = parse_label_line(line, kpt_shape)
+    row = parse_label_line(line, kpt_shape, vertices_inside)
     if row is None:
         return None
     values = [float(v) for v in line.split()]
@@ -269,14 +274,15 @@ def parse_instance(line: str, kpt_shape: Sequence[int] | None = None) -> Instanc
     return Instance(row[0], row[1:])
 
 
-def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Instance]:
+def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None,
+                   vertices_inside: bool = True) -> list[Instance]:
     """The objects of a label file with their polygons (segment lines) or keypoints (pose lines, ``kpt_shape``).
 
     Duplicates are dropped as ultralytics drops them (``verify_image_label``): lines whose every value is equal,
     the first kept, so two polygons or two poses that share a box are two objects. A missing file has none;
     ValueError ``<file>:<line>: <what is wrong>``.
     """
-    return _parse_unique(path, lambda line: parse_instance(line, kpt_shape),
+    return _parse_unique(path, lambda line: parse_instance(line, kpt_shape, vertices_inside),
                          lambda instance, line: tuple(float(v) for v in line.split()))
 
 
@@ -331,7 +337,7 @@ def parse_obb_line(line: str) -> ObbLabel | None:
         got = f"a polygon of {(len(fields) - 1) // 2} points" if len(fields) >= 7 and len(fields) % 2 else \
             f"{len(fields)} numbers"
         raise ValueError(f"expected the four corners '{OBB_LINE}' (9 numbers), got {got}")
-    cls = parse_label_line(line)[0]
+    cls = parse_label_line(line, vertices_inside=False)[0]
     values = [float(v) for v in fields[1:]]
     corners = tuple(zip(values[0::2], values[1::2]))
     if minimum_width(corners) < MIN_OBB_WIDTH:
@@ -514,7 +520,7 @@ def _check_split_labels(spec: DataSpec, images: Iterable[Path], kpt_shape: Seque
     for image in images:
         labels = label_path(image)
         try:
-            rows = read_labels(labels, kpt_shape)
+            rows = read_labels(labels, kpt_shape, vertices_inside=count_lines)
         except ValueError as error:
             raise ConfigError(f"{where}: malformed label line {error}") from None
         for row in rows:
