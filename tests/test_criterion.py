@@ -210,3 +210,65 @@ def box_loss_eiou(batch):
     model = make_model(box_loss="eiou")
     _, items, _ = loss_and_grads(model, BoxLossCriterion(model), batch)
     return items["box_loss"] / model.args.box, None
+
+
+def _iou_float64(pred, target):
+    """IoU of aligned xyxy boxes in float64, intersection over union with ultralytics' eps on the union."""
+    pred, target = pred.double(), target.double()
+    width = (torch.minimum(pred[:, 2], target[:, 2]) - torch.maximum(pred[:, 0], target[:, 0])).clamp(min=0)
+    height = (torch.minimum(pred[:, 3], target[:, 3]) - torch.maximum(pred[:, 1], target[:, 1])).clamp(min=0)
+    inter = width * height
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    return inter / (area(pred) + area(target) - inter + 1e-7)
+
+
+def test_wiou_v3_running_mean_follows_the_papers_rule_over_the_positives(real_batch):
+    """WIoU v3's state (arXiv 2301.10051): the running mean of L_IoU = 1 − IoU starts at 1 and, after each training
+    batch, becomes (1 − m) · mean + m · (the batch's mean of 1 − IoU over the positives); the next batch's loss reads
+    it; the validation criterion reads it without moving it."""
+    model = make_model(box_loss="wiou_v3", wiou_v3_momentum=0.25)
+    criterion = BoxLossCriterion(model)
+    captured = {}
+    criterion.bbox_loss.register_forward_hook(lambda module, args, out: captured.update(args=args))
+
+    def positives():
+        _, pred_bboxes, _, target_bboxes, target_scores, target_scores_sum, fg_mask, _, _ = captured["args"]
+        return (pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask], target_scores[fg_mask].sum(-1),
+                target_scores_sum)
+
+    loss_and_grads(model, criterion, real_batch)
+    pred, target, _, _ = positives()
+    first = 0.75 * 1.0 + 0.25 * (1 - _iou_float64(pred, target)).mean().item()
+    state = model.boxloss_state["main"]
+    assert state["iou_mean"] == pytest.approx(first, rel=0, abs=1e-7)
+    _, items, _ = loss_and_grads(model, criterion, real_batch)  # reads the mean of the first batch, then moves it
+    pred, target, weight, target_scores_sum = positives()
+    per_box = boxloss.get_loss("wiou_v3")(pred, target, iou_mean=first)
+    torch.testing.assert_close(items["box_loss"], model.args.box * (per_box * weight).sum() / target_scores_sum,
+                               rtol=1e-5, atol=1e-6)
+    second = 0.75 * first + 0.25 * (1 - _iou_float64(pred, target)).mean().item()
+    assert state["iou_mean"] == pytest.approx(second, rel=0, abs=1e-7)
+    model.eval()
+    with torch.no_grad():
+        criterion(model(real_batch["img"]), real_batch)
+    assert state["iou_mean"] == pytest.approx(second, rel=0, abs=1e-7)
+
+
+def test_assigner_same_reads_the_box_losss_state_and_context():
+    """assigner_iou=same ranks with 1 − L of the box loss in pixels: WIoU v3 with the criterion's running mean (its
+    initial 1 before any update), MPDIoU with the batch's image size and stride 1."""
+    model = make_model(box_loss="wiou_v3", assigner_iou="same")
+    criterion = BoxLossCriterion(model)
+    gt, pred = torch.tensor([[0.0, 0.0, 4.0, 2.0], [1.0, 1.0, 9.0, 9.0]]), torch.tensor([[1.0, 0.5, 4.5, 3.0],
+                                                                                        [2.0, 2.0, 8.0, 9.5]])
+    wiou_v3 = boxloss.get_loss("wiou_v3")
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - wiou_v3(pred, gt, iou_mean=1.0)).clamp(0))
+    model.boxloss_state["main"]["iou_mean"] = 0.3
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - wiou_v3(pred, gt, iou_mean=0.3)).clamp(0))
+    model = make_model(box_loss="mpdiou", assigner_iou="same")
+    criterion = BoxLossCriterion(model)
+    criterion._assigner_imgsz["wh"] = torch.tensor([64.0, 32.0])
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - boxloss.get_loss("mpdiou")(pred, gt, image_size=(64.0, 32.0), stride=1.0)).clamp(0))
