@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO))  # the root shim train.py, which the refusal tests
 
 
 def test_resolution_order_defaults_file_overrides():
-    resolved = experiment.load_experiment(["cfg=focal_eiou.yaml", "epochs=3", "focal_eiou_gamma=1"])
+    resolved = experiment.load_experiment(["cfg=focal_eiou.yaml", "epochs=3", "focal_eiou_gamma=1"]).settings
     assert resolved["box_loss"] == "focal_eiou"  # from the file
     assert resolved["imgsz"] == 256  # from cfg/default.yaml
     assert resolved["epochs"] == 3 and resolved["focal_eiou_gamma"] == 1.0  # from the command line
@@ -25,7 +25,7 @@ def test_resolution_order_defaults_file_overrides():
 
 def test_every_config_file_is_valid():
     for path in sorted(experiment.CFG_DIR.glob("*.yaml")):
-        resolved = experiment.load_experiment([f"cfg={path}"])
+        resolved = experiment.load_experiment([f"cfg={path}"]).settings
         assert options.validate(resolved)["box_loss"] == resolved["box_loss"]
 
 

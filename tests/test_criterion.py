@@ -272,3 +272,24 @@ def test_assigner_same_reads_the_box_losss_state_and_context():
     criterion._assigner_imgsz["wh"] = torch.tensor([64.0, 32.0])
     torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
                                (1 - boxloss.get_loss("mpdiou")(pred, gt, image_size=(64.0, 32.0), stride=1.0)).clamp(0))
+
+
+def test_building_the_criterion_resolves_the_options_at_most_once(resolutions):
+    """A model that carries its run's options (the trainer hands them over) gives them to its criterion as they are;
+    a bare model (or a checkpoint from before options travelled) resolves them from its args once, and keeps them
+    for its other criteria: E2ELoss builds one per branch, the validator another."""
+    from boxloss import options
+
+    carried = options.from_args({"box_loss": "giou"})
+    model = make_model(box_loss="eiou")
+    model.boxloss_options = carried
+    assert BoxLossCriterion(model).options is carried and len(resolutions.resolved) == 1  # the line above's
+    bare = make_model(box_loss="eiou")
+    first, second = BoxLossCriterion(bare), BoxLossCriterion(bare)
+    assert len(resolutions.resolved) == resolutions.validated == 2
+    assert first.options is second.options is bare.boxloss_options is resolutions.resolved[-1]
+    assert first.box_loss_name == "eiou"
+    end_to_end = build_model("yolo26n.yaml", box_loss="siou").init_criterion()
+    assert len(resolutions.resolved) == resolutions.validated == 3
+    assert end_to_end.one2many.options is end_to_end.one2one.options is resolutions.resolved[-1]
+    assert end_to_end.one2one.box_loss_name == "siou"

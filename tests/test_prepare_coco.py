@@ -162,7 +162,7 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     settings_of = prepare_script().settings_of
     assert settings_of(prepare_args)[0] == settings_of([f"coco={coco}", "out=datasets/coco"])[0]  # the fixture's
 
-    settings = experiment.load_experiment(train_args)
+    settings = experiment.load_experiment(train_args).settings
     check_dataset(settings["data"])
     assert settings["box_loss"] == "eiou" and settings["imgsz"] == 640 and settings["data"] == "datasets/coco/data.yaml"
 

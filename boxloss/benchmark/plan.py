@@ -238,7 +238,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args])
+        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}",
+                                                *train_args]).settings
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")

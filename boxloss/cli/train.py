@@ -41,7 +41,7 @@ def _main(argv: list[str]) -> int:
         save_dir = run.resume(resume)
     else:
         resolved = experiment.load_experiment(argv)
-        warning = experiment.unreadable_images_warning(resolved.get("data"))
+        warning = experiment.unreadable_images_warning(resolved.settings.get("data"))
         if warning:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         save_dir = run.train(resolved)

@@ -209,10 +209,12 @@ def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) 
 
 def run_options(model: torch.nn.Module) -> options.Options:
     """The run's options: those its trainer resolved and handed to the model (kept by its EMA copy and its
-    checkpoints), else resolved from the model's ``args`` by the same function (a bare model, a checkpoint from
-    before options travelled with the model)."""
+    checkpoints), else resolved from the model's ``args`` by the same function, once: a bare model or a checkpoint
+    from before options travelled with the model then carries them too, for its other criteria (E2ELoss builds two)."""
     found = getattr(model, "boxloss_options", None)
-    return found if isinstance(found, options.Options) else options.from_args(model.args)
+    if not isinstance(found, options.Options):
+        found = model.boxloss_options = options.from_args(model.args)
+    return found
 
 
 class BoxLossCriterion(v8DetectionLoss):
