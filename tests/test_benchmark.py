@@ -79,6 +79,24 @@ def test_plan_resolves_every_run_and_writes_nothing(tmp_path):
     assert not (tmp_path / "bench").exists()
 
 
+def _count_parsed_values(monkeypatch) -> list[str]:
+    """Every command-line value the key=value layer reads (boxloss.keyvalues.parse_value), in order."""
+    from boxloss import keyvalues
+
+    parsed, parse_value = [], keyvalues.parse_value
+    monkeypatch.setattr(keyvalues, "parse_value", lambda text: parsed.append(text) or parse_value(text))
+    return parsed
+
+
+def test_the_plan_parses_its_arguments_once(tmp_path, monkeypatch):
+    """Each argument is read once, however many configs the plan resolves (they get the parsed values, not text)."""
+    parsed = _count_parsed_values(monkeypatch)
+    argv = ["cfgs=ciou,eiou,giou", "seeds=0,1", "data=shapes-mini", "epochs=1", "lr0=1e-3", f"out={tmp_path / 'b'}"]
+    plan = build_plan(argv)
+    assert sorted(parsed) == sorted(arg.partition("=")[2] for arg in argv)
+    assert [spec.settings["lr0"] for spec in plan.runs] == [0.001] * 6
+
+
 def load_script():
     spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
     module = importlib.util.module_from_spec(spec)

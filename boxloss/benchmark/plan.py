@@ -234,12 +234,11 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out={str(out)!r} exists and is not a directory")
 
-    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]
+    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]  # each run's train.py argv
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}",
-                                                *train_args]).settings
+        resolved = experiment.load_experiment({**overrides, "cfg": cfg, "data": data, "seed": seeds[0]}).settings
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")

@@ -40,7 +40,7 @@ def _main(argv: list[str]) -> int:
         experiment.check_resume(resume)
         save_dir = run.resume(resume)
     else:
-        resolved = experiment.load_experiment(argv)
+        resolved = experiment.load_experiment(overrides)
         warning = experiment.unreadable_images_warning(resolved.settings.get("data"))
         if warning:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)

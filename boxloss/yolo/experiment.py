@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Mapping
 
 import torch
 from ultralytics.cfg import check_cfg
@@ -21,7 +21,7 @@ from .. import options
 from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import check_data, is_embedded, resolve_data
 from ..errors import ConfigError
-from ..keyvalues import check_known, split_keyvalues
+from ..keyvalues import check_known
 from ..param import Param
 from .tasks import TASKS, Task, head_task, task_of_head, unsupported_head_reason
 
@@ -62,9 +62,10 @@ def known_keys() -> set[str]:
     return set(DEFAULT_CFG_DICT) | set(options.all_options())
 
 
-def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> Experiment:
-    """The resolved :class:`Experiment` from entry-point arguments ``cfg=<file> key=value ...``."""
-    overrides = split_keyvalues(argv)
+def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True) -> Experiment:
+    """The resolved :class:`Experiment` from an entry point's parsed ``key=value`` arguments (``cfg`` names the
+    experiment file; :func:`boxloss.keyvalues.split_keyvalues` parses them, once)."""
+    overrides = dict(overrides)
     cfg_name = overrides.pop("cfg", None)
     if cfg_name is not None and (not isinstance(cfg_name, str) or not cfg_name):
         raise ConfigError(f"cfg={cfg_name!r} must be a config file name")
