@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..data.embedded import EMBEDDED_DATASETS, check_data
+from ..data.embedded import EMBEDDED_DATASETS, DataChecks, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..param import Param
@@ -190,7 +190,8 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     """The checked plan of ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``.
 
     Every config is resolved with the train overrides through :func:`boxloss.yolo.experiment.load_experiment`, so
-    anything train.py would refuse is refused here, before anything is written.
+    anything train.py would refuse is refused here, before anything is written; the dataset is checked once per
+    task for all of them (:class:`~boxloss.data.embedded.DataChecks`: its label files are read once).
     """
     from ultralytics.utils import DATASETS_DIR
 
@@ -225,7 +226,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
 
     data = raw["data"].strip()
-    check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    check_data(data, (), datasets_dir=DATASETS_DIR)  # named as typed; its splits are checked with the configs' task
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 
@@ -237,8 +238,12 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]  # each run's train.py argv
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
+    data_checks = DataChecks()  # the dataset checked once per task for all configs: its labels read once
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment({**overrides, "cfg": cfg, "data": data, "seed": seeds[0]}).settings
+        loaded = experiment.load_experiment({**overrides, "cfg": cfg, "data": data, "seed": seeds[0]},
+                                            data_check=data_checks)
+        data_checks(data, ("train", *splits), datasets_dir=DATASETS_DIR, task=loaded.task.name)  # evaluated splits
+        resolved = loaded.settings
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from ultralytics.cfg import check_cfg
@@ -62,9 +62,12 @@ def known_keys() -> set[str]:
     return set(DEFAULT_CFG_DICT) | set(options.all_options())
 
 
-def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True) -> Experiment:
+def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True,
+                    data_check: Callable[..., Any] = check_data) -> Experiment:
     """The resolved :class:`Experiment` from an entry point's parsed ``key=value`` arguments (``cfg`` names the
-    experiment file; :func:`boxloss.keyvalues.split_keyvalues` parses them, once)."""
+    experiment file; :func:`boxloss.keyvalues.split_keyvalues` parses them, once). ``data_check``: how the dataset
+    is checked (:func:`~boxloss.data.embedded.check_data`; a benchmark plan's :class:`~boxloss.data.embedded.DataChecks`
+    checks each dataset once for all its configs)."""
     overrides = dict(overrides)
     cfg_name = overrides.pop("cfg", None)
     if cfg_name is not None and (not isinstance(cfg_name, str) or not cfg_name):
@@ -79,12 +82,13 @@ def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True) 
         merged.update(file_cfg)
     check_known(overrides, known_keys())
     merged.update(overrides)
-    resolved, task = validate(merged, require_data=require_data)
+    resolved, task = validate(merged, require_data=require_data, data_check=data_check)
     merged["cfg"] = str(cfg_path) if cfg_path else None
     return Experiment(merged, resolved, task)
 
 
-def validate(cfg: dict[str, Any], *, require_data: bool = True) -> tuple[options.Options, Task]:
+def validate(cfg: dict[str, Any], *, require_data: bool = True,
+             data_check: Callable[..., Any] = check_data) -> tuple[options.Options, Task]:
     """Types and ranges of every key, that the model and dataset exist locally and fit together (a pose model needs
     keypoints, a segmentation model polygons), that ``project`` can be a folder, and ``classes`` against the
     dataset's names (replaced by the class indices it selects). Returns the project's options, resolved (the one
@@ -104,7 +108,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> tuple[options
                           f"({heads}); {cfg['model']!r} is a {task.name} model, whose criterion has no "
                           "IoU-prediction term")
     if require_data:
-        spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
+        spec = data_check(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
         if task.name == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
             raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
                               "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")
