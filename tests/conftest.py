@@ -33,6 +33,31 @@ def mini_data() -> Path:
     return Path(resolve_data("shapes-mini"))
 
 
+@pytest.fixture
+def resolutions(monkeypatch):
+    """Every resolution of the project's options during the test: ``.resolved`` lists the Options each call of
+    ``boxloss.options.from_args`` returned, ``.validated`` counts the calls of ``boxloss.options.validate`` (each
+    resolution makes one; a bare check would make one more)."""
+    from types import SimpleNamespace
+
+    from boxloss import options
+
+    calls = SimpleNamespace(resolved=[], validated=0)
+    from_args, validate = options.from_args, options.validate
+
+    def counted_from_args(args):
+        calls.resolved.append(from_args(args))
+        return calls.resolved[-1]
+
+    def counted_validate(cfg):
+        calls.validated += 1
+        return validate(cfg)
+
+    monkeypatch.setattr(options, "from_args", counted_from_args)
+    monkeypatch.setattr(options, "validate", counted_validate)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def bccd(tmp_path_factory):
     """``(folder, report)``: BCCD converted to YOLO format (its official split) in a temporary folder; skips when

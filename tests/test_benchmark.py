@@ -79,6 +79,60 @@ def test_plan_resolves_every_run_and_writes_nothing(tmp_path):
     assert not (tmp_path / "bench").exists()
 
 
+def _count_parsed_values(monkeypatch) -> list[str]:
+    """Every command-line value the key=value layer reads (boxloss.keyvalues.parse_value), in order."""
+    from boxloss import keyvalues
+
+    parsed, parse_value = [], keyvalues.parse_value
+    monkeypatch.setattr(keyvalues, "parse_value", lambda text: parsed.append(text) or parse_value(text))
+    return parsed
+
+
+def test_the_plan_parses_its_arguments_once(tmp_path, monkeypatch):
+    """Each argument is read once, however many configs the plan resolves (they get the parsed values, not text)."""
+    parsed = _count_parsed_values(monkeypatch)
+    argv = ["cfgs=ciou,eiou,giou", "seeds=0,1", "data=shapes-mini", "epochs=1", "lr0=1e-3", f"out={tmp_path / 'b'}"]
+    plan = build_plan(argv)
+    assert sorted(parsed) == sorted(arg.partition("=")[2] for arg in argv)
+    assert [spec.settings["lr0"] for spec in plan.runs] == [0.001] * 6
+
+
+def test_the_plan_reads_the_datasets_labels_once_for_all_its_configs(tmp_path, mini_data, monkeypatch):
+    """Three configs on one data YAML: each label file of the train and val splits is read once (by the one check of
+    the dataset for the configs' task), not once per config plus once for the plan."""
+    from collections import Counter
+
+    from boxloss.data import yolo_format
+
+    reads, read_labels = Counter(), yolo_format.read_labels
+    monkeypatch.setattr(yolo_format, "read_labels", lambda path, *args: reads.update([str(path)]) or
+                        read_labels(path, *args))
+    plan = build_plan(["cfgs=ciou,eiou,giou", "seeds=0", f"data={mini_data}", f"out={tmp_path / 'b'}"])
+    assert len(plan.runs) == 3
+    spec = yolo_format.read_data_yaml(mini_data)
+    images = [image for split in ("train", "val") for image in yolo_format.split_images(spec, split)]
+    assert len(images) == 48 + 24 and set(reads) == {str(yolo_format.label_path(image)) for image in images}
+    assert set(reads.values()) == {1}
+
+
+def test_data_checks_check_each_split_once_per_task(mini_data, monkeypatch):
+    """DataChecks is check_data with a memory: a later call checks only the splits not checked yet for that task."""
+    from boxloss.data import embedded
+
+    calls, check_data = [], embedded.check_data
+    monkeypatch.setattr(embedded, "check_data", lambda data, splits, **kw: calls.append((list(splits), kw["task"]))
+                        or check_data(data, splits, **kw))
+    checks = embedded.DataChecks()
+    first = checks(str(mini_data), ("train",))
+    assert checks(str(mini_data), ("train", "val")).names == first.names == checks(str(mini_data), ("val",)).names
+    assert calls == [(["train"], "detect"), (["val"], "detect")]
+    with pytest.raises(ConfigError, match="keypoint labels"):
+        checks(str(mini_data), ("train",), task="pose")  # another task checks again (and fails: no kpt_shape)
+    with pytest.raises(ConfigError, match="keypoint labels"):  # a failed check is not remembered
+        checks(str(mini_data), ("train",), task="pose")
+    assert checks("shapes-mini") is None and calls[-1] == (["train", "val"], "detect")
+
+
 def load_script():
     spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
     module = importlib.util.module_from_spec(spec)

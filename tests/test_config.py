@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO))  # the root shim train.py, which the refusal tests
 
 
 def test_resolution_order_defaults_file_overrides():
-    resolved = experiment.load_experiment(["cfg=focal_eiou.yaml", "epochs=3", "focal_eiou_gamma=1"])
+    resolved = experiment.load_experiment({"cfg": "focal_eiou.yaml", "epochs": 3, "focal_eiou_gamma": 1}).settings
     assert resolved["box_loss"] == "focal_eiou"  # from the file
     assert resolved["imgsz"] == 256  # from cfg/default.yaml
     assert resolved["epochs"] == 3 and resolved["focal_eiou_gamma"] == 1.0  # from the command line
@@ -25,7 +25,7 @@ def test_resolution_order_defaults_file_overrides():
 
 def test_every_config_file_is_valid():
     for path in sorted(experiment.CFG_DIR.glob("*.yaml")):
-        resolved = experiment.load_experiment([f"cfg={path}"])
+        resolved = experiment.load_experiment({"cfg": str(path)}).settings
         assert options.validate(resolved)["box_loss"] == resolved["box_loss"]
 
 
@@ -101,3 +101,20 @@ def test_malformed_label_line_names_file_and_line(line, message, tmp_path):
                          prog="train.py")
     if "class 7" not in message:
         assert "labels/val/a.txt:2" in err
+
+
+def test_train_py_parses_its_arguments_once(tmp_path, monkeypatch):
+    """train.py reads each argument once and hands the parsed values to the experiment (nothing is trained here)."""
+    from boxloss import keyvalues
+    from boxloss.cli import train as train_cli
+    from boxloss.yolo import run
+
+    parsed, parse_value, experiments = [], keyvalues.parse_value, []
+    monkeypatch.setattr(keyvalues, "parse_value", lambda text: parsed.append(text) or parse_value(text))
+    monkeypatch.setattr(run, "train", lambda experiment: experiments.append(experiment) or tmp_path)
+    argv = ["cfg=eiou.yaml", "data=shapes-mini", "epochs=2", "lr0=1e-3", f"project={tmp_path}"]
+    assert train_cli.main(argv) == 0
+    assert parsed == [arg.partition("=")[2] for arg in argv]
+    (experiment,) = experiments
+    assert experiment.settings["lr0"] == 0.001 and experiment.settings["epochs"] == 2
+    assert experiment.options["box_loss"] == "eiou" and experiment.task.name == "detect"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..data.embedded import EMBEDDED_DATASETS, check_data
+from ..data.embedded import EMBEDDED_DATASETS, DataChecks, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..ops.nms import EVALUATION_NMS
@@ -194,8 +194,10 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
     """The checked plan of ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``.
 
     Every config is resolved with the train overrides through :func:`boxloss.yolo.experiment.load_experiment`, so
-    anything train.py would refuse is refused here, before anything is written. With ``data_pending``, a data YAML
-    that does not exist yet (a dataset about to be converted) is not checked: everything else is.
+    anything train.py would refuse is refused here, before anything is written; the dataset is checked once per
+    task for all of them (:class:`~boxloss.data.embedded.DataChecks`: its label files are read once). With
+    ``data_pending``, a data YAML that does not exist yet (a dataset about to be converted) is not checked: everything
+    else is.
     """
     from ultralytics.utils import DATASETS_DIR
 
@@ -232,7 +234,7 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
     data = raw["data"].strip()
     pending = data_pending and data not in EMBEDDED_DATASETS and not Path(data).exists()
     if not pending:
-        check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+        check_data(data, (), datasets_dir=DATASETS_DIR)  # named as typed; its splits are checked with the configs' task
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 
@@ -241,12 +243,16 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out={str(out)!r} exists and is not a directory")
 
-    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]
+    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]  # each run's train.py argv
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
+    data_checks = DataChecks()  # the dataset checked once per task for all configs: its labels read once
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args],
-                                              require_data=not pending)
+        loaded = experiment.load_experiment({**overrides, "cfg": cfg, "data": data, "seed": seeds[0]},
+                                            require_data=not pending, data_check=data_checks)
+        if not pending:  # the evaluated splits too, with the config's task
+            data_checks(data, ("train", *splits), datasets_dir=DATASETS_DIR, task=loaded.task.name)
+        resolved = loaded.settings
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")

@@ -68,15 +68,27 @@ _strip_optimizer = ultralytics_trainer.strip_optimizer
 
 class BoxLossTrainer:
     """What the project adds to ultralytics' trainer of a task (the first base of each trainer below): the project's
-    model (and so its criterion), the run's options resolved once up front, the criterion state kept, the configured
-    NMS."""
+    model (and so its criterion), the run's options resolved once and handed down, the criterion state kept, the
+    configured NMS."""
 
     task = "detect"
     validator_class = BoxLossValidator
 
-    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
+    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None,
+                 boxloss_options: options.Options | None = None):
+        self._boxloss_options = boxloss_options
         super().__init__(cfg=cfg, overrides=overrides, _callbacks=_callbacks)
-        self.boxloss_options = options.from_args(self.args)  # the one resolution; the model and criterion get it
+
+    @property
+    def boxloss_options(self) -> options.Options:
+        """The run's options, resolved once per process: those handed to the trainer (train.py resolved them with
+        the experiment), else those its model carries (the DDP child's model is the parent's, unpickled), else
+        resolved from ``args`` on first use (:func:`boxloss.options.from_args`: a trainer built from flat arguments,
+        a resumed run). The model, its EMA copy, their criteria and checkpoints carry this object."""
+        if self._boxloss_options is None:
+            carried = getattr(unwrap_model(self.model), "boxloss_options", None)
+            self._boxloss_options = carried if isinstance(carried, options.Options) else options.from_args(self.args)
+        return self._boxloss_options
 
     def new_model(self, cfg, verbose: bool):
         """The task's model built from ``cfg`` for this dataset (as ultralytics' own ``get_model`` builds it)."""
@@ -88,14 +100,12 @@ class BoxLossTrainer:
         if not model.trains(head):
             raise ValueError(f"boxloss cannot train {cfg} as a {self.task} model: its head is {type(head).__name__}; "
                              f"a {self.task} model has a {' or '.join(model.heads)} head")
+        saved_head = weights.model[-1] if hasattr(weights, "model") else None
+        if self.args.resume and getattr(saved_head, "iou_aware_alpha_migrated", False):  # a run from before 0.2:
+            self.args.iou_aware_alpha = saved_head.iou_aware_alpha  # its alpha in today's convention, resolved below
         opts = self.boxloss_options
         if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
-            alpha = opts["iou_aware_alpha"]
-            head = weights.model[-1] if hasattr(weights, "model") else None
-            if self.args.resume and getattr(head, "iou_aware_alpha_migrated", False):
-                alpha = self.args.iou_aware_alpha = head.iou_aware_alpha  # the run's alpha, in today's convention
-                self.boxloss_options = opts = options.from_args(self.args)
-            add_iou_branch(model, alpha, opts["iou_aware_min_cls"])
+            add_iou_branch(model, opts["iou_aware_alpha"], opts["iou_aware_min_cls"])
         model.boxloss_options = opts
         if weights:
             model.load(weights)
