@@ -185,10 +185,11 @@ class Registry:
     def register(self, name: str, *, params: dict[str, Param] | None = None, terms: Callable | None = None,
                  paper: str = "", formula: str = "", context: tuple[str, ...] = (), iou_based: bool = False,
                  normalizer: Callable | None = None, check: Callable | None = None, targets: str = "scores",
-    boxes: str = "xyxy"
-                 reduction: str = "elementwise", state: tuple[LossState, ...] = ()) -> Callable:
-        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``.
-        ``context``: inputs of :data:`CONTEXT_INPUTS` the loss takes; each ``state``'s name joins them."""
+                 reduction: str = "elementwise", boxes: str = "xyxy",
+                 state: tuple[LossState, ...] = ()) -> Callable:
+        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``;
+        ``boxes="xywhr"`` for a loss on rotated boxes. ``context``: inputs of :data:`CONTEXT_INPUTS` the loss takes;
+        each ``state``'s name joins them."""
 
         def decorator(fn: Callable) -> Callable:
             if name in self._specs or self._wrapper_of(name) is not None:
