@@ -105,8 +105,8 @@ def test_the_plan_reads_the_datasets_labels_once_for_all_its_configs(tmp_path, m
     from boxloss.data import yolo_format
 
     reads, read_labels = Counter(), yolo_format.read_labels
-    monkeypatch.setattr(yolo_format, "read_labels", lambda path, *args: reads.update([str(path)]) or
-                        read_labels(path, *args))
+    monkeypatch.setattr(yolo_format, "read_labels", lambda path, *args, **kwargs: reads.update([str(path)]) or
+                        read_labels(path, *args, **kwargs))
     plan = build_plan(["cfgs=ciou,eiou,giou", "seeds=0", f"data={mini_data}", f"out={tmp_path / 'b'}"])
     assert len(plan.runs) == 3
     spec = yolo_format.read_data_yaml(mini_data)
