@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str]) -> int:
     import boxloss.yolo  # noqa: F401  (offline settings, config keys)
-    from boxloss.benchmark.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
+    from boxloss.yolo.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
     from boxloss.data.embedded import check_data
     from boxloss.yolo.experiment import check_model
 

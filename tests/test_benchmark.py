@@ -16,7 +16,8 @@ import pytest
 
 import sys
 
-from boxloss.benchmark import results as benchmark_results, summary
+from boxloss.benchmark import results as benchmark_results
+from boxloss.stats import summary
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import Plan, RunSpec, build_plan, start_order
 from boxloss.benchmark.results import RunFailed, check_existing, read_result

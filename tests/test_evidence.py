@@ -9,9 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from boxloss.benchmark import bootstrap, curves, outlook, summary, tide_report
+from boxloss.benchmark import outlook
+from boxloss.stats import bootstrap, curves, summary, tide_report
 from boxloss.benchmark.matrix import run_matrix
-from boxloss.benchmark.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
+from boxloss.stats.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
 from boxloss.benchmark.plan import build_plan
 from boxloss.benchmark.results import portable_path, read_result
 from boxloss.evaluation.matches import match_table

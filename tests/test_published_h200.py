@@ -14,7 +14,7 @@ SHARED_H200 = REPO.parent / "shared" / "results" / "bccd-h200"
 
 @pytest.mark.skipif(not (SHARED_H200 / "results").is_dir(), reason=f"{SHARED_H200} not present on this machine")
 def test_summarize_reproduces_the_h200_numbers_and_draws_the_curves(tmp_path):
-    from boxloss.benchmark import summary
+    from boxloss.stats import summary
 
     out = tmp_path / "bccd-h200"
     shutil.copytree(SHARED_H200 / "results", out / "results")

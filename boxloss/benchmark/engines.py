@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable
 
-from . import matrix, mps, results, summary
+from ..stats import summary
+from . import matrix, mps, results
 from .plan import Execution, Plan
 from .runner import SubprocessRunner
 

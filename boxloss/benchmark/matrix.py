@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from . import match_store
-from .curves import read_curve_file
+from ..stats import match_store
+from ..stats.curves import read_curve_file
 from .plan import Plan, RunSpec, start_order
 from .results import (Metrics, RunFailed, checked_metrics, supersede, check_existing, format_seconds, machine_info,
                       make_result, publish_complete_seeds, record_finished, tide_by_split, versions)

@@ -43,7 +43,7 @@ def summarize_main(argv: list[str], command: str) -> int:
     files (and the curves and match tables stored beside them);
     ``cfgs`` keeps those configs in that order (e.g. one pair, paired against ``baseline``), ``into`` writes the
     report, summary and plot into another folder, leaving ``out``'s own report as it is."""
-    from ..benchmark import summary
+    from ..stats import summary
 
     keys = split_keyvalues(argv)
     unknown = sorted(set(keys) - {"out", "baseline", "cfgs", "into", "bootstrap"})

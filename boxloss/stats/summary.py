@@ -31,11 +31,11 @@ from ..evaluation.coco_eval import FAMILY_KEYS
 from ..evaluation.matches import ap_per_threshold
 from .._io import format_table, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..errors import ConfigError
-from .plan import EVALUATION_SPLITS
+from ..benchmark.plan import EVALUATION_SPLITS
 from . import bootstrap, curves, match_store, tide_report
 from .multiplicity import holm_verdicts, paired_t_pvalue
 from .power import power_summary
-from .results import (NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result,
+from ..benchmark.results import (NOT_COMPARED_EVALUATION, comparable, format_seconds, portable_path, read_result,
                       result_file_problem, run_file)
 
 TABLE_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl")
