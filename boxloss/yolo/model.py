@@ -29,6 +29,12 @@ def head_task(head) -> str | None:
     return HEAD_TASK.get(type(head).__name__.removeprefix("IoUAware"))
 
 
+def end_to_end(head) -> bool:
+    """Whether a built head is end-to-end (YOLOv10, YOLO26): a one-to-one branch beside the one-to-many one, whose
+    detections need no NMS."""
+    return getattr(head, "one2one_cv2", None) is not None
+
+
 def supported_heads_text() -> str:
     """One line naming every head boxloss trains, by task."""
     return "; ".join(f"{task} ({', '.join(names)})" for task, names in TASK_HEADS.items())
@@ -50,7 +56,7 @@ def _criterion(model, loss_fn, task: str):
     if head_task(head) != task:
         raise ValueError(f"a {task} model needs a {task} head ({', '.join(TASK_HEADS[task])}), "
                          f"not {type(head).__name__}")
-    if getattr(head, "one2one_cv2", None) is None:
+    if not end_to_end(head):
         return loss_fn(model)
     e2e = E2ELoss(model, loss_fn=loss_fn)
     e2e.one2many.set_state_key("one2many")
