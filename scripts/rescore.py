@@ -1,8 +1,8 @@
-"""Re-evaluate a benchmark's finished runs without retraining: see boxloss/benchmark/rescore.py (``--help``)."""
+"""Re-evaluate a benchmark's finished runs without retraining: ``scripts/benchmark.py rescore`` under its old name
+(see boxloss/benchmark/rescore.py; ``--help`` lists the keys)."""
 import sys
 
-from boxloss.benchmark import rescore
-from boxloss.keyvalues import format_help, run_cli
+from boxloss.cli.benchmark import rescore_main
 
 if __name__ == "__main__":
-    sys.exit(run_cli("rescore.py", lambda: format_help(rescore.__doc__, rescore.KEYS), rescore.main))
+    sys.exit(rescore_main(sys.argv[1:], prog="rescore.py", launcher=["python", "scripts/rescore.py"]))
