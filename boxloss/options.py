@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .ops.nms import NMS_METHODS
 from .registry import BOX_LOSSES, CLS_LOSSES, BoundLoss
 from .param import Param
 
@@ -53,7 +54,7 @@ GENERAL_OPTIONS: dict[str, Param] = {
     "iou_gain": Param(1.0, "gain of the IoU-prediction loss", _non_negative, ">= 0"),
     "iou_target_grad": Param(False, "back-propagate through the IoU target into the box branch"),
     "nms_method": Param("standard", "NMS of validation and prediction: standard (ultralytics') or diou (DIoU-NMS, "
-                        "arXiv 1911.08287)", choices=("standard", "diou")),
+                        "arXiv 1911.08287)", choices=NMS_METHODS),
     "nms_diou_beta": Param(1.0, "exponent β of DIoU-NMS's penalty (ρ²/c²)^β (paper: 1)", lambda b: b > 0, "> 0"),
     "assigner_iou": Param("ciou", "IoU-type metric the task-aligned assigner ranks anchors with (ciou: stock; same: "
                           "the configured box loss's)", choices=ASSIGNER_METRICS),
@@ -103,8 +104,8 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
 class Options(Mapping):
     """The project's options of one run, checked once: every project key with its value (the default where the
     run did not set it), read-only (``options["box_loss"]`` or ``options.box_loss``). Built by :func:`from_args`,
-    the one resolution from a run's flat arguments; the trainer builds it and hands it to the model, whose
-    criterion, EMA copy and checkpoints carry it."""
+    the one resolution from a run's train arguments; the trainer builds it and hands it to the model, whose
+    criterion, EMA copy and checkpoints carry it; :func:`bind_loss` turns it into the bound losses."""
 
     __slots__ = ("_values",)
 

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
 
     settings = parse_keyvalues(argv, KEYS)
     check_data(settings["data"], ("train",))
-    task = check_model(settings["model"])
+    task = check_model(settings["model"]).name
     if task != "detect":
         raise ConfigError(f"model={settings['model']!r} is a {task} model; matched_gains.py measures the initial box "
                           "loss of a detection model (the box term is the same in the segmentation and pose criteria)")

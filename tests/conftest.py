@@ -70,10 +70,10 @@ def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     from ultralytics.nn.tasks import PoseModel, guess_model_task
 
     from boxloss.data.synthetic.annotations import KPT_SHAPE
-    from boxloss.yolo.model import TASK_MODELS
+    from boxloss.yolo.tasks import TASKS
 
     torch.manual_seed(0)
-    cls = cls or TASK_MODELS[guess_model_task(yaml)]
+    cls = cls or TASKS[guess_model_task(yaml)].model
     extra = {"data_kpt_shape": tuple(KPT_SHAPE)} if issubclass(cls, PoseModel) else {}
     model = cls(yaml, nc=5, verbose=False, **extra)
     model.args = get_cfg(overrides=overrides)
@@ -159,8 +159,14 @@ def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
 
 def snapshot(*folders: Path) -> dict[str, int | None]:
     """Every path below ``folders``, with each file's modification time (folders: None): equal before and after a
-    command means it created nothing and rewrote nothing there."""
-    return {str(p): None if p.is_dir() else p.stat().st_mtime_ns for folder in folders if folder.exists()
+    command means it created nothing and rewrote nothing there (a dangling symlink: the link's own time)."""
+    def modified(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return path.lstat().st_mtime_ns
+
+    return {str(p): None if p.is_dir() else modified(p) for folder in folders if folder.exists()
             for p in folder.rglob("*")}
 
 

@@ -111,11 +111,13 @@ def test_predictions_match_ultralytics_own_json_export(trained, mini_data, tmp_p
     from boxloss.evaluation import gt_from_yolo_dataset, image_ids_by_path
     from boxloss.yolo import BoxLossYOLO
     from boxloss.yolo.coco_val import capture_detections, class_to_category, to_coco_results
+    from boxloss.yolo.tasks import TASKS
 
     _, best = trained
     gt = gt_from_yolo_dataset(mini_data, "val")
     model = BoxLossYOLO(str(best))
-    captured = capture_detections(model, str(mini_data), save_dir=tmp_path / "ours", imgsz=128)
+    captured = capture_detections(model, TASKS["detect"].capture_validator, str(mini_data), save_dir=tmp_path / "ours",
+                                  imgsz=128)
     ours = to_coco_results(captured, image_ids_by_path(gt), class_to_category(model.names, gt["categories"]))
 
     BoxLossYOLO(str(best)).val(data=str(mini_data), imgsz=128, max_det=100, save_json=True, plots=False,

@@ -45,6 +45,7 @@ from typing import Callable
 from .._io import is_plain_name, write_json_atomic
 from ..errors import ConfigError
 from ..keyvalues import parse_keyvalues, raw_keyvalues
+from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 from ..stats import match_store
 from ..stats.records import read_result, run_file
@@ -59,7 +60,7 @@ KEYS = {
                    "match tables"),
     "matches": Param(False, "store each evaluation's per-image match table (results/matches/, for the summary's "
                      "two-stage bootstrap over seeds and images) from the saved val folders"),
-    "nms": Param("diou", "val.py's nms= for the re-score", choices=("standard", "diou", "none")),
+    "nms": Param("diou", "val.py's nms= for the re-score", choices=EVALUATION_NMS),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta=", lambda b: b > 0, "> 0", value_type=float),
     "label": Param(None, "suffix of the re-scored configs (default: <nms>_nms)", value_type=str),
 }

@@ -2,10 +2,10 @@
 
 ``<out>/results/<cfg>-s<seed>.json`` is written atomically the moment a run's training and every split's evaluation
 have finished: metrics per split, cfg, seed, the full resolved settings and the keys its config file set, elapsed
-seconds, the machine it ran on and the package versions. Its presence with the same settings is what "finished"
-means (what a complete record is: :mod:`boxloss.stats.records`); a missing, unreadable, truncated or incomplete file
-means the run starts again from scratch. A result made with other settings is refused unless ``force=true``, which
-moves it aside into ``results/superseded/`` with every record re-scored from it.
+seconds, the engine's concurrency, the machine it ran on and the package versions. Its presence with the same
+settings is what "finished" means (what a complete record is: :mod:`boxloss.stats.records`); a missing, unreadable,
+truncated or incomplete file means the run starts again from scratch. A result made with other settings is refused
+unless ``force=true``, which moves it aside into ``results/superseded/`` with every record re-scored from it.
 """
 
 from __future__ import annotations
@@ -174,9 +174,10 @@ def families_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
 
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
                 environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None,
-                curve: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                curve: Mapping[str, Any] | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """The result record; ``tide`` (:func:`tide_by_split`) and ``curve`` (the run's per-epoch val mAP,
-    :func:`boxloss.stats.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``; the mask and
+    :func:`boxloss.stats.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``, and
+    ``concurrency`` (the engine's runs at once while this one ran) as ``"concurrency"``; the mask and
     pose metrics that ``metrics`` carries per split go in as ``"families"`` (:func:`families_by_split`), and
     ``"metrics"`` keeps the box metrics."""
     def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
@@ -198,6 +199,8 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
         "cfg_keys": list(spec.cfg_keys), "machine": environment.get("machine"),
         "versions": environment.get("versions"),
     }
+    if concurrency is not None:
+        record["concurrency"] = int(concurrency)
     if tide is not None:
         record["tide"] = dict(tide)
     if curve is not None:

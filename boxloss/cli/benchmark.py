@@ -6,13 +6,15 @@
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
     python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
     python scripts/benchmark.py status cfgs=ciou,eiou seeds=0,1,2 data=shapes jobs=2 minutes=10 runs_per_hour=150
+    python scripts/benchmark.py check cfgs=ciou,eiou seeds=0,1 data=datasets/bccd-yolo/data.yaml device=0 mps=true
     python scripts/benchmark.py rescore out=runs/benchmark/shapes cfgs=ciou,eiou nms=diou   # same weights, DIoU-NMS
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
 evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
 is written atomically when it finishes. Re-running the same command skips finished runs; an interrupted run
 restarts from scratch (see boxloss/benchmark/). Bad input exits with status 2 and one line before anything is
-written; a failed run exits 1 after the others; an interrupt exits 130.
+written; a failed run exits 1 after the others; an interrupt exits 130. ``check`` refuses what the same command would
+refuse, and writes nothing; a data YAML that does not exist yet (a dataset still to be converted) is left out of it.
 Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md (boxloss/stats/).
 ``rescore --help`` lists the keys of rescore (boxloss/benchmark/rescore.py).
 """
@@ -31,7 +33,8 @@ from ..param import Param
 
 PROG = "benchmark.py"
 USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir> | status "
-         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=] | rescore out=<dir> ...")
+         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=] | check cfgs=... seeds=... data=... [key=value ...] | "
+         "rescore out=<dir> ...")
 
 
 def help_text() -> str:
@@ -108,25 +111,27 @@ def status_main(argv: list[str]) -> int:
     """``status <the run's own keys> [minutes=] [runs_per_hour=]``: what is finished, what is still to do in the
     order it starts, and what ``minutes`` more at ``runs_per_hour`` would finish (runs and whole seeds). Writes
     nothing."""
-    from ..benchmark import outlook, plan as planning
+    from ..benchmark import plan as planning
     from ..benchmark.results import scan
+    from ..benchmark.status import H200_BCCD_RUNS_PER_HOUR, measured_rate, outlook
 
     mine = [arg for arg in argv if arg.partition("=")[0] in STATUS_KEYS]
     settings = {key: param.validate(key, split_keyvalues(mine).get(key, param.default))
                 for key, param in STATUS_KEYS.items()}
     plan = planning.build_plan([arg for arg in argv if arg not in mine])
-    status = scan(plan)  # read once, for the rate and the outlook
-    measured = outlook.measured_rate(plan, status)
+    scanned = scan(plan)  # read once, for the rate and the outlook
+    measured = measured_rate(plan, scanned)
     if settings["runs_per_hour"]:
         rate, source = settings["runs_per_hour"], "given"
     elif measured:
-        rate, source = measured[0], (f"measured: {measured[1]} finished run(s) of this folder at jobs="
-                                     f"{plan.execution.jobs}")
+        at_once = f"jobs={plan.execution.jobs}" if plan.execution.engine != "ray" else \
+            f"{measured.concurrency:g} at once on the Ray cluster, as the runs recorded"
+        rate, source = measured.runs_per_hour, f"measured: {measured.runs} finished run(s) of this folder at {at_once}"
     else:
-        rate, source = outlook.H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
-                                                          "finished here yet, give runs_per_hour= for this machine")
+        rate, source = H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
+                                                  "finished here yet, give runs_per_hour= for this machine")
     print(f"benchmark status: rate {rate:.3g} runs/h ({source})")
-    for line in outlook.outlook(plan, settings["minutes"], rate, status).lines():
+    for line in outlook(plan, settings["minutes"], rate, scanned).lines():
         print(f"benchmark status: {line}")
     return 0
 
@@ -153,6 +158,11 @@ def _main(argv: list[str]) -> int:
         return summarize_main(argv[1:], command)
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
+    if argv[:1] == ["check"]:  # the keys of a run, checked before its dataset exists (scripts/bccd_protocol.sh)
+        from ..benchmark import plan as planning
+
+        planning.build_plan(argv[1:], data_pending=True)
+        return 0
     from ..benchmark import plan as planning
 
     if not argv:
@@ -163,13 +173,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _run_plan(plan) -> int:
-    from ..benchmark import engines, results
+    from ..benchmark import execute, results
 
     def log(line: str) -> None:
         print(line, flush=True)
 
     try:
-        outcome = engines.run_plan(plan, log=log)
+        outcome = execute.run_plan(plan, log=log)
     except KeyboardInterrupt:
         finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
         waiting = results.waiting_runs(plan.out)

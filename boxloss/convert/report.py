@@ -9,14 +9,18 @@ size, 6 decimals).
 
 The report counts every box read, written, clipped (per side) and dropped (per reason, with the source
 file, the object index or annotation id and the box as written in the source), so that
-``boxes_read == boxes_written + len(dropped)`` always holds. Drop reasons:
+``boxes_read == boxes_written + len(dropped)`` always holds -- except for a tiled DOTA conversion, where an object
+is written once per tile holding it, and ``boxes_read == tiling["objects"] + len(dropped)`` holds instead. Drop
+reasons:
 
 ``degenerate``     the source box has no extent (VOC ``xmax <= xmin`` or ``ymax <= ymin``: a click, not a
-                   drag; COCO ``width <= 0`` or ``height <= 0``)
-``outside_image``  nothing of the box is left after clipping it to the image
+                   drag; COCO ``width <= 0`` or ``height <= 0``; oriented: corners enclosing no area)
+``outside_image``  nothing of the box is left after clipping it to the image (oriented boxes, which are not
+                   clipped: the corners' extent has its centre outside the image)
 ``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
-``no_polygon``     COCO ``task=segment``: the object's segmentation holds no polygon of three points
-``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
+``no_polygon``     COCO ``task=segment`` or ``task=obb``: the object's segmentation holds no polygon of three points
+``difficult``      VOC or DOTA ``difficult=1`` object, only when the caller asked to drop them
+``in_no_tile``     DOTA ``tile=``: less than 70 % of the object lies in any one tile (ultralytics' splitter)
 
 Datasets are treated as possibly hostile: an image an annotation names (VOC ``<filename>``, COCO ``file_name``)
 is taken only when it is a relative path that stays inside the images folder, also after following symlinks, and
@@ -32,19 +36,19 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
-from .._io import make_temp_dir, write_json_atomic
+from .._io import WRITE_FAILURES, irregular_file, make_temp_dir, write_json_atomic, writing
 from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
 SIDES = ("left", "top", "right", "bottom")
-DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult", "no_polygon")
+DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult", "no_polygon", "in_no_tile")
+TASK_LABELS = {"segment": "one polygon per object", "obb": "one oriented box (four corners) per object"}
 
 
 class ConversionError(ValueError):
@@ -89,9 +93,11 @@ class ConversionReport:
     ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
     has no partner (all of them here, a few in :meth:`summary`). ``split_lists`` records the list files an official
     split was read from (split -> file, rows, images) and ``unlisted_images`` the annotated images in none of them.
-    ``task`` is what the labels hold (``detect``: boxes; ``segment``: one polygon per object), and ``segments``
-    counts the polygons made from several (``joined``) or from an RLE mask (``rle``), and the vertices clipped to
-    the image (``points_clipped``).
+    ``task`` is what the labels hold (``detect``: boxes; ``segment``: one polygon per object; ``obb``: one
+    oriented box per object), and ``segments`` counts the polygons made from several (``joined``) or from an RLE
+    mask (``rle``), and the vertices clipped to the image (``points_clipped``). ``tiling`` describes a tiled DOTA
+    conversion: tile and gap (px), the IoF threshold, source images, tiles, objects written in at least one tile,
+    and the label lines left out of a tile because their extent leaves it (``lines_outside``).
     """
 
     format: str
@@ -119,6 +125,7 @@ class ConversionReport:
     unlisted_images: list[str] = field(default_factory=list)
     task: str = "detect"
     segments: dict[str, int] = field(default_factory=dict)
+    tiling: dict[str, float] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -214,8 +221,15 @@ class ConversionReport:
             more = f", ... {len(where) - examples} more" if len(where) > examples else ""
             lines.append(f"    {reason} {count}: {', '.join(where[:examples])}{more}")
         if self.task != "detect":
-            made = ", ".join(f"{k} {v}" for k, v in self.segments.items()) or "every one a single polygon"
-            lines.append(f"  labels  {self.task}: one polygon per object ({made})")
+            made = ", ".join(f"{k} {v}" for k, v in self.segments.items()) or \
+                ("every one a single polygon" if self.task == "segment" else "")
+            lines.append(f"  labels  {self.task}: {TASK_LABELS[self.task]}" + (f" ({made})" if made else ""))
+        if self.tiling:
+            tiling = self.tiling
+            lines.append(f"  tiles   {tiling['tiles']} of {tiling['tile']} px overlapping by {tiling['gap']} px from "
+                         f"{tiling['source_images']} images (ultralytics' DOTA splitter); {tiling['objects']} objects "
+                         f"in {self.boxes_written} label lines (an object in several tiles is in each), "
+                         f"{tiling['lines_outside']} lines left out of a tile they leave")
         if self.kept_flagged:
             lines.append("  kept although flagged: " + ", ".join(f"{k} {v}" for k, v in self.kept_flagged.items()))
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -294,12 +308,11 @@ def image_inside(folder: Path, reference: Union[str, Path], where: str) -> Path:
     if not resolved.is_relative_to(root):
         raise ConversionError(f"{where}: resolves outside the images folder {root} (to {resolved}, through a "
                               "symlink)")
-    try:
-        mode = os.stat(resolved).st_mode
-    except OSError:
-        raise ConversionError(f"{where}: {path} not found") from None
-    if not stat.S_ISREG(mode):
-        raise ConversionError(f"{where}: {path} is not a regular file")
+    kind = irregular_file(resolved)
+    if kind == "missing":
+        raise ConversionError(f"{where}: {path} not found")
+    if kind is not None:
+        raise ConversionError(f"{where}: {path} is not a regular file ({kind})")
     if path.suffix[1:].lower() not in IMG_FORMATS:
         raise ConversionError(f"{where}: {path.name} is not an image file name (suffix not one of "
                               f"{', '.join(sorted(IMG_FORMATS))})")
@@ -326,11 +339,14 @@ def output_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
 def place_image(source: Path, target: Path, copy: bool) -> None:
     """Put an image into the output: an absolute symlink to the source, or a copy when ``copy``."""
     if copy:
-        shutil.copyfile(source, target)
+        with writing(target):  # a copy cut short by a full disk names no file of its own
+            shutil.copyfile(source, target)
         return
     try:
         os.symlink(os.path.abspath(source), target)
     except OSError as error:
+        if error.errno in WRITE_FAILURES:  # a full disk: the command's one line names the file
+            raise
         raise ConversionError(f"{source}: cannot symlink into the output ({error}); use copy=true") from None
 
 

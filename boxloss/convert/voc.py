@@ -91,11 +91,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Mapping, Optional, Sequence, Union
 
-from ..data.yolo_format import IMG_FORMATS, write_data_yaml, write_labels, xyxy_label_line
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_class_names,
-                     check_split_name, image_inside, output_paths, place_image, relative_reference)
+from .._io import not_utf8, read_text
+from ..data.yolo_format import IMG_FORMATS, image_size, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, check_class_names, check_split_name,
+                     image_inside, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
 from .split_lists import ListedSplit, SplitList, assign_listed, read_split_list
+from .writer import OutputImage, write_yolo_dataset
 
 __all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
            "pair_annotations", "parse_voc_xml", "voc_corners_to_xyxy"]
@@ -189,13 +191,10 @@ def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> tuple[Path, str
 def _image_size(image: Path, ann: VocAnnotation) -> tuple[int, int]:
     if ann.width > 0 and ann.height > 0:
         return ann.width, ann.height
-    from PIL import Image
-
     try:
-        with Image.open(image) as im:
-            return im.size
+        return image_size(image, exif_rotation=False)  # train and val's rule: a decompression bomb is unreadable
     except OSError as error:
-        raise ConversionError(f"{ann.xml}: <size> missing and image {image} unreadable ({error})") from None
+        raise ConversionError(f"{ann.xml}: <size> missing and image {error}") from None
 
 
 def _official_split_files(src: Path) -> list[str]:
@@ -220,7 +219,11 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
         listing = main / f"{name}.txt"
         if not listing.is_file():
             raise ConversionError(f"{listing}: split file not found")
-        ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        try:
+            text = read_text(listing)  # a BOM is no part of the first id
+        except UnicodeDecodeError as error:
+            raise ConversionError(f"{listing}: {not_utf8(error)}") from None
+        ids = [line.split()[0] for line in text.splitlines() if line.strip()]
         for image_id in ids:
             if PureWindowsPath(image_id).name != image_id or image_id.strip(".") == "":
                 raise ConversionError(f"{listing}: id {image_id!r} is not a file name (a path separator or '..')")
@@ -381,23 +384,11 @@ def _new_report(source: str, out: Path, items: Sequence[AnnotatedImage], classes
 def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, list], report: ConversionReport,
            entries: dict[str, str], header: str, copy: bool) -> ConversionReport:
     """Write ``labelled`` (split -> [(AnnotatedImage, labels)]), data.yaml and the report, atomically."""
-    with atomic_output(out, force, protect=protect) as tmp:
-        for split_name, pairs in labelled.items():
-            (tmp / "images" / split_name).mkdir(parents=True)
-            (tmp / "labels" / split_name).mkdir(parents=True)
-            report.add_split(split_name)
-            for item, labels in pairs:
-                target, label = output_paths(tmp, split_name, item.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                place_image(item.image, target, copy)
-                label.parent.mkdir(parents=True, exist_ok=True)
-                write_labels(label, [line for _, line in labels])
-                report.count_image(split_name, [name for name, _ in labels])
-        if "val" not in entries:
-            report.warnings.append("no val split: data.yaml has no 'val' entry, ultralytics needs one to train")
-        write_data_yaml(tmp / "data.yaml", out, entries, report.class_names, header)
-        report.write_json(tmp / REPORT_NAME)
-    return report
+    splits = {split_name: [OutputImage(item.name, [line for _, line in labels], [name for name, _ in labels],
+                                       source=item.image) for item, labels in pairs]
+              for split_name, pairs in labelled.items()}
+    return write_yolo_dataset(out, splits, report, header=header, entries=entries, copy=copy, force=force,
+                              protect=protect)
 
 
 def _header(source: str, order: str, rule: str) -> str:

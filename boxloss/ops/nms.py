@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["batched_diou_nms", "diou_nms"]
+__all__ = ["EVALUATION_NMS", "NMS_METHODS", "batched_diou_nms", "diou_nms"]
+
+# The names of the NMS methods, for every key that chooses one (nms_method of a config, nms= of val.py and of the
+# benchmark): ultralytics' ``non_max_suppression`` (standard) or :func:`diou_nms`; an evaluation may also take an
+# end-to-end head's NMS-free output as it is (none).
+NMS_METHODS = ("standard", "diou")
+EVALUATION_NMS = (*NMS_METHODS, "none")
 
 # Boxes are processed in score order, this many at a time: each block is compared with the boxes kept so far
 # (K × block pairs) and then within itself (block² pairs). Larger blocks mean fewer Python steps and

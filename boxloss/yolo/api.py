@@ -6,18 +6,12 @@ from typing import Any
 
 from ultralytics import YOLO
 
-from .model import TASK_MODELS
-from .postprocess import (BoxLossPosePredictor, BoxLossPoseValidator, BoxLossPredictor,
-                          BoxLossSegmentationPredictor, BoxLossSegmentationValidator, BoxLossValidator)
-from .trainer import TASK_TRAINERS
-
-TASK_VALIDATORS = {"detect": BoxLossValidator, "segment": BoxLossSegmentationValidator, "pose": BoxLossPoseValidator}
-TASK_PREDICTORS = {"detect": BoxLossPredictor, "segment": BoxLossSegmentationPredictor, "pose": BoxLossPosePredictor}
+from .tasks import TASKS
 
 
 class BoxLossYOLO(YOLO):
-    """``ultralytics.YOLO`` whose detect, segment and pose tasks train with the project's trainer and criterion, and
-    validate and predict with the configured NMS (``nms_method``: standard or diou).
+    """``ultralytics.YOLO`` whose tasks (:data:`~boxloss.yolo.tasks.TASKS`) train with the project's trainer and
+    criterion, and validate and predict with the configured NMS (``nms_method``: standard or diou).
 
     Train, val, predict and resume all go through ``task_map``, so the project's classes are used
     without passing them each time: ``BoxLossYOLO("best.pt").predict(image, nms_method="diou")``.
@@ -25,8 +19,4 @@ class BoxLossYOLO(YOLO):
 
     @property
     def task_map(self) -> dict[str, dict[str, Any]]:
-        task_map = dict(super().task_map)
-        for task, model in TASK_MODELS.items():
-            task_map[task] = {"model": model, "trainer": TASK_TRAINERS[task], "validator": TASK_VALIDATORS[task],
-                              "predictor": TASK_PREDICTORS[task]}
-        return task_map
+        return {**super().task_map, **{name: task.task_map() for name, task in TASKS.items()}}

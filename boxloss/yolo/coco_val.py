@@ -8,7 +8,7 @@ NMS IoU 0.7, ``max_det``) and records, per image path, the NMS output scaled to 
 (the same ``scale_preds`` that ``pred_to_json`` uses), unrounded. The caller maps paths to its ground truth's
 image ids and class indices to category ids.
 
-Segmentation and pose (:data:`CAPTURE_VALIDATORS`): the segmentation validator decodes each detection's mask as
+Segmentation and pose (each task's ``capture_validator``, :data:`boxloss.yolo.tasks.TASKS`): the segmentation validator decodes each detection's mask as
 ultralytics does for its COCO export (``process_mask_native``: prototypes upsampled to the input size before the
 crop to the box, the "more accurate" path ``save_json`` selects), and ``scale_preds`` brings it to the original image
 size (uint8), where it is kept as a COCO run-length encoding; the pose validator's keypoints (x, y in original pixels,
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import ops
 
-from .api import BoxLossYOLO
 from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
@@ -99,23 +99,22 @@ class CocoPoseCaptureValidator(CaptureMixin, BoxLossPoseValidator):
     """``PoseValidator`` that also keeps each image's detections and keypoints."""
 
 
-CAPTURE_VALIDATORS = {"detect": CocoCaptureValidator, "segment": CocoSegmentCaptureValidator,
-                      "pose": CocoPoseCaptureValidator}
 
-
-def checkpoint_info(model: BoxLossYOLO) -> dict[str, Any]:
+def checkpoint_info(model: YOLO) -> dict[str, Any]:
     """``{"box_loss", "names", "train_args"}`` of a loaded checkpoint (box_loss None for a stock checkpoint)."""
     train_args = dict((model.ckpt or {}).get("train_args") or {})
     return {"box_loss": train_args.get("box_loss"), "names": dict(model.names), "train_args": train_args}
 
 
-def capture_detections(model: BoxLossYOLO, data_yaml: str, *, split: str = "val", save_dir: str | Path,
-                       max_det: int = COCO_MAX_DET, **val_args: Any) -> list[ImageDetections]:
-    """Validate ``model`` through ``model.val`` with its task's capture validator (:data:`CAPTURE_VALIDATORS`);
-    every image's detections (with masks or keypoints for a segmentation or pose model).
+def capture_detections(model: YOLO, validator: type[CaptureMixin], data_yaml: str, *, split: str = "val",
+                       save_dir: str | Path, max_det: int = COCO_MAX_DET, **val_args: Any) -> list[ImageDetections]:
+    """Validate ``model`` through ``model.val`` with ``validator``, its task's capture validator (a
+    :class:`CaptureMixin`; ``TASKS[model.task].capture_validator``): every image's detections (with masks or keypoints
+    for a segmentation or pose model).
 
     Args:
         model: a loaded checkpoint.
+        validator: the capture validator class of the model's task.
         data_yaml: the data YAML (resolved path).
         split: ``val`` or ``test``.
         save_dir: where ultralytics may write (nothing with ``plots=False``); created by ultralytics.
@@ -126,7 +125,7 @@ def capture_detections(model: BoxLossYOLO, data_yaml: str, *, split: str = "val"
     validators: list[CaptureMixin] = []
     model.add_callback("on_val_end", validators.append)
     args = {"plots": False, "save_json": False, "save_txt": False, "verbose": False, **val_args}
-    model.val(validator=CAPTURE_VALIDATORS[model.task], data=data_yaml, split=split, max_det=max_det,
+    model.val(validator=validator, data=data_yaml, split=split, max_det=max_det,
               project=str(save_dir.parent), name=save_dir.name, exist_ok=True, **args)
     if not validators:
         raise RuntimeError("ultralytics' validator did not run to its end")

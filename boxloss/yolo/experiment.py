@@ -19,9 +19,11 @@ from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 from .. import options
 from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import check_data, is_embedded, resolve_data
+from ..devices import check_device
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
 from ..param import Param
+from .tasks import TASKS, Task, head_task, task_of_head, unsupported_head_reason
 
 CFG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULTS_FILE = "default.yaml"
@@ -47,9 +49,9 @@ def known_keys() -> set[str]:
 
 
 def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[str, Any]:
-    """The resolved experiment from entry-point arguments ``cfg=<file> key=value ...``.
-
-    Returns the merged, validated configuration (ultralytics and project keys) plus ``cfg`` (the file used).
+    """The experiment of entry-point arguments ``cfg=<file> key=value ...``: the defaults file, the config file and
+    the overrides merged in that order and checked (ultralytics and project keys), plus ``cfg`` (the file used).
+    The stages and their names: docs/development.md, "From a config file to a bound loss".
     """
     overrides = split_keyvalues(argv)
     cfg_name = overrides.pop("cfg", None)
@@ -83,15 +85,14 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
     checked = options.validate(cfg)
     task = check_model(cfg.get("model"))
     check_output_folder(cfg.get("project"), "project")
-    if checked.get("iou_aware") and task != "detect":
-        from .model import TASK_HEADS
-
+    if checked.get("iou_aware") and not task.iou_aware:
+        heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)
         raise ConfigError(f"iou_aware=true: the IoU-aware head attaches to the box tower of a detection head "
-                          f"({', '.join(TASK_HEADS['detect'])}); {cfg['model']!r} is a {task} model, whose criterion "
-                          "has no IoU-prediction term")
+                          f"({heads}); {cfg['model']!r} is a {task.name} model, whose criterion has no "
+                          "IoU-prediction term")
     if require_data:
-        spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task)
-        if task == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
+        spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
+        if task.name == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
             raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
                               "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")
         if cfg.get("classes") is not None:
@@ -154,52 +155,12 @@ def check_ultralytics_values(cfg: dict[str, Any]) -> None:
     check_device(cfg.get("device"))
 
 
-def check_device(device: Any) -> None:
-    """ultralytics' ``select_device`` rules, checked without its side effects: cpu, mps, or CUDA indices present."""
-    if device is None or device == "" or isinstance(device, bool):
-        return
-    text = str(device).strip().lower().replace("cuda:", "").replace(" ", "")
-    if text in ("cpu", "none"):
-        return
-    if text == "mps":
-        if not (torch.backends.mps.is_available()):
-            raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
-        return
-    indices = [part for part in text.replace("[", "").replace("]", "").split(",") if part]
-    if not indices or not all(part.lstrip("-").isdigit() for part in indices):
-        raise ConfigError(f"device={device!r} is not a device: use cpu, mps or CUDA indices such as 0 or 0,1")
-    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if available == 0:
-        raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
-    wanted = [int(part) for part in indices]
-    if any(index >= available for index in wanted if index >= 0):
-        raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
-
-
-HEAD_KINDS = {"OBB": "oriented boxes", "OBB26": "oriented boxes", "Classify": "classification: no boxes",
-              "RTDETRDecoder": "RT-DETR, a transformer decoder without the task-aligned assigner",
-              "WorldDetect": "open-vocabulary YOLO-World", "YOLOEDetect": "open-vocabulary YOLOE",
-              "YOLOESegment": "open-vocabulary YOLOE", "YOLOESegment26": "open-vocabulary YOLOE"}
-OBB_REASON = ("their box loss is ProbIoU on rotated boxes, a different family of box losses that boxloss does not "
-              "implement")
 
 
 def _yaml_head(path: str) -> str:
     from ultralytics.nn.tasks import yaml_model_load
 
     return str(yaml_model_load(path)["head"][-1][2]).split(".")[-1]
-
-
-def _unsupported_head_reason(head: str) -> str | None:
-    """Why a head (its class name) cannot train with boxloss, or None."""
-    from .model import HEAD_TASK, supported_heads_text
-
-    if head in HEAD_TASK:
-        return None
-    kind = HEAD_KINDS.get(head, "not a detection, segmentation or pose head")
-    if kind == "oriented boxes":
-        kind += f": {OBB_REASON}"
-    return f"its head is {head} ({kind}); boxloss trains {supported_heads_text()}"
 
 
 def _builtin_model_yaml(name: str) -> bool:
@@ -228,10 +189,9 @@ def load_checkpoint_file(path: str | Path, role: str = "model") -> dict[str, Any
     return checkpoint
 
 
-def check_model(model: Any) -> str:
-    """A ``*.yaml`` architecture (built from scratch) or a local checkpoint of a supported detection, segmentation or
-    pose model; no download. Returns its task (detect, segment, pose)."""
-    from .model import HEAD_TASK, head_task
+def check_model(model: Any) -> Task:
+    """A ``*.yaml`` architecture (built from scratch) or a local checkpoint of a model of a task boxloss trains
+    (:data:`~boxloss.yolo.tasks.TASKS`); no download. Returns its task."""
 
     if not isinstance(model, str) or not model:
         raise ConfigError(f"model={model!r} must be a model YAML (e.g. yolov8n.yaml) or a local .pt checkpoint")
@@ -240,7 +200,7 @@ def check_model(model: Any) -> str:
         if not path.exists() and not _builtin_model_yaml(path.name):
             raise ConfigError(f"model YAML {model!r} not found (neither a file nor an ultralytics model name)")
         head = _yaml_head(model)
-        task, reason = HEAD_TASK.get(head), _unsupported_head_reason(head)
+        task, reason = task_of_head(head), unsupported_head_reason(head)
     elif path.suffix == ".pt":
         if not path.is_file():
             raise ConfigError(f"model checkpoint {model!r} not found (boxloss never downloads weights: give a "
@@ -248,7 +208,7 @@ def check_model(model: Any) -> str:
         checkpoint = load_checkpoint_file(path, "model checkpoint")
         head = (checkpoint.get("ema") or checkpoint.get("model")).model[-1]
         task = head_task(head)
-        reason = None if task else _unsupported_head_reason(type(head).__name__)
+        reason = None if task else unsupported_head_reason(type(head).__name__)
     else:
         raise ConfigError(f"model={model!r} must end in .yaml or .pt")
     if reason:

@@ -30,7 +30,7 @@ from .._io import atomic_write, write_bytes_atomic
 from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
-from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel, head_task, unsupported_head
+from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel
 from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
@@ -68,7 +68,8 @@ _strip_optimizer = ultralytics_trainer.strip_optimizer
 
 class BoxLossTrainer:
     """What the project adds to ultralytics' trainer of a task (the first base of each trainer below): the project's
-    model (and so its criterion), options validated up front, the criterion state kept, the configured NMS."""
+    model (and so its criterion), the run's options resolved once up front, the criterion state kept, the configured
+    NMS."""
 
     task = "detect"
     validator_class = BoxLossValidator
@@ -84,10 +85,9 @@ class BoxLossTrainer:
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
         model = self.set_model_names_for_load(self.new_model(cfg, verbose and RANK == -1))
         head = model.model[-1]
-        reason = unsupported_head(head)
-        if reason or head_task(head) != self.task:
-            raise ValueError(f"boxloss cannot train {cfg} as a {self.task} model: "
-                             f"{reason or f'its head is {type(head).__name__}'}")
+        if not model.trains(head):
+            raise ValueError(f"boxloss cannot train {cfg} as a {self.task} model: its head is {type(head).__name__}; "
+                             f"a {self.task} model has a {' or '.join(model.heads)} head")
         opts = self.boxloss_options
         if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
             alpha = opts["iou_aware_alpha"]
@@ -180,5 +180,3 @@ class BoxLossPoseTrainer(BoxLossTrainer, PoseTrainer):
         return BoxLossPoseModel(cfg, nc=self.data["nc"], ch=self.data["channels"],
                                 data_kpt_shape=self.data["kpt_shape"], verbose=verbose)
 
-
-TASK_TRAINERS = {"detect": BoxLossDetectionTrainer, "segment": BoxLossSegmentationTrainer, "pose": BoxLossPoseTrainer}

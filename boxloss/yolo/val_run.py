@@ -35,23 +35,25 @@ from typing import Any
 
 from ultralytics.utils import DATASETS_DIR
 
-from .._io import check_output_folder, make_temp_dir, write_json_atomic
+from .._io import check_output_folder, made_folder, make_temp_dir, write_json_atomic
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
+from ..devices import check_device
 from ..errors import ConfigError
-from ..evaluation import BACKENDS, FAMILIES, TASK_FAMILIES
+from ..evaluation import BACKENDS, FAMILIES
 from ..evaluation.checkpoint_eval import (DEFAULT_BACKEND, PREDICTION_FILES, TIDE_BACKEND, agreement_line,
                                           backend_list, evaluate_checkpoint, write_run_files)
 from ..evaluation.coco_eval import check_ground_truth, missing_backend
 from ..evaluation.keypoints import POSE_AREA_FACTOR, oks_sigmas
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
+from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
-from .experiment import check_device, check_model
+from .experiment import check_model
 from .model import end_to_end
+from .tasks import TASKS, Task
 
 SPLITS = ("val", "test")
-NMS_CHOICES = ("standard", "diou", "none")
 
 
 def _positive(value) -> bool:
@@ -89,7 +91,7 @@ VAL_KEYS: dict[str, Param] = {
                              "only; default: the checkpoint's own)", _fraction, "in [0, 1]", value_type=float),
     "nms": Param(None, "standard, diou (DIoU-NMS), or none (NMS-free: an end-to-end head's one-to-one branch); "
                  "default: none for end-to-end heads (YOLOv10, YOLO26), else the checkpoint's nms_method",
-                 choices=NMS_CHOICES, value_type=str),
+                 choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "β of DIoU-NMS (default: the checkpoint's nms_diou_beta, 1)", lambda b: b > 0, "> 0",
                            value_type=float),
 }
@@ -106,9 +108,13 @@ class Checkpoint:
     nms: dict[str, Any] = field(default_factory=lambda: {"method": "standard"})  # what suppresses its detections
 
     @property
+    def task(self) -> Task:
+        return TASKS[self.model.task]
+
+    @property
     def families(self) -> tuple[str, ...]:
         """The metric families of its task: box, and mask (segment) or pose (pose)."""
-        return TASK_FAMILIES[self.model.task]
+        return self.task.families
 
 
 @dataclass
@@ -171,9 +177,9 @@ def _load_models(paths: list[Path]) -> list[Any]:
         except Exception as error:  # a corrupt or foreign file: report it as bad input
             reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
             raise ConfigError(f"cannot load checkpoint {str(path)!r}: {reason}") from None
-        if model.task not in TASK_FAMILIES:
-            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates detection, "
-                              "segmentation and pose models")
+        if model.task not in TASKS:
+            raise ConfigError(f"checkpoint {str(path)!r} is a {model.task!r} model; val.py evaluates "
+                              f"{', '.join(TASKS)} models")
         models.append(model)
     return models
 
@@ -240,7 +246,7 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
         item = item.strip()
         if not item.endswith(".pt"):
             raise ConfigError(f"model={item!r} must be a trained .pt checkpoint (several: model=a.pt,b.pt)")
-        tasks.add(check_model(item))
+        tasks.add(check_model(item).name)
         paths.append(Path(item).resolve())
     if len(set(paths)) != len(paths):
         raise ConfigError("model= names the same checkpoint twice")
@@ -332,15 +338,15 @@ def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
 
 def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
     """Validate every checkpoint, evaluate, write the run directory; returns ``{row: metrics}`` (first backend)."""
-    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
-    try:
-        results = _evaluate_into(plan, staging, log)
-        if plan.run_dir.exists():  # taken while this run evaluated: the next free name
-            plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
-        staging.rename(plan.run_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with made_folder(plan.run_dir.parent):  # project= and its parents go again if the run fails (a full disk)
+        staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
+        try:
+            results = _evaluate_into(plan, staging, log)
+            if plan.run_dir.exists():  # taken while this run evaluated: the next free name
+                plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
+            staging.rename(plan.run_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return results
 
 
@@ -356,8 +362,9 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
     tide: dict[str, dict[str, dict[str, Any]]] = {family: {} for family in FAMILIES}  # family -> row -> TIDE
     for checkpoint in plan.checkpoints:
         save_dir = run_dir / _safe(checkpoint.row) if several else run_dir
-        captured = capture_detections(checkpoint.model, plan.data_yaml, split=settings["split"], save_dir=save_dir,
-                                      max_det=settings["max_det"], **val_args, **_nms_arguments(checkpoint.nms))
+        captured = capture_detections(checkpoint.model, checkpoint.task.capture_validator, plan.data_yaml,
+                                      split=settings["split"], save_dir=save_dir, max_det=settings["max_det"],
+                                      **val_args, **_nms_arguments(checkpoint.nms))
         by_path = image_ids_by_path(plan.gt, [d.im_file for d in captured])
         seen = {by_path[str(Path(d.im_file).resolve())] for d in captured}
         if image_ids is None:

@@ -1,6 +1,6 @@
-"""The README's reference tables, generated from the registry: one row per loss, one per wrapper, one per key.
+"""The README's and docs' tables, generated from the registry: one row per loss, one per wrapper, one per key.
 
-    python -m boxloss.reference            # prints the three markdown tables
+    python -m boxloss.docs_tables           # prints the three markdown tables
 
 The README embeds them verbatim and ``tests/test_docs.py`` checks that it does, so the formula, paper and
 defaults a user reads are the ones the code registers.
