@@ -1,5 +1,5 @@
-"""What guards a benchmark folder: its lock (one benchmark or ``summarize`` writing into a folder at a time,
-tested with two real processes), and result files that are not finished runs (NaN or infinite metrics, AP -1 of a
+"""What guards a benchmark folder: its lock (one benchmark, ``summarize`` or ``rescore`` writing into a folder at a
+time, tested with two real processes), and result files that are not finished runs (NaN or infinite metrics, AP -1 of a
 split without labels: summarize warns and leaves them out, a re-run redoes them, a runner returning them fails).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from boxloss.benchmark import results as benchmark_results
+from boxloss.stats.records import read_result
 from boxloss.benchmark.lock import LOCK_NAME
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import build_plan
@@ -67,6 +67,10 @@ def test_a_second_benchmark_or_summarize_on_a_folder_in_use_fails_at_once(tmp_pa
                        cwd=tmp_path)  # nothing written, not even a report
         assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"], f"is in use by PID {other.pid}",
                        cwd=tmp_path)
+        assert_refused("scripts/rescore.py", ["tide=true", f"out={out}"], f"is in use by PID {other.pid}",
+                       cwd=tmp_path)  # a re-score writes records too: the same lock
+        assert_refused("boxloss.cli.benchmark", ["rescore", "matches=true", f"out={out}"],
+                       f"is in use by PID {other.pid}", cwd=tmp_path)
         elsewhere = tmp_path / "elsewhere"  # summarize reads a busy folder freely; only its target is locked
         result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path,
                            tmp_path / "n.log")
@@ -234,7 +238,7 @@ def test_non_finite_or_undefined_metrics_are_not_finished_runs(tmp_path):
     run_matrix(plan, lambda spec, slot=None: calls.append(spec.name) or metrics(spec.cfg, spec.seed),
                log=lambda line: None, environment=ENVIRONMENT)
     assert calls == ["ciou-s1", "ciou-s2"]  # a re-run redoes exactly those
-    assert all(benchmark_results.read_result(out / "results" / f"ciou-s{s}.json") for s in range(3))
+    assert all(read_result(out / "results" / f"ciou-s{s}.json") for s in range(3))
 
 
 @pytest.mark.parametrize("value, reason", [(math.inf, "AP75 is inf"), (-1.0, "AP is -1: the split has no labels")])

@@ -14,23 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .._io import read_yaml_mapping
 from ..data.embedded import EMBEDDED_DATASETS, DataChecks, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..ops.nms import EVALUATION_NMS
 from ..param import Param
+from ..stats.records import DEFAULT_BASELINE, EVALUATION_SPLITS, default_baseline
 
-EVALUATION_SPLITS = ("val", "test")
 WAITING_DIR = "waiting"  # results/waiting/: finished runs whose seed is not complete yet
-DEFAULT_BASELINE = "ciou"
 DEFAULT_OUT = "runs/benchmark"  # out= defaults to runs/benchmark/<dataset name>
 BENCHMARK_KEYS: dict[str, Param] = {
     "cfgs": Param(None, "configs to compare, as train.py's cfg= (e.g. ciou,eiou,focal_eiou)", value_type=str),
     "seeds": Param(None, "seeds of every config (e.g. 0,1,2)", value_type=str),
     "data": Param(None, "dataset YAML or an embedded dataset (shapes, shapes-mini)", value_type=str),
     "splits": Param("val", "splits to evaluate, comma-separated (val, test)", value_type=str),
-    "baseline": Param(None, "config the others are paired against (default ciou when listed, else the first)",
-                      value_type=str),
+    "baseline": Param(None, f"config the others are paired against (default {DEFAULT_BASELINE} when listed, else the "
+                      "first)", value_type=str),
     "out": Param(None, "benchmark folder (default runs/benchmark/<dataset name>)", value_type=str),
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
@@ -102,6 +102,7 @@ class RunSpec:
     evaluation: dict[str, Any]  # splits and val.py's settings
     train_argv: tuple[str, ...]  # train.py's arguments
     out: Path
+    cfg_keys: tuple[str, ...] = ()  # the keys the config file sets: what may differ from another config's run
 
     @property
     def name(self) -> str:
@@ -267,7 +268,7 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
         if baseline not in cfgs:
             raise ConfigError(f"baseline={baseline!r} is not one of cfgs ({', '.join(cfgs)})")
     else:
-        baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
+        baseline = default_baseline(cfgs)
 
     if execution.cuda_mps:
         from . import cuda_mps
@@ -278,6 +279,7 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
     val_defaults = val_run.DEFAULTS
     runs = []
     for label, resolved in experiments.items():
+        cfg_keys = tuple(sorted(read_yaml_mapping(resolved["cfg"], "config", numbers=True))) if resolved["cfg"] else ()
         evaluation = {"tool": "val.py", "splits": splits, "backend": val_defaults["backend"],
                       "max_det": val_defaults["max_det"], "conf": val_defaults["conf"], "iou": val_defaults["iou"],
                       "batch": val_defaults["batch"], "imgsz": "training imgsz", "device": resolved.get("device")}
@@ -289,7 +291,7 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
             settings = {**resolved, "seed": seed, "project": str(out / "train"), "name": name, "exist_ok": True}
             train_argv = (f"cfg={resolved['cfg']}", f"seed={seed}", f"data={data}", f"project={out / 'train'}",
                           f"name={name}", "exist_ok=True", *train_args)
-            runs.append(RunSpec(label, seed, settings, evaluation, train_argv, out))
+            runs.append(RunSpec(label, seed, settings, evaluation, train_argv, out, cfg_keys))
     benchmark = {"data": data, "embedded_data": data in EMBEDDED_DATASETS, "splits": splits,
                  "overrides": overrides, "baseline": baseline, "cfgs": cfgs, "seeds": seeds, "out": str(out)}
     command = command or shlex.join(["python", "scripts/benchmark.py", *argv])
