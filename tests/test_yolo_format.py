@@ -184,7 +184,7 @@ def test_a_pose_model_needs_kpt_shape_and_a_segmentation_model_polygons(tmp_path
         yf.check_dataset(mixed, task="segment")
     assert yf.check_dataset(make_dataset(tmp_path / "polygons", labels=(POLYGON_LINE,)), task="segment")
     pose = make_dataset(tmp_path / "pose", labels=(POSE_LINE,))
-    with pytest.raises(ConfigError, match="is outside \\[0, 1\\]: vertices are normalised"):
+    with pytest.raises(ConfigError, match="coordinates must be normalised to \\[0, 1\\]"):
         yf.check_dataset(pose)  # no kpt_shape yet: the line reads as a polygon
     pose.write_text(pose.read_text() + "kpt_shape: [4, 3]\nflip_idx: [2, 1, 0, 3]\n")
     assert yf.check_dataset(pose, task="pose") and yf.check_dataset(pose)  # a detection model on pose labels too
