@@ -1,6 +1,8 @@
 """The README's reference tables, generated from the registry: one row per loss, one per wrapper, one per key.
 
-    python -m boxloss.reference            # prints the three markdown tables
+    python -m boxloss.reference            # prints the four markdown tables
+
+The box losses come in two tables, one per box format (``LossSpec.boxes``): axis-aligned (xyxy) and rotated (xywhr).
 
 The README embeds them verbatim and ``tests/test_docs.py`` checks that it does, so the formula, paper and
 defaults a user reads are the ones the code registers.
@@ -32,13 +34,17 @@ def _keys(registry: Registry, name: str) -> str:
     return ", ".join(f"`{spec.keys[p]}` = {_value(param.default)}" for p, param in spec.params.items()) or "—"
 
 
-def loss_table(kind: str = "box") -> str:
-    """Markdown: config name | formula | paper | keys (config key = default), then a row per wrapper."""
+def loss_table(kind: str = "box", boxes: str | None = None) -> str:
+    """Markdown: config name | formula | paper | keys (config key = default), then a row per wrapper that applies to
+    one of them; ``boxes`` ("xyxy" or "xywhr"): only the box losses on that kind of box."""
     registry = registry_of(kind)
+    names = registry.names(wrapped=False, boxes=boxes)
     rows = [[f"`{name}`", _cell(registry.spec(name).formula), _cell(registry.spec(name).paper),
-             _keys(registry, name)] for name in registry.names(wrapped=False)]
+             _keys(registry, name)] for name in names]
     for prefix, wrapper in registry.wrappers().items():
-        applies = [name for name in registry.names(wrapped=False) if wrapper.applies(registry.spec(name))]
+        applies = [name for name in names if wrapper.applies(registry.spec(name))]
+        if not applies:
+            continue
         keys = ", ".join(f"`{registry.key_prefix}{prefix}_{p}` = {_value(param.default)}"
                          for p, param in wrapper.params.items())
         rows.append([f"`{prefix}_*` (wraps {', '.join(applies)})", _cell(wrapper.formula), _cell(wrapper.paper),
@@ -58,7 +64,8 @@ def key_table() -> str:
 
 
 def main() -> int:
-    print(loss_table("box"), loss_table("cls"), key_table(), sep="\n\n")
+    print(loss_table("box", boxes="xyxy"), loss_table("box", boxes="xywhr"), loss_table("cls"), key_table(),
+          sep="\n\n")
     return 0
 
 

@@ -10,6 +10,9 @@ new name, ``<prefix>_<base>`` (``inner_ciou``, ``focaler_eiou``, ...), with no c
 Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``focal_eiou_gamma``),
 ``cls_<loss>_<param>`` for a classification loss and ``<prefix>_<param>`` for a wrapper (``inner_ratio``).
 :meth:`LossSpec.bind` checks the values once and returns the loss with them fixed.
+
+A box loss also says which boxes it takes (``LossSpec.boxes``, one of :data:`BOX_FORMATS`): axis-aligned ``xyxy``
+boxes (N, 4), or rotated ``xywhr`` boxes (N, 5); ``list_losses(boxes=...)`` lists the losses of one kind of box.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 from .param import Param
+
+BOX_FORMATS = {  # LossSpec.boxes: what a box loss's pred and target are
+    "xyxy": "axis-aligned boxes (N, 4): x1, y1, x2, y2",
+    "xywhr": "rotated boxes (N, 5): centre x, y, width, height, angle in radians (ultralytics' OBB convention)",
+}
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,8 @@ class LossSpec:
     what the loss returns per box. Classification losses also say which ``targets`` they learn (``scores``: YOLO's
     task-aligned scores; ``iou``: the IoU of each positive's predicted box at its assigned class, as VarifocalNet and
     GFL use) and their ``reduction`` (``elementwise``: the caller sums and normalises; ``scalar``: the loss is
-    already one number, e.g. AP-Loss).
+    already one number, e.g. AP-Loss). ``boxes``: the box format a box loss takes, a key of :data:`BOX_FORMATS`
+    (``xyxy`` (N, 4) or ``xywhr`` (N, 5)); a wrapped loss takes its base's.
     """
 
     name: str
@@ -53,6 +62,7 @@ class LossSpec:
     check: Callable[[dict[str, Any]], str | None] | None = None  # across parameters: the problem, or None
     targets: str = "scores"
     reduction: str = "elementwise"
+    boxes: str = "xyxy"
 
     def bind(self, **values: Any) -> "BoundLoss":
         """The loss with its hyper-parameters checked and fixed (defaults for those not given)."""
@@ -126,16 +136,20 @@ class Registry:
     def register(self, name: str, *, params: dict[str, Param] | None = None, terms: Callable | None = None,
                  paper: str = "", formula: str = "", context: tuple[str, ...] = (), iou_based: bool = False,
                  normalizer: Callable | None = None, check: Callable | None = None, targets: str = "scores",
-                 reduction: str = "elementwise") -> Callable:
-        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``."""
+                 reduction: str = "elementwise", boxes: str = "xyxy") -> Callable:
+        """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``;
+        ``boxes="xywhr"`` for a loss on rotated boxes."""
 
         def decorator(fn: Callable) -> Callable:
             if name in self._specs or self._wrapper_of(name) is not None:
                 raise ValueError(f"{self.kind} loss {name!r} is already registered")
+            if boxes not in BOX_FORMATS:
+                raise ValueError(f"{self.kind} loss {name!r}: boxes={boxes!r} is not one of {', '.join(BOX_FORMATS)}")
             params_ = dict(params or {})
             keys = {param: spec.key or f"{self.key_prefix}{name}_{param}" for param, spec in params_.items()}
             self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, tuple(context), iou_based,
-                                         normalizer=normalizer, check=check, targets=targets, reduction=reduction)
+                                         normalizer=normalizer, check=check, targets=targets, reduction=reduction,
+                                         boxes=boxes)
             self._composed.clear()
             return fn
 
@@ -159,11 +173,15 @@ class Registry:
 
         return decorator
 
-    def names(self, wrapped: bool = True) -> list[str]:
-        """Registered names, sorted; with ``wrapped``, every ``<prefix>_<loss>`` a wrapper makes as well."""
-        names = set(self._specs)
+    def names(self, wrapped: bool = True, boxes: str | None = None) -> list[str]:
+        """Registered names, sorted; with ``wrapped``, every ``<prefix>_<loss>`` a wrapper makes as well; with
+        ``boxes`` (a key of :data:`BOX_FORMATS`), only the losses that take that kind of box."""
+        if boxes is not None and boxes not in BOX_FORMATS:
+            raise ValueError(f"unknown box format {boxes!r}; valid formats: {', '.join(BOX_FORMATS)}")
+        specs = {name: spec for name, spec in self._specs.items() if boxes is None or spec.boxes == boxes}
+        names = set(specs)
         if wrapped:
-            names |= {f"{w.prefix}_{name}" for w in self._wrappers.values() for name, spec in self._specs.items()
+            names |= {f"{w.prefix}_{name}" for w in self._wrappers.values() for name, spec in specs.items()
                       if w.applies(spec)}
         return sorted(names)
 
@@ -242,7 +260,8 @@ class Registry:
         return LossSpec(name, fn, terms, {**base_params, **wrapper.params}, f"{wrapper.paper}; {base.paper}",
                         f"{wrapper.formula} with L = {base.formula}{shown_fixed}", keys, context, base.iou_based,
                         base.name,
-                        check=check if checks else None, targets=base.targets, reduction=base.reduction)
+                        check=check if checks else None, targets=base.targets, reduction=base.reduction,
+                        boxes=base.boxes)
 
 
 def _total_terms(fn: Callable) -> Callable:
@@ -257,9 +276,10 @@ BOX_LOSSES = Registry("box")
 CLS_LOSSES = Registry("classification", key_prefix="cls_")
 
 
-def list_losses(kind: str = "box") -> list[str]:
-    """Names of the registered losses of one kind ("box" or "cls"), sorted."""
-    return registry_of(kind).names()
+def list_losses(kind: str = "box", boxes: str | None = None) -> list[str]:
+    """Names of the registered losses of one kind ("box" or "cls"), sorted; ``boxes="xyxy"`` or ``"xywhr"``: only
+    the box losses on axis-aligned or on rotated boxes."""
+    return registry_of(kind).names(boxes=boxes)
 
 
 def get_loss(name: str, kind: str = "box") -> Callable:

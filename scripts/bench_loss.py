@@ -103,7 +103,7 @@ def loss_functions() -> dict[str, Callable]:
         context = {key: CONTEXT[key] for key in spec.context}
         return lambda pred, target: spec.fn(pred, target, **context)
 
-    functions = {name: bound(name) for name in boxloss.list_losses()}
+    functions = {name: bound(name) for name in boxloss.list_losses(boxes="xyxy")}
     functions["torchvision_ciou"] = lambda pred, target: torchvision.ops.complete_box_iou_loss(pred, target)
     functions["ultralytics_ciou"] = lambda pred, target: 1.0 - bbox_iou(pred, target, xywh=False, CIoU=True)
     return functions
@@ -188,7 +188,7 @@ def bench_training(device: torch.device, repeats: int, warmup: int, seed: int, b
     criteria = {}
     model.args = get_cfg(overrides={"epochs": 10})  # stock hyper-parameters (box, cls, dfl gains)
     criteria["stock"] = DetectionModel.init_criterion(model)
-    for name in losses or boxloss.registry.BOX_LOSSES.names(wrapped=False):
+    for name in losses or boxloss.registry.BOX_LOSSES.names(wrapped=False, boxes="xyxy"):
         model.args = get_cfg(overrides={"box_loss": name, "epochs": 10})
         criteria[name] = model.init_criterion()  # reads model.args now; keeps its own copy of the options
     batch = random_batch(batch_size, imgsz, nc, 6, device, seed)

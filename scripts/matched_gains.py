@@ -57,12 +57,14 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"model={settings['model']!r} is a {task} model; matched_gains.py measures the initial box "
                           "loss of a detection model (the box term is the same in the segmentation and pose criteria)")
     if settings["losses"] in (None, "all"):
-        names = BOX_LOSSES.names(wrapped=settings["losses"] == "all")
+        names = BOX_LOSSES.names(wrapped=settings["losses"] == "all", boxes="xyxy")
     else:
         names = settings["losses"].split(",")
     for name in names:
         if name not in BOX_LOSSES:
             raise ConfigError(f"losses: unknown box loss {name!r}")
+        if BOX_LOSSES.spec(name).boxes != "xyxy":
+            raise ConfigError(f"losses: {name} takes rotated boxes; matched_gains.py measures a detection model")
     configs = [name for name in (settings["write_configs"] or "").split(",") if name]
     for name in configs:
         if name not in names and name != "ciou":

@@ -41,7 +41,9 @@ def test_the_reference_tables_are_the_registrys():
     the loss tables live in the README, the key table in docs/config.md."""
     from boxloss import reference
 
-    for name, table, page, text in (("box loss", reference.loss_table("box"), "README.md", README),
+    for name, table, page, text in (("box loss", reference.loss_table("box", boxes="xyxy"), "README.md", README),
+                                    ("rotated box loss", reference.loss_table("box", boxes="xywhr"), "README.md",
+                                     README),
                                     ("classification loss", reference.loss_table("cls"), "README.md", README),
                                     ("config key", reference.key_table(), "docs/config.md", CONFIG_DOC)):
         assert table in text, f"the {name} table of {page} is not `python -m boxloss.reference`'s; paste it again"

@@ -8,6 +8,8 @@ Four kinds of evidence, each able to fail on its own:
 4. one contract every registered loss must meet (shape, zero at identical boxes, finite values and gradients
    on degenerate boxes, half precision, empty input, non-negativity), parametrized over ``list_losses()`` so
    a newly registered loss is tested with no edit here; plus the distance-awareness properties.
+Rotated losses (``boxes="xywhr"``) meet the same contract on (N, 5) boxes (``_random_pairs``, ``DEGENERATE_ROTATED``);
+their independent references and the rest of their evidence are in test_losses_rotated.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ultralytics.utils.metrics import bbox_iou
 from boxloss import aligned_iou, get_loss, get_spec, iou_balanced, list_losses
 from boxloss.losses import diou_loss, eiou_loss, iou_balanced_weights
 from boxloss.registry import BOX_LOSSES
-from boxloss.testing.boxes import random_boxes  # the generator the speed benchmark uses too
+from boxloss.testing.boxes import random_boxes, random_rotated_boxes  # the generators the speed benchmark uses too
 
 REPO = Path(__file__).resolve().parents[1]
 EPS = 1e-7  # the losses' default eps (ultralytics' placement: heights, union, c², enclosing area)
@@ -57,6 +59,16 @@ def _context(name: str) -> dict:
 
 def _boxes(rows, dtype=torch.float64, requires_grad=False):
     return torch.tensor(rows, dtype=dtype, requires_grad=requires_grad)
+
+
+def _rotated(name: str) -> bool:
+    """The loss takes rotated (N, 5) xywhr boxes (LossSpec.boxes)."""
+    return get_spec(name).boxes == "xywhr"
+
+
+def _random_pairs(name: str, n: int, seed: int, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random pairs of the kind of box the loss takes: random_boxes (xyxy) or random_rotated_boxes (xywhr)."""
+    return (random_rotated_boxes if _rotated(name) else random_boxes)(n, seed, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -322,6 +334,25 @@ HAND_CASES += [(f"inner_{base}", A_CONTEXT.get(base, {}), A, [value + A_IOU - A_
 HAND_CASES += [(f"focaler_{base}", A_CONTEXT.get(base, {}), A, [value + A_IOU - A_FOCALER_IOU])
                for base, value in A_ADDITIVE.items()]
 
+# Rotated boxes, xywhr (centre x, y, width, height, angle in radians; ultralytics' convention).
+# Case RS (shifted along the width): pred (0, 0, 4, 2, 0), target (2, 0, 4, 2, 0). Same size and angle.
+#   ProbIoU: Σp = Σt = diag(a, b), a = 4²/12 + 0.01, b = 2²/12 + 0.01 (floor 0.01). The Bhattacharyya distance's
+#   log-det term is ½ ln(det Σ̄ / √(det Σp det Σt)) = 0 (Σ̄ = (Σp + Σt)/2 = Σp), its centre term
+#   Δμᵀ Σ̄⁻¹ Δμ / 8 = 2²/(8a): 1 − ProbIoU = √(1 − e^{−B}), B = 1/(2a).
+# Case RT: RS with both boxes turned by 0.7 rad about the origin (the centres too): every loss is unchanged.
+# Case SQ45: a 4 × 4 square at (5, 5) turned by π/4 against itself. The Gaussians coincide (isotropic): ProbIoU's
+#   B = 0 is clamped to eps, 1 − ProbIoU = √(1 − e^{−eps} + eps) ≈ √(2 eps).
+RS = ([[0, 0, 4, 2, 0]], [[2, 0, 4, 2, 0]])
+RT = ([[0, 0, 4, 2, 0.7]], [[2 * math.cos(0.7), 2 * math.sin(0.7), 4, 2, 0.7]])
+SQ45 = ([[5, 5, 4, 4, math.pi / 4]], [[5, 5, 4, 4, 0]])
+RS_PROBIOU = math.sqrt(1 - math.exp(-1 / (2 * (16 / 12 + 0.01))))
+HAND_CASES += [
+    ("probiou", {}, RS, [RS_PROBIOU]),
+    ("probiou", {}, RT, [RS_PROBIOU]),
+    ("probiou", {"floor": 0.0}, RS, [math.sqrt(1 - math.exp(-1 / (2 * 16 / 12)))]),
+    ("probiou", {}, SQ45, [math.sqrt(1 - math.exp(-EPS) + EPS)]),
+]
+
 
 def test_every_registered_box_loss_has_a_hand_derived_case():
     assert set(list_losses()) <= {name for name, *_ in HAND_CASES}
@@ -471,6 +502,30 @@ def _generic_pairs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     return pred, target
 
 
+def _generic_rotated_pairs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overlapping float64 rotated pairs in generic position: exact IoU > 0.05 (torchvision's rotated box_iou, which
+    takes degrees counter-clockwise: ultralytics' angle negated), the relative angle at least 0.05 rad from every odd
+    multiple of π/4 (where rotated EIoU re-pairs the sides) and every centre offset, in the target's frame over its
+    side, at least 0.01 from KFIoU's smooth-L1 kink at 1/9 and from 0. Random float64 boxes put no corner on an edge."""
+    pred, target = random_rotated_boxes(400, seed=6, disjoint_fraction=0.0, dtype=torch.float64)
+    to_degrees = torch.tensor([1, 1, 1, 1, -180 / math.pi], dtype=torch.float64)
+    iou = tvops.box_iou(pred * to_degrees, target * to_degrees, fmt="cxcywhr").diagonal()
+    relative = pred[:, 4] - target[:, 4]
+    quarter_turns = torch.remainder(relative / (math.pi / 2), 1.0)  # the kink is at 0.5
+    cos, sin = target[:, 4].cos(), target[:, 4].sin()
+    dx, dy = pred[:, 0] - target[:, 0], pred[:, 1] - target[:, 1]
+    scaled = torch.stack(((cos * dx + sin * dy) / target[:, 2], (cos * dy - sin * dx) / target[:, 3]), 1).abs()
+    keep = ((iou > 0.05) & ((quarter_turns - 0.5).abs() > 0.05 / (math.pi / 2))
+            & ((scaled - 1 / 9).abs() > 0.01).all(1) & (scaled > 0.01).all(1))
+    pred, target = pred[keep][:n].clone(), target[keep][:n].clone()
+    assert len(pred) == n
+    return pred, target
+
+
+def _generic_pairs_for(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return _generic_rotated_pairs() if _rotated(name) else _generic_pairs()
+
+
 def _ciou_alpha_frozen(pred0, target0, **kwargs):
     """CIoU with α fixed at its value at (pred0, target0): DIoU + α₀ v, v written out independently
     (ultralytics' eps on the heights)."""
@@ -575,7 +630,7 @@ class _NumericOfFrozen(torch.autograd.Function):
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_gradcheck(name, kwargs):
-    pred, target = _generic_pairs()
+    pred, target = _generic_pairs_for(name)
     pred.requires_grad_(), target.requires_grad_()
     loss_fn = lambda p, t: get_loss(name)(p, t, **kwargs, **_context(name))  # noqa: E731
     if name in FROZEN_REFERENCES:
@@ -590,9 +645,9 @@ def test_gradcheck(name, kwargs):
 def test_frozen_reference_is_needed_for_detached_factors():
     """Plain gradcheck of CIoU and Focal-EIoU fails (their detached factors vary in the finite differences):
     evidence that FROZEN_REFERENCES is necessary, and that the detach is really there."""
-    pred, target = _generic_pairs()
-    pred.requires_grad_(), target.requires_grad_()
     for name in FROZEN_REFERENCES:
+        pred, target = _generic_pairs_for(name)
+        pred.requires_grad_(), target.requires_grad_()
         loss_fn = lambda p, t: get_loss(name)(p, t, **_context(name))  # noqa: E731
         assert not torch.autograd.gradcheck(loss_fn, (pred, target), eps=1e-6, atol=1e-7, rtol=1e-5,
                                             raise_exception=False)
@@ -602,7 +657,9 @@ def test_frozen_reference_is_needed_for_detached_factors():
 # 4. The contract every registered box loss meets
 # ---------------------------------------------------------------------------------------------------------
 
-NONZERO_AT_IDENTICAL: set[str] = set()  # registered losses whose formula is not 0 at identical boxes (none yet)
+# Registered losses whose formula is not 0 at identical boxes: ProbIoU's Hellinger distance keeps ultralytics' eps
+# under its square root (√(2 eps) ≈ 4.5e-4, a hand case above).
+NONZERO_AT_IDENTICAL = {"probiou"}
 
 DEGENERATE = {  # name: (pred rows, target rows), xyxy
     "zero_width": ([[1, 1, 1, 3], [0, 0, 2, 2]], [[0, 0, 2, 2], [1, 1, 1, 3]]),
@@ -614,11 +671,23 @@ DEGENERATE = {  # name: (pred rows, target rows), xyxy
     "disjoint_far": ([[0, 0, 1, 1]], [[9000, 9000, 9001, 9002]]),
     "large_coordinates": ([[0, 0, 1e4, 1e4], [0, 0, 1, 1]], [[10, 20, 9990, 9995], [9998, 9997, 1e4, 1e4]]),
 }
+DEGENERATE_ROTATED = {  # the same cases for the rotated losses: (pred rows, target rows), xywhr
+    "zero_width": ([[2, 2, 0, 2, 0.3], [1, 1, 2, 2, 0.2]], [[1, 1, 2, 2, 0.2], [2, 2, 0, 2, 0.3]]),
+    "zero_height": ([[2, 2, 2, 0, 0.3], [1, 1, 2, 2, -0.4]], [[1, 1, 2, 2, -0.4], [2, 2, 2, 0, 0.3]]),
+    "zero_width_identical": ([[1, 2, 0, 2, 0.5]], [[1, 2, 0, 2, 0.5]]),
+    "point": ([[1, 1, 0, 0, 0.3], [1, 1, 0, 0, 0], [1, 1, 2, 2, 0.6]],
+              [[1, 1, 0, 0, 0.3], [1, 1, 2, 2, 0.6], [1, 1, 0, 0, 0]]),
+    "identical": ([[3, 4.5, 4, 5, 0.4]], [[3, 4.5, 4, 5, 0.4]]),
+    "nested": ([[5, 5, 1, 1, 0.3], [5, 5, 10, 10, 0]], [[5, 5, 10, 10, 0], [5, 5, 1, 1, 0.3]]),
+    "disjoint_far": ([[0.5, 0.5, 1, 1, 0]], [[9000.5, 9001, 1, 2, 1.2]]),
+    "large_coordinates": ([[5e3, 5e3, 1e4, 1e4, 0], [0.5, 0.5, 1, 1, 0.1]],
+                          [[5e3, 5007.5, 9980, 9975, 0.02], [9999, 9998.5, 2, 1, 1.0]]),
+}
 
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_shape_dtype_and_non_negative(name, kwargs):
-    pred, target = random_boxes(37, seed=7)
+    pred, target = _random_pairs(name, 37, seed=7)
     loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     assert loss.shape == (37,) and loss.dtype == torch.float32
     assert torch.isfinite(loss).all() and (loss >= 0).all()
@@ -631,7 +700,7 @@ def test_contract_zero_at_identical_boxes(name, kwargs):
     (2w + 1)·eps / (w h) ≤ 1e-6 for the generator's sides ≥ 1 (the stock ultralytics arithmetic)."""
     if name in NONZERO_AT_IDENTICAL:
         pytest.skip(f"{name}'s formula is not 0 at identical boxes")
-    _, target = random_boxes(37, seed=8)
+    _, target = _random_pairs(name, 37, seed=8)
     torch.testing.assert_close(get_loss(name)(target, target.clone(), **kwargs, **_context(name)), torch.zeros(37),
                                rtol=0, atol=1e-6)
 
@@ -642,8 +711,9 @@ def test_contract_zero_at_identical_boxes(name, kwargs):
 def test_contract_degenerate_boxes_finite(name, kwargs, dtype, case):
     """Finite loss and input gradients in every precision. A zero-size box has float32 gradients of order 1/eps
     (1e7), beyond float16's 65504: a half input gets them saturated at its largest finite value, same sign."""
-    pred = _boxes(DEGENERATE[case][0], dtype=dtype, requires_grad=True)
-    target = _boxes(DEGENERATE[case][1], dtype=dtype, requires_grad=True)
+    rows = (DEGENERATE_ROTATED if _rotated(name) else DEGENERATE)[case]
+    pred = _boxes(rows[0], dtype=dtype, requires_grad=True)
+    target = _boxes(rows[1], dtype=dtype, requires_grad=True)
     loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     loss.sum().backward()
     assert loss.shape == (len(pred),)
@@ -663,7 +733,7 @@ def test_contract_degenerate_boxes_finite(name, kwargs, dtype, case):
 def test_contract_half_precision_input(name, kwargs, dtype):
     """Half inputs are computed in float32: the result is float32, finite and close to the float32 loss of
     the same (rounded) boxes; gradients come back finite in the input's dtype."""
-    pred, target = random_boxes(37, seed=9, dtype=dtype)
+    pred, target = _random_pairs(name, 37, seed=9, dtype=dtype)
     pred.requires_grad_(), target.requires_grad_()
     loss = get_loss(name)(pred, target, **kwargs, **_context(name))
     loss.sum().backward()
@@ -675,17 +745,21 @@ def test_contract_half_precision_input(name, kwargs, dtype):
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_empty_input(name, kwargs):
-    pred = torch.zeros(0, 4, requires_grad=True)
-    loss = get_loss(name)(pred, torch.zeros(0, 4), **kwargs, **_context(name))
+    width = 5 if _rotated(name) else 4
+    pred = torch.zeros(0, width, requires_grad=True)
+    loss = get_loss(name)(pred, torch.zeros(0, width), **kwargs, **_context(name))
     assert loss.shape == (0,)
     loss.sum().backward()
-    assert pred.grad.shape == (0, 4)
+    assert pred.grad.shape == (0, width)
 
 
 @pytest.mark.parametrize("name", list_losses())
 def test_contract_rejects_mismatched_shapes(name):
-    with pytest.raises(ValueError, match="N, 4"):
-        get_loss(name)(torch.zeros(3, 4), torch.zeros(2, 4), **_context(name))
+    width = 5 if _rotated(name) else 4
+    with pytest.raises(ValueError, match=f"N, {width}"):
+        get_loss(name)(torch.zeros(3, width), torch.zeros(2, width), **_context(name))
+    with pytest.raises(ValueError, match=f"N, {width}"):  # the other box format
+        get_loss(name)(torch.zeros(3, 9 - width), torch.zeros(3, 9 - width), **_context(name))
 
 
 @pytest.mark.parametrize("name", list_losses())

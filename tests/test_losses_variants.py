@@ -297,7 +297,7 @@ def test_wrapper_identity_is_the_formulas_limit(name):
 def test_iou_term_of_every_iou_type_loss_is_one_minus_iou():
     """The wrappers read IoU from ``terms["iou"]``: for every registered IoU-type loss it is 1 − IoU, bit for bit."""
     pred, target = random_boxes(200, seed=15)
-    names = [name for name in list_losses() if get_spec(name).iou_based and not get_spec(name).wraps]
+    names = [name for name in list_losses(boxes="xyxy") if get_spec(name).iou_based and not get_spec(name).wraps]
     assert {"iou", "ciou", "siou", "wiou", "wiou_v3", "mpdiou", "shape_iou", "piou_v2"} <= set(names)
     for name in names:
         context = {"image_size": IMAGE_SIZE, "stride": STRIDE, "iou_mean": 0.5}

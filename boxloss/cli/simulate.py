@@ -68,6 +68,9 @@ def parse_loss(text: str) -> tuple[str, str, dict]:
         spec = get_spec(name)
     except KeyError as error:
         raise ConfigError(f"losses: {error.args[0]}") from None
+    if spec.boxes != "xyxy":
+        raise ConfigError(f"losses: {name} takes rotated boxes ({spec.boxes}); the simulation regresses axis-aligned "
+                          "boxes")
     overrides = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
@@ -178,7 +181,9 @@ def plot_error_maps(path: Path, records: dict, centres: torch.Tensor) -> None:
 def parse_args(argv: list[str]) -> dict:
     """The checked settings, with ``runs`` = [(label, name, overrides), ...]."""
     args = parse_keyvalues(argv, SIMULATE_KEYS)
-    losses = args["losses"] if args["losses"] is not None else ",".join(BOX_LOSSES.names(wrapped=False))
+    losses = args["losses"]
+    if losses is None:
+        losses = ",".join(BOX_LOSSES.names(wrapped=False, boxes="xyxy"))
     args["runs"] = [parse_loss(text) for text in str(losses).split(",") if text.strip()]
     if not args["runs"]:
         raise ConfigError("losses= names no loss")

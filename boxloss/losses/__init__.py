@@ -1,8 +1,10 @@
 """Loss functions; importing this package registers them."""
 
 from . import ap_loss, classification, iou_family, iou_variants, iou_wrappers, l1_family, nwd  # noqa: F401
+from . import gaussian  # noqa: F401  (the rotated losses, registered after the axis-aligned ones)
 from ._geometry import aligned_iou, pair_geometry
 from .classification import bce, focal, iou_balanced_cls_weights
+from .gaussian import probiou_loss
 from .iou_family import ciou_loss, diou_loss, eiou_loss, focal_eiou_loss, giou_loss, iou_loss
 from .iou_variants import (mpdiou_loss, piou_v2_loss, shape_iou_loss, siou_loss, updated_iou_mean, wiou_loss,
                            wiou_v3_loss)
@@ -14,5 +16,5 @@ __all__ = [
     "aligned_iou", "pair_geometry", "bce", "focal", "iou_balanced_cls_weights", "ciou_loss", "diou_loss",
     "eiou_loss", "focal_eiou_loss", "giou_loss", "iou_loss", "focal_l1_loss", "smooth_l1_loss", "iou_balanced",
     "iou_balanced_weights", "siou_loss", "wiou_loss", "wiou_v3_loss", "updated_iou_mean", "mpdiou_loss",
-    "shape_iou_loss", "piou_v2_loss", "nwd_loss",
+    "shape_iou_loss", "piou_v2_loss", "nwd_loss", "probiou_loss",
 ]

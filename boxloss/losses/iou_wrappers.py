@@ -7,6 +7,10 @@ the registry names each combination ``<prefix>_<loss>`` (``inner_ciou``, ``focal
 The wrappers read the IoU from the base loss's terms: every IoU-type loss's ``terms["iou"]`` is exactly
 ``1 − IoU`` (tested for every registered one), so no wrapper recomputes the pair geometry. Each wrapper with
 its identity parameters (ratio = 1, [d, u] = [0, 1], power = 1) returns the wrapped loss bit for bit.
+
+Rotated losses (``LossSpec.boxes == "xywhr"``) take a wrapper only where its mathematics holds for them: Inner-IoU
+scales axis-aligned boxes with xyxy arithmetic and Alpha-IoU is defined for the paper's axis-aligned family, so
+both apply to xyxy losses only; ProbIoU is not the IoU a Focaler interval [d, u] is read on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ ALPHA_BASES = ("iou", "giou", "diou", "ciou", "eiou")  # the paper's four, and E
 def _additive(spec: LossSpec) -> bool:
     """IoU-type losses of the form 1 − IoU + penalties, to which Inner- and Focaler- add IoU − IoU'."""
     return spec.iou_based and spec.name not in FOCUSED_LOSSES
+
+
+def _inner_applies(spec: LossSpec) -> bool:
+    """Additive axis-aligned losses: the auxiliary boxes' IoU is computed on xyxy boxes."""
+    return _additive(spec) and spec.boxes == "xyxy"
+
+
+def _focaler_applies(spec: LossSpec) -> bool:
+    """Additive losses whose ``terms["iou"]`` is 1 − the IoU the interval [d, u] is read on."""
+    return _additive(spec) and spec.boxes == "xyxy"
+
+
+def _alpha_applies(spec: LossSpec) -> bool:
+    """The paper's IoU, GIoU, DIoU, CIoU, and EIoU by the same rule (axis-aligned)."""
+    return spec.name in ALPHA_BASES and spec.boxes == "xyxy"
 
 
 def _inner_iou(pred: torch.Tensor, target: torch.Tensor, ratio: float, eps: float = EPS) -> torch.Tensor:
@@ -47,7 +66,7 @@ def _inner_iou(pred: torch.Tensor, target: torch.Tensor, ratio: float, eps: floa
 
 
 @BOX_LOSSES.register_wrapper(
-    "inner", applies=_additive, formula="L + IoU − IoU_inner, IoU_inner = IoU of the boxes scaled by ratio",
+    "inner", applies=_inner_applies, formula="L + IoU − IoU_inner, IoU_inner = IoU of the boxes scaled by ratio",
     paper="Zhang, Xu, Zhang, Inner-IoU: More Effective Intersection over Union Loss with Auxiliary Bounding Box, "
           "arXiv 2311.02877",
     params={"ratio": Param(0.7, "scale of the auxiliary boxes about their centres (paper: 0.5 to 1.5; < 1 for "
@@ -78,7 +97,7 @@ def inner_terms(base_terms, pred: torch.Tensor, target: torch.Tensor, ratio: flo
 
 
 @BOX_LOSSES.register_wrapper(
-    "focaler", applies=_additive, formula="L + IoU − IoU^focaler, IoU^focaler = clamp((IoU − d)/(u − d), 0, 1)",
+    "focaler", applies=_focaler_applies, formula="L + IoU − IoU^focaler, IoU^focaler = clamp((IoU − d)/(u − d), 0, 1)",
     paper="Zhang, Zhang, Focaler-IoU: More Focused Intersection over Union Loss, arXiv 2401.10525",
     params={
         "d": Param(0.0, "lower end d of the IoU interval mapped linearly onto [0, 1] (authors' code: 0); needs "
@@ -114,7 +133,7 @@ def focaler_terms(base_terms, pred: torch.Tensor, target: torch.Tensor, d: float
 
 
 @BOX_LOSSES.register_wrapper(
-    "alpha", applies=lambda spec: spec.name in ALPHA_BASES, formula="1 − IoU^α + Σ penalty^α",
+    "alpha", applies=_alpha_applies, formula="1 − IoU^α + Σ penalty^α",
     paper="He et al., Alpha-IoU: A Family of Power Intersection over Union Losses for Bounding Box Regression, "
           "NeurIPS 2021, arXiv 2110.13675",
     params={"power": Param(3.0, "exponent α on every term (paper: 3)", lambda a: a > 0, "> 0")})
