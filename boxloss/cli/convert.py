@@ -12,19 +12,24 @@
         json=../shared/datasets/coco128/annotations/instances_train2017.json out=datasets/coco128-yolo
     python scripts/convert.py coco images=../shared/datasets/coco128/train2017 \\
         json=../shared/datasets/coco128/annotations/instances_train2017.json out=datasets/coco128-seg task=segment
+    python scripts/convert.py coco images=../shared/datasets/coco128/train2017 \\
+        json=../shared/datasets/coco128/annotations/instances_train2017.json out=datasets/coco128-obb task=obb
+    python scripts/convert.py dota src=../shared/datasets/dota-example out=datasets/dota-example-yolo
+    python scripts/convert.py dota src=DOTA out=datasets/dota-1024 tile=1024 gap=200
     python scripts/convert.py split data=datasets/mine-train-only/data.yaml val=0.2 seed=0 out=datasets/resplit
 
-The format comes first (voc, coco or split), then key=value arguments; ``convert.py voc --help`` lists that format's
-keys. ``voc src=`` keeps the official ``ImageSets/Main`` split; ``val=/test=/seed=`` (or a folder without
+The format comes first (voc, coco, dota or split), then key=value arguments; ``convert.py voc --help`` lists that
+format's keys. ``voc src=`` keeps the official ``ImageSets/Main`` split; ``val=/test=/seed=`` (or a folder without
 ``ImageSets``, or ``annotations=``) make a seeded stratified split instead, by default ``val=0.2 seed=0`` with a
-warning; ``split=NAME`` puts everything into one split; ``train_list=FILE`` (and ``val_list=``, ``test_list=``)
-take an official split from list files, and ``val=/seed=`` with them carve val out of the train list only. The
-conventions (VOC 1-based inclusive corners, class order, how XMLs are matched to images, the split algorithm,
-crowd regions) are documented in ``boxloss.convert.voc``, ``boxloss.convert.split`` and ``boxloss.convert.coco``.
-The full report is written to ``<out>/conversion_report.json``. Bad arguments or malformed input print one line
-naming the problem (the file and object for a malformed annotation, the key for a bad value) and exit with status
-2, leaving no output folder behind. The ``--flag`` spelling of earlier releases (``voc --src DIR --out DIR``,
-``--split-list train=FILE``) still runs, with a one-line deprecation note; a command line takes one grammar.
+warning; ``split=NAME`` puts everything into one split; ``train_list=FILE`` (and ``val_list=``, ``test_list=``) take
+an official split from list files, and ``val=/seed=`` with them carve val out of the train list only. The
+conventions (VOC 1-based inclusive corners, class order, how XMLs are matched to images, the split algorithm, crowd
+regions, DOTA's corners and difficult flags, tiling) are documented in ``boxloss.convert.voc``,
+``boxloss.convert.split``, ``boxloss.convert.coco`` and ``boxloss.convert.dota``. The full report is written to
+``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem (the file and
+object for a malformed annotation, the key for a bad value) and exit with status 2, leaving no output folder behind.
+The ``--flag`` spelling of earlier releases (``voc --src DIR --out DIR``, ``--split-list train=FILE``) still runs,
+with a one-line deprecation note; a command line takes one grammar.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from ..keyvalues import (HELP_FLAGS, OneLineParser, deprecation_note, flags_give
 from ..param import Param
 
 PROG = "convert.py"
-USAGE = "convert.py voc|coco|split key=value ... (convert.py voc --help lists the keys of voc)"
+USAGE = "convert.py voc|coco|dota|split key=value ... (convert.py voc --help lists the keys of voc)"
 
 
 def _path(doc: str) -> Param:
@@ -75,8 +80,22 @@ COCO_KEYS = {
     "json": _path("instances JSON (required), e.g. annotations/instances_train2017.json"),
     "split": Param(None, "split name (default: from the JSON name, instances_train2017 -> train2017)",
                    value_type=str),
-    "task": Param("detect", "labels: boxes (detect) or one polygon per object (segment)",
-                  choices=("detect", "segment")),
+    "task": Param("detect", "labels: boxes (detect), one polygon per object (segment), or the minimum-area "
+                  "rectangle of each object's polygon (obb)", choices=("detect", "segment", "obb")),
+    **OUTPUT_KEYS,
+}
+DOTA_KEYS = {
+    "src": _path("DOTA folder of one split (images/, labelTxt/), or a root of train/, val/, test/ such folders"),
+    "images": _path("instead of src=: the folder of the images"),
+    "labels": _path("with images=: the folder of DOTA's .txt label files"),
+    "split": Param(None, "name of the one split (default train; data.yaml's val points at it too)", value_type=str),
+    "classes": Param(None, "comma-separated class names in index order (default: DOTA's order, else sorted names)",
+                     value_type=str),
+    "difficult": Param("keep", "objects flagged difficult: keep (written and counted; ultralytics' DOTA labels keep "
+                       "them) or drop", choices=("keep", "drop")),
+    "tile": Param(0, "cut every image into tiles of this many pixels with ultralytics' DOTA splitter (0: whole "
+                  "images)", lambda value: value >= 0, ">= 0"),
+    "gap": Param(200, "overlap of neighbouring tiles in pixels (with tile=)", lambda value: value >= 0, ">= 0"),
     **OUTPUT_KEYS,
 }
 SPLIT_KEYS = {
@@ -87,9 +106,10 @@ SPLIT_KEYS = {
     "seed": Param(0, "seed of the split; the same seed, the same split"),
     **OUTPUT_KEYS,
 }
-FORMATS = {"voc": VOC_KEYS, "coco": COCO_KEYS, "split": SPLIT_KEYS}
+FORMATS = {"voc": VOC_KEYS, "coco": COCO_KEYS, "dota": DOTA_KEYS, "split": SPLIT_KEYS}
 TITLES = {"voc": "voc keys (Pascal VOC XML: a VOC folder, or any folders of XMLs and images)",
           "coco": "coco keys (COCO instances JSON)",
+          "dota": "dota keys (DOTA's text labels: oriented boxes, written as YOLO-OBB)",
           "split": "split keys (re-split a YOLO dataset, e.g. one with only a train split)"}
 
 
@@ -131,6 +151,15 @@ def _coco(settings: dict):
                         copy=settings["copy"], force=settings["force"], task=settings["task"])
 
 
+def _dota(settings: dict):
+    from ..convert import convert_dota
+
+    classes = [c.strip() for c in settings["classes"].split(",")] if settings["classes"] else None
+    return convert_dota(_out(settings), src=settings["src"], images=settings["images"], labels=settings["labels"],
+                        split=settings["split"], classes=classes, difficult=settings["difficult"],
+                        tile=settings["tile"], gap=settings["gap"], copy=settings["copy"], force=settings["force"])
+
+
 def _split(settings: dict):
     from ..convert import split_dataset
 
@@ -149,7 +178,7 @@ def _out(settings: dict) -> str:
     return settings["out"]
 
 
-CONVERTERS = {"voc": _voc, "coco": _coco, "split": _split}
+CONVERTERS = {"voc": _voc, "coco": _coco, "dota": _dota, "split": _split}
 
 
 def _main(argv: list[str]) -> int:
@@ -166,7 +195,7 @@ def _main(argv: list[str]) -> int:
     fmt, args = argv[0], argv[1:]
     if fmt not in FORMATS:
         problem = f"{fmt!r}: the format comes first" if "=" in fmt else f"unknown format {fmt!r}"
-        raise ConfigError(f"{problem}: voc, coco or split; usage: {USAGE}")
+        raise ConfigError(f"{problem}: {', '.join(FORMATS)}; usage: {USAGE}")
     settings = parse_keyvalues(args, FORMATS[fmt], text_as_typed=True)
     # (split, file) in the order given, as the report lists them
     settings["split_lists"] = [(key[:-len("_list")], settings[key]) for key in raw_keyvalues(args) if key in LIST_KEYS]

@@ -30,6 +30,20 @@ image are clipped to it and counted (``segments.points_clipped``). The box ultra
 the polygon's extent (for coco128 within a pixel of COCO's ``bbox``). Evaluating masks with ``val.py
 coco_json=<the official JSON>`` uses the official segmentations, crowd regions as ignore regions.
 
+Oriented boxes (``task="obb"``, ``convert.py coco task=obb``). Each kept object is written as a YOLO-OBB line ``cls
+x1 y1 x2 y2 x3 y3 x4 y4``: the minimum-area rectangle of its polygon, made as for ``task="segment"`` (several
+polygons joined, an RLE mask traced) and clipped to the image, fitted by ultralytics' own ``xyxyxyxy2xywhr``
+(OpenCV's ``minAreaRect``; :mod:`boxloss.convert.obb`) and written as its ``xywhr2xyxyxyxy`` corners, so ultralytics
+reads back the rectangle written. Real images with real objects, for oriented boxes: the rectangle follows the
+object's outline, where the COCO box is axis-aligned. A large object's rectangle, turned against the image's edges,
+can reach past them so far that its extent is larger than the image, which ultralytics' label check refuses (it
+would skip the whole image); such an object gets the least-area rectangle holding its polygon whose extent stays in
+the image instead (counted, ``segments.fitted_in_image``; coco128: 28 of 929). Crowd regions are dropped and counted
+as for boxes; an object without a polygon is dropped and counted (``no_polygon``), not written as its axis-aligned
+box, which would claim an orientation (0) that nothing measured; a rectangle the dataset check would refuse is
+dropped as ``degenerate`` (no area) or ``outside_image`` (its extent, which may reach past the image where the
+rectangle is turned, has its centre or size outside it).
+
 Split. The split name defaults to the JSON file name without a leading ``instances_``
 (``instances_train2017.json`` -> ``train2017``). ``data.yaml`` points both ``train`` and ``val`` at it;
 convert another JSON into another folder for a separate validation set.
@@ -60,13 +74,18 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
-from ..data.yolo_format import polygon_label_line, write_data_yaml, xyxy_label_line
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_split_name, image_inside,
-                     output_paths, place_image, relative_reference)
+import numpy as np
+
+from ..data.yolo_format import polygon_label_line, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, check_split_name, image_inside, output_paths,
+                     relative_reference)
+from .writer import OutputImage, write_yolo_dataset
 
 __all__ = ["convert_coco", "split_name_from_json", "coco_bbox_to_xyxy", "category_mapping", "TASKS"]
 
-TASKS = ("detect", "segment")  # what the labels hold: boxes, or one polygon per object
+TASKS = ("detect", "segment", "obb")  # what the labels hold: boxes, one polygon or one oriented box per object
+TASK_HEADERS = {"segment": "Labels: one polygon per object (YOLO segment lines).\n",
+                "obb": "Labels: the minimum-area rectangle of each object's polygon (YOLO-OBB lines).\n"}
 
 
 def split_name_from_json(json_path: Union[str, Path]) -> str:
@@ -151,8 +170,9 @@ def _image_size(image: dict, path: Path, json_path: Path) -> tuple[float, float]
                               f"({error})") from None
 
 
-def _segment_line(report: ConversionReport, cls: int, segmentation, width: float, height: float) -> Optional[str]:
-    """The segment line of one kept object, or None when it has no polygon (the caller drops it)."""
+def _polygon(report: ConversionReport, segmentation, width: float, height: float) -> Optional[np.ndarray]:
+    """The (P, 2) pixel polygon of one kept object, clipped to the image, or None when it has none (the caller drops
+    it); how it was made and the vertices clipped go to ``report.segments``."""
     from .polygons import segment_polygon
 
     polygon, source = segment_polygon(segmentation, int(height), int(width))
@@ -164,7 +184,36 @@ def _segment_line(report: ConversionReport, cls: int, segmentation, width: float
     clipped = int((inside != polygon).any(axis=1).sum())
     if clipped:
         report.segments["points_clipped"] = report.segments.get("points_clipped", 0) + clipped
-    return polygon_label_line(cls, inside / (width, height))
+    return inside
+
+
+def _box_line(report: ConversionReport, cls: int, segmentation, box, width: float, height: float):
+    return xyxy_label_line(cls, box, width, height), ""
+
+
+def _segment_line(report: ConversionReport, cls: int, segmentation, box, width: float, height: float):
+    """``(segment line, "")`` of one kept object, or ``(None, "no_polygon")``."""
+    polygon = _polygon(report, segmentation, width, height)
+    if polygon is None:
+        return None, "no_polygon"
+    return polygon_label_line(cls, polygon / (width, height)), ""
+
+
+def _obb_line(report: ConversionReport, cls: int, segmentation, box, width: float, height: float):
+    """``(oriented-box line, "")`` of one kept object: the minimum-area rectangle of its polygon (clipped to the
+    image); ``(None, reason)`` without a polygon, or for a rectangle the dataset check would refuse."""
+    from .obb import minimum_area_rectangle, obb_label_line
+
+    polygon = _polygon(report, segmentation, width, height)
+    if polygon is None:
+        return None, "no_polygon"
+    corners, fitted = minimum_area_rectangle(polygon, (width, height))
+    if fitted:
+        report.segments["fitted_in_image"] = report.segments.get("fitted_in_image", 0) + 1
+    return obb_label_line(cls, corners, width, height)
+
+
+LABEL_LINES = {"detect": _box_line, "segment": _segment_line, "obb": _obb_line}  # task -> the line of one object
 
 
 def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Union[str, Path], *,
@@ -179,7 +228,8 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
         split: split folder name; default from the JSON file name (:func:`split_name_from_json`).
         copy: copy images instead of symlinking them.
         force: replace an existing output folder written by a previous conversion.
-        task: ``"detect"`` (box lines) or ``"segment"`` (one polygon line per object; module docstring).
+        task: ``"detect"`` (box lines), ``"segment"`` (one polygon line per object) or ``"obb"`` (one oriented-box
+            line per object; module docstring).
 
     Returns:
         The :class:`ConversionReport` (``file`` = image file name, ``index`` = annotation id), also written to
@@ -219,49 +269,40 @@ def convert_coco(images: Union[str, Path], json_path: Union[str, Path], out: Uni
 
     report = ConversionReport("coco", str(json_path), str(out), names, "category ids sorted", task=task)
     report.boxes_per_class = dict.fromkeys(names, 0)
-    with atomic_output(out, force, protect=images) as tmp:
-        (tmp / "images" / split).mkdir(parents=True)
-        (tmp / "labels" / split).mkdir(parents=True)
-        for image in data["images"]:
-            path = sources[image["id"]]
-            width, height = _image_size(image, path, json_path)
-            lines = []
-            for ann in by_image[image["id"]]:
-                report.boxes_read += 1
-                file, bbox = image["file_name"], ann["bbox"]
-                if ann.get("iscrowd", 0):
-                    report.drop(file, ann["id"], "crowd", bbox)
-                    continue
-                if bbox[2] <= 0 or bbox[3] <= 0:
-                    report.drop(file, ann["id"], "degenerate", bbox)
-                    continue
-                box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
-                if box is None:
-                    continue
-                cls = class_index[ann["category_id"]]
-                line = (xyxy_label_line(cls, box, width, height) if task == "detect" else
-                        _segment_line(report, cls, ann.get("segmentation"), width, height))
-                if line is None:
-                    report.drop(file, ann["id"], "no_polygon", bbox)
-                    continue
-                report.boxes_per_class[names[cls]] += 1
-                lines.append(line)
-            target, label = output_paths(tmp, split, names_of[image["id"]])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            label.parent.mkdir(parents=True, exist_ok=True)
-            place_image(path, target, copy)
-            label.write_text("".join(f"{line}\n" for line in lines))
-            report.boxes_written += len(lines)
-            report.empty_label_files += not lines
-            report.images += 1
-        report.images_per_split[split] = report.images
+    images_out = (_labelled_image(report, image, by_image[image["id"]], sources[image["id"]], names_of[image["id"]],
+                                  json_path, class_index, task) for image in data["images"])
+    header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
+              f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
+              + TASK_HEADERS.get(task, "")
+              + "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
+              f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
+    return write_yolo_dataset(out, {split: images_out}, report, header=header,
+                              entries={"train": f"images/{split}", "val": f"images/{split}"},
+                              extra={"coco_category_ids": category_ids}, copy=copy, force=force, protect=images)
 
-        header = (f"Written by boxloss.convert.coco from {json_path.resolve()}\n"
-                  f"Classes: COCO category ids sorted -> 0..{len(names) - 1}; coco_category_ids[i] is class i's id.\n"
-                  + ("Labels: one polygon per object (YOLO segment lines).\n" if task == "segment" else "")
-                  + "iscrowd=1 regions are not in the labels; evaluate against the official JSON to ignore them.\n"
-                  f"val is the same split as train. See {REPORT_NAME} for what was clipped or dropped.")
-        write_data_yaml(tmp / "data.yaml", out, {"train": f"images/{split}", "val": f"images/{split}"}, names,
-                        header, extra={"coco_category_ids": category_ids})
-        report.write_json(tmp / REPORT_NAME)
-    return report
+
+def _labelled_image(report: ConversionReport, image: dict, annotations: list[dict], path: Path, name: str,
+                    json_path: Path, class_index: dict[int, int], task: str) -> OutputImage:
+    """One image of the output with the label lines of its kept objects; clips and drops go to ``report``."""
+    width, height = _image_size(image, path, json_path)
+    lines, classes = [], []
+    for ann in annotations:
+        report.boxes_read += 1
+        file, bbox = image["file_name"], ann["bbox"]
+        if ann.get("iscrowd", 0):
+            report.drop(file, ann["id"], "crowd", bbox)
+            continue
+        if bbox[2] <= 0 or bbox[3] <= 0:
+            report.drop(file, ann["id"], "degenerate", bbox)
+            continue
+        box = report.clip_box(file, ann["id"], bbox, coco_bbox_to_xyxy(bbox), width, height)
+        if box is None:
+            continue
+        cls = class_index[ann["category_id"]]
+        line, reason = LABEL_LINES[task](report, cls, ann.get("segmentation"), box, width, height)
+        if line is None:
+            report.drop(file, ann["id"], reason, bbox)
+            continue
+        lines.append(line)
+        classes.append(report.class_names[cls])
+    return OutputImage(name, lines, classes, source=path)

@@ -9,14 +9,18 @@ size, 6 decimals).
 
 The report counts every box read, written, clipped (per side) and dropped (per reason, with the source
 file, the object index or annotation id and the box as written in the source), so that
-``boxes_read == boxes_written + len(dropped)`` always holds. Drop reasons:
+``boxes_read == boxes_written + len(dropped)`` always holds -- except for a tiled DOTA conversion, where an object
+is written once per tile holding it, and ``boxes_read == tiling["objects"] + len(dropped)`` holds instead. Drop
+reasons:
 
 ``degenerate``     the source box has no extent (VOC ``xmax <= xmin`` or ``ymax <= ymin``: a click, not a
-                   drag; COCO ``width <= 0`` or ``height <= 0``)
-``outside_image``  nothing of the box is left after clipping it to the image
+                   drag; COCO ``width <= 0`` or ``height <= 0``; oriented: corners enclosing no area)
+``outside_image``  nothing of the box is left after clipping it to the image (oriented boxes, which are not
+                   clipped: the corners' extent has its centre outside the image)
 ``crowd``          COCO ``iscrowd=1`` region (YOLO labels have no ignore regions)
-``no_polygon``     COCO ``task=segment``: the object's segmentation holds no polygon of three points
-``difficult``      VOC ``difficult=1`` object, only when the caller asked to drop them
+``no_polygon``     COCO ``task=segment`` or ``task=obb``: the object's segmentation holds no polygon of three points
+``difficult``      VOC or DOTA ``difficult=1`` object, only when the caller asked to drop them
+``in_no_tile``     DOTA ``tile=``: less than 70 % of the object lies in any one tile (ultralytics' splitter)
 
 Datasets are treated as possibly hostile: an image an annotation names (VOC ``<filename>``, COCO ``file_name``)
 is taken only when it is a relative path that stays inside the images folder, also after following symlinks, and
@@ -44,7 +48,8 @@ from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
 SIDES = ("left", "top", "right", "bottom")
-DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult", "no_polygon")
+DROP_REASONS = ("degenerate", "outside_image", "crowd", "difficult", "no_polygon", "in_no_tile")
+TASK_LABELS = {"segment": "one polygon per object", "obb": "one oriented box (four corners) per object"}
 
 
 class ConversionError(ValueError):
@@ -89,9 +94,11 @@ class ConversionReport:
     ``images_without_annotation`` and ``annotations_without_image`` list every source file left out because it
     has no partner (all of them here, a few in :meth:`summary`). ``split_lists`` records the list files an official
     split was read from (split -> file, rows, images) and ``unlisted_images`` the annotated images in none of them.
-    ``task`` is what the labels hold (``detect``: boxes; ``segment``: one polygon per object), and ``segments``
-    counts the polygons made from several (``joined``) or from an RLE mask (``rle``), and the vertices clipped to
-    the image (``points_clipped``).
+    ``task`` is what the labels hold (``detect``: boxes; ``segment``: one polygon per object; ``obb``: one
+    oriented box per object), and ``segments`` counts the polygons made from several (``joined``) or from an RLE
+    mask (``rle``), and the vertices clipped to the image (``points_clipped``). ``tiling`` describes a tiled DOTA
+    conversion: tile and gap (px), the IoF threshold, source images, tiles, objects written in at least one tile,
+    and the label lines left out of a tile because their extent leaves it (``lines_outside``).
     """
 
     format: str
@@ -119,6 +126,7 @@ class ConversionReport:
     unlisted_images: list[str] = field(default_factory=list)
     task: str = "detect"
     segments: dict[str, int] = field(default_factory=dict)
+    tiling: dict[str, float] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------- recording
     def drop(self, file: str, index: Union[int, str], reason: str, box) -> None:
@@ -214,8 +222,15 @@ class ConversionReport:
             more = f", ... {len(where) - examples} more" if len(where) > examples else ""
             lines.append(f"    {reason} {count}: {', '.join(where[:examples])}{more}")
         if self.task != "detect":
-            made = ", ".join(f"{k} {v}" for k, v in self.segments.items()) or "every one a single polygon"
-            lines.append(f"  labels  {self.task}: one polygon per object ({made})")
+            made = ", ".join(f"{k} {v}" for k, v in self.segments.items()) or \
+                ("every one a single polygon" if self.task == "segment" else "")
+            lines.append(f"  labels  {self.task}: {TASK_LABELS[self.task]}" + (f" ({made})" if made else ""))
+        if self.tiling:
+            tiling = self.tiling
+            lines.append(f"  tiles   {tiling['tiles']} of {tiling['tile']} px overlapping by {tiling['gap']} px from "
+                         f"{tiling['source_images']} images (ultralytics' DOTA splitter); {tiling['objects']} objects "
+                         f"in {self.boxes_written} label lines (an object in several tiles is in each), "
+                         f"{tiling['lines_outside']} lines left out of a tile they leave")
         if self.kept_flagged:
             lines.append("  kept although flagged: " + ", ".join(f"{k} {v}" for k, v in self.kept_flagged.items()))
         lines += [f"  warning: {w}" for w in self.warnings]

@@ -38,15 +38,15 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
 from ..data.embedded import check_data
-from ..data.yolo_format import SPLITS, label_path, read_labels, split_images, write_data_yaml, write_labels
+from ..data.yolo_format import SPLITS, label_path, read_labels, split_images
 from ..errors import ConfigError
-from .report import REPORT_NAME, ConversionError, ConversionReport, atomic_output, output_paths, place_image
+from .report import ConversionError, ConversionReport
+from .writer import OutputImage, write_yolo_dataset
 
 __all__ = ["DEFAULT_VAL", "StratifiedSplit", "check_split_options", "split_dataset", "split_rule", "split_sizes",
            "stratified_split"]
@@ -223,27 +223,13 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
     report.warnings += [f"the source's {split} split ({', '.join(spec.entries(split))}) is not in from="
                         f"{','.join(sources)}: not in the output" for split in others]
 
-    with atomic_output(out, force, protect=spec.root) as tmp:
-        for split, names in result.splits.items():
-            report.add_split(split)
-            for name in names:
-                target, label = output_paths(tmp, split, name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                place_image(images[name].resolve(), target, copy)
-                _copy_label(label_path(images[name]), label)
-                report.boxes_read += len(rows[name])
-                report.count_image(split, [spec.names[row[0]] for row in rows[name]])
-        header = (f"Written by boxloss.convert.split from {Path(data_yaml).resolve()} ({', '.join(sources)})\n"
-                  f"Split: {rule}; the same options give the same split.")
-        write_data_yaml(tmp / "data.yaml", out, {split: f"images/{split}" for split in result.splits}, spec.names,
-                        header)
-        report.write_json(tmp / REPORT_NAME)
-    return report
+    def output(names: Sequence[str]) -> Iterable[OutputImage]:
+        for name in names:
+            report.boxes_read += len(rows[name])
+            yield OutputImage(name, classes=[spec.names[row[0]] for row in rows[name]], source=images[name].resolve(),
+                              label_file=label_path(images[name]))
 
-
-def _copy_label(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_file():
-        shutil.copyfile(source, target)
-    else:  # no label file: an image without objects
-        write_labels(target, [])
+    header = (f"Written by boxloss.convert.split from {Path(data_yaml).resolve()} ({', '.join(sources)})\n"
+              f"Split: {rule}; the same options give the same split.")
+    return write_yolo_dataset(out, {split: output(names) for split, names in result.splits.items()}, report,
+                              header=header, copy=copy, force=force, protect=spec.root)

@@ -91,11 +91,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Mapping, Optional, Sequence, Union
 
-from ..data.yolo_format import IMG_FORMATS, write_data_yaml, write_labels, xyxy_label_line
-from .report import (REPORT_NAME, ConversionError, ConversionReport, atomic_output, check_class_names,
-                     check_split_name, image_inside, output_paths, place_image, relative_reference)
+from ..data.yolo_format import IMG_FORMATS, xyxy_label_line
+from .report import (REPORT_NAME, ConversionError, ConversionReport, check_class_names, check_split_name,
+                     image_inside, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
 from .split_lists import ListedSplit, SplitList, assign_listed, read_split_list
+from .writer import OutputImage, write_yolo_dataset
 
 __all__ = ["CLASS_PRESETS", "Pairing", "VocObject", "VocAnnotation", "convert_voc", "convert_voc_folders",
            "pair_annotations", "parse_voc_xml", "voc_corners_to_xyxy"]
@@ -381,23 +382,11 @@ def _new_report(source: str, out: Path, items: Sequence[AnnotatedImage], classes
 def _write(out: Path, force: bool, protect: Sequence[Path], labelled: dict[str, list], report: ConversionReport,
            entries: dict[str, str], header: str, copy: bool) -> ConversionReport:
     """Write ``labelled`` (split -> [(AnnotatedImage, labels)]), data.yaml and the report, atomically."""
-    with atomic_output(out, force, protect=protect) as tmp:
-        for split_name, pairs in labelled.items():
-            (tmp / "images" / split_name).mkdir(parents=True)
-            (tmp / "labels" / split_name).mkdir(parents=True)
-            report.add_split(split_name)
-            for item, labels in pairs:
-                target, label = output_paths(tmp, split_name, item.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                place_image(item.image, target, copy)
-                label.parent.mkdir(parents=True, exist_ok=True)
-                write_labels(label, [line for _, line in labels])
-                report.count_image(split_name, [name for name, _ in labels])
-        if "val" not in entries:
-            report.warnings.append("no val split: data.yaml has no 'val' entry, ultralytics needs one to train")
-        write_data_yaml(tmp / "data.yaml", out, entries, report.class_names, header)
-        report.write_json(tmp / REPORT_NAME)
-    return report
+    splits = {split_name: [OutputImage(item.name, [line for _, line in labels], [name for name, _ in labels],
+                                       source=item.image) for item, labels in pairs]
+              for split_name, pairs in labelled.items()}
+    return write_yolo_dataset(out, splits, report, header=header, entries=entries, copy=copy, force=force,
+                              protect=protect)
 
 
 def _header(source: str, order: str, rule: str) -> str:

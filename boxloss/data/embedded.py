@@ -6,7 +6,8 @@ take either, so the YOLO-format layer below (:mod:`.yolo_format`) only ever sees
 ``shapes`` is the synthetic generator's default size (400 train / 100 val images); ``shapes-mini`` the same
 generator at smoke-test size (48 / 24), for tests, CI and a first try. ``shapes-seg`` and ``shapes-pose`` (and their
 ``-mini`` sizes) are the same images labelled for instance segmentation (the visible part's polygon) and for pose
-(four extreme points per object). See :mod:`boxloss.data.synthetic`.
+(four extreme points per object); ``shapes-obb`` (and ``-mini``) draws the same shapes turned to any angle, labelled
+with each one's exact oriented rectangle. See :mod:`boxloss.data.synthetic`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ EMBEDDED_DATASETS: dict[str, dict[str, Any]] = {
     "shapes": {}, "shapes-mini": MINI,
     "shapes-seg": {"task": "segment"}, "shapes-seg-mini": {**MINI, "task": "segment"},
     "shapes-pose": {"task": "pose"}, "shapes-pose-mini": {**MINI, "task": "pose"},
+    "shapes-obb": {"task": "obb"}, "shapes-obb-mini": {**MINI, "task": "obb"},
 }
+# task -> (the name suffix of its embedded dataset, what its labels hold), for the refusal that points to it
+TASK_DATASETS = {"segment": ("-seg", "polygon labels"), "pose": ("-pose", "keypoint labels"),
+                 "obb": ("-obb", "oriented-box labels")}
 EMBEDDED_SPLITS = ("train", "val")  # the generator writes no test split
 
 
@@ -33,7 +38,7 @@ def is_embedded(data: Any) -> bool:
 
 
 def embedded_task(data: str) -> str:
-    """The label set of an embedded dataset: detect, segment or pose."""
+    """The label set of an embedded dataset: detect, segment, pose or obb."""
     return EMBEDDED_DATASETS[data].get("task", "detect")
 
 
@@ -72,13 +77,16 @@ def check_data(data: Any, splits: Sequence[str] = ("train", "val"), *,
 
 
 def _check_embedded_task(data: str, task: str) -> None:
-    """A segmentation or pose model on an embedded dataset of another label set: say which one to use."""
+    """A segmentation, pose or oriented-box model on an embedded dataset of another label set: say which one to
+    use."""
     have = embedded_task(data)
     if task == "detect" or have == task:
         return
-    suffix = {"segment": "-seg", "pose": "-pose"}[task]
-    base = data.replace("-seg", "").replace("-pose", "")
+    suffix, needs = TASK_DATASETS[task]
+    base = data
+    for other, _ in TASK_DATASETS.values():
+        base = base.replace(other, "")
     wanted = base.replace("shapes", f"shapes{suffix}", 1)
-    needs = "polygon labels" if task == "segment" else "keypoint labels"
-    raise ConfigError(f"a {TASK_KINDS[task]} model needs {needs}: data={data} has {TASK_KINDS[have]} labels "
-                      f"(use data={wanted})")
+    model = TASK_KINDS[task]
+    raise ConfigError(f"{'an' if model[0] in 'aeiou' else 'a'} {model} model needs {needs}: data={data} has "
+                      f"{TASK_KINDS[have]} labels (use data={wanted})")

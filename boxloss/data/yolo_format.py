@@ -17,6 +17,11 @@ exactly the ones its data loader trains and validates on:
   does (:func:`read_instances` also keeps each line's polygon or keypoints). A missing label file is an image
   without objects. A segmentation model needs a polygon for every object (ultralytics refuses a file that mixes
   polygons and boxes, and a dataset without polygons).
+- **oriented boxes** (task ``obb``): one ``cls x1 y1 x2 y2 x3 y3 x4 y4`` line per object, the four corners in any
+  order, normalised (ultralytics' YOLO-OBB format; it reads them as their minimum-area rectangle). Corners may lie
+  outside the image, as those of an object cut by a tile's edge do (dota8 has one at 1.057), while the corners'
+  extent keeps its centre and size in [0, 1] (ultralytics' own check, the one every polygon line gets here). A
+  detection model reads such a line as its extent (DOTA's horizontal-box task), as it reads any polygon.
 - **names**: a list, or ``{index: name}`` indexed 0..n-1, or only ``nc``.
 
 Pure Python (PyYAML, Pillow for image headers); nothing here imports ultralytics, and nothing of ``boxloss.data``:
@@ -44,7 +49,9 @@ COORD_TOLERANCE = 1e-6  # normalised coordinates a hair outside [0, 1] are round
 SPLITS = ("train", "val", "test")
 
 Label = tuple[int, float, float, float, float]  # cls, cx, cy, w, h (normalised)
-TASK_KINDS = {"detect": "detection", "segment": "segmentation", "pose": "pose"}
+TASK_KINDS = {"detect": "detection", "segment": "segmentation", "pose": "pose", "obb": "oriented-box"}
+OBB_LINE = "cls x1 y1 x2 y2 x3 y3 x4 y4"  # one oriented box: four corners, normalised
+MIN_OBB_WIDTH = 1e-5  # normalised; corners spanning a narrower strip (0.01 px at 1024 px) enclose no box
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,71 @@ def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = No
                          lambda instance, line: tuple(float(v) for v in line.split()))
 
 
+ObbLabel = tuple[int, tuple[tuple[float, float], ...]]  # cls, the four corners (x, y), normalised
+
+
+def _cross(o: Sequence[float], a: Sequence[float], b: Sequence[float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def convex_hull(points: Iterable[Sequence[float]]) -> list[tuple[float, float]]:
+    """The convex hull of 2-D points, counter-clockwise in a y-up frame, collinear points left out (Andrew's
+    monotone chain); fewer than three points where they are all collinear."""
+    ordered = sorted(set((float(x), float(y)) for x, y in points))
+    if len(ordered) < 3:
+        return ordered
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for chain, walk in ((lower, ordered), (upper, reversed(ordered))):
+        for point in walk:
+            while len(chain) >= 2 and _cross(chain[-2], chain[-1], point) <= 0:
+                chain.pop()
+            chain.append(point)
+    return lower[:-1] + upper[:-1]
+
+
+def minimum_width(points: Iterable[Sequence[float]]) -> float:
+    """The width of the narrowest strip holding every point: the least, over the convex hull's edges, of the
+    farthest point's distance to that edge's line (0 for collinear points)."""
+    hull = convex_hull(points)
+    if len(hull) < 3:
+        return 0.0
+    widths = []
+    for start, end in zip(hull, hull[1:] + hull[:1]):
+        length = math.hypot(end[0] - start[0], end[1] - start[1])
+        widths.append(max(abs(_cross(start, end, point)) for point in hull) / length)
+    return min(widths)
+
+
+def parse_obb_line(line: str) -> ObbLabel | None:
+    """``(cls, ((x1, y1), ..., (x4, y4)))`` of one YOLO-OBB label line ``cls x1 y1 x2 y2 x3 y3 x4 y4``; None for a
+    blank line.
+
+    Raises ValueError naming what is wrong: not 9 numbers, a class that is not a non-negative integer, the corners'
+    extent outside [0, 1] (the checks of :func:`parse_label_line`), or corners that enclose no box (all within a
+    strip narrower than ``MIN_OBB_WIDTH``: coincident or collinear).
+    """
+    fields = line.split()
+    if not fields:
+        return None
+    if len(fields) != 9:
+        got = f"a polygon of {(len(fields) - 1) // 2} points" if len(fields) >= 7 and len(fields) % 2 else \
+            f"{len(fields)} numbers"
+        raise ValueError(f"expected the four corners '{OBB_LINE}' (9 numbers), got {got}")
+    cls = parse_label_line(line)[0]
+    values = [float(v) for v in fields[1:]]
+    corners = tuple(zip(values[0::2], values[1::2]))
+    if minimum_width(corners) < MIN_OBB_WIDTH:
+        raise ValueError(f"degenerate oriented box: its corners enclose no area ({line.strip()!r})")
+    return cls, corners
+
+
+def read_obb_labels(path: str | os.PathLike) -> list[ObbLabel]:
+    """The oriented boxes of a YOLO-OBB label file (lines equal in every value dropped, the first kept, as
+    ultralytics drops them); [] for a missing file; ValueError ``<file>:<line>: <what is wrong>``."""
+    return _parse_unique(path, parse_obb_line, lambda row, line: tuple(float(v) for v in line.split()))
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
 
@@ -361,7 +433,7 @@ def keypoint_shape(spec: DataSpec) -> tuple[int, int] | None:
 
 
 def check_splits_and_task(splits: Sequence[str], task: str) -> None:
-    """Each of ``splits`` is train, val or test and ``task`` detect, segment or pose; ConfigError otherwise."""
+    """Each of ``splits`` is train, val or test and ``task`` one of TASK_KINDS; ConfigError otherwise."""
     for split in splits:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} must be one of {', '.join(SPLITS)}")
@@ -378,8 +450,9 @@ def check_dataset(data_yaml: str | os.PathLike, splits: Sequence[str] = ("train"
     ``splits`` lists images that exist and, with ``labels``, every label line of those splits parses and names a
     class of the dataset (``file:line``). Ultralytics would skip a malformed label file with a warning and train
     without it; a benchmark should not. ``task`` is the model's: ``pose`` needs the YAML's ``kpt_shape``;
-    ``segment`` needs a polygon on every label line (checked with ``labels``). A config's ``data:``, which may also
-    name an embedded dataset, is checked by :func:`boxloss.data.embedded.check_data`.
+    ``segment`` needs a polygon on every label line (checked with ``labels``); ``obb`` needs four corners on every
+    label line (:func:`parse_obb_line`). A config's ``data:``, which may also name an embedded dataset, is checked
+    by :func:`boxloss.data.embedded.check_data`.
     """
     check_splits_and_task(splits, task)
     if not isinstance(data_yaml, (str, os.PathLike)) or not str(data_yaml):
@@ -389,9 +462,14 @@ def check_dataset(data_yaml: str | os.PathLike, splits: Sequence[str] = ("train"
     if task == "pose" and kpt_shape is None:
         raise ConfigError(f"a pose model needs keypoint labels: dataset {str(spec.yaml_path)!r} has no 'kpt_shape' "
                           "(a detection dataset?)")
+    if task == "obb" and kpt_shape is not None:
+        raise ConfigError(f"an oriented-box model needs oriented-box labels ('{OBB_LINE}'): dataset "
+                          f"{str(spec.yaml_path)!r} has keypoint labels ('kpt_shape': a pose dataset?)")
     for split in splits:
         images = split_images(spec, split)
-        if labels:
+        if labels and task == "obb":
+            _check_obb_labels(spec, split, images)
+        elif labels:
             boxes, polygons = _check_split_labels(spec, images, kpt_shape, count_lines=task == "segment")
             if task == "segment":
                 _check_polygons(spec, split, boxes, polygons)
@@ -429,3 +507,38 @@ def _check_split_labels(spec: DataSpec, images: Iterable[Path], kpt_shape: Seque
             boxes += sum(size == 5 or kpt_shape is not None for size in sizes if size)
             polygons += sum(size > 5 and kpt_shape is None for size in sizes)
     return boxes, polygons
+
+
+def _obb_or_box(line: str) -> tuple[str, Any] | None:
+    """``("box", row)`` for a ``cls cx cy w h`` line (checked), ``("obb", row)`` for an oriented box, None if blank."""
+    if len(line.split()) == 5:
+        return "box", parse_label_line(line)
+    row = parse_obb_line(line)
+    return None if row is None else ("obb", row)
+
+
+def _check_obb_labels(spec: DataSpec, split: str, images: Iterable[Path]) -> None:
+    """Every label line of ``images`` is an oriented box (:func:`parse_obb_line`) of a class of the dataset; a
+    dataset of boxes, or one mixing boxes in, is refused as a segmentation model's is."""
+    where = f"dataset {str(spec.yaml_path)!r}"
+    boxes, total, first_box = 0, 0, None
+    for image in images:
+        labels = label_path(image)
+        try:
+            rows = _parse_unique(labels, _obb_or_box, lambda row, line: tuple(float(v) for v in line.split()))
+        except ValueError as error:
+            raise ConfigError(f"{where}: malformed label line {error}") from None
+        for kind, row in rows:
+            if row[0] >= len(spec.names):
+                raise ConfigError(f"{where}: {labels}: class {row[0]} is not one of the {len(spec.names)} classes "
+                                  "in 'names'")
+            total += 1
+            if kind == "box":
+                boxes += 1
+                first_box = first_box or labels
+    if boxes == total and boxes:
+        raise ConfigError(f"an oriented-box model needs oriented-box labels ('{OBB_LINE}'): {where} has only boxes "
+                          f"in its {split} labels (a detection dataset?)")
+    if boxes:
+        raise ConfigError(f"an oriented-box model needs four corners for every object: {where} has {boxes} box-only "
+                          f"label lines among {total} in its {split} labels (the first in {first_box})")

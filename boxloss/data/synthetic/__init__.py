@@ -1,5 +1,6 @@
 """Embedded, deterministic synthetic detection dataset ("shapes") in YOLO format, with instance-segmentation
-("shapes-seg") and pose ("shapes-pose") labels of the same images.
+("shapes-seg") and pose ("shapes-pose") labels of the same images, and oriented boxes ("shapes-obb") of the same
+shapes turned to any angle.
 
 Why: default configs must train on a fresh machine with no download, and the data must test *localisation
 quality*, so that box-regression losses (CIoU, EIoU, ...) can be told apart. A few minutes of CPU training reach
@@ -17,7 +18,7 @@ What each image contains:
 * overlap and partial occlusion: objects are drawn in sequence, later ones on top.
 
 Modules: :mod:`.render` draws one image and its exact boxes, :mod:`.annotations` derives the polygons (visible
-part) and keypoints (extreme points, with visibility and flip indices), :mod:`.dataset` writes and reuses the
+part), keypoints (extreme points, with visibility and flip indices) and oriented boxes, :mod:`.dataset` writes and reuses the
 dataset on disk, :mod:`.stats` describes it. ``python -m boxloss.data.synthetic --out DIR`` writes it elsewhere and prints its
 statistics. Use :func:`ensure_dataset` to obtain a ``data.yaml`` path, generating the dataset on first use.
 """

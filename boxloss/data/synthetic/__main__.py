@@ -1,4 +1,4 @@
-"""``python -m boxloss.data.synthetic --out DIR [--task detect|segment|pose --seed S --train N --val N --imgsz S]``:
+"""``python -m boxloss.data.synthetic --out DIR [--task detect|segment|pose|obb --seed S --train N --val N --imgsz S]``:
 write and describe."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="dataset directory to (re)write")
     parser.add_argument("--task", choices=tuple(TASK_NAMES), default="detect",
                         help="label set: boxes (shapes), visible-part polygons (shapes-seg), extreme points "
-                             "(shapes-pose)")
+                             "(shapes-pose), oriented boxes of rotated shapes (shapes-obb)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--train", type=int, default=DEFAULT_TRAIN, help="number of train images")
     parser.add_argument("--val", type=int, default=DEFAULT_VAL, help="number of val images")

@@ -22,6 +22,13 @@ outside the image. A horizontal flip maps left <-> right and keeps top and
 bottom: ``FLIP_IDX = [2, 1, 0, 3]``. ultralytics 8.4.190 applies the same ``flip_idx`` to vertical flips, which
 would need top <-> bottom instead, so ``flipud`` must stay 0 (its default) on this dataset; rotations
 (``degrees``) move the points off the extremes.
+
+**Oriented boxes (shapes-obb)** are each object's exact oriented rectangle (:func:`.render.oriented_rectangle`: the
+analytic shape's minimum-area rectangle, not one fitted to pixels), whole, before occlusion and the image border, so
+a corner of an object cut by the border lies outside the image (the rectangle's centre never does). It is written in
+ultralytics' canonical form, long side first and the angle in [-π/4, 3π/4) (``ultralytics.utils.ops.
+xyxyxyxy2xywhr``'s convention), as its four corners in ``xywhr2xyxyxyxy``'s order: centre ± half the long side
+± half the short side.
 """
 
 from __future__ import annotations
@@ -29,8 +36,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..yolo_format import LABEL_DECIMALS, xyxy_label_line
-from .render import Sample, rasterize
+from ..yolo_format import LABEL_DECIMALS, polygon_label_line, xyxy_label_line
+from .render import Sample, oriented_rectangle, rasterize
 
 POLYGON_UPSAMPLE = 8  # outline traced at 1/8 px: the polygon's extent is within 1/16 px of the pixel-edge box
 KEYPOINT_NAMES = ("left", "top", "right", "bottom")
@@ -122,3 +129,28 @@ def pose_lines(sample: Sample, size: int) -> list[str]:
                           for x, y, v in points)
         lines.append(f"{xyxy_label_line(int(cls), box, size, size)} {values}")
     return lines
+
+
+# ---------------------------------------------------------------------------------------------- oriented boxes
+def canonical_rectangle(cx: float, cy: float, w: float, h: float, angle: float) -> tuple[float, ...]:
+    """The same rectangle with the long side first and the angle in [-π/4, 3π/4) (ultralytics' xywhr form)."""
+    if w < h:
+        w, h, angle = h, w, angle + np.pi / 2
+    angle = (angle + np.pi / 4) % np.pi - np.pi / 4
+    return cx, cy, w, h, angle
+
+
+def rectangle_corners(cx: float, cy: float, w: float, h: float, angle: float) -> np.ndarray:
+    """(4, 2) corners of an ``xywhr`` rectangle in ultralytics' ``xywhr2xyxyxyxy`` order: c + u + v, c + u - v,
+    c - u - v, c - u + v, with u half the first side along ``angle`` and v half the second, across it."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    along, across = np.array([w / 2 * cos, w / 2 * sin]), np.array([-h / 2 * sin, h / 2 * cos])
+    centre = np.array([cx, cy])
+    return np.stack([centre + along + across, centre + along - across, centre - along - across,
+                     centre - along + across])
+
+
+def obb_lines(sample: Sample, size: int) -> list[str]:
+    """``cls x1 y1 x2 y2 x3 y3 x4 y4`` (normalised) per object: the YOLO-OBB label lines of one image."""
+    return [polygon_label_line(int(cls), rectangle_corners(*canonical_rectangle(*oriented_rectangle(shape))) / size)
+            for cls, shape in zip(sample.classes, sample.shapes)]

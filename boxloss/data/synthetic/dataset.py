@@ -9,8 +9,10 @@ Layout written by :func:`generate` (ultralytics data-YAML format)::
 
 One generator, three label sets (``task``) on the same images: ``detect`` (``shapes``: ``cls cx cy w h``, the full
 extent of each object), ``segment`` (``shapes-seg``: ``cls x1 y1 x2 y2 ...``, the visible part's polygon) and
-``pose`` (``shapes-pose``: ``cls cx cy w h`` as ``shapes`` and the four extreme points ``x y v``); see
-:mod:`.annotations`. The same arguments give byte-identical label files and identical (lossless PNG) pixels.
+``pose`` (``shapes-pose``: ``cls cx cy w h`` as ``shapes`` and the four extreme points ``x y v``); and ``obb``
+(``shapes-obb``: ``cls x1 y1 x2 y2 x3 y3 x4 y4``, each object's exact oriented rectangle) on images of their own,
+whose shapes are turned to any angle (``render_sample(any_angle=True)``); see :mod:`.annotations`. The same
+arguments give byte-identical label files and identical (lossless PNG) pixels.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from pathlib import Path
 import cv2
 
 from ..yolo_format import data_yaml_text, label_line, write_data_yaml, xyxy_to_normalised
-from .annotations import FLIP_IDX, KEYPOINT_NAMES, KPT_SHAPE, pose_lines, segment_lines
+from .annotations import FLIP_IDX, KEYPOINT_NAMES, KPT_SHAPE, obb_lines, pose_lines, segment_lines
 from .render import (CLASS_NAMES, DEFAULT_IMGSZ, DEFAULT_MAX_OBJECTS, DEFAULT_MIN_OBJECTS, DEFAULT_MIN_VISIBLE,
                      DEFAULT_SEED, Sample, render_sample)
 
 VERSION = 1  # bump whenever the pixels or labels produced for given parameters change
 NAME = "shapes"
-TASK_NAMES = {"detect": NAME, "segment": "shapes-seg", "pose": "shapes-pose"}  # label set -> dataset name
+TASK_NAMES = {"detect": NAME, "segment": "shapes-seg", "pose": "shapes-pose", "obb": "shapes-obb"}  # -> dataset
+TASK_RENDERING = {"obb": {"any_angle": True}}  # label set -> render_sample options, where its images differ
 DEFAULT_TRAIN = 400
 DEFAULT_VAL = 100
 SPLIT_DIRS = {"train": "images/train", "val": "images/val"}
@@ -56,15 +59,17 @@ def _check_task(task: str) -> str:
 
 
 def label_text(sample: Sample, size: int, task: str = "detect") -> str:
-    """The label file of one rendered image, for the label set ``task`` (detect, segment, pose)."""
-    if _check_task(task) == "segment":
-        lines = segment_lines(sample, size)
-    elif task == "pose":
-        lines = pose_lines(sample, size)
-    else:
-        lines = [label_line(int(cls), *xyxy_to_normalised(box, size, size))
-                 for cls, box in zip(sample.classes, sample.boxes)]
-    return "".join(f"{line}\n" for line in lines)
+    """The label file of one rendered image, for the label set ``task`` (detect, segment, pose, obb)."""
+    return "".join(f"{line}\n" for line in LABEL_LINES[_check_task(task)](sample, size))
+
+
+def box_lines(sample: Sample, size: int) -> list[str]:
+    """``cls cx cy w h`` (normalised) per object: the full extent of each object, the labels of ``shapes``."""
+    return [label_line(int(cls), *xyxy_to_normalised(box, size, size))
+            for cls, box in zip(sample.classes, sample.boxes)]
+
+
+LABEL_LINES = {"detect": box_lines, "segment": segment_lines, "pose": pose_lines, "obb": obb_lines}
 
 
 def _yaml_header(task: str = "detect") -> str:
@@ -91,8 +96,8 @@ def generate(root: str | os.PathLike, seed: int = DEFAULT_SEED, n_train: int = D
              n_val: int = DEFAULT_VAL, imgsz: int = DEFAULT_IMGSZ, *, min_objects: int = DEFAULT_MIN_OBJECTS,
              max_objects: int = DEFAULT_MAX_OBJECTS, min_visible: float = DEFAULT_MIN_VISIBLE,
              occlusion: bool = True, task: str = "detect") -> Path:
-    """Write the dataset (label set ``task``: detect, segment or pose) to ``root``, replacing whatever is there, and
-    return its data.yaml path.
+    """Write the dataset (label set ``task``: detect, segment, pose or obb) to ``root``, replacing whatever is there,
+    and return its data.yaml path.
 
     Everything is written into a temporary sibling directory ``.<name>.tmp-*`` that is renamed to ``root`` only
     once complete (manifest written last), so an interrupted run never leaves a dataset that looks complete.
@@ -111,7 +116,7 @@ def generate(root: str | os.PathLike, seed: int = DEFAULT_SEED, n_train: int = D
             for i in range(n):
                 sample = render_sample(params["seed"], split, i, params["imgsz"], min_objects=params["min_objects"],
                                        max_objects=params["max_objects"], min_visible=params["min_visible"],
-                                       occlusion=params["occlusion"])
+                                       occlusion=params["occlusion"], **TASK_RENDERING.get(task, {}))
                 if not cv2.imwrite(str(tmp / "images" / split / f"{i:06d}.png"), sample.image):
                     raise OSError(f"could not write image {split}/{i}")
                 text = label_text(sample, params["imgsz"], task)
@@ -160,9 +165,9 @@ def _is_complete(root: Path, params: dict, task: str = "detect") -> bool:
 
 
 def default_root(task: str = "detect", **params) -> Path:
-    """Default dataset directory: ``<base>/<name>-v<VERSION>`` (name: shapes, shapes-seg, shapes-pose), with a short
-    parameter hash appended when ``params`` differ from the defaults so different variants never overwrite each
-    other. ``<base>`` is ``$BOXLOSS_DATA_DIR`` if set, else ``~/.cache/boxloss/datasets``."""
+    """Default dataset directory: ``<base>/<name>-v<VERSION>`` (name: shapes, shapes-seg, shapes-pose, shapes-obb),
+    with a short parameter hash appended when ``params`` differ from the defaults so different variants never
+    overwrite each other. ``<base>`` is ``$BOXLOSS_DATA_DIR`` if set, else ``~/.cache/boxloss/datasets``."""
     base = os.environ.get("BOXLOSS_DATA_DIR")
     base = Path(base).expanduser().absolute() if base else Path.home() / ".cache" / "boxloss" / "datasets"
     resolved = _params(**params)

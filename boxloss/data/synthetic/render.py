@@ -6,7 +6,9 @@ its centre lies inside it); its box is the pixel extent of that full mask inside
 rejection-sampled so that every labelled object keeps at least ``min_visible`` of its full mask area visible
 (truncation by the border and occlusion by later objects or strokes both count) and no box is smaller than
 ``MIN_BOX_PX``. Image ``index`` of ``split`` is drawn from ``numpy.random.default_rng([seed, split, index])``,
-so it does not depend on generation order; only numpy and OpenCV are used.
+so it does not depend on generation order; only numpy and OpenCV are used. With ``any_angle`` (the images of
+``shapes-obb``) every object is turned to an angle drawn uniformly from [0, 2π) and its oriented rectangle
+(:func:`oriented_rectangle`) keeps its centre inside the image, so that it is a valid YOLO-OBB label.
 """
 
 from __future__ import annotations
@@ -134,6 +136,31 @@ def sample_shape(rng: np.random.Generator, cls: int, size: int) -> Shape:
         angle = 0.0 if rng.random() < 0.5 else rng.uniform(0, 2 * np.pi)
         return Shape(cls, 0.0, 0.0, angle, 0.0, 0.0, vertices=vertices)
     raise ValueError(f"unknown class {cls}")
+
+
+def oriented_rectangle(shape: Shape) -> tuple[float, float, float, float, float]:
+    """The exact oriented rectangle of a shape, ``(cx, cy, w, h, angle)`` in pixels and radians (``w`` along the
+    direction ``angle``): a smallest-area rectangle holding the analytic shape.
+
+    A rectangle or bar is its own; an ellipse or ring has its axis-aligned (in its own frame) bounding rectangle,
+    ``2a x 2b``, the least of every rectangle around it (the product of the sides of one turned by φ is
+    ``4 sqrt((a²cos²φ + b²sin²φ)(a²sin²φ + b²cos²φ)) >= 4ab``). A triangle of area A fits no rectangle smaller than
+    2A (a triangle inside a rectangle covers at most half of it), and the rectangle with a side along its longest
+    edge has exactly 2A (the angles at that edge's ends are acute, so the third vertex projects inside it): that
+    one, since an acute triangle has three such rectangles of equal area.
+    """
+    if shape.cls != TRIANGLE:
+        return shape.cx, shape.cy, 2 * shape.half_length, 2 * shape.half_width, float(shape.angle)
+    cos, sin = np.cos(shape.angle), np.sin(shape.angle)
+    points = shape.vertices @ np.array([[cos, sin], [-sin, cos]]) + (shape.cx, shape.cy)  # (3, 2) image x, y
+    edges = np.roll(points, -1, axis=0) - points  # (3, 2): vertex k to vertex k + 1
+    longest = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
+    along = longest / np.hypot(*longest)
+    across = np.array([-along[1], along[0]])
+    u, v = points @ along, points @ across  # (3,), (3,): the vertices in the rectangle's frame
+    centre = along * (u.max() + u.min()) / 2 + across * (v.max() + v.min()) / 2
+    return (float(centre[0]), float(centre[1]), float(np.ptp(u)), float(np.ptp(v)),
+            float(np.arctan2(along[1], along[0])))
 
 
 def rasterize(shape: Shape) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -315,14 +342,18 @@ def _paint(rng: np.random.Generator, region: np.ndarray, inside: np.ndarray, alo
 
 
 def _place_objects(rng: np.random.Generator, image: np.ndarray, size: int, min_objects: int, max_objects: int,
-                   min_visible: float, occlusion: bool) -> _Layout:
+                   min_visible: float, occlusion: bool, any_angle: bool = False) -> _Layout:
     layout = _Layout(owner=np.full((size, size), -1, np.int32))
     wanted = int(rng.integers(min_objects, max_objects + 1))
     tries = 0
     while len(layout.shapes) < wanted and tries < TRIES_PER_OBJECT * max(wanted, 1):
         tries += 1
         shape = sample_shape(rng, int(rng.integers(len(CLASS_NAMES))), size)
+        if any_angle:
+            shape.angle = float(rng.uniform(0.0, 2 * np.pi))
         _position(rng, shape, layout, size)
+        if any_angle and not all(0 <= centre <= size for centre in oriented_rectangle(shape)[:2]):
+            continue  # an oriented box whose centre leaves the image is no valid label
         mask, along, x0, y0 = rasterize(shape)
         full_area = int(mask.sum())
         inside, region, (row_offset, column_offset) = crop_to_image(mask, x0, y0, size)
@@ -376,17 +407,20 @@ def _blur_and_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 
 def render_sample(seed: int = DEFAULT_SEED, split: str = "train", index: int = 0, imgsz: int = DEFAULT_IMGSZ, *,
                   min_objects: int = DEFAULT_MIN_OBJECTS, max_objects: int = DEFAULT_MAX_OBJECTS,
-                  min_visible: float = DEFAULT_MIN_VISIBLE, occlusion: bool = True) -> Sample:
+                  min_visible: float = DEFAULT_MIN_VISIBLE, occlusion: bool = True,
+                  any_angle: bool = False) -> Sample:
     """Render image ``index`` of ``split`` deterministically from ``(seed, split, index)``.
 
     With ``occlusion=False`` object masks never overlap each other and no clutter is drawn over objects, so
-    every object is fully visible (useful to test tightness).
+    every object is fully visible (useful to test tightness). With ``any_angle`` every object is turned to a
+    uniform angle and its oriented rectangle keeps its centre in the image (the images of ``shapes-obb``; other
+    images than without).
     """
     rng = np.random.default_rng([int(seed), SPLIT_ID[split], int(index)])
     size = int(imgsz)
     image = _background(rng, size)
     _draw_clutter(rng, image, size)
-    layout = _place_objects(rng, image, size, min_objects, max_objects, min_visible, occlusion)
+    layout = _place_objects(rng, image, size, min_objects, max_objects, min_visible, occlusion, any_angle)
     if occlusion:
         _draw_occluders(rng, image, layout, size, min_visible)
     pixels = _blur_and_noise(rng, image)
