@@ -478,8 +478,8 @@ def test_bad_mask_and_keypoint_input_is_named():
         evaluate(gt, [mask_det(np.ones((100, 100)), 0.5)], iou_type="segm")
     with pytest.raises(ValueError, match="annotation 1 has no keypoints or num_keypoints"):
         evaluate(make_gt([[0, 0, 10, 10]]), [], iou_type="keypoints")
-    with pytest.raises(ValueError, match="unknown iou_type 'obb'"):
-        evaluate(gt, [], iou_type="obb")
+    with pytest.raises(ValueError, match="unknown iou_type 'rbox'"):
+        evaluate(gt, [], iou_type="rbox")
 
 
 def test_oks_sigmas_follow_ultralytics_rule():

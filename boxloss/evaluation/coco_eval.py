@@ -1,5 +1,5 @@
-"""COCO evaluation with AP at each threshold 0.50:0.05:0.95 of box IoU, mask IoU or keypoint OKS, through
-pycocotools, faster-coco-eval or hotcoco.
+"""COCO evaluation with AP at each threshold 0.50:0.05:0.95 of box IoU, mask IoU, keypoint OKS or the exact IoU of
+oriented boxes, through pycocotools, faster-coco-eval or hotcoco.
 
 Every backend runs the standard COCO protocol (greedy matching by descending score per image and category,
 crowd regions ignored, 101-point interpolated precision, COCO's area ranges and maxDets) and fills the
@@ -8,13 +8,21 @@ metric from them exactly as ``COCOeval.summarize`` does (mean over the entries t
 the categories with ground truth), so the backends give the same numbers: pycocotools is the reference, and
 faster-coco-eval and hotcoco (Rust) are tested to agree with it within :data:`AGREEMENT_TOLERANCE`.
 
-Three families (:data:`FAMILIES`), each pycocotools' ``iouType`` with its own defaults:
+Four families (:data:`FAMILIES`), each an ``iouType`` with its own defaults:
 
 - ``box`` (``bbox``) and ``mask`` (``segm``: IoU of the run-length-encoded masks): ``AP50``, ``AP55``, ..., ``AP95``
   (one threshold each), ``AP`` (mean over the ten), ``APs``/``APm``/``APl`` (area small < 32², medium < 96²,
   large), ``AR100``; area "all" and 100 detections per image and category unless named.
 - ``pose`` (``keypoints``: OKS, :mod:`.keypoints`): COCO's keypoint protocol has no small range and reads at 20
   detections per image and category: ``AP50`` ... ``AP95``, ``AP``, ``APm``, ``APl``, ``AR20``.
+- ``obb`` (hotcoco's ``obb``: oriented boxes ``[cx, cy, w, h, angle]`` in pixels and radians, ultralytics' xywhr
+  convention, :mod:`boxloss.ops.rotated`): the exact IoU of the two rectangles (area of their intersection polygon
+  over the area of their union), not ultralytics' ProbIoU; the keys of ``box``. An object's size range is read from
+  its ``area``, which is w·h for an oriented box (hotcoco's own value where ``area`` is absent, and what its
+  ``loadRes`` gives a prediction). A crowd region (``iscrowd: 1``, e.g. a DOTA ``difficult`` object kept as a region
+  to ignore) matches as in COCO: by the intersection over the detection's own area, and a detection it matches is
+  ignored. pycocotools and faster-coco-eval have no oriented IoU, so this family is hotcoco's alone
+  (:data:`IOU_TYPE_BACKENDS`), checked in the tests against torchvision's rotated IoU and pycocotools' matching.
 
 A metric with no ground truth to measure it (e.g. ``APs`` with no small objects) is -1, as in pycocotools.
 """
@@ -36,12 +44,13 @@ IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # COCOeval 
 AP_KEYS = tuple(f"AP{round(t * 100)}" for t in IOU_THRESHOLDS)  # AP50, AP55, ..., AP95
 METRIC_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl", "AR100")  # box and mask
 KEYPOINT_METRIC_KEYS = (*AP_KEYS, "AP", "APm", "APl", "AR20")  # COCO's keypoint protocol
-FAMILIES = {"box": "bbox", "mask": "segm", "pose": "keypoints"}  # family -> pycocotools iouType
-FAMILY_KEYS = {"box": METRIC_KEYS, "mask": METRIC_KEYS, "pose": KEYPOINT_METRIC_KEYS}
+FAMILIES = {"box": "bbox", "mask": "segm", "pose": "keypoints", "obb": "obb"}  # family -> the evaluators' iouType
+FAMILY_KEYS = {"box": METRIC_KEYS, "mask": METRIC_KEYS, "pose": KEYPOINT_METRIC_KEYS, "obb": METRIC_KEYS}
 TASK_FAMILIES = {"detect": ("box",), "segment": ("box", "mask"), "pose": ("box", "pose")}  # by the model's task
 BACKENDS = ("pycocotools", "faster_coco_eval", "hotcoco")
 REFERENCE_BACKEND = "pycocotools"
 BACKEND_PACKAGES = {"pycocotools": "pycocotools", "faster_coco_eval": "faster-coco-eval", "hotcoco": "hotcoco"}
+IOU_TYPE_BACKENDS = {"obb": ("hotcoco",)}  # iouTypes that not every backend evaluates: the ones that do
 AGREEMENT_TOLERANCE = 1e-12  # |metric - pycocotools' metric| allowed for another backend
 AREA_LABELS = ("all", "small", "medium", "large")  # COCOeval params.areaRngLbl
 AREA_KEYS = {"small": "APs", "medium": "APm", "large": "APl"}
@@ -84,7 +93,10 @@ def summarize_arrays(precision: np.ndarray, recall: np.ndarray, iou_thresholds: 
 
 
 PREDICTION_FIELDS = {"bbox": "bbox [x, y, w, h]", "segm": "segmentation (a compressed RLE {size, counts})",
-                     "keypoints": "keypoints [x1, y1, v1, ...]"}
+                     "keypoints": "keypoints [x1, y1, v1, ...]", "obb": "obb [cx, cy, w, h, angle]"}
+GROUND_TRUTH_FIELDS = {"bbox": ("bbox",), "segm": ("segmentation",), "keypoints": ("keypoints", "num_keypoints"),
+                       "obb": ("obb",)}
+CROWD_SHAPED = {"obb"}  # iouTypes whose crowd regions are matched by their own shape, so need it too
 
 
 def _checked_shape(iou_type: str, value: Any, image: Mapping[str, Any]) -> Any:
@@ -101,6 +113,8 @@ def _checked_shape(iou_type: str, value: Any, image: Mapping[str, Any]) -> Any:
         raise ValueError(f"{iou_type} {value!r} is not finite")
     if iou_type == "bbox" and (len(numbers) != 4 or numbers[2] < 0 or numbers[3] < 0):
         raise ValueError(f"bbox {value!r} is not a finite [x, y, w, h] with w, h >= 0")
+    if iou_type == "obb" and (len(numbers) != 5 or numbers[2] < 0 or numbers[3] < 0):
+        raise ValueError(f"obb {value!r} is not a finite [cx, cy, w, h, angle] with w, h >= 0")
     if iou_type == "keypoints" and (not numbers or len(numbers) % 3):
         raise ValueError(f"keypoints hold {len(numbers)} numbers, not x, y, v per keypoint")
     return numbers
@@ -109,7 +123,8 @@ def _checked_shape(iou_type: str, value: Any, image: Mapping[str, Any]) -> Any:
 def check_predictions(gt: Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
                       iou_type: str = "bbox") -> list[dict[str, Any]]:
     """Validated copies of ``predictions``: ``image_id``, ``category_id``, ``score`` and the family's shape
-    (``bbox`` [x, y, w, h]; ``segmentation``, an RLE of the image's size; ``keypoints`` [x1, y1, v1, ...]).
+    (``bbox`` [x, y, w, h]; ``segmentation``, an RLE of the image's size; ``keypoints`` [x1, y1, v1, ...]; ``obb``
+    [cx, cy, w, h, angle]).
 
     An unknown ``image_id``, a malformed shape or a non-finite score raises ``ValueError``. Predictions whose
     category is not in the ground truth are dropped (COCOeval never looks at them either), so every backend
@@ -143,14 +158,20 @@ def check_predictions(gt: Mapping[str, Any], predictions: Iterable[Mapping[str, 
 
 
 def check_ground_truth(gt: Mapping[str, Any], iou_type: str) -> None:
-    """Every non-crowd object has what the family compares (a segmentation; keypoints and num_keypoints);
-    ValueError naming the first that does not."""
-    needs = {"bbox": ("bbox",), "segm": ("segmentation",), "keypoints": ("keypoints", "num_keypoints")}[iou_type]
+    """Every non-crowd object has what the family compares (a segmentation; keypoints and num_keypoints; an obb,
+    which crowd regions need too, and which must be a finite [cx, cy, w, h, angle] with w, h >= 0); ValueError naming
+    the first that does not."""
     for ann in gt["annotations"]:
-        missing = [key for key in needs if key not in ann]
-        if missing and not ann.get("iscrowd", 0):
+        missing = [key for key in GROUND_TRUTH_FIELDS[iou_type] if key not in ann]
+        if missing and (not ann.get("iscrowd", 0) or iou_type in CROWD_SHAPED):
             raise ValueError(f"ground-truth annotation {ann.get('id')!r} has no {' or '.join(missing)}: "
-                             f"{iou_type} evaluation needs it for every object")
+                             f"{iou_type} evaluation needs it for every "
+                             f"{'annotation, crowd regions included' if iou_type in CROWD_SHAPED else 'object'}")
+        if iou_type == "obb":
+            try:
+                _checked_shape(iou_type, ann["obb"], {})
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"ground-truth annotation {ann.get('id')!r}: {error}") from None
 
 
 def _run_pycocotools(gt: dict[str, Any], predictions: list[dict[str, Any]], iou_type: str,
@@ -212,10 +233,26 @@ class BackendDisagreement(RuntimeError):
     """Two backends computed different metrics for the same input (the message names the metric and both)."""
 
 
-def missing_backend(backend: str) -> str | None:
-    """Why ``backend`` cannot run here (unknown, or its package is not installed), or None when it can."""
+def backends_of(iou_type: str) -> tuple[str, ...]:
+    """The backends that evaluate ``iou_type`` (all of :data:`BACKENDS` but for ``obb``: hotcoco)."""
+    return IOU_TYPE_BACKENDS.get(iou_type, BACKENDS)
+
+
+def default_backend(iou_type: str = "bbox") -> str:
+    """The evaluator :func:`evaluate` uses when none is named: pycocotools (the reference) where it can, else the
+    first backend that evaluates ``iou_type``."""
+    capable = backends_of(iou_type)
+    return REFERENCE_BACKEND if REFERENCE_BACKEND in capable else capable[0]
+
+
+def missing_backend(backend: str, iou_type: str = "bbox") -> str | None:
+    """Why ``backend`` cannot evaluate ``iou_type`` here (unknown; no such evaluation, e.g. pycocotools on oriented
+    boxes; or its package is not installed), or None when it can."""
     if backend not in _RUNNERS:
         return f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}"
+    if backend not in backends_of(iou_type):
+        return (f"backend {backend} has no {iou_type!r} IoU: iou_type {iou_type!r} is evaluated by "
+                f"{' or '.join(backends_of(iou_type))} alone")
     try:
         importlib.import_module(backend)  # each backend is named after the module it imports
     except ImportError:
@@ -241,10 +278,14 @@ def backend_disagreement(results: Mapping[str, Mapping[str, float]],
 
 
 def run_cocoeval(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
-                 backend: str = "pycocotools", iou_type: str = "bbox", kpt_oks_sigmas: Iterable[float] | None = None):
-    """The backend's evaluator after ``evaluate()`` and ``accumulate()`` (inputs are copied, never modified)."""
-    if backend not in _RUNNERS:
-        raise ValueError(missing_backend(backend))
+                 backend: str | None = None, iou_type: str = "bbox", kpt_oks_sigmas: Iterable[float] | None = None):
+    """The backend's evaluator after ``evaluate()`` and ``accumulate()`` (inputs are copied, never modified);
+    ``backend`` None is :func:`default_backend`."""
+    if iou_type not in PREDICTION_FIELDS:
+        raise ValueError(f"unknown iou_type {iou_type!r}: expected one of {', '.join(PREDICTION_FIELDS)}")
+    backend = default_backend(iou_type) if backend is None else backend
+    if backend not in backends_of(iou_type):
+        raise ValueError(missing_backend(backend, iou_type))
     gt = load_coco(gt)
     for key in ("images", "annotations", "categories"):
         if key not in gt:
@@ -262,19 +303,23 @@ def run_cocoeval(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterabl
 
 
 def evaluate(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable[Mapping[str, Any]],
-             backend: str = "pycocotools", iou_type: str = "bbox",
+             backend: str | None = None, iou_type: str = "bbox",
              kpt_oks_sigmas: Iterable[float] | None = None) -> dict[str, float]:
-    """COCO metrics of ``predictions`` against ``gt``: box, mask or keypoint AP.
+    """COCO metrics of ``predictions`` against ``gt``: box, mask, keypoint or oriented-box AP.
 
     Args:
         gt: COCO ground truth, a JSON path or a dict (``images``, ``annotations`` with ``iscrowd``, ``categories``;
-            ``segmentation`` for masks, ``keypoints`` and ``num_keypoints`` for keypoints). Every image listed is
-            evaluated (an image with no prediction counts its objects as missed).
+            ``segmentation`` for masks, ``keypoints`` and ``num_keypoints`` for keypoints, ``obb`` for oriented
+            boxes, crowd regions included). Every image listed is evaluated (an image with no prediction counts its
+            objects as missed).
         predictions: COCO results, ``{"image_id", "category_id", "score"}`` and ``"bbox": [x, y, w, h]`` pixels,
-            ``"segmentation": {"size": [h, w], "counts"}`` (RLE) or ``"keypoints": [x1, y1, v1, ...]`` pixels.
-            COCOeval keeps at most 100 (keypoints: 20) per image and category; callers limit them per image.
-        backend: ``"pycocotools"`` (the reference), ``"faster_coco_eval"`` or ``"hotcoco"``.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` (pycocotools' names).
+            ``"segmentation": {"size": [h, w], "counts"}`` (RLE), ``"keypoints": [x1, y1, v1, ...]`` pixels or
+            ``"obb": [cx, cy, w, h, angle]`` (pixels, radians, ultralytics' xywhr: the ``bboxes`` of its OBB results
+            as they are). COCOeval keeps at most 100 (keypoints: 20) per image and category; callers limit them per
+            image.
+        backend: ``"pycocotools"`` (the reference), ``"faster_coco_eval"`` or ``"hotcoco"``; None: pycocotools, or
+            hotcoco for ``"obb"``, which the other two cannot evaluate (naming one of them is a ValueError).
+        iou_type: ``"bbox"``, ``"segm"``, ``"keypoints"`` (pycocotools' names) or ``"obb"`` (hotcoco's).
         kpt_oks_sigmas: keypoints only: the σ of OKS (default pycocotools' 17 COCO sigmas).
 
     Returns:

@@ -12,6 +12,10 @@ A segment line also gives the object's ``segmentation`` (its polygon in pixels) 
 ``bbox``, ``segm`` and ``keypoints`` evaluations. ``area``, one per object as in COCO (it sets the size range of
 every family, and the scale of OKS), is the polygon's mask area (pycocotools' rasterisation) for a segment line,
 ``0.53 * w * h`` for a pose line (ultralytics' OKS area, :mod:`.keypoints`), and ``w * h`` for a box line.
+An oriented-box dataset (``oriented=True``; YOLO OBB lines ``cls x1 y1 x2 y2 x3 y3 x4 y4``) gives each object an
+``obb`` ``[cx, cy, w, h, angle]``: the minimum-area rectangle of its corners in pixels, as ultralytics fits it for
+training and validation (w >= h, angle in radians in [-pi/4, 3pi/4)); its ``bbox`` is that rectangle's extent and its
+``area`` w * h (:func:`obb_annotation`).
 
 An official COCO JSON is kept as it is (its image ids, 91-id categories, ``area`` from the segmentation and
 ``iscrowd`` regions, which COCO evaluation ignores); :func:`gt_from_coco_json` only restricts it to the images
@@ -28,6 +32,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..data.yolo_format import (Instance, image_size, keypoint_shape, label_line, label_path, read_data_yaml,
                                 read_instances, split_images)
+from ..ops.rotated import min_area_rectangle, xywhr_corners
 from .keypoints import POSE_AREA_FACTOR
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -52,9 +57,28 @@ def instance_annotation(instance: Instance, width: int, height: int) -> dict[str
     return annotation
 
 
+def obb_annotation(obb: Sequence[float]) -> dict[str, Any]:
+    """The COCO fields of an oriented box ``[cx, cy, w, h, angle]`` (pixels, radians, ultralytics' xywhr): ``obb``,
+    ``bbox`` (the corners' axis-aligned extent, as hotcoco's ``loadRes`` gives a prediction) and ``area`` = w * h."""
+    cx, cy, w, h, angle = (float(v) for v in obb)
+    corners = xywhr_corners([cx, cy, w, h, angle])[0]  # [4, 2]
+    low, high = corners.min(0), corners.max(0)
+    return {"obb": [cx, cy, w, h, angle], "bbox": [float(low[0]), float(low[1]), float(high[0] - low[0]),
+                                                   float(high[1] - low[1])], "area": w * h}
+
+
+def oriented_instance_annotation(instance: Instance, width: int, height: int) -> dict[str, Any]:
+    """The COCO fields of one object of an oriented-box dataset: the minimum-area rectangle of its polygon in pixels
+    (a plain box line is its own rectangle, at angle 0), through :func:`obb_annotation`."""
+    if instance.polygon is None:
+        cx, cy, w, h = instance.box
+        return obb_annotation([cx * width, cy * height, w * width, h * height, 0.0])
+    return obb_annotation(min_area_rectangle([(x * width, y * height) for x, y in instance.polygon]))
+
+
 def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
                  label_files: Sequence[str | os.PathLike] | None = None,
-                 kpt_shape: Sequence[int] | None = None) -> dict[str, Any]:
+                 kpt_shape: Sequence[int] | None = None, oriented: bool = False) -> dict[str, Any]:
     """COCO ground truth for ``image_files`` (ids 1.. in the given order) and their YOLO labels.
 
     Args:
@@ -62,6 +86,8 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
         names: class names; class ``i`` becomes category id ``i + 1``.
         label_files: one label path per image (default: ultralytics' images -> labels convention).
         kpt_shape: the dataset's ``[K, D]`` when its lines are pose lines.
+        oriented: the dataset holds oriented boxes (YOLO OBB lines): every object gets an ``obb``, its fitted
+            rectangle (:func:`oriented_instance_annotation`), instead of a box and polygon.
 
     Returns:
         A COCO dict: ``info.image_root`` (the folder ``file_name`` is relative to), ``images`` with the original
@@ -88,8 +114,9 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
         for instance in read_instances(labels, kpt_shape):
             if instance.cls >= len(names):
                 raise ValueError(f"{labels}: class {instance.cls} but the dataset has {len(names)} classes")
+            fields = (oriented_instance_annotation if oriented else instance_annotation)(instance, width, height)
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": instance.cls + 1,
-                                **instance_annotation(instance, width, height), "iscrowd": 0})
+                                **fields, "iscrowd": 0})
     categories = [{"id": i + 1, "name": str(name)} for i, name in enumerate(names)]
     info = {"description": "boxloss: COCO ground truth from a YOLO dataset", "image_root": str(root)}
     if skipped:
@@ -98,11 +125,11 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
 
 
 def gt_from_yolo_dataset(data_yaml: str | os.PathLike, split: str = "val",
-                         datasets_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                         datasets_dir: str | os.PathLike | None = None, oriented: bool = False) -> dict[str, Any]:
     """COCO ground truth of a YOLO dataset's split (see :func:`yolo_to_coco`; a pose dataset's lines are read with
-    its ``kpt_shape``)."""
+    its ``kpt_shape``; ``oriented``: an OBB dataset, whose objects get an ``obb``)."""
     spec = read_data_yaml(data_yaml, datasets_dir)
-    return yolo_to_coco(split_images(spec, split), spec.names, kpt_shape=keypoint_shape(spec))
+    return yolo_to_coco(split_images(spec, split), spec.names, kpt_shape=keypoint_shape(spec), oriented=oriented)
 
 
 def coco_to_yolo_lines(gt: Mapping[str, Any], *, include_crowd: bool = False,

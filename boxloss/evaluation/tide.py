@@ -31,9 +31,11 @@ ignored and no error; a crowd region is never a miss), area "all", at most 100 d
 or AP75 (t_f = 0.75), within 1e-12 (tested). tidecv itself drops crowd regions from its matching, which is why it
 reads slightly differently on COCO images with crowds.
 
-Masks and keypoints (``iou_type="segm"`` / ``"keypoints"``): the same decomposition with mask IoU (TIDE's own
-instance-segmentation mode) or keypoint OKS (hotcoco's extension; TIDE defines boxes and masks) as the similarity,
-COCO's matching of that family, so ``ap`` is that family's AP50 / AP75 (tested to 1e-12, crowd regions included).
+Masks, keypoints and oriented boxes (``iou_type="segm"`` / ``"keypoints"`` / ``"obb"``): the same decomposition
+with mask IoU (TIDE's own instance-segmentation mode), keypoint OKS or the exact IoU of the oriented boxes (hotcoco's
+extensions; TIDE defines boxes and masks) as the similarity, also between a detection and another class's objects,
+and COCO's matching of that family, so ``ap`` is that family's AP50 / AP75 (tested to 1e-12, crowd regions
+included).
 
 One departure from the paper's wording (tidecv's, which hotcoco follows): a Cls and a Loc error aimed at the same
 unmatched GT compete for it even in an oracle that fixes only one of the two types. Minimal case (pinned by
@@ -72,7 +74,7 @@ def tide_errors(gt: str | os.PathLike | Mapping[str, Any], predictions: Iterable
         gt, predictions: as :func:`boxloss.evaluation.evaluate` takes them (checked the same way).
         foreground_ious: IoUs of COCO's grid 0.50:0.05:0.95 (hotcoco matches at the nearest grid threshold).
         background_iou: t_b.
-        iou_type, kpt_oks_sigmas: the family (``bbox``, ``segm``, ``keypoints``) and the OKS sigmas, as
+        iou_type, kpt_oks_sigmas: the family (``bbox``, ``segm``, ``keypoints``, ``obb``) and the OKS sigmas, as
             :func:`boxloss.evaluation.evaluate` takes them; ``settings.iou_type`` names a family other than boxes.
 
     Returns:

@@ -1,5 +1,6 @@
 """Random COCO-like ground truth and detections (and detections imitated from real ground truth), shared by the
-evaluation tests and scripts/bench_eval.py.
+evaluation tests and scripts/bench_eval.py; oriented boxes likewise (:func:`random_oriented_detections`, for the
+tests and scripts/bench_obb_eval.py).
 
 One generator, so the benchmark times the backends on the kind of input the tests check them on. Pure numpy.
 """
@@ -16,7 +17,8 @@ import numpy as np
 class DetectionSet:
     """Ground truth and detections of ``n`` images, both as COCO dicts and as per-image arrays.
 
-    ``gt_boxes[i]`` (G_i, 4) and ``pred_boxes[i]`` (D_i, 4) are pixel xyxy; ``gt_classes[i]`` (G_i,),
+    ``gt_boxes[i]`` (G_i, 4) and ``pred_boxes[i]`` (D_i, 4) are pixel xyxy (oriented sets: (G_i, 5) and (D_i, 5)
+    pixel xywhr, angles in radians, ultralytics' convention); ``gt_classes[i]`` (G_i,),
     ``pred_classes[i]`` (D_i,) are class indices (category id = index + 1); ``pred_scores[i]`` (D_i,) are sorted
     in descending order within each image.
     """
@@ -99,6 +101,85 @@ def random_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes
 
     categories = [{"id": c + 1, "name": f"class{c}"} for c in range(n_classes)]
     gt = {"info": {"description": f"boxloss random evaluation set (seed {seed})"}, "images": images,
+          "annotations": annotations, "categories": categories}
+    return DetectionSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)
+
+
+def random_oriented_detections(n_images: int = 500, dets_per_image: int = 100, n_classes: int = 15,
+                               gt_per_image: float = 20.0, seed: int = 0, width: int = 1024, height: int = 1024,
+                               crowd_fraction: float = 0.0) -> DetectionSet:
+    """An aerial-like oriented-box evaluation input (DOTA has 15 classes and tens of objects per 1024-px tile).
+
+    Ground truth: Poisson(``gt_per_image``) objects per image; the long side log-uniform in [8, 300) px, the short
+    side 0.2 to 1 times it; angle uniform in [−π/4, 3π/4) (ultralytics' canonical range); centre inside the image;
+    classes with the long tail of :func:`random_detections`; a ``crowd_fraction`` of them ``iscrowd = 1``; ``obb``,
+    ``bbox`` (the corners' extent) and ``area`` = w·h.
+    Detections: 1-3 per object, jittered (centre by N(0, s·short side), sides by exp(N(0, s)), angle by N(0, s)
+    radians, s uniform in [0.02, 0.3]); a third of them written in the other form of the same rectangle, (h, w,
+    θ + π/2), and any of them possibly θ + π, as a detector may output them; 10 % with a wrong class; scores higher for
+    smaller jitter, plus noise. The rest are background boxes of random class with low scores.
+    """
+    from ..ops.rotated import xywhr_corners
+
+    rng = np.random.default_rng(seed)
+    class_weights = 1.0 / np.arange(1, n_classes + 1)
+    class_weights /= class_weights.sum()
+    images, annotations, predictions = [], [], []
+    gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes = [], [], [], [], []
+
+    def random_obbs(n: int) -> np.ndarray:  # [n, 5] xywhr
+        long_side = np.exp(rng.uniform(np.log(8.0), np.log(300.0), n))
+        short_side = long_side * rng.uniform(0.2, 1.0, n)
+        centre = rng.uniform([0, 0], [width, height], (n, 2))
+        angle = rng.uniform(-np.pi / 4, 3 * np.pi / 4, n)
+        return np.column_stack([centre, long_side, short_side, angle])
+
+    for image_id in range(1, n_images + 1):
+        images.append({"id": image_id, "file_name": f"{image_id:06d}.png", "width": width, "height": height})
+        n_gt = int(rng.poisson(gt_per_image))
+        boxes = random_obbs(n_gt)  # [G, 5]
+        classes = rng.choice(n_classes, n_gt, p=class_weights)  # [G]
+        crowd = rng.random(n_gt) < crowd_fraction
+        corners = xywhr_corners(boxes)  # [G, 4, 2]
+        for box, box_corners, cls, is_crowd in zip(boxes, corners, classes, crowd):
+            low, high = box_corners.min(0), box_corners.max(0)
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls) + 1,
+                                "obb": [float(v) for v in box], "bbox": [*map(float, low), *map(float, high - low)],
+                                "area": float(box[2] * box[3]), "iscrowd": int(is_crowd)})
+        gt_boxes.append(boxes)
+        gt_classes.append(classes)
+
+        copies = rng.integers(1, 4, n_gt)
+        source = np.repeat(np.arange(n_gt), copies)[:dets_per_image]  # [T]
+        jitter = rng.uniform(0.02, 0.3, len(source))  # [T]
+        sides = boxes[source, 2:4] * np.exp(rng.normal(0, 1, (len(source), 2)) * jitter[:, None])  # [T, 2]
+        centre = boxes[source, :2] + rng.normal(0, 1, (len(source), 2)) * (jitter * boxes[source, 3])[:, None]
+        angle = boxes[source, 4] + rng.normal(0, 1, len(source)) * jitter
+        swapped = rng.random(len(source)) < 1 / 3  # the same rectangle as (h, w, θ + π/2)
+        sides = np.where(swapped[:, None], sides[:, ::-1], sides)
+        angle = angle + swapped * np.pi / 2 + rng.integers(0, 2, len(source)) * np.pi
+        true_boxes = np.column_stack([centre, sides, angle])
+        true_classes = np.where(rng.random(len(source)) < 0.9, classes[source], rng.integers(0, n_classes, len(source)))
+        true_scores = np.clip(1.0 - 2.5 * jitter + rng.normal(0, 0.15, len(source)), 0.01, 1.0)
+
+        n_background = dets_per_image - len(source)
+        background = random_obbs(n_background)
+        background_classes = rng.integers(0, n_classes, n_background)
+        background_scores = rng.random(n_background) ** 3 * 0.6 + 0.001
+
+        det_boxes = np.concatenate([true_boxes, background])
+        det_scores = np.concatenate([true_scores, background_scores])
+        det_classes = np.concatenate([true_classes, background_classes]).astype(np.int64)
+        order = np.argsort(-det_scores, kind="stable")
+        det_boxes, det_scores, det_classes = det_boxes[order], det_scores[order], det_classes[order]
+        pred_boxes.append(det_boxes)
+        pred_scores.append(det_scores)
+        pred_classes.append(det_classes)
+        for box, score, cls in zip(det_boxes.tolist(), det_scores.tolist(), det_classes.tolist()):
+            predictions.append({"image_id": image_id, "category_id": cls + 1, "obb": box, "score": score})
+
+    categories = [{"id": c + 1, "name": f"class{c}"} for c in range(n_classes)]
+    gt = {"info": {"description": f"boxloss random oriented-box evaluation set (seed {seed})"}, "images": images,
           "annotations": annotations, "categories": categories}
     return DetectionSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)
 
