@@ -61,6 +61,14 @@ def mini_pose_data() -> Path:
     return Path(resolve_data("shapes-pose-mini"))
 
 
+@pytest.fixture(scope="session")
+def mini_obb_data() -> Path:
+    """data.yaml of the embedded oriented-box dataset at smoke-test size (`data=shapes-obb-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-obb-mini"))
+
+
 def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     """A seeded nc=5 model in training mode whose args are ultralytics' defaults plus ``overrides`` (the criterion
     reads its settings there); ``cls`` defaults to the project's model of the YAML's task (a pose model gets the
@@ -82,8 +90,8 @@ def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
 
 def training_batch(data_yaml: Path, imgsz: int, images: int = 4, task: str = "detect") -> dict:
     """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
-    collate for ``task`` (masks for segment, keypoints for pose; no mosaic, no flip), as the float batch a criterion
-    reads."""
+    collate for ``task`` (masks for segment, keypoints for pose, rotated boxes for obb; no mosaic, no flip), as the
+    float batch a criterion reads."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset

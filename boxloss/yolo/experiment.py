@@ -73,16 +73,18 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
 
 def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
     """Types and ranges of every key, that the model and dataset exist locally and fit together (a pose model needs
-    keypoints, a segmentation model polygons), that ``project`` can be a folder, and ``classes`` against the
-    dataset's names (replaced by the class indices it selects)."""
+    keypoints, a segmentation model polygons, an oriented-box model rotated boxes and a box loss for them), that
+    ``project`` can be a folder, and ``classes`` against the dataset's names (replaced by the class indices it
+    selects). An unset ``box_loss`` or ``assigner_iou`` is set to ultralytics' own for the model's boxes."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
     check_ultralytics_values(ultralytics_cfg)
-    checked = options.validate(cfg)
     task = check_model(cfg.get("model"))
+    checked = options.validate(cfg, task.boxes)
+    cfg.update(box_loss=checked["box_loss"], assigner_iou=checked["assigner_iou"])  # unset: the task's stock ones
     check_output_folder(cfg.get("project"), "project")
     if checked.get("iou_aware") and not task.iou_aware:
         heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)

@@ -1,5 +1,5 @@
-"""The trainers of the project (detection, segmentation, pose): build the project's models, check the options, keep
-the state.
+"""The trainers of the project (detection, segmentation, pose, oriented boxes): build the project's models, check the
+options, keep the state.
 
 The criterion's state (``model.boxloss_state``: IoU-balanced ``w_loc: auto``, running means of stateful losses) is
 one dict shared by the training model and the EMA model: ultralytics saves the EMA model in every checkpoint, so the
@@ -20,9 +20,10 @@ from unittest import mock
 
 import ultralytics.engine.trainer as ultralytics_trainer
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from .. import options
@@ -30,8 +31,8 @@ from .._io import atomic_write, write_bytes_atomic
 from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
-from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel
-from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
+from .model import BoxLossDetectionModel, BoxLossOBBModel, BoxLossPoseModel, BoxLossSegmentationModel
+from .postprocess import BoxLossOBBValidator, BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
 
@@ -71,15 +72,22 @@ class BoxLossTrainer:
     model (and so its criterion), options validated up front, the criterion state kept, the configured NMS."""
 
     task = "detect"
+    model_class: type = BoxLossDetectionModel
     validator_class = BoxLossValidator
 
-    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
-        super().__init__(cfg=cfg, overrides=overrides, _callbacks=_callbacks)
-        self.boxloss_options = options.from_args(self.args)  # the one resolution; the model and criterion get it
+    def check_resume(self, overrides):
+        """ultralytics' ``check_resume`` (which gives a resumed run its checkpoint's arguments), then the one resolution
+        of the project's options from the run's final arguments, for the boxes of the task's model: the model and its
+        criterion get them. A box loss or assigner metric the run left unset is written back as the one it trains
+        with (ultralytics' own for those boxes), before ultralytics saves the arguments to args.yaml, so args.yaml,
+        the checkpoints, a resume and the DDP child all name it."""
+        super().check_resume(overrides)
+        self.boxloss_options = opts = options.from_args(self.args, self.model_class.boxes)
+        self.args.box_loss, self.args.assigner_iou = opts["box_loss"], opts["assigner_iou"]
 
     def new_model(self, cfg, verbose: bool):
         """The task's model built from ``cfg`` for this dataset (as ultralytics' own ``get_model`` builds it)."""
-        raise NotImplementedError
+        return self.model_class(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
         model = self.set_model_names_for_load(self.new_model(cfg, verbose and RANK == -1))
@@ -93,7 +101,7 @@ class BoxLossTrainer:
             head = weights.model[-1] if hasattr(weights, "model") else None
             if self.args.resume and getattr(head, "iou_aware_alpha_migrated", False):
                 alpha = self.args.iou_aware_alpha = head.iou_aware_alpha  # the run's alpha, in today's convention
-                self.boxloss_options = opts = options.from_args(self.args)
+                self.boxloss_options = opts = options.from_args(self.args, self.model_class.boxes)
             add_iou_branch(model, alpha, opts["iou_aware_min_cls"])
         model.boxloss_options = opts
         if weights:
@@ -155,27 +163,32 @@ class BoxLossTrainer:
 class BoxLossDetectionTrainer(BoxLossTrainer, DetectionTrainer):
     """``DetectionTrainer`` with the project's model and criterion."""
 
-    def new_model(self, cfg, verbose: bool):
-        return BoxLossDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
-
 
 class BoxLossSegmentationTrainer(BoxLossTrainer, SegmentationTrainer):
     """``SegmentationTrainer`` with the project's model: ultralytics' segmentation loss, the configured box loss."""
 
     task = "segment"
+    model_class = BoxLossSegmentationModel
     validator_class = BoxLossSegmentationValidator
-
-    def new_model(self, cfg, verbose: bool):
-        return BoxLossSegmentationModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
 
 
 class BoxLossPoseTrainer(BoxLossTrainer, PoseTrainer):
     """``PoseTrainer`` with the project's model: ultralytics' pose loss, the configured box loss."""
 
     task = "pose"
+    model_class = BoxLossPoseModel
     validator_class = BoxLossPoseValidator
 
     def new_model(self, cfg, verbose: bool):
-        return BoxLossPoseModel(cfg, nc=self.data["nc"], ch=self.data["channels"],
+        return self.model_class(cfg, nc=self.data["nc"], ch=self.data["channels"],
                                 data_kpt_shape=self.data["kpt_shape"], verbose=verbose)
+
+
+class BoxLossOBBTrainer(BoxLossTrainer, OBBTrainer):
+    """``OBBTrainer`` with the project's model: ultralytics' oriented-box loss, the configured box loss on rotated
+    boxes (unset: ProbIoU, ultralytics' own)."""
+
+    task = "obb"
+    model_class = BoxLossOBBModel
+    validator_class = BoxLossOBBValidator
 
