@@ -1,11 +1,16 @@
-"""boxloss: bounding-box regression losses for YOLOv8, chosen by name.
+"""boxloss: bounding-box regression losses for Ultralytics YOLO (YOLOv5u to YOLO26; detection, segmentation and
+pose), chosen by name, and the evaluation and benchmarks that measure what each buys.
 
-The loss mathematics (``boxloss.losses``) is pure torch and imports nothing from ultralytics; the
-ultralytics integration lives in ``boxloss.yolo``.
+The loss mathematics (:mod:`boxloss.losses`) is pure torch and imports nothing from ultralytics; every loss is found
+by name in one registry (:mod:`boxloss.registry`). The ultralytics integration lives in :mod:`boxloss.yolo`, COCO
+evaluation in :mod:`boxloss.evaluation`, the seeds x configs benchmark in :mod:`boxloss.benchmark`, the commands in
+:mod:`boxloss.cli` (docs/development.md has the whole layout).
 
     >>> import boxloss
-    >>> boxloss.list_losses()
-    ['ciou', 'diou', 'eiou', 'focal_eiou', 'focal_l1', 'giou', 'iou', 'smooth_l1']
+    >>> "eiou" in boxloss.list_losses()            # every box loss, the inner_/focaler_/alpha_ versions included
+    True
+    >>> boxloss.list_losses("cls")
+    ['ap_loss', 'bce', 'class_balanced_bce', 'class_balanced_focal', 'focal', 'qfl', 'varifocal']
     >>> loss = boxloss.get_loss("eiou")(pred_xyxy, target_xyxy)  # (N,)
 """
 

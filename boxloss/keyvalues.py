@@ -4,14 +4,14 @@
     sys.exit(run_cli("val.py", __doc__, main, argv, VAL_KEYS))           # one line + exit 2 on bad input
 
 Values are read as YAML scalars (``8`` -> 8, ``true`` -> True, ``0.5`` -> 0.5 and ``1e-3`` -> 0.001 as
-ultralytics reads them, ``a,b`` stays a string). A bad
-argument raises :class:`~boxloss.errors.ConfigError`; :func:`run_cli` prints it as ``<prog>: error: <message>``
-on one line and returns 2, so every command words the same mistake the same way.
+ultralytics reads them, ``a,b`` stays a string). A bad argument raises :class:`~boxloss.errors.ConfigError`;
+:func:`run_cli` prints it as ``<prog>: error: <message>`` on one line and returns 2, so every command words the same
+mistake the same way. A ``--flag`` (the spelling of earlier releases of some commands) is such a mistake too, worded
+with its key: ``--out is the old spelling; use out=...`` (:func:`flag_error`).
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import sys
 from typing import Any, Callable, Iterable, Mapping
@@ -36,13 +36,39 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def split_keyvalues(argv: Iterable[str]) -> dict[str, Any]:
-    """``["epochs=3", "box_loss=eiou"]`` -> ``{"epochs": 3, "box_loss": "eiou"}``; the last of a repeated key wins."""
+def flag_error(arg: str, known: Iterable[str] | None = None,
+               renamed: Mapping[str, str] | None = None) -> ConfigError:
+    """The one line for a ``--flag`` given to a key=value command: ``--out is the old spelling; use out=...``.
+
+    The key is the flag without its dashes, ``-`` read as ``_`` (``--skip-train`` -> ``skip_train=``), unless
+    ``renamed`` maps the flag to its new spelling. ``known``: the command's keys, when it has a fixed set; a flag
+    that names none of them is an unknown argument, with close matches as for a key.
+    """
+    flag = arg.partition("=")[0]
+    if renamed and flag in renamed:
+        return ConfigError(f"{flag} is the old spelling; use {renamed[flag]}")
+    key = flag.lstrip("-").replace("-", "_")
+    if known is None or key in set(known):
+        return ConfigError(f"{flag} is the old spelling; use {key}=...")
+    close = difflib.get_close_matches(key, list(known), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return ConfigError(f"{flag} is no argument of this command: arguments are key=value{hint}")
+
+
+def split_keyvalues(argv: Iterable[str], known: Iterable[str] | None = None,
+                    renamed: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``["epochs=3", "box_loss=eiou"]`` -> ``{"epochs": 3, "box_loss": "eiou"}``; the last of a repeated key wins.
+    A ``--flag`` is refused with its key=value spelling (:func:`flag_error`, with ``known`` and ``renamed``), and so is
+    a key that ``renamed`` maps to its new spelling (``{"mps": "cuda_mps=true"}``)."""
     values = {}
     for arg in argv:
+        if arg.startswith("--"):
+            raise flag_error(arg, known, renamed)
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise ConfigError(f"argument {arg!r} is not of the form key=value")
+        if renamed and key in renamed:
+            raise ConfigError(f"{key}= is the old spelling; use {renamed[key]}")
         values[key] = parse_value(value)
     return values
 
@@ -73,15 +99,16 @@ def validate(values: Mapping[str, Any], schema: Mapping[str, Param]) -> dict[str
 
 
 def parse_keyvalues(argv: Iterable[str], schema: Mapping[str, Param], source: str | None = None, *,
-                    text_as_typed: bool = False) -> dict[str, Any]:
-    """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range -> ConfigError.
+                    text_as_typed: bool = False, renamed: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``key=value`` arguments checked against ``schema``: unknown key, wrong type, out of range, a ``--flag``
+    (:func:`flag_error`; ``renamed``: old flags whose key is not their name, and old keys) -> ConfigError.
 
     ``text_as_typed``: a key whose type is ``str`` keeps the text as typed, not as YAML reads it (paths and names:
     ``out=2024`` is a folder, ``classes=yes,no`` two class names, ``out=null`` a folder called null), and must not
     be empty.
     """
     argv = list(argv)
-    values = split_keyvalues(argv)
+    values = split_keyvalues(argv, schema, renamed)
     check_known(values, schema, source)
     if text_as_typed:
         typed = {key: text for key, text in raw_keyvalues(argv).items() if schema[key].type is str}
@@ -102,49 +129,10 @@ def format_help(doc: str, schema: Mapping[str, Param], title: str = "keys") -> s
     return "\n".join(lines)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse for the scripts with ``--options``: a bad argument raises ConfigError (one line ``<prog>: error: ...``
-    and exit status 2 through :func:`run_cli`) instead of printing the usage block."""
-
-    def error(self, message: str):
-        raise ConfigError(message)
-
-
-def uses_flags(argv: Iterable[str]) -> bool:
-    """Whether ``argv`` is in the deprecated ``--flag`` grammar (convert.py and prepare_coco.py before key=value)."""
-    return any(arg.startswith("--") and arg not in HELP_FLAGS for arg in argv)
-
-
-def flags_given(argv: Iterable[str]) -> list[str]:
-    """The ``--flags`` of ``argv`` in the order first given (``--split-list=a=b`` -> ``--split-list``)."""
-    return list(dict.fromkeys(arg.partition("=")[0] for arg in argv if arg.startswith("--")))
-
-
-def refuse_mixed_grammars(argv: Iterable[str], keys: Iterable[str], switches: Iterable[str] = ()) -> None:
-    """ConfigError when ``--flag`` arguments come with ``key=value`` ones (a key of ``keys`` that is not the value
-    of the flag before it; ``switches`` are the flags that take no value): one grammar per command line."""
-    argv, keys, switches = list(argv), set(keys), set(switches)
-    takes_value = False
-    for arg in argv:
-        key, sep, _ = arg.partition("=")
-        if sep and key in keys and not takes_value and not arg.startswith("-"):
-            raise ConfigError(f"{arg} and {flags_given(argv)[0]} mix two grammars: give every argument as key=value "
-                              "(the --flags are deprecated)")
-        takes_value = arg.startswith("--") and not sep and arg not in switches
-
-
-def deprecation_note(prog: str, flags: Iterable[str], command: str) -> str:
-    """The one line a command prints after running deprecated ``--flags``: which ones, and the same ``command`` in
-    key=value."""
-    flags = list(flags)
-    return (f"{prog}: note: {', '.join(flags)} {'is' if len(flags) == 1 else 'are'} deprecated and will be removed "
-            f"in the next release; the same in key=value: {command}")
-
-
 def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable[[list[str]], int],
             argv: list[str] | None = None) -> int:
-    """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text`` (None: ``main`` handles it, e.g. with a
-    :class:`OneLineParser`); a ConfigError is one line and exit status 2."""
+    """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text`` (None: ``main`` handles it, e.g. per subcommand);
+    a ConfigError is one line and exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if help_text is not None and any(arg in HELP_FLAGS for arg in argv):
         print(help_text() if callable(help_text) else help_text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .ops.nms import NMS_BOXES, NMS_METHODS
 from .registry import BOX_FORMATS, BOX_LOSSES, CLS_LOSSES, STOCK_BOX_LOSS, BoundLoss
 from .param import Param
 
@@ -27,8 +28,6 @@ def _auto_or_positive(value) -> bool:
 
 
 ASSIGNER_METRICS = {"xyxy": ("ciou", "iou", "giou", "diou", "eiou"), "xywhr": ("probiou",)}  # by box format; and same
-NMS_METHODS = ("standard", "diou", "exact")
-NMS_BOXES = {"diou": "xyxy", "exact": "xywhr"}  # the NMS methods of one kind of box (standard: ultralytics' own, both)
 
 
 GENERAL_OPTIONS: dict[str, Param] = {
@@ -146,8 +145,8 @@ def for_boxes(values: Mapping[str, Any], boxes: str) -> dict[str, Any]:
 class Options(Mapping):
     """The project's options of one run, checked once: every project key with its value (the default where the
     run did not set it), read-only (``options["box_loss"]`` or ``options.box_loss``). Built by :func:`from_args`,
-    the one resolution from a run's flat arguments; the trainer builds it and hands it to the model, whose
-    criterion, EMA copy and checkpoints carry it."""
+    the one resolution from a run's train arguments; the trainer builds it and hands it to the model, whose
+    criterion, EMA copy and checkpoints carry it; :func:`bind_loss` turns it into the bound losses."""
 
     __slots__ = ("_values",)
 

@@ -1,17 +1,17 @@
 """Benchmark COCO evaluation: pycocotools, faster-coco-eval and hotcoco (and TIDE, and ultralytics' own metric).
 
 Three kinds of input, each timed in the same process, the backends one after the other:
-1. ``--val-dir NAME=DIR`` (repeatable): a val.py run folder's ``gt.json`` and ``predictions.json``, i.e. a real
-   model's detections (e.g. the BCCD test split of a trained YOLOv8n);
-2. ``--coco128 JSON``: coco128's official instances JSON (crowd regions, 80 classes) with detections imitated from
+1. ``val_dir=DIR`` (named by ``val_name=``): a val.py run folder's ``gt.json`` and ``predictions.json``, i.e. a
+   real model's detections (e.g. the BCCD test split of a trained YOLOv8n);
+2. ``coco128=JSON``: coco128's official instances JSON (crowd regions, 80 classes) with detections imitated from
    its ground truth (``boxloss.testing.detections.detections_from_gt``: every object jittered, scores falling with
    the jitter, 10 background boxes per image): no trained COCO model is available offline;
 3. the synthetic COCO-val-sized set (``boxloss.testing.detections.random_detections``, the generator the
-   evaluation tests use): ``--images`` images of 640x480, ~7 objects per image, 80 classes with a long tail, exactly
-   100 detections per image (``--images 0`` skips it).
+   evaluation tests use): ``images=`` images of 640x480, ~7 objects per image, 80 classes with a long tail, exactly
+   100 detections per image (``images=0`` skips it).
 
-Rows (wall clock, ``time.perf_counter``, after a warm-up call of each; the median of ``--repeats`` runs for the
-first two kinds, of ``--synthetic-repeats`` (default one) for the synthetic set): ``boxloss.evaluation.evaluate(...,
+Rows (wall clock, ``time.perf_counter``, after a warm-up call of each; the median of ``repeats=`` runs for the
+first two kinds, of ``synthetic_repeats=`` (default one) for the synthetic set): ``boxloss.evaluation.evaluate(...,
 backend)`` for each backend (COCOeval evaluate + accumulate + our summary, the input copy and check included, shown
 on its own row); ``tide_errors`` (hotcoco evaluate + TIDE at IoU 0.5 and 0.75, what val.py adds to every
 evaluation); on the synthetic set also ultralytics' internal metric as ``DetectionValidator`` computes it (per image
@@ -20,11 +20,12 @@ interpolation). Ratios are to pycocotools on the same input in the same run; "ma
 from pycocotools over every metric of metrics.json.
 
 Examples:
-    python scripts/bench_eval.py --val-dir "BCCD test=runs/val/val" \\
-        --coco128 ../shared/datasets/coco128/annotations/instances_train2017.json --out results/bench_eval/cpu.md
-    python scripts/bench_eval.py --images 500 --out runs/bench_eval/small.md
-Output: a markdown table on stdout, written atomically to ``--out`` and as JSON next to it (``.json``).
-Progress goes to stderr.
+    python scripts/bench_eval.py val_dir=runs/val/val val_name="BCCD test" \\
+        coco128=../shared/datasets/coco128/annotations/instances_train2017.json out=results/bench_eval/cpu.md
+    python scripts/bench_eval.py images=500 out=runs/bench_eval/small.md
+Output: a markdown table on stdout, written atomically to ``out=`` and as JSON next to it (``.json``).
+Progress goes to stderr. Every argument is key=value (``--help`` lists the keys); the ``--flag`` spelling of
+earlier releases is refused with one line naming its key.
 """
 
 from __future__ import annotations
@@ -48,9 +49,26 @@ from boxloss.evaluation import BACKENDS, METRIC_KEYS, evaluate, tide_errors  # n
 from boxloss.evaluation.coco_eval import REFERENCE_BACKEND, check_predictions  # noqa: E402
 from boxloss.evaluation.coco_gt import gt_from_coco_json, load_coco  # noqa: E402
 from boxloss._io import write_json_atomic, write_text_atomic  # noqa: E402
-from boxloss.keyvalues import OneLineParser, run_cli  # noqa: E402
+from boxloss.errors import ConfigError  # noqa: E402
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
+from boxloss.param import Param  # noqa: E402
 from boxloss.testing.detections import detections_from_gt, random_detections  # noqa: E402
 
+KEYS = {
+    "val_dir": Param(None, "a val.py run folder (gt.json, predictions.json): a real model's detections",
+                     value_type=str),
+    "val_name": Param(None, "its name in the output (default: the folder's name)", value_type=str),
+    "coco128": Param(None, "coco128's official instances JSON", value_type=str),
+    "repeats": Param(5, "runs per backend on the real-data sets (median)", lambda n: n >= 1, ">= 1"),
+    "images": Param(5000, "synthetic set size (0: skip it)", lambda n: n >= 0, ">= 0"),
+    "synthetic_repeats": Param(1, "runs per backend on the synthetic set", lambda n: n >= 1, ">= 1"),
+    "dets": Param(100, "synthetic detections per image", lambda n: n >= 1, ">= 1"),
+    "classes": Param(80, "synthetic classes", lambda n: n >= 1, ">= 1"),
+    "gt_per_image": Param(7.0, "synthetic objects per image (mean)", lambda n: n > 0, "> 0"),
+    "seed": Param(0, "seed of the synthetic set and of the coco128 detections"),
+    "out": Param("runs/bench_eval/cpu.md", "markdown report; the JSON goes next to it with the suffix .json"),
+}
+RENAMED = {"--val-dir": "val_dir=DIR val_name=NAME"}  # --val-dir NAME=DIR became two keys
 TIDE_ROW = "TIDE at 0.5 and 0.75 (hotcoco)"
 COPY_ROW = "of which input copy + check (in every row above)"
 
@@ -138,26 +156,26 @@ def table(name: str, info: str, rows: dict[str, dict], runs: str) -> list[str]:
     return lines + [""]
 
 
-def main(argv=None) -> int:
-    parser = OneLineParser(prog="bench_eval.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--val-dir", action="append", default=[], metavar="NAME=DIR",
-                        help="a val.py run folder (gt.json, predictions.json), named in the output")
-    parser.add_argument("--coco128", metavar="JSON", help="coco128's official instances JSON")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per backend on the real-data sets (median)")
-    parser.add_argument("--images", type=int, default=5000, help="synthetic set size (0: skip it)")
-    parser.add_argument("--synthetic-repeats", type=int, default=1, help="runs per backend on the synthetic set")
-    parser.add_argument("--dets", type=int, default=100, help="synthetic detections per image")
-    parser.add_argument("--classes", type=int, default=80)
-    parser.add_argument("--gt-per-image", type=float, default=7.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/bench_eval/cpu.md")
-    args = parser.parse_args(argv)
+def val_sets(settings: dict) -> list[tuple[str, Path]]:
+    """``[(name, folder)]`` of ``val_dir=`` and ``val_name=`` (none without val_dir=); the folder must hold gt.json
+    and predictions.json."""
+    if settings["val_dir"] is None:
+        if settings["val_name"] is not None:
+            raise ConfigError("val_name= names the set of val_dir=; give val_dir= too")
+        return []
+    folder = Path(settings["val_dir"])
+    missing = [file for file in ("gt.json", "predictions.json") if not (folder / file).is_file()]
+    if missing:
+        raise ConfigError(f"val_dir={settings['val_dir']!r} has no {' or '.join(missing)} (a val.py run folder has "
+                          "both)")
+    return [(settings["val_name"] or folder.name, folder)]
 
+
+def main(argv: list[str]) -> int:
+    settings = parse_keyvalues(argv, KEYS, text_as_typed=True, renamed=RENAMED)
+    args = SimpleNamespace(**settings)
     sets = []  # (name, gt, predictions, how the predictions were made)
-    for item in args.val_dir:
-        name, sep, folder = item.partition("=")
-        if not sep or not (Path(folder) / "gt.json").is_file() or not (Path(folder) / "predictions.json").is_file():
-            parser.error(f"--val-dir {item!r}: expected NAME=DIR with DIR/gt.json and DIR/predictions.json")
+    for name, folder in val_sets(settings):
         sets.append((name, json.loads((Path(folder) / "gt.json").read_text()),
                      json.loads((Path(folder) / "predictions.json").read_text()),
                      f"a trained model's detections (val.py run {folder})"))
@@ -171,8 +189,8 @@ def main(argv=None) -> int:
              f"{os.cpu_count()} logical CPUs (shared with other jobs: timings are indicative); Python "
              f"{platform.python_version()}; hotcoco {version('hotcoco')}, faster-coco-eval "
              f"{version('faster-coco-eval')}, pycocotools {version('pycocotools')}; command: "
-             f"`{shlex.join(['python', 'scripts/bench_eval.py', *(sys.argv[1:] if argv is None else argv)])}`.", ""]
-    record: dict = {"args": vars(args), "sets": {}}
+             f"`{shlex.join(['python', 'scripts/bench_eval.py', *argv])}`.", ""]
+    record: dict = {"args": settings, "sets": {}}
     warm_up = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [],
                "categories": [{"id": 1, "name": "x"}]}
     for backend in BACKENDS:  # imports and first-call costs out of the timings
@@ -210,4 +228,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli("bench_eval.py", None, main))
+    sys.exit(run_cli("bench_eval.py", lambda: format_help(__doc__, KEYS), main))

@@ -4,10 +4,10 @@ Measures, on CPU (and CUDA when available):
 1. forward + backward of every registered box loss (wrapped ones included) on N random box pairs, as a ratio to
    torchvision's ``complete_box_iou_loss``, to ultralytics' ``1 − bbox_iou(..., CIoU=True)`` and to our ciou on the
    same inputs (losses that need more than the boxes get a 640 px image at stride 8);
-2. for each ``--models`` YAML (nc=5) on one random batch: the criterion alone (forward + backward of the loss
+2. for each ``models=`` YAML (nc=5) on one random batch: the criterion alone (forward + backward of the loss
    given fixed head outputs) and a full training step (model forward + criterion + backward), the stock
    criterion (ultralytics' own ``init_criterion``: ``v8DetectionLoss``, or ``E2ELoss`` for YOLOv10/YOLO26) against
-   the project's with each of ``--step-losses``.
+   the project's with each of ``step_losses=``.
 Variants are interleaved in a shuffled order within every repetition (drift and order effects cancel),
 after warm-up repetitions; the median is reported. torch's thread count is left at its default.
 
@@ -16,20 +16,20 @@ Targets checked: our ciou <= 1.0x torchvision's; eiou and focal_eiou <= 1.2x our
 
 Examples:
     python scripts/bench_loss.py                                      # full: 1e4, 1e5, 1e6 pairs
-    python scripts/bench_loss.py --sizes 10000,100000 --repeats 3     # quick check
-    python scripts/bench_loss.py --device cpu --skip-train --out runs/bench_loss/cpu_losses.md
-    python scripts/bench_loss.py --skip-losses --models yolo11n.yaml,yolo26n.yaml --step-losses ciou,eiou,focal_eiou
+    python scripts/bench_loss.py sizes=10000,100000 repeats=3         # quick check
+    python scripts/bench_loss.py device=cpu skip_train=true out=runs/bench_loss/cpu_losses.md
+    python scripts/bench_loss.py skip_losses=true models=yolo11n.yaml,yolo26n.yaml step_losses=ciou,eiou,focal_eiou
 
 Cost: the training section runs (warm-up + repeats) × 2 × (number of losses + 1) YOLOv8n steps; about 7 s a
-step on 2 CPU cores, so the defaults take roughly 25 minutes there (--skip-train for the losses alone).
+step on 2 CPU cores, so the defaults take roughly 25 minutes there (skip_train=true for the losses alone).
 
-Output: a markdown table on stdout, written atomically to ``--out`` and, as JSON with every sample, next
-to it (same name, ``.json``). Progress goes to stderr.
+Output: a markdown table on stdout, written atomically to ``out=`` and, as JSON with every sample, next
+to it (same name, ``.json``). Progress goes to stderr. Every argument is key=value (``--help`` lists the keys); the
+``--flag`` spelling of earlier releases is refused with one line naming its key.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -40,13 +40,17 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import torch
 
 import boxloss
 from boxloss._io import write_text_atomic
-from boxloss.keyvalues import OneLineParser, run_cli
+from boxloss.devices import check_device
+from boxloss.errors import ConfigError
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
+from boxloss.param import Param
 from boxloss.testing.boxes import random_boxes
 
 REFERENCES = ("torchvision_ciou", "ultralytics_ciou")
@@ -303,54 +307,53 @@ def markdown(meta: dict, loss_rows: list[dict], train_rows: list[dict], checks: 
     return "\n".join(lines)
 
 
+KEYS = {
+    "sizes": Param("10000,100000,1000000", "comma-separated numbers of box pairs"),
+    "repeats": Param(10, "timed repetitions per variant (median reported)", lambda n: n >= 1, ">= 1"),
+    "warmup": Param(1, "untimed repetitions first", lambda n: n >= 0, ">= 0"),
+    "device": Param("auto", "auto (cpu, plus cuda if available), or comma-separated devices: cpu, cuda, cuda:1"),
+    "out": Param("runs/bench_loss/bench_loss.md", "markdown report; the JSON goes next to it with the suffix .json"),
+    "batch": Param(16, "training-step batch size", lambda n: n >= 1, ">= 1"),
+    "imgsz": Param(320, "training-step image size", lambda n: n > 0, "> 0"),
+    "amp": Param(False, "autocast the CUDA training step (as ultralytics does)"),
+    "skip_train": Param(False, "only the losses alone"),
+    "skip_losses": Param(False, "only the criterion and the training step"),
+    "seed": Param(0, "seed of the random boxes and batches"),
+    "models": Param("yolov8n.yaml", "comma-separated model YAMLs for the training step"),
+    "step_losses": Param(None, "comma-separated box losses timed in the training step (default: every registered "
+                         "loss that wraps none)", value_type=str),
+}
+
+
 def devices(choice: str) -> list[torch.device]:
+    """``auto``: the CPU, and CUDA when there is one; else each comma-separated device (cpu, mps, cuda, cuda:1),
+    present on this machine."""
     if choice == "auto":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    chosen = [torch.device(name) for name in choice.split(",")]
-    if any(d.type == "cuda" for d in chosen) and not torch.cuda.is_available():
-        raise SystemExit("--device cuda asked for, but torch.cuda.is_available() is False")
-    return chosen
+    return [torch.device(check_device(part).torch_name()) for part in choice.split(",")]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="bench_loss.py", description=__doc__.split("\n\n")[0],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of box pairs")
-    parser.add_argument("--repeats", type=int, default=10, help="timed repetitions per variant (median reported)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
-    parser.add_argument("--device", default="auto", help="auto (cpu, plus cuda if available), cpu, cuda or cpu,cuda")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench_loss/bench_loss.md"),
-                        help="markdown report; the JSON goes next to it with the suffix .json")
-    parser.add_argument("--batch", type=int, default=16, help="training-step batch size")
-    parser.add_argument("--imgsz", type=int, default=320, help="training-step image size")
-    parser.add_argument("--amp", action="store_true", help="autocast the CUDA training step (as ultralytics does)")
-    parser.add_argument("--skip-train", action="store_true", help="only the losses alone")
-    parser.add_argument("--skip-losses", action="store_true", help="only the criterion and the training step")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", default="yolov8n.yaml", help="comma-separated model YAMLs for the training step")
-    parser.add_argument("--step-losses", default="", help="box losses timed in the training step (default: every "
-                        "registered loss that wraps none)")
-    return parser
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def parse_args(argv: list[str]) -> SimpleNamespace:
+    """The checked settings of a key=value command line, with ``sizes``, ``models`` and ``step_losses`` as lists."""
+    args = SimpleNamespace(**parse_keyvalues(argv, KEYS, text_as_typed=True))
+    args.out = Path(args.out)
     args.models = [m for m in args.models.split(",") if m]
-    args.step_losses = [name for name in args.step_losses.split(",") if name] or None
+    args.step_losses = [name for name in (args.step_losses or "").split(",") if name] or None
     for name in args.step_losses or []:
         if name not in boxloss.list_losses():
-            parser.error(f"--step-losses: unknown box loss {name!r}")
+            raise ConfigError(f"step_losses: {name!r} is not a registered box loss "
+                              f"({', '.join(boxloss.list_losses())})")
     try:
         args.sizes = [int(float(s)) for s in args.sizes.split(",") if s]
     except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not args.sizes or min(args.sizes) < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("--sizes must be positive, --repeats >= 1 and --warmup >= 0")
+        raise ConfigError(f"sizes={args.sizes!r} must be comma-separated integers") from None
+    if not args.sizes or min(args.sizes) < 1:
+        raise ConfigError(f"sizes={','.join(map(str, args.sizes))}: every size must be >= 1")
+    args.devices = devices(args.device)
     return args
 
 
-def main(argv=None) -> int:
+def main(argv: list[str]) -> int:
     args = parse_args(argv)
     import torchvision
     import ultralytics
@@ -362,10 +365,10 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup,
         "sizes": args.sizes, "batch": args.batch, "imgsz": args.imgsz, "amp": args.amp, "seed": args.seed,
         "models": args.models,
-        "losses": boxloss.list_losses(), "argv": sys.argv[1:] if argv is None else list(argv),
+        "losses": boxloss.list_losses(), "argv": list(argv),
     }
     loss_rows, train_rows = [], []
-    for device in devices(args.device):
+    for device in args.devices:
         if device.type == "cuda":
             meta["cuda_device"] = torch.cuda.get_device_name(device)
         if not args.skip_losses:
@@ -386,4 +389,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli("bench_loss.py", None, main))
+    sys.exit(run_cli("bench_loss.py", lambda: format_help(__doc__, KEYS), main))

@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from boxloss.errors import ConfigError  # noqa: E402
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
-from boxloss.param import Param# noqa: E402
+from boxloss.ops.nms import NMS_METHODS  # noqa: E402
+from boxloss.param import Param  # noqa: E402
 
-METHODS = ("standard", "diou")
+METHODS = NMS_METHODS
 KEYS = {
     "model": Param(None, "a trained checkpoint (.pt), required", value_type=str),
     "data": Param("shapes", "dataset: a data.yaml or an embedded name"),

@@ -37,7 +37,7 @@ KEYS = {
 def timed_matrix(settings: dict, jobs: int, out: Path) -> tuple[float, int]:
     """Wall seconds and finished runs of the matrix with ``jobs`` at once, run through the library (the engine and
     runner scripts/benchmark.py uses), into a fresh ``out``."""
-    from boxloss.benchmark import engines
+    from boxloss.benchmark import execute
     from boxloss.benchmark.plan import build_plan
 
     if out.exists():
@@ -46,7 +46,7 @@ def timed_matrix(settings: dict, jobs: int, out: Path) -> tuple[float, int]:
                        f"epochs={settings['epochs']}", f"imgsz={settings['imgsz']}", f"batch={settings['batch']}",
                        "workers=0", "plots=False", f"jobs={jobs}", f"out={out}"])
     started = time.monotonic()
-    outcome = engines.run_plan(plan, log=lambda line: None)
+    outcome = execute.run_plan(plan, log=lambda line: None)
     if outcome.failed:
         raise RuntimeError(f"runs failed: {outcome.failed}")
     return time.monotonic() - started, len(outcome.results)

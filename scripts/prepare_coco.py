@@ -10,7 +10,7 @@ coco_val_json, the instances JSON for ``val.py coco_json=``) and ``<out>/convers
 Crowd regions are dropped from the labels and counted. Prints each split's conversion report and the commands to
 run next. A missing layout piece, an existing out= (without force=true) or malformed annotations: one line, exit
 status 2, nothing written. Conventions: boxloss/convert/coco_layout.py and boxloss/convert/coco.py. The ``--flag``
-spelling of earlier releases (``--coco DIR --out DIR``) still runs, with a one-line deprecation note.
+spelling of earlier releases (``--coco DIR --out DIR``) is refused with one line naming its key=value spelling.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pathlib import Path
 from boxloss.convert import ConversionError
 from boxloss.convert.coco_layout import DEFAULT_SPLITS, prepare_coco
 from boxloss.errors import ConfigError
-from boxloss.keyvalues import (OneLineParser, deprecation_note, flags_given, format_help, parse_keyvalues,
-                               refuse_mixed_grammars, run_cli, uses_flags)
+from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.param import Param
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,16 +38,13 @@ KEYS = {
 }
 
 
-def settings_of(argv: list[str]) -> tuple[dict, str | None]:
-    """The checked settings of a command line (key=value, or the deprecated --flags) and the deprecation note."""
-    note = None
-    if uses_flags(argv):
-        argv, note = _from_flags(argv)
+def settings_of(argv: list[str]) -> dict:
+    """The checked settings of a key=value command line."""
     settings = parse_keyvalues(argv, KEYS, text_as_typed=True)
     if not settings["coco"]:
         raise ConfigError("coco= is required: the COCO folder (train2017/, val2017/, annotations/), e.g. "
                           "coco=/data/coco")
-    return settings, note
+    return settings
 
 
 def _shown(path: Path) -> str:
@@ -77,7 +73,7 @@ def next_commands(data_yaml: Path, val_json: Path, has_train: bool) -> list[str]
 
 
 def _main(argv: list[str]) -> int:
-    settings, note = settings_of(argv)
+    settings = settings_of(argv)
     try:
         prepared = prepare_coco(settings["coco"], settings["out"],
                                 splits=[split.strip() for split in settings["splits"].split(",")],
@@ -95,28 +91,11 @@ def _main(argv: list[str]) -> int:
     print("next (nothing is downloaded; epochs=500 is the YOLOv8n reference schedule, set batch to fit your GPU):")
     for command in next_commands(prepared.data_yaml, prepared.val_json, has_train):
         print(f"  {command}")
-    if note:
-        print(note, file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, lambda: format_help(__doc__, KEYS), _main, argv)
-
-
-# The --flag grammar of earlier releases, deprecated (remove in the next release): parsed by the old parser, with its
-# errors, and run as the key=value arguments it means.
-def _from_flags(argv: list[str]) -> tuple[list[str], str]:
-    refuse_mixed_grammars(argv, KEYS, ("--copy", "--force"))
-    parser = OneLineParser(prog=PROG)
-    parser.add_argument("--coco", required=True)
-    parser.add_argument("--out")
-    parser.add_argument("--splits")
-    parser.add_argument("--copy", action="store_true")
-    parser.add_argument("--force", action="store_true")
-    keys = [f"{key}={'true' if value is True else value}" for key, value in vars(parser.parse_args(argv)).items()
-            if value is not None and value is not False]
-    return keys, deprecation_note(PROG, flags_given(argv), shlex.join([PROG, *keys]))
 
 
 if __name__ == "__main__":

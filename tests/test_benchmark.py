@@ -106,6 +106,10 @@ def load_script():
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "engine=ray", "address=127.0.0.1:1"], "cannot reach a Ray cluster"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "address=127.0.0.1:1"], "address= and num_gpus= are for engine=ray"),
     (["cfgs=ciou", "seeds=0", "data=shapes-mini", "nms=soft"], "nms='soft' is out of range"),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "mps=true"],  # CUDA's, while device=mps is Apple's Metal
+     "mps= is the old spelling; use cuda_mps=true (CUDA's Multi-Process Service; device=mps is Apple's Metal)"),
+    (["status", "cfgs=ciou", "seeds=0", "data=shapes-mini", "mps=true"], "mps= is the old spelling; use cuda_mps="),
+    (["cfgs=ciou", "seeds=0", "data=shapes-mini", "--jobs", "2"], "--jobs is the old spelling; use jobs=..."),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
     assert_refused("boxloss.cli.benchmark", [*args, f"out={tmp_path / 'bench'}"], message, cwd=tmp_path, quiet=True)
@@ -510,6 +514,51 @@ def test_local_slots_place_runs_on_devices_and_split_the_threads():
     assert local_slots(3, "cpu", cpu_count=2)[2].threads == 1  # never 0
 
 
+def test_every_engine_says_how_many_runs_go_at_once():
+    """The ETA divides by it and every result records it: 1 for one at a time, the slots of jobs=N, and for Ray the
+    runs its nodes hold (per node the smaller of CPU/num_cpus and GPU/num_gpus, floored, summed)."""
+    from boxloss.benchmark.matrix import LocalEngine, SerialEngine, local_slots
+    from boxloss.benchmark.ray_engine import cluster_concurrency
+
+    assert SerialEngine().concurrency == 1 and LocalEngine(local_slots(3, "cpu", cpu_count=6)).concurrency == 3
+    assert cluster_concurrency(2, 0.25, [{"CPU": 8.0, "GPU": 1.0}]) == 4  # 4 by CPU, 4 by GPU
+    assert cluster_concurrency(1, 0.5, [{"CPU": 16.0, "GPU": 2.0}, {"CPU": 4.0, "GPU": 0.0}]) == 4  # GPU-bound
+    assert cluster_concurrency(1, 0.0, [{"CPU": 16.0, "GPU": 2.0}, {"CPU": 4.0, "GPU": 0.0}]) == 20  # CPU only
+    assert cluster_concurrency(3, 0.0, [{"CPU": 8.0, "GPU": 0.0}, {"CPU": 2.0, "GPU": 0.0}]) == 2  # 2 + 0
+    assert cluster_concurrency(0.3, 0.0, [{"CPU": 0.9, "GPU": 0.0}]) == 3  # 0.9 / 0.3 is 2.9999999999999996
+    assert cluster_concurrency(4, 0.0, [{"CPU": 2.0, "GPU": 0.0}]) == 1  # at least one
+
+
+def test_the_eta_and_the_records_use_the_engines_concurrency(tmp_path):
+    """Four runs of 100 s each, four at once: after the first, 3 more take 100 · 3 / 4 = 75 s; each record says 4.
+    Under Ray the status rate reads the recorded concurrency (the plan cannot know the cluster): 4 · 3600 / 100."""
+    from boxloss.benchmark.matrix import Completion, Slot
+    from boxloss.benchmark.status import measured_rate
+
+    class FourAtOnce:
+        description, concurrency = "four at once (test)", 4
+
+        def run(self, specs, runner, on_start, clock=None):
+            for spec in specs:
+                on_start(spec, Slot())
+                yield Completion(spec, runner(spec, Slot()), elapsed=100.0)
+
+    lines = []
+    run_matrix(plan_for(tmp_path / "bench"), FakeRunner(), engine=FourAtOnce(), log=lines.append,
+               environment=ENVIRONMENT)
+    done = [line for line in lines if ": done in " in line]
+    assert "ETA 0:01:15 for 3 more" in done[0] and "ETA 0:00:25 for 1 more" in done[2], done
+    records = [read_result(path) for path in sorted((tmp_path / "bench" / "results").glob("*.json"))]
+    assert [record["concurrency"] for record in records] == [4, 4, 4, 4]
+    assert measured_rate(plan_for(tmp_path / "bench")) == pytest.approx((3600 / 100, 4, 1))  # local, jobs=1
+    assert measured_rate(plan_for(tmp_path / "bench", "engine=ray")) == pytest.approx((4 * 3600 / 100, 4, 4))
+    for path in (tmp_path / "bench" / "results").glob("*.json"):  # records written before runs recorded it
+        record = read_result(path)
+        del record["concurrency"]
+        path.write_text(json.dumps(record))
+    assert measured_rate(plan_for(tmp_path / "bench", "engine=ray")) == pytest.approx((3600 / 100, 4, 1))
+
+
 class SlowRunner(FakeRunner):
     """Each run takes a moment, so runs overlap; records the largest number running at once."""
 
@@ -732,6 +781,9 @@ def test_ray_engine_reports_a_failed_run_and_keeps_results_through_an_interrupt(
                              engine=RayEngine(num_cpus=1), log=lambda line: None, environment=ENVIRONMENT)
         assert outcome.failed == {"ciou-s1": "training exited with status 1"}
         assert sorted(outcome.ran) == ["ciou-s0", "eiou-s0", "eiou-s1"]
+        recorded = [read_result(spec.result_path if spec.result_path.exists() else spec.waiting_path)
+                    for spec in plan.runs if spec.name != "ciou-s1"]
+        assert {record["concurrency"] for record in recorded} == {2}  # the cluster's 2 CPUs, one per run
         other = plan_for(tmp_path / "other")
         with pytest.raises(KeyboardInterrupt):
             run_matrix(other, FakeRunner(fail_on="ciou-s0", error=KeyboardInterrupt()), engine=RayEngine(num_cpus=2),

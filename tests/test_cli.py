@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 
@@ -46,9 +47,11 @@ def test_convert_help_after_a_format_lists_that_format_only(capsys):
     assert all(f"  {key}=" in out for key in convert.COCO_KEYS)
 
 
-def test_convert_reports_bad_options_on_one_line(tmp_path):
-    assert_refused("scripts/convert.py", ["voc", "--src", tmp_path, "--out", tmp_path / "out", "--bogus", "1"],
-                   "unrecognized arguments: --bogus 1", cwd=tmp_path, exact=True, timeout=120)
+def test_convert_refuses_the_old_flags_on_one_line(tmp_path):
+    """The --flag spelling of earlier releases runs no more: one line naming the key=value spelling, exit 2 (the
+    variants: tests/test_convert.py, in-process)."""
+    assert_refused("scripts/convert.py", ["voc", "--src", tmp_path, "--out", tmp_path / "out"],
+                   "--src is the old spelling; use src=...", cwd=tmp_path, exact=True, quiet=True, timeout=120)
 
 
 @pytest.mark.parametrize("shim", ["train.py", "val.py", "scripts/export.py", "scripts/benchmark.py",
@@ -66,17 +69,29 @@ def test_console_scripts_are_declared_for_every_command():
                        for name in ["train", "val", "export", "convert", "benchmark", "simulate"]}
 
 
-@pytest.mark.parametrize("script", ["bench_iou_aware_val", "bench_nms", "bench_throughput", "matched_gains", "rescore",
-                                    "prepare_coco"])
+MALFORMED = (["oops"], "argument 'oops' is not of the form key=value")
+SCRIPT_ARGUMENTS = {  # script: (a bad command line, its one line)
+    "bench_iou_aware_val": MALFORMED, "bench_nms": MALFORMED, "bench_throughput": MALFORMED,
+    "matched_gains": MALFORMED, "rescore": MALFORMED, "bench_obb_eval": MALFORMED,
+    "prepare_coco": (["--coco", "coco", "--out", "out", "--copy"], "--coco is the old spelling; use coco=..."),
+    "bench_loss": (["--skip-train", "--sizes", "100"], "--skip-train is the old spelling; use skip_train=..."),
+    "bench_eval": (["images=10", "--val-dir", "BCCD test=runs/val/val"],
+                   "--val-dir is the old spelling; use val_dir=DIR val_name=NAME"),
+}
+
+
+@pytest.mark.parametrize("script", SCRIPT_ARGUMENTS)
 def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
-    """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument is one line, exit 2."""
+    """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument, or the --flag
+    spelling of earlier releases, is one line, exit 2, nothing run."""
     path = REPO / "scripts" / f"{script}.py"
     helped = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path,
                             timeout=120)
     assert helped.returncode == 0 and "keys:" in helped.stdout, helped.stderr[-2000:]
+    assert re.search(r"^  [a-z0-9_]+=\S", helped.stdout, flags=re.M), helped.stdout[-2000:]  # key=default lines
     assert list(tmp_path.iterdir()) == []
-    assert_refused(f"scripts/{script}.py", ["oops"], "argument 'oops' is not of the form key=value", cwd=tmp_path,
-                   exact=True, quiet=True, timeout=120)
+    args, message = SCRIPT_ARGUMENTS[script]
+    assert_refused(f"scripts/{script}.py", args, message, cwd=tmp_path, exact=True, quiet=True, timeout=120)
 
 
 REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exit(2)"

@@ -369,8 +369,8 @@ def test_convert_cli_task_segment(tmp_path, capsys):
     assert convert_main(["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'out'}", "task=segment"]) == 0
     assert "labels  segment: one polygon per object" in capsys.readouterr().out
     assert_refused("boxloss.cli.convert", ["coco", f"images={images}", f"json={path}", f"out={tmp_path / 'o2'}",
-                                           "task=obb"], "task='obb' is out of range: must be one of detect, segment",
-                   cwd=tmp_path)
+                                           "task=pose"],
+                   "task='pose' is out of range: must be one of detect, segment, obb", cwd=tmp_path)
 
 
 @needs_datasets
@@ -778,79 +778,21 @@ def test_bad_split_options_one_line_exit_2_nothing_written(tmp_path, args, messa
                    cwd=tmp_path)  # no output, no temporary folder, no parent created for them
 
 
-# ------------------------------------------------------------------------- the deprecated --flags (one release)
-def flag_case(name: str, root: Path) -> tuple[list[str], list[str]]:
-    """A dataset in ``root`` and one command line in the old --flag grammar with the key=value one it means."""
-    if name == "voc src":
-        src = make_voc(root / "voc", {"a": [("cat", 1, 1, 10, 10), ("dog", 5, 5, 20, 20, 1)],
-                                      "b": [("dog", 2, 2, 30, 30)]}, split={"train": ["a"], "val": ["b"]})
-        return (["voc", "--src", str(src), "--out", "out", "--difficult", "drop", "--classes", "dog,cat", "--copy"],
-                ["voc", f"src={src}", "classes=dog,cat", "difficult=drop", "out=out", "copy=true"])
-    annots, images = make_labelimg(root / "labelimg")
-    if name == "voc folders, seeded split":
-        return (["voc", "--annotations", str(annots), "--images", str(images), "--val", "0.2", "--test", "0.1",
-                 "--seed", "3", "--out", "out"],
-                ["voc", f"annotations={annots}", f"images={images}", "val=0.2", "test=0.1", "seed=3", "out=out"])
-    if name == "voc folders, split lists":
-        (root / "train.txt").write_text("".join(f"img{k:02d}\n" for k in range(20)))
-        (root / "test.txt").write_text("".join(f"img{k:02d}\n" for k in range(20, 30)))
-        return (["voc", "--annotations", str(annots), "--images", str(images), "--split-list",
-                 f"test={root / 'test.txt'}", f"--split-list=train={root / 'train.txt'}", "--val", "0.25", "--seed",
-                 "0", "--out", "out"],
-                ["voc", f"annotations={annots}", f"images={images}", "val=0.25", "seed=0", "out=out",
-                 f"test_list={root / 'test.txt'}", f"train_list={root / 'train.txt'}"])
-    if name == "voc one split":
-        return (["voc", "--annotations", str(annots), "--images", str(images), "--split", "all", "--out", "out"],
-                ["voc", f"annotations={annots}", f"images={images}", "split=all", "out=out"])
-    if name == "coco":
-        images, path = make_coco(root / "coco")
-        return (["coco", "--images", str(images), "--json", str(path), "--split", "mini", "--task", "segment",
-                 "--out", "out"],
-                ["coco", f"images={images}", f"json={path}", "split=mini", "task=segment", "out=out"])
-    data = make_yolo_train_only(root / "yolo")
-    return (["split", "--data", str(data), "--from", "train", "--val", "0.25", "--test", "0.25", "--seed", "2",
-             "--out", "out", "--copy"],
-            ["split", f"data={data}", "val=0.25", "test=0.25", "seed=2", "out=out", "copy=true"])
-
-
-def tree(folder: Path, cwd: Path) -> dict[str, bytes]:
-    """Every file below ``folder``: its bytes (the working directory written as <cwd>), or a symlink's target."""
-    return {p.relative_to(folder).as_posix(): os.readlink(p).encode() if p.is_symlink()
-            else p.read_bytes().replace(str(cwd).encode(), b"<cwd>") for p in sorted(folder.rglob("*"))
-            if p.is_file() or p.is_symlink()}
-
-
-@pytest.mark.parametrize("case", ["voc src", "voc folders, seeded split", "voc folders, split lists", "voc one split",
-                                  "coco", "split"])
-def test_the_deprecated_flags_give_the_same_output_with_one_note(case, tmp_path, monkeypatch, capsys):
-    """Each old --flag set still converts, exactly as the key=value command it means (same files, same summary),
-    and says so on one stderr line naming that command."""
-    import shlex
-
-    flags, keys = flag_case(case, tmp_path / "src")
-    outputs = {}
-    for grammar, argv in (("flags", flags), ("keys", keys)):
-        (tmp_path / grammar).mkdir()
-        monkeypatch.chdir(tmp_path / grammar)
-        assert convert_main(argv) == 0
-        captured = capsys.readouterr()
-        outputs[grammar] = tree(tmp_path / grammar / "out", tmp_path / grammar), \
-            captured.out.replace(str(tmp_path / grammar), "<cwd>")
-        if grammar == "keys":
-            assert captured.err == ""
-            continue
-        given = list(dict.fromkeys(arg.partition("=")[0] for arg in flags if arg.startswith("--")))
-        assert captured.err == (f"convert.py: note: {', '.join(given)} are deprecated and will be removed in the "
-                                f"next release; the same in key=value: {shlex.join(['convert.py', *keys])}\n")
-    assert outputs["flags"] == outputs["keys"] and outputs["keys"][0]
-
-
+# ------------------------------------------------------------------------- the --flags of earlier releases: refused
 @pytest.mark.parametrize("argv, message", [
-    (["voc", "--src", "x", "out=y"], "out=y and --src mix two grammars: give every argument as key=value"),
-    (["voc", "src=x", "--out", "y"], "src=x and --out mix two grammars"),
-    (["voc", "--src", "x", "--copy", "out=y"], "out=y and --src mix two grammars"),
-    (["voc", "--src", "x", "--out", "y", "--bogus", "1"], "unrecognized arguments: --bogus 1"),
-    (["coco", "--images", "x", "--json", "y", "--out", "z", "--task", "obb"], "--task: invalid choice: 'obb'"),
+    (["voc", "--src", "x", "--out", "y"], "--src is the old spelling; use src=..."),
+    (["voc", "src=x", "--out", "y"], "--out is the old spelling; use out=..."),
+    (["voc", "annotations=a", "--split-list", "train=t.txt", "out=y"],
+     "--split-list is the old spelling; use train_list=FILE (or val_list=, test_list=)"),
+    (["voc", "annotations=a", "--split-list=train=t.txt", "out=y"],
+     "--split-list is the old spelling; use train_list=FILE (or val_list=, test_list=)"),
+    (["split", "data=d.yaml", "--from", "train", "val=0.2", "out=y"], "--from is the old spelling; use from=..."),
+    (["coco", "--task=segment"], "--task is the old spelling; use task=..."),
+    (["--out", "y", "voc"], "--out is the old spelling; use out=..."),
+    (["voc", "src=x", "--bogus", "1"], "--bogus is no argument of this command: arguments are key=value"),
+    (["voc", "src=x", "--difficul", "drop"],
+     "--difficul is no argument of this command: arguments are key=value (did you mean difficult?)"),
 ])
-def test_deprecated_flags_mixed_or_wrong_are_one_line(argv, message, tmp_path):
-    assert_refused("boxloss.cli.convert", argv, message, cwd=tmp_path)
+def test_the_old_flags_are_refused_naming_the_key(argv, message, tmp_path):
+    """Whatever the format and wherever the flag, one line naming its key=value spelling; nothing runs."""
+    assert_refused("boxloss.cli.convert", argv, message, cwd=tmp_path, exact=True, quiet=True)

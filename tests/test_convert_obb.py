@@ -317,7 +317,10 @@ HOSTILE = [
     (bad_line("2 2 abc 2 20 12 2 12 ship 0"), "a.txt:4: corner coordinate x2 is 'abc', not a finite number"),
     (bad_line("2 2 20 2 inf 12 2 12 ship 0"), "a.txt:4: corner coordinate x3 is 'inf', not a finite number"),
     (bad_line("2 2 20 2 20 12 2 12 ship 2"), "a.txt:4: the difficult flag is '2', expected 0 or 1"),
-    (bad_line("imagesource:GoogleEarth extra"), "a.txt:4: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult'"),
+    (bad_line("ship 0"), "a.txt:4: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult' (8 corner coordinates, a "
+                         "class and a 0/1 flag), got 0 numbers in 2 fields"),
+    (lambda root: ["dota", f"src={dota_folder(root / 'dota', GOOD, image=False)}"],
+     "labelTxt: none of its 1 label files has an image in"),
     (symlinked_image, "a.txt: image 'a.png': resolves outside the images folder"),
     (symlinked_labels, "label file b.txt: {root}/dota/labelTxt/b.txt resolves outside {root}/dota/labelTxt"),
     (not_utf8, "a.txt: not UTF-8 text (byte 0xe9 at offset 22)"),

@@ -171,16 +171,3 @@ def test_bad_split_lists_one_line_exit_2_nothing_written(tmp_path, lists, extra,
     assert_refused("boxloss.cli.convert", voc_args(tmp_path, *options, *extra), message.format(root=tmp_path),
                    cwd=tmp_path)
 
-
-def test_a_split_list_given_twice_and_a_malformed_option(tmp_path):
-    """The deprecated ``--split-list SPLIT=FILE`` keeps its own checks (what ``train_list=`` cannot express)."""
-    folders(tmp_path)
-    (tmp_path / "a.txt").write_text("i00\n")
-    for options, message in ((["--split-list", f"train={tmp_path / 'a.txt'}", "--split-list",
-                               f"train={tmp_path / 'a.txt'}"], "--split-list train is given twice"),
-                             (["--split-list", "train"], "--split-list train: expected SPLIT=FILE"),
-                             (["--split-list", f"dev={tmp_path / 'a.txt'}"],
-                              f"--split-list dev={tmp_path / 'a.txt'}: the split must be one of train, val, test")):
-        assert_refused("boxloss.cli.convert", ["voc", "--annotations", tmp_path / "annots", "--images",
-                                               tmp_path / "images", *options, "--out", tmp_path / "deep/out"],
-                       message, cwd=tmp_path)

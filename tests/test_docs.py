@@ -36,17 +36,17 @@ def test_readme_main_command_names_an_existing_config():
     assert match and (REPO / "cfg" / match.group(1)).is_file()
 
 
-def test_the_reference_tables_are_the_registrys():
-    """The loss and key tables are generated (python -m boxloss.reference): formula, paper, defaults as registered;
+def test_the_generated_tables_are_the_registrys():
+    """The loss and key tables are generated (python -m boxloss.docs_tables): formula, paper, defaults as registered;
     the loss tables live in the README, the key table in docs/config.md."""
-    from boxloss import reference
+    from boxloss import docs_tables
 
-    for name, table, page, text in (("box loss", reference.loss_table("box", boxes="xyxy"), "README.md", README),
-                                    ("rotated box loss", reference.loss_table("box", boxes="xywhr"), "README.md",
+    for name, table, page, text in (("box loss", docs_tables.loss_table("box", boxes="xyxy"), "README.md", README),
+                                    ("rotated box loss", docs_tables.loss_table("box", boxes="xywhr"), "README.md",
                                      README),
-                                    ("classification loss", reference.loss_table("cls"), "README.md", README),
-                                    ("config key", reference.key_table(), "docs/config.md", CONFIG_DOC)):
-        assert table in text, f"the {name} table of {page} is not `python -m boxloss.reference`'s; paste it again"
+                                    ("classification loss", docs_tables.loss_table("cls"), "README.md", README),
+                                    ("config key", docs_tables.key_table(), "docs/config.md", CONFIG_DOC)):
+        assert table in text, f"the {name} table of {page} is not `python -m boxloss.docs_tables`'s; paste it again"
 
 
 def anchors(text: str) -> set[str]:

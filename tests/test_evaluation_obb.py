@@ -397,3 +397,22 @@ def test_gt_of_dota8_is_the_rectangle_ultralytics_validates_on():
             pixels = (np.array(line[1:]).reshape(4, 2) * [image["width"], image["height"]]).reshape(1, 8)
             assert ann["obb"] == pytest.approx(xyxyxyxy2xywhr(pixels)[0].tolist(), abs=1e-9)
             assert ann["category_id"] == int(line[0]) + 1
+
+
+def test_bench_obb_eval_writes_its_tables(tmp_path):
+    """scripts/bench_obb_eval.py at a tiny size: both parts run and the report holds the tables and the command."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_obb_eval.py"
+    done = subprocess.run([sys.executable, str(script), "pairs=400", "images=3", "repeats=1", f"out={tmp_path}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = (tmp_path / "obb_eval.md").read_text()
+    assert f"Command: `python scripts/bench_obb_eval.py pairs=400 images=3 repeats=1 out={tmp_path}`" in report
+    assert "exact IoU 0.7071, ProbIoU 0.9996" in report and "| 0.50–0.55 |" in report
+    record = json.loads((tmp_path / "obb_eval.json").read_text())
+    assert record["iou"]["square_45"]["exact"] == pytest.approx(1 / math.sqrt(2), abs=1e-6)
+    assert set(record["timing"]["median_seconds"]) == {"hotcoco obb (exact IoU, COCO AP)",
+                                                       "ultralytics OBB metric (ProbIoU)"}

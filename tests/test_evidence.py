@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from boxloss.benchmark import bootstrap, curves, outlook, summary, tide_report
+from boxloss.benchmark import bootstrap, curves, summary, tide_report
+from boxloss.benchmark.status import measured_rate, outlook
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
 from boxloss.benchmark.plan import build_plan
@@ -173,13 +174,13 @@ def test_outlook_counts_whole_seeds(tmp_path):
     plan = plan_for(tmp_path / "bench", "seeds=0,1,2", "jobs=2")
     run_matrix(build_plan(["cfgs=ciou,eiou", "seeds=0", "data=shapes-mini", "epochs=1", f"out={tmp_path / 'bench'}"]),
                FakeRunner(), log=lambda line: None, environment=ENVIRONMENT)
-    view = outlook.outlook(plan, minutes=3, runs_per_hour=60)  # 3 runs: seed 1 whole, seed 2 half
+    view = outlook(plan, minutes=3, runs_per_hour=60)  # 3 runs: seed 1 whole, seed 2 half
     assert view.finished == ["ciou-s0", "eiou-s0"] and view.whole_seeds_now == [0]
     assert view.pending == ["ciou-s1", "eiou-s1", "ciou-s2", "eiou-s2"]
     assert view.within == ["ciou-s1", "eiou-s1", "ciou-s2"] and view.whole_seeds_then == [0, 1]
     assert "3 more minute(s) at 60 runs/h would finish 3 run(s)" in view.lines()[-1]
     with pytest.raises(ValueError):
-        outlook.outlook(plan, minutes=-1, runs_per_hour=60)
+        outlook(plan, minutes=-1, runs_per_hour=60)
 
 
 def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys):
@@ -188,13 +189,13 @@ def test_status_rate_is_measured_from_the_folders_finished_runs(tmp_path, capsys
 
     keys = ["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", "jobs=2", f"out={tmp_path / 'bench'}"]
     plan = build_plan(keys)
-    assert outlook.measured_rate(plan) is None
+    assert measured_rate(plan) is None
     assert status_main(keys) == 0 and "rate 153 runs/h (the H200 measurement" in capsys.readouterr().out
     run_matrix(plan, FakeRunner(), log=lambda line: None, environment=ENVIRONMENT)
     for path, elapsed in zip(sorted((tmp_path / "bench" / "results").glob("*.json")), (100.0, 140.0, 120.0, 120.0)):
         record = json.loads(path.read_text())
         path.write_text(json.dumps({**record, "elapsed_s": elapsed}))
-    assert outlook.measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4))  # 60 runs/h
+    assert measured_rate(plan) == pytest.approx((2 * 3600 / 120.0, 4, 2))  # 60 runs/h, jobs=2 at once
     assert status_main([*keys, "minutes=1"]) == 0
     assert "rate 60 runs/h (measured: 4 finished run(s) of this folder at jobs=2)" in capsys.readouterr().out
 
@@ -226,7 +227,7 @@ def test_records_are_portable_and_summarize_works_on_a_moved_folder(tmp_path, mo
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CUDA MPS behind mps=true
+# CUDA MPS behind cuda_mps=true
 # ---------------------------------------------------------------------------------------------------------------
 def fake_control(tmp_path, monkeypatch, status: int = 0):
     """An nvidia-cuda-mps-control on PATH that records its arguments, its stdin and its MPS variables."""
@@ -246,38 +247,38 @@ def fake_control(tmp_path, monkeypatch, status: int = 0):
 def test_mps_daemon_is_started_for_the_block_and_quit_after(tmp_path, monkeypatch):
     import os
 
-    from boxloss.benchmark import mps
+    from boxloss.benchmark import cuda_mps
 
     calls = fake_control(tmp_path, monkeypatch)
-    mps.check_available("0")
-    with mps.daemon(log=lambda line: None) as values:
+    cuda_mps.check_available("0")
+    with cuda_mps.daemon(log=lambda line: None) as values:
         pipe = values["CUDA_MPS_PIPE_DIRECTORY"]
         assert os.environ["CUDA_MPS_PIPE_DIRECTORY"] == pipe and os.path.isdir(pipe)  # the children inherit it
     assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not os.path.exists(pipe)
     assert calls.read_text().splitlines() == [f"args=-d pipe={pipe}", f"args= pipe={pipe}", "quit"]
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", "/somewhere/else")  # a daemon of the user's: used, left running
-    with mps.daemon(log=lambda line: None) as values:
+    with cuda_mps.daemon(log=lambda line: None) as values:
         assert values["CUDA_MPS_PIPE_DIRECTORY"] == "/somewhere/else"
     assert len(calls.read_text().splitlines()) == 3
 
 
 def test_mps_is_refused_where_it_cannot_serve(tmp_path, monkeypatch):
-    from boxloss.benchmark import mps
+    from boxloss.benchmark import cuda_mps
     from boxloss.errors import ConfigError
 
     fake_control(tmp_path, monkeypatch, status=1)
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control -d failed"):
-        with mps.daemon(log=lambda line: None):
+        with cuda_mps.daemon(log=lambda line: None):
             pass
     with pytest.raises(ConfigError, match="give device=0"):
-        mps.check_available("cpu")
+        cuda_mps.check_available("cpu")
     with pytest.raises(ConfigError, match="give device=0"):
-        plan_for(tmp_path / "b", "mps=true", "jobs=2")
+        plan_for(tmp_path / "b", "cuda_mps=true", "jobs=2")
     with pytest.raises(ConfigError, match="with engine=ray start MPS on each node"):
-        plan_for(tmp_path / "b", "mps=true", "engine=ray")
+        plan_for(tmp_path / "b", "cuda_mps=true", "engine=ray")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="nvidia-cuda-mps-control is not on PATH"):
-        mps.check_available("0")
+        cuda_mps.check_available("0")
 
 
 def test_mask_ap_rows_get_the_box_rows_statistics(tmp_path):

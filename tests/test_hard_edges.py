@@ -344,8 +344,11 @@ SCRIPTS = [
     ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=cuda:0"],
      "device='cuda:0': no CUDA device here; use device=cpu"),
     ("simulate.py", ["losses=ciou", "centres=2", "iterations=1", "out=sim", "device=tpu"],
-     "device='tpu' is not a torch device"),
+     "device='tpu' is not a device: use cpu, mps or CUDA indices"),
     ("bench_nms.py", ["model=afile"], "results/nms/nms_val_time.md exists; add force=true to replace it"),
+    ("bench_obb_eval.py", ["pairs=100"], "results/obb_eval/obb_eval.md exists; add force=true to replace it"),
+    ("bench_obb_eval.py", ["out=afile"], "out='afile' is an existing file, not a folder"),
+    ("bench_obb_eval.py", ["pairs=10"], "pairs=10 is out of range: must be >= 100"),
 ]
 
 
@@ -363,6 +366,7 @@ def test_scripts_check_everything_before_writing_and_never_replace_results_unask
     work.mkdir()
     published_gains(work)
     shutil.copytree(REPO / "results" / "nms", work / "results" / "nms")
+    shutil.copytree(REPO / "results" / "obb_eval", work / "results" / "obb_eval")
     rescore_benchmark(work)
     (work / "afile").write_text("precious")
     assert_refused(f"scripts/{script}", args, message, cwd=work, watched=(tmp_path, REPO / "results", REPO / "cfg"))

@@ -216,3 +216,16 @@ def test_suppression_at_equality_as_in_the_paper():
     scores = torch.tensor([0.9, 0.8])
     assert diou_nms(boxes, scores, 0.25).tolist() == [0]
     assert tvops.nms(boxes, scores, 0.25).tolist() == [0, 1]
+
+
+def test_every_key_that_chooses_an_nms_takes_the_names_of_ops():
+    """One list of NMS method names (boxloss/ops/nms.py): a config's nms_method, val.py's and the benchmark's nms=,
+    and the postprocess that acts on them."""
+    from boxloss.benchmark.plan import BENCHMARK_KEYS
+    from boxloss.ops.nms import EVALUATION_NMS, NMS_METHODS
+    from boxloss.options import all_options
+    from boxloss.yolo import postprocess, val_run
+
+    assert NMS_METHODS == ("standard", "diou") and EVALUATION_NMS == ("standard", "diou", "none")
+    assert all_options()["nms_method"].choices == NMS_METHODS and postprocess.NMS_METHODS is NMS_METHODS
+    assert val_run.VAL_KEYS["nms"].choices == BENCHMARK_KEYS["nms"].choices == EVALUATION_NMS

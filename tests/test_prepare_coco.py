@@ -42,7 +42,7 @@ def prepare(args: list, cwd: Path):
 
 
 def prepare_script():
-    """scripts/prepare_coco.py as a module (its settings_of reads a command line in either grammar)."""
+    """scripts/prepare_coco.py as a module (its settings_of reads a key=value command line)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("prepare_coco_script", REPO / "scripts" / "prepare_coco.py")
@@ -160,7 +160,7 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     prepare_args, train_args, val_args, bench_args = [
         [a.replace("/data/coco", str(coco)) for a in c[2:]] for c in commands]
     settings_of = prepare_script().settings_of
-    assert settings_of(prepare_args)[0] == settings_of([f"coco={coco}", "out=datasets/coco"])[0]  # the fixture's
+    assert settings_of(prepare_args) == settings_of([f"coco={coco}", "out=datasets/coco"])  # the fixture's
 
     settings = experiment.load_experiment(train_args)
     check_dataset(settings["data"])
@@ -219,23 +219,3 @@ def test_an_existing_output_is_refused_without_force(prepared, tmp_path):
     assert_refused("scripts/prepare_coco.py", [f"coco={coco}", f"out={out}"], "force=true", cwd=tmp_path,
                    watched=(out,))
     assert (out / "data.yaml").read_text() == before
-
-
-def test_the_deprecated_flags_give_the_same_tree_with_one_note(tmp_path):
-    """``--coco DIR --out DIR --splits S --copy`` still prepares, exactly as the key=value command it means, and says
-    so on one stderr line naming that command."""
-    coco = make_coco_layout(tmp_path / "coco")
-    flags = ["--coco", str(coco), "--out", "out", "--splits", "val2017", "--copy", "--force"]
-    keys = [f"coco={coco}", "out=out", "splits=val2017", "copy=true", "force=true"]
-    trees = {}
-    for grammar, argv in (("flags", flags), ("keys", keys)):
-        (tmp_path / grammar).mkdir()
-        result = prepare(argv, tmp_path / grammar)
-        assert result.returncode == 0, result.stderr[-3000:]
-        out = tmp_path / grammar / "out"
-        trees[grammar] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"<out>")
-                          for p in sorted(out.rglob("*")) if p.is_file()}, result.stdout.replace(str(out), "<out>")
-        expected = ("prepare_coco.py: note: --coco, --out, --splits, --copy, --force are deprecated and will be "
-                    f"removed in the next release; the same in key=value: {shlex.join(['prepare_coco.py', *keys])}\n")
-        assert result.stderr == (expected if grammar == "flags" else "")
-    assert trees["flags"] == trees["keys"] and len(trees["keys"][0]) > IMAGES

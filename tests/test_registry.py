@@ -66,3 +66,11 @@ def test_get_spec_describes_the_loss():
 def test_importing_boxloss_does_not_import_ultralytics():
     """Fresh interpreter: the maths (boxloss and boxloss.losses) must not pull in ultralytics."""
     assert fresh_interpreter_imports("import boxloss, boxloss.losses, boxloss.registry", ("ultralytics",)) == []
+
+
+def test_the_package_docstring_shows_what_is_registered():
+    """boxloss/__init__.py's example lists the classification losses as the registry has them (it once listed eight
+    box losses for YOLOv8 long after there were more)."""
+    import boxloss
+
+    assert repr(boxloss.list_losses("cls")) in boxloss.__doc__ and "eiou" in boxloss.list_losses()

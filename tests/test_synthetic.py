@@ -14,6 +14,7 @@ import pytest
 
 from boxloss.data import synthetic as syn
 from boxloss.data.synthetic import dataset as syn_dataset
+from conftest import assert_refused
 
 TINY = dict(n_train=6, n_val=3, imgsz=128)
 REPO = Path(__file__).resolve().parents[1]
@@ -236,16 +237,36 @@ def test_ensure_dataset_refreshes_moved_yaml(tmp_path):
 
 
 def test_cli_runs(tmp_path):
+    """``python -m boxloss.data.synthetic key=value ...`` writes the dataset and prints its statistics."""
     out = tmp_path / "cli"
     r = subprocess.run(
-        [sys.executable, "-m", "boxloss.data.synthetic", "--out", str(out), "--seed", "2",
-         "--train", "3", "--val", "2", "--imgsz", "96"],
+        [sys.executable, "-m", "boxloss.data.synthetic", f"out={out}", "seed=2", "train=3", "val=2", "imgsz=96",
+         "occlusion=false"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "boxes per class" in r.stdout and "aspect" in r.stdout
     assert len(list((out / "images" / "val").glob("*.png"))) == 2
     assert (out / "data.yaml").is_file() and (out / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x", "--seed", "2"], "--out is the old spelling; use out=..."),
+    (["out=x", "--no-occlusion"], "--no-occlusion is the old spelling; use occlusion=false"),
+    (["out=x", "--max-objects=3"], "--max-objects is the old spelling; use max_objects=..."),
+    (["seed=2"], "out= is required: the dataset folder, e.g. out=datasets/shapes"),
+    (["out=x", "task=depth"], "task='depth' is out of range: must be one of detect, segment, pose, obb"),
+])
+def test_cli_refuses_old_flags_and_bad_keys_on_one_line(args, message, tmp_path):
+    assert_refused("boxloss.data.synthetic.__main__", args, message, cwd=tmp_path, exact=True, quiet=True)
+
+
+def test_cli_help_lists_the_keys(capsys):
+    from boxloss.data.synthetic.__main__ import main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "out=None" in out and "occlusion=True" in out and "--out" not in out.replace("``--flag``", "")
 
 
 def test_rendering_is_pinned():

@@ -5,6 +5,9 @@
 - :mod:`.matrix`: running the pending runs through a runner callable, each result written when it is done.
 - :mod:`.runner`: the real runner (``boxloss.cli.train`` and ``boxloss.cli.val`` in child processes, logs teed,
   epochs forwarded).
+- :mod:`.execute`: a plan's engine (one run at a time, ``jobs=N`` on this machine, or :mod:`.ray_engine`), under
+  :mod:`.cuda_mps` if asked, and running a whole plan from the library.
+- :mod:`.status`: ``benchmark.py status``, what is finished and what N more minutes would add.
 - :mod:`.lock`: one benchmark (or ``summarize``) writing into a folder at a time.
 - :mod:`.summary`: statistics over seeds (mean, sample std, paired differences against a baseline), the markdown
   report and the AP-vs-IoU plot, all read from the result JSONs alone; :mod:`.power`: how large a difference the

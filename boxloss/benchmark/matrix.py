@@ -9,6 +9,10 @@ processes (:mod:`.runner`), the tests inject fakes. An *engine* decides where ru
 - :class:`boxloss.benchmark.ray_engine.RayEngine` (``engine=ray``): every run a Ray task, on a local or remote
   cluster.
 
+Every engine is an :class:`Engine`: a ``description`` for the log, its ``concurrency`` (how many runs go at once:
+the ETA divides by it, and each result records it, so ``benchmark.py status`` knows the rate of the runs it reads)
+and ``run``.
+
 Whatever the engine, results come back to this process, which writes each one atomically the moment it arrives:
 an interrupt or a crash at any moment loses no finished run, and the runs still going start again next time. Runs
 start seed by seed by default when several go at once (``order=seed``), and a result is published into
@@ -26,8 +30,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from ..devices import parse_device
 from . import match_store
 from .curves import read_curve_file
 from .plan import Plan, RunSpec, start_order
@@ -76,16 +81,27 @@ def local_slots(jobs: int, device: Any = None, cpu_count: int | None = None) -> 
     evenly between the jobs (at least one each)."""
     cpus = cpu_count or os.cpu_count() or 1
     threads = max(1, cpus // jobs) if jobs > 1 else None
-    text = "" if device is None else str(device).strip().lower().replace("cuda:", "")
-    gpus = [part for part in text.split(",") if part.strip().isdigit()]
-    devices = gpus or ([text] if text else [None])
+    parsed = parse_device(device)
+    gpus = [str(index) for index in parsed.indices if index >= 0]  # -1 (an idle GPU) is ultralytics' to pick
+    devices = gpus or ([parsed.text] if not parsed.is_default else [None])
     return [Slot(index, devices[index % len(devices)], threads) for index in range(jobs)]
+
+
+class Engine(Protocol):
+    """Where the runs of a matrix go (see the module)."""
+
+    description: str
+    concurrency: int  # runs at once
+
+    def run(self, specs: Sequence[RunSpec], runner: Runner, on_start: Callable[[RunSpec, Slot], None],
+            clock: Callable[[], float] = time.monotonic) -> Iterator[Completion]: ...
 
 
 class SerialEngine:
     """One run at a time, in plan order (``jobs=1``)."""
 
     description = "1 job"
+    concurrency = 1
 
     def __init__(self, slot: Slot | None = None):
         self.slot = slot or Slot()
@@ -108,6 +124,7 @@ class LocalEngine:
 
     def __init__(self, slots: Sequence[Slot]):
         self.slots = list(slots)
+        self.concurrency = len(self.slots)
         self.description = f"{len(self.slots)} jobs ({'; '.join(slot.describe() for slot in self.slots)})"
 
     def run(self, specs: Sequence[RunSpec], runner: Runner, on_start: Callable[[RunSpec, Slot], None],
@@ -160,7 +177,7 @@ class LocalEngine:
                 worker.join(timeout=60)
 
 
-def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], None] = print,
+def run_matrix(plan: Plan, runner: Runner, *, engine: Engine | None = None, log: Callable[[str], None] = print,
                clock: Callable[[], float] = time.monotonic,
                environment: Mapping[str, Any] | None = None) -> Outcome:
     """Run every pending (cfg, seed) of ``plan`` through ``runner`` on ``engine`` (default: one at a time); write
@@ -225,7 +242,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
             continue
         result = make_result(plan, spec, metrics, completion.elapsed, environment,
                              tide=tide_by_split(completion.metrics, spec.splits),
-                             curve=read_curve_file(spec.train_dir / "results.csv"))
+                             curve=read_curve_file(spec.train_dir / "results.csv"), concurrency=engine.concurrency)
         for split in spec.splits:  # the per-image matches of the two-stage bootstrap, before the record
             if (spec.val_dir(split) / "predictions.json").is_file():
                 try:
@@ -236,9 +253,8 @@ def run_matrix(plan: Plan, runner: Runner, *, engine=None, log: Callable[[str], 
         written[spec.name] = result
         durations.append(completion.elapsed)
         remaining = total - done_count
-        parallel = max(1, len(getattr(engine, "slots", [None])))
-        eta = f", ETA {format_seconds(statistics.fmean(durations) * remaining / parallel)} for {remaining} more" \
-            if remaining else ""
+        left = statistics.fmean(durations) * remaining / max(1, engine.concurrency)  # runs go concurrency at a time
+        eta = f", ETA {format_seconds(left)} for {remaining} more" if remaining else ""
         scores = ", ".join(f"{split} AP {values['AP']:.4f} AP50 {values['AP50']:.4f}"
                            for split, values in metrics.items())
         waits = "" if spec.name in published else f"; waits for the rest of seed {spec.seed}"

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from ..data.embedded import EMBEDDED_DATASETS, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
+from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 
 EVALUATION_SPLITS = ("val", "test")
@@ -34,7 +35,7 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
     "nms": Param(None, "val.py's nms= for every evaluation (standard, diou, none; default: each checkpoint's own)",
-                 choices=("standard", "diou", "none"), value_type=str),
+                 choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta= for every evaluation", lambda b: b > 0, "> 0",
                            value_type=float),
     "jobs": Param(1, "runs at once on this machine (engine=local): devices round-robin, CPU threads split",
@@ -45,13 +46,16 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "num_cpus": Param(1.0, "CPUs per Ray task (engine=ray)", lambda n: n > 0, "> 0"),
     "num_gpus": Param(0.0, "GPUs per Ray task, fractions allowed: 0.25 puts four runs on a GPU (engine=ray)",
                       lambda n: n >= 0, ">= 0"),
-    "mps": Param(False, "run the jobs' CUDA work concurrently under CUDA MPS (a daemon started for the matrix; "
-                 "1.79x the runs/hour of time-slicing on an H200, see boxloss/benchmark/mps.py)"),
+    "cuda_mps": Param(False, "run the jobs' CUDA work concurrently under CUDA's Multi-Process Service (a daemon "
+                      "started for the matrix; 1.79x the runs/hour of time-slicing on an H200, see "
+                      "boxloss/benchmark/cuda_mps.py)"),
     "order": Param(None, "the order runs start in: seed (all configs of seed k before seed k+1, so an interrupt "
                    "leaves whole seeds; the default with jobs > 1 or engine=ray) or config (config by config; the "
                    "default with one job)", choices=("seed", "config"), value_type=str),
 }
-EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order", "mps")  # how runs are executed, not what
+# how runs are executed, not what they compute
+EXECUTION_KEYS = ("jobs", "engine", "address", "num_cpus", "num_gpus", "order", "cuda_mps")
+RENAMED_KEYS = {"mps": "cuda_mps=true (CUDA's Multi-Process Service; device=mps is Apple's Metal)"}
 SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split": "give splits=val,test",
                     "project": "give out=<dir>", "name": "give out=<dir>", "exist_ok": "runs restart in place",
                     "resume": "re-run the same command to resume a benchmark"}
@@ -61,7 +65,7 @@ SET_BY_BENCHMARK = {"cfg": "give cfgs=a,b,c", "seed": "give seeds=0,1,2", "split
 class Execution:
     """How the runs of a plan are executed: the checked, frozen execution keys (:data:`EXECUTION_KEYS`, each
     described in :data:`BENCHMARK_KEYS`). How the runs go, never what they compute, so it is not part of a run's
-    recorded settings; :func:`boxloss.benchmark.engines.make_engine` turns it into an engine."""
+    recorded settings; :func:`boxloss.benchmark.execute.make_engine` turns it into an engine."""
 
     jobs: int = 1
     engine: str = "local"
@@ -69,7 +73,7 @@ class Execution:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     order: str = "config"
-    mps: bool = False
+    cuda_mps: bool = False
 
     @classmethod
     def from_keys(cls, values: Mapping[str, Any], given: set[str]) -> "Execution":
@@ -80,12 +84,12 @@ class Execution:
             raise ConfigError("address= and num_gpus= are for engine=ray; on this machine use jobs= and device=")
         if engine == "ray" and "jobs" in given:
             raise ConfigError("jobs= is for engine=local; with engine=ray, Ray runs as many as num_cpus/num_gpus allow")
-        if values["mps"] and engine == "ray":
-            raise ConfigError("mps=true starts a daemon on this machine; with engine=ray start MPS on each node "
-                              "(nvidia-cuda-mps-control -d) and leave mps= out")
+        if values["cuda_mps"] and engine == "ray":
+            raise ConfigError("cuda_mps=true starts a daemon on this machine; with engine=ray start MPS on each node "
+                              "(nvidia-cuda-mps-control -d) and leave cuda_mps= out")
         order = values["order"] or ("seed" if engine == "ray" or values["jobs"] > 1 else "config")
         return cls(values["jobs"], engine, values["address"], values["num_cpus"], values["num_gpus"], order,
-                   values["mps"])
+                   values["cuda_mps"])
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class Plan:
     runs: list[RunSpec]  # cfg-major order (the order runs start in is execution.order: see start_order)
     benchmark: dict[str, Any]  # what every result shares: data, splits, train overrides, baseline
     command: str
-    execution: Execution = field(default_factory=Execution)  # how the runs go (jobs, engine, order, mps, ...)
+    execution: Execution = field(default_factory=Execution)  # how the runs go (jobs, engine, order, cuda_mps, ...)
 
     def seed_group(self, seed: int) -> list[RunSpec]:
         """The runs of one seed: a seed is complete (its results published) when all of them have finished."""
@@ -197,7 +201,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     from ..yolo import experiment, val_run
 
     argv = list(argv)
-    parsed = split_keyvalues(argv)
+    parsed = split_keyvalues(argv, renamed=RENAMED_KEYS)
     raw = raw_keyvalues(argv)  # the text as typed (lists, paths); the last one wins
     for key in parsed:
         if key in SET_BY_BENCHMARK:
@@ -255,11 +259,11 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     else:
         baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
 
-    if execution.mps:
-        from . import mps
+    if execution.cuda_mps:
+        from . import cuda_mps
 
         for resolved in experiments.values():
-            mps.check_available(resolved.get("device"))
+            cuda_mps.check_available(resolved.get("device"))
 
     val_defaults = val_run.DEFAULTS
     runs = []

@@ -15,6 +15,7 @@ task runs on one node, so ``num_cpus``/``num_gpus`` above what the cluster's lar
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -69,6 +70,19 @@ def check_fits(num_cpus: float, num_gpus: float, nodes: Sequence[dict[str, float
                       f"largest: {largest}); a run would wait forever. Ask for at most one node's resources")
 
 
+def cluster_concurrency(num_cpus: float, num_gpus: float, nodes: Sequence[dict[str, float]]) -> int:
+    """How many runs of ``num_cpus`` CPUs and ``num_gpus`` GPUs the ``nodes`` hold at once: on each node the smaller
+    of ``floor(CPU / num_cpus)`` and ``floor(GPU / num_gpus)`` (no GPU bound for runs that ask none), summed over the
+    nodes; at least 1. Ray places each task on one node, so a node's spare fraction helps no other node."""
+    total = 0
+    for node in nodes:
+        fits = math.floor(node["CPU"] / num_cpus + 1e-9)
+        if num_gpus > 0:
+            fits = min(fits, math.floor(node["GPU"] / num_gpus + 1e-9))
+        total += fits
+    return max(1, total)
+
+
 def _local_gpus() -> int:
     try:
         import torch
@@ -83,7 +97,8 @@ def _run_remote(runner: Callable, spec: RunSpec, slot: Slot) -> tuple[Any, float
 
 
 class RayEngine:
-    """Runs as Ray tasks of ``num_cpus`` CPUs and ``num_gpus`` GPUs each."""
+    """Runs as Ray tasks of ``num_cpus`` CPUs and ``num_gpus`` GPUs each; ``concurrency`` is how many of them the
+    cluster holds at once (:func:`cluster_concurrency`), known once connected (1 before)."""
 
     def __init__(self, address: str | None = None, num_cpus: float = 1.0, num_gpus: float = 0.0):
         self.ray = _import_ray()
@@ -91,6 +106,7 @@ class RayEngine:
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         self.description = f"{where} ({num_cpus:g} CPU, {num_gpus:g} GPU per run)"
         self.slot = Slot(0, "0" if num_gpus > 0 else "cpu", max(1, int(num_cpus)))
+        self.concurrency = 1
 
     def connect(self) -> None:
         """Join (or start) the cluster; an unreachable address is a ConfigError, before anything is written."""
@@ -106,7 +122,9 @@ class RayEngine:
         gpus = self.ray.cluster_resources().get("GPU", 0)
         if self.num_gpus > 0 and gpus == 0:
             raise ConfigError(f"num_gpus={self.num_gpus:g}: the Ray cluster has no GPU")
-        check_fits(self.num_cpus, self.num_gpus, node_resources(self.ray))
+        nodes = node_resources(self.ray)
+        check_fits(self.num_cpus, self.num_gpus, nodes)
+        self.concurrency = cluster_concurrency(self.num_cpus, self.num_gpus, nodes)
 
     def run(self, specs: Sequence[RunSpec], runner: Callable, on_start: Callable[[RunSpec, Slot], None],
             clock: Callable[[], float] = time.monotonic) -> Iterator[Completion]:

@@ -1,9 +1,9 @@
 """Benchmark result files: what counts as a finished run, which runs a plan still needs, and the record written.
 
 ``<out>/results/<cfg>-s<seed>.json`` is written atomically the moment a run's training and every split's evaluation
-have finished: metrics per split, cfg, seed, the full resolved settings, elapsed seconds, machine, versions. Its
-presence with the same settings is what "finished" means; a missing, unreadable, truncated or incomplete file means
-the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
+have finished: metrics per split, cfg, seed, the experiment's settings, elapsed seconds, the engine's concurrency,
+machine, versions. Its presence with the same settings is what "finished" means; a missing, unreadable, truncated or
+incomplete file means the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
 
 Paths in a record are portable, so a benchmark folder can be moved, published or summarized on another machine:
 ``files`` are relative to the benchmark folder; every other path (the data YAML, the config file, the commands) is
@@ -293,9 +293,10 @@ def families_by_split(outputs: Any, splits: list[str]) -> dict[str, Any] | None:
 
 def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]], elapsed: float,
                 environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None,
-                curve: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                curve: Mapping[str, Any] | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """The result record; ``tide`` (:func:`tide_by_split`) and ``curve`` (the run's per-epoch val mAP,
-    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``; the mask and
+    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``, and
+    ``concurrency`` (the engine's runs at once while this one ran) as ``"concurrency"``; the mask and
     pose metrics that ``metrics`` carries per split go in as ``"families"`` (:func:`families_by_split`), and
     ``"metrics"`` keeps the box metrics."""
     def inside(path: Path) -> str:  # a file of the run, relative to the benchmark folder
@@ -316,6 +317,8 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
                   "val_dirs": {split: inside(spec.val_dir(split)) for split in spec.splits}},
         "machine": environment.get("machine"), "versions": environment.get("versions"),
     }
+    if concurrency is not None:
+        record["concurrency"] = int(concurrency)
     if tide is not None:
         record["tide"] = dict(tide)
     if curve is not None:

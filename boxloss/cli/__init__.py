@@ -2,7 +2,8 @@
 
 Each module has ``main(argv=None) -> int`` and runs with ``python -m boxloss.cli.<name>``; they are also the
 console scripts ``boxloss-train``, ``boxloss-val``, ``boxloss-export``, ``boxloss-convert``, ``boxloss-benchmark``
-and ``boxloss-simulate``, and the repository's ``train.py``, ``val.py`` and ``scripts/*.py`` are five-line shims
-onto them. Every ``key=value`` command parses through :mod:`boxloss.keyvalues`: the same bad key gets the same
+and ``boxloss-simulate``, and the repository's ``train.py``, ``val.py`` and ``scripts/{export,convert,benchmark,
+simulate}.py`` are shims of a few lines onto them (the other ``scripts/`` are measurements of their own). Every
+command parses ``key=value`` through :mod:`boxloss.keyvalues`: the same bad key, or a ``--flag``, gets the same
 one-line error and exit status 2 everywhere.
 """

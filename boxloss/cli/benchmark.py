@@ -89,25 +89,27 @@ def status_main(argv: list[str]) -> int:
     """``status <the run's own keys> [minutes=] [runs_per_hour=]``: what is finished, what is still to do in the
     order it starts, and what ``minutes`` more at ``runs_per_hour`` would finish (runs and whole seeds). Writes
     nothing."""
-    from ..benchmark import outlook, plan as planning
+    from ..benchmark import plan as planning
     from ..benchmark.results import scan
+    from ..benchmark.status import H200_BCCD_RUNS_PER_HOUR, measured_rate, outlook
 
     mine = [arg for arg in argv if arg.partition("=")[0] in STATUS_KEYS]
     settings = {key: param.validate(key, split_keyvalues(mine).get(key, param.default))
                 for key, param in STATUS_KEYS.items()}
     plan = planning.build_plan([arg for arg in argv if arg not in mine])
-    status = scan(plan)  # read once, for the rate and the outlook
-    measured = outlook.measured_rate(plan, status)
+    scanned = scan(plan)  # read once, for the rate and the outlook
+    measured = measured_rate(plan, scanned)
     if settings["runs_per_hour"]:
         rate, source = settings["runs_per_hour"], "given"
     elif measured:
-        rate, source = measured[0], (f"measured: {measured[1]} finished run(s) of this folder at jobs="
-                                     f"{plan.execution.jobs}")
+        at_once = f"jobs={plan.execution.jobs}" if plan.execution.engine != "ray" else \
+            f"{measured.concurrency:g} at once on the Ray cluster, as the runs recorded"
+        rate, source = measured.runs_per_hour, f"measured: {measured.runs} finished run(s) of this folder at {at_once}"
     else:
-        rate, source = outlook.H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
-                                                          "finished here yet, give runs_per_hour= for this machine")
+        rate, source = H200_BCCD_RUNS_PER_HOUR, ("the H200 measurement of the BCCD protocol; nothing has "
+                                                  "finished here yet, give runs_per_hour= for this machine")
     print(f"benchmark status: rate {rate:.3g} runs/h ({source})")
-    for line in outlook.outlook(plan, settings["minutes"], rate, status).lines():
+    for line in outlook(plan, settings["minutes"], rate, scanned).lines():
         print(f"benchmark status: {line}")
     return 0
 
@@ -144,13 +146,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _run_plan(plan) -> int:
-    from ..benchmark import engines, results
+    from ..benchmark import execute, results
 
     def log(line: str) -> None:
         print(line, flush=True)
 
     try:
-        outcome = engines.run_plan(plan, log=log)
+        outcome = execute.run_plan(plan, log=log)
     except KeyboardInterrupt:
         finished = len(list((plan.out / "results").glob("*.json"))) if (plan.out / "results").is_dir() else 0
         waiting = results.waiting_runs(plan.out)

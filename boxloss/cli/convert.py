@@ -28,19 +28,16 @@ regions, DOTA's corners and difficult flags, tiling) are documented in ``boxloss
 ``boxloss.convert.split``, ``boxloss.convert.coco`` and ``boxloss.convert.dota``. The full report is written to
 ``<out>/conversion_report.json``. Bad arguments or malformed input print one line naming the problem (the file and
 object for a malformed annotation, the key for a bad value) and exit with status 2, leaving no output folder behind.
-The ``--flag`` spelling of earlier releases (``voc --src DIR --out DIR``, ``--split-list train=FILE``) still runs,
-with a one-line deprecation note; a command line takes one grammar.
+The ``--flag`` spelling of earlier releases (``voc --src DIR --out DIR``, ``--split-list train=FILE``) is refused
+with one line naming its key=value spelling.
 """
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 
 from ..errors import ConfigError
-from ..keyvalues import (HELP_FLAGS, OneLineParser, deprecation_note, flags_given, format_help, parse_keyvalues,
-                         raw_keyvalues, refuse_mixed_grammars, run_cli, uses_flags)
+from ..keyvalues import HELP_FLAGS, flag_error, format_help, parse_keyvalues, raw_keyvalues, run_cli
 from ..param import Param
 
 PROG = "convert.py"
@@ -107,6 +104,7 @@ SPLIT_KEYS = {
     **OUTPUT_KEYS,
 }
 FORMATS = {"voc": VOC_KEYS, "coco": COCO_KEYS, "dota": DOTA_KEYS, "split": SPLIT_KEYS}
+RENAMED = {"--split-list": "train_list=FILE (or val_list=, test_list=)"}  # old flags whose key is not their name
 TITLES = {"voc": "voc keys (Pascal VOC XML: a VOC folder, or any folders of XMLs and images)",
           "coco": "coco keys (COCO instances JSON)",
           "dota": "dota keys (DOTA's text labels: oriented boxes, written as YOLO-OBB)",
@@ -187,9 +185,9 @@ def _main(argv: list[str]) -> int:
     if any(arg in HELP_FLAGS for arg in argv):
         print(help_text(argv[0] if argv and argv[0] in FORMATS else None))
         return 0
-    note = None
-    if uses_flags(argv):
-        argv, note = _from_flags(argv)
+    flag = next((arg for arg in argv if arg.startswith("--")), None)
+    if flag is not None:  # the --flag grammar of earlier releases, whichever format it names
+        raise flag_error(flag, {key for keys in FORMATS.values() for key in keys}, RENAMED)
     if not argv:
         raise ConfigError(f"nothing to do; usage: {USAGE}")
     fmt, args = argv[0], argv[1:]
@@ -204,84 +202,11 @@ def _main(argv: list[str]) -> int:
     except ConversionError as error:
         raise ConfigError(str(error)) from None
     print(report.summary())
-    if note:
-        print(note, file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, None, _main, argv)
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# The --flag grammar of earlier releases, deprecated (remove in the next release): parsed by the old parser, with its
-# errors, and run as the key=value arguments it means, so both grammars give the same result.
-# ------------------------------------------------------------------------------------------------------------------
-SWITCHES = ("--copy", "--force")
-FLAG_KEYS = {"sources": "from"}  # argparse dest -> key, where they differ
-
-
-def _flag_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    formats = parser.add_subparsers(dest="format", required=True, parser_class=OneLineParser)
-    voc = formats.add_parser("voc")
-    source = voc.add_mutually_exclusive_group(required=True)
-    source.add_argument("--src")
-    source.add_argument("--annotations")
-    voc.add_argument("--images")
-    voc.add_argument("--classes")
-    voc.add_argument("--difficult", choices=("keep", "drop"), default="keep")
-    voc.add_argument("--split")
-    voc.add_argument("--split-list", action="append", metavar="SPLIT=FILE")
-    coco = formats.add_parser("coco")
-    coco.add_argument("--images", required=True)
-    coco.add_argument("--json", required=True)
-    coco.add_argument("--split")
-    coco.add_argument("--task", choices=("detect", "segment"), default="detect")
-    split = formats.add_parser("split")
-    split.add_argument("--data", required=True)
-    split.add_argument("--from", dest="sources", default="train")
-    for sub in (voc, split):
-        sub.add_argument("--val", type=float)
-        sub.add_argument("--test", type=float)
-        sub.add_argument("--seed", type=int)
-    for sub in (voc, coco, split):
-        sub.add_argument("--out", required=True)
-        sub.add_argument("--copy", action="store_true")
-        sub.add_argument("--force", action="store_true")
-    return parser
-
-
-def _split_list_keys(options: list[str]) -> list[str]:
-    """``--split-list train=FILE`` (repeated) -> ``train_list=FILE`` ...; the old checks, in the old words."""
-    from ..convert.split_lists import SPLIT_NAMES
-
-    keys, seen = [], set()
-    for text in options:
-        split, sep, path = text.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"--split-list {text}: expected SPLIT=FILE, e.g. train=data/train_labels.csv")
-        if split not in SPLIT_NAMES:
-            raise ConfigError(f"--split-list {split}={path}: the split must be one of {', '.join(SPLIT_NAMES)}")
-        if split in seen:
-            raise ConfigError(f"--split-list {split} is given twice")
-        seen.add(split)
-        keys.append(f"{split}_list={path}")
-    return keys
-
-
-def _from_flags(argv: list[str]) -> tuple[list[str], str]:
-    """The key=value command line that a --flag one means, and the deprecation note that shows it."""
-    if argv and argv[0] in FORMATS:
-        refuse_mixed_grammars(argv[1:], FORMATS[argv[0]], SWITCHES)
-    parsed = vars(_flag_parser().parse_args(argv))
-    fmt = parsed.pop("format")
-    lists = _split_list_keys(parsed.pop("split_list", None) or [])
-    schema = FORMATS[fmt]
-    keys = [f"{FLAG_KEYS.get(dest, dest)}={'true' if value is True else value}" for dest, value in parsed.items()
-            if value is not None and value is not False and value != schema[FLAG_KEYS.get(dest, dest)].default]
-    command = [fmt, *keys, *lists]
-    return command, deprecation_note(PROG, flags_given(argv), shlex.join([PROG, *command]))
 
 
 if __name__ == "__main__":

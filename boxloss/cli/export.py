@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..devices import check_device
 from ..errors import ConfigError
 from ..keyvalues import format_help, parse_keyvalues, run_cli
 from ..param import Param
@@ -45,7 +46,7 @@ def _main(argv: list[str]) -> int:
         raise ConfigError("model= is required (e.g. model=runs/train/eiou/weights/best.pt)")
     if not model.endswith(".pt") or not Path(model).is_file():
         raise ConfigError(f"model={model!r} must be an existing .pt checkpoint")
-    experiment.check_device(args["device"])
+    check_device(args["device"])
     check_opset(args["opset"], args["format"])
     experiment.check_model(model)
     yolo = BoxLossYOLO(model)

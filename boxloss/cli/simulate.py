@@ -37,6 +37,7 @@ import torch
 
 from .. import simulation
 from .._io import atomic_write, check_output_folder, write_json_atomic, write_text_atomic
+from ..devices import check_device
 from ..errors import ConfigError
 from ..keyvalues import format_help, parse_keyvalues, parse_value, run_cli
 from ..registry import BOX_LOSSES, get_spec
@@ -52,7 +53,7 @@ SIMULATE_KEYS: dict[str, Param] = {
     "seed": Param(0, "seed of the anchor centres", lambda n: n >= 0, ">= 0"),
     "out": Param("runs/simulate", "output directory", lambda p: bool(p), "a non-empty path"),
     "iou_factor": Param(True, "steps -eta (2 - IoU) grad as in the paper; false: plain -eta grad"),
-    "device": Param("cpu", "torch device, e.g. cpu or cuda"),
+    "device": Param("cpu", "one device: cpu, mps, or a CUDA index (0, cuda:1; cuda is 0)", value_type=(str, int)),
     "threads": Param(1, "torch CPU threads", lambda n: n >= 1, ">= 1"),
     "force": Param(False, "replace an out= whose summary.json has other settings or other losses"),
 }
@@ -189,26 +190,8 @@ def parse_args(argv: list[str]) -> dict:
         raise ConfigError("losses= names no loss")
     check_output_folder(args["out"], "out")
     args["out"] = Path(args["out"])
-    check_torch_device(args["device"])
+    args["device"] = check_device(args["device"]).torch_name()  # one device: cpu, mps or cuda:<index>
     return args
-
-
-def check_torch_device(device: str) -> None:
-    """ConfigError unless ``device`` is a torch device present here (cpu, cuda[:i], mps)."""
-    try:
-        parsed = torch.device(str(device))
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device={device!r} is not a torch device: use cpu, cuda, cuda:0 or mps") from None
-    if parsed.type == "cuda":
-        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if available == 0:
-            raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
-        if parsed.index is not None and parsed.index >= available:
-            raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
-    elif parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
-    elif parsed.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device={device!r}: simulate.py runs on cpu, cuda or mps")
 
 
 def check_replaces(out: Path, common: dict, labels: list[str], force: bool) -> None:

@@ -28,7 +28,8 @@ def help_text() -> str:
 
 
 def _main(argv: list[str]) -> int:
-    from ..yolo import experiment, run
+    from ..yolo import run
+    from ..yolo.experiment import check_resume, load_experiment, unreadable_images_warning
 
     overrides = split_keyvalues(argv)
     resume = overrides.get("resume")
@@ -37,14 +38,14 @@ def _main(argv: list[str]) -> int:
             raise ConfigError(f"resume={resume!r} must be the path of a run's last.pt")
         if len(overrides) > 1:
             raise ConfigError("resume=<last.pt> takes no other keys: the run's own settings are used")
-        experiment.check_resume(resume)
+        check_resume(resume)
         save_dir = run.resume(resume)
     else:
-        resolved = experiment.load_experiment(argv)
-        warning = experiment.unreadable_images_warning(resolved.get("data"))
+        experiment = load_experiment(argv)  # the config files and the overrides, merged and checked
+        warning = unreadable_images_warning(experiment.get("data"))
         if warning:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
-        save_dir = run.train(resolved)
+        save_dir = run.train(experiment)
     print(f"{PROG}: run directory {save_dir}")
     return 0
 

@@ -31,8 +31,9 @@ found, sorted; ``classes=`` gives the order (and the names) explicitly.
 
 Pairing. ``labelTxt/P0706.txt`` labels ``images/P0706.<any image suffix>``. A label file whose image is missing is
 skipped and listed (``annotations_without_image``), an image without a label file likewise
-(``images_without_annotation``). Files are taken only from inside the two folders: a label file or image that is a
-symlink leading out of its folder, or not a regular file, is an error.
+(``images_without_annotation``); a split none of whose label files has an image is an error. Files are taken only
+from inside the two folders: a label file or image that is a symlink leading out of its folder, or not a regular
+file, is an error.
 
 Tiling (``tile=1024 gap=200``): large aerial images are cut into ``tile`` x ``tile`` windows overlapping by ``gap``
 by ultralytics' own splitter (``ultralytics.data.split_dota``: ``get_windows`` places the windows, ``get_window_obj``
@@ -145,8 +146,8 @@ def parse_dota_txt(path: PathLike) -> DotaAnnotation:
         if not fields:
             continue
         key, colon, value = line.strip().partition(":")
-        if colon and key in HEADER_KEYS and len(fields) == 1:
-            annotation.header[key] = value
+        if colon and key in HEADER_KEYS:
+            annotation.header[key] = value.strip()
             continue
         annotation.objects.append(_object(fields, f"{path}:{line_number}", line_number))
     return annotation
@@ -229,6 +230,8 @@ def pair_files(images: Path, labels: Path) -> SplitSource:
         name = candidates[0].name
         source.pairs.append((label, image_inside(images, name, f"{label}: image {name!r}"), name))
     source.images_without_labels = sorted(image for found in by_stem.values() for image in found)
+    if not source.pairs:
+        raise ConversionError(f"{labels}: none of its {len(label_files)} label files has an image in {images}")
     return source
 
 

@@ -1,4 +1,12 @@
-"""Loss functions; importing this package registers them."""
+"""The loss mathematics, pure torch: importing this package registers every loss in :mod:`boxloss.registry`.
+
+Box losses, ``(N, 4)`` xyxy pairs to a per-box ``(N,)`` loss, on the shared geometry of :mod:`._geometry`: the IoU
+family (:mod:`.iou_family`: IoU, GIoU, DIoU, CIoU, EIoU, Focal-EIoU), later IoU variants (:mod:`.iou_variants`:
+SIoU, Wise-IoU, MPDIoU, Shape-IoU, Powerful-IoU v2), the Inner-, Focaler- and Alpha- wrappers (:mod:`.iou_wrappers`),
+NWD (:mod:`.nwd`), Smooth and Focal L1 (:mod:`.l1_family`) and IoU-balanced weighting (:mod:`.weighting`);
+classification losses (:mod:`.classification`: BCE, focal, Varifocal, QFL, class-balanced) and AP-Loss
+(:mod:`.ap_loss`).
+"""
 
 from . import ap_loss, classification, iou_family, iou_variants, iou_wrappers, l1_family, nwd  # noqa: F401
 from . import gaussian  # noqa: F401  (the rotated losses, registered after the axis-aligned ones)

@@ -19,6 +19,7 @@ from ultralytics.utils import DATASETS_DIR, DEFAULT_CFG_DICT
 from .. import options
 from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import check_data, is_embedded, resolve_data
+from ..devices import check_device
 from ..errors import ConfigError
 from ..keyvalues import check_known, split_keyvalues
 from ..param import Param
@@ -48,9 +49,9 @@ def known_keys() -> set[str]:
 
 
 def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[str, Any]:
-    """The resolved experiment from entry-point arguments ``cfg=<file> key=value ...``.
-
-    Returns the merged, validated configuration (ultralytics and project keys) plus ``cfg`` (the file used).
+    """The experiment of entry-point arguments ``cfg=<file> key=value ...``: the defaults file, the config file and
+    the overrides merged in that order and checked (ultralytics and project keys), plus ``cfg`` (the file used).
+    The stages and their names: docs/development.md, "From a config file to a bound loss".
     """
     overrides = split_keyvalues(argv)
     cfg_name = overrides.pop("cfg", None)
@@ -156,26 +157,6 @@ def check_ultralytics_values(cfg: dict[str, Any]) -> None:
     check_device(cfg.get("device"))
 
 
-def check_device(device: Any) -> None:
-    """ultralytics' ``select_device`` rules, checked without its side effects: cpu, mps, or CUDA indices present."""
-    if device is None or device == "" or isinstance(device, bool):
-        return
-    text = str(device).strip().lower().replace("cuda:", "").replace(" ", "")
-    if text in ("cpu", "none"):
-        return
-    if text == "mps":
-        if not (torch.backends.mps.is_available()):
-            raise ConfigError(f"device={device!r}: no MPS device here; use device=cpu")
-        return
-    indices = [part for part in text.replace("[", "").replace("]", "").split(",") if part]
-    if not indices or not all(part.lstrip("-").isdigit() for part in indices):
-        raise ConfigError(f"device={device!r} is not a device: use cpu, mps or CUDA indices such as 0 or 0,1")
-    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if available == 0:
-        raise ConfigError(f"device={device!r}: no CUDA device here; use device=cpu")
-    wanted = [int(part) for part in indices]
-    if any(index >= available for index in wanted if index >= 0):
-        raise ConfigError(f"device={device!r}: this machine has {available} CUDA device(s) (0-{available - 1})")
 
 
 def _yaml_head(path: str) -> str:

@@ -33,10 +33,8 @@ from ultralytics.models.yolo.segment import SegmentationPredictor, SegmentationV
 from ultralytics.utils import nms as ultralytics_nms
 from ultralytics.utils.ops import xywh2xyxy
 
-from ..ops.nms import batched_diou_nms, diou_nms
+from ..ops.nms import NMS_METHODS, batched_diou_nms, diou_nms
 from ..ops.rotated import rotated_iou
-
-NMS_METHODS = ("standard", "diou", "exact")
 
 
 def non_max_suppression(prediction, conf_thres: float = 0.25, iou_thres: float = 0.45, classes=None,

@@ -1,4 +1,5 @@
-"""Run a resolved experiment: train through :class:`BoxLossYOLO`, record the resolved config in the run dir."""
+"""Run an experiment (:func:`~boxloss.yolo.experiment.load_experiment`): train it through :class:`BoxLossYOLO`, and
+record it in the run directory (``boxloss.yaml``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from .api import BoxLossYOLO
 
 
 def _record_experiment(experiment: dict[str, Any]):
-    """Callback writing ``boxloss.yaml`` (the resolved experiment and versions) into the new run directory."""
+    """Callback writing ``boxloss.yaml`` (the experiment, the train arguments and versions) into the new run
+    directory."""
 
     def write(trainer) -> None:
         import ultralytics

@@ -69,7 +69,8 @@ _strip_optimizer = ultralytics_trainer.strip_optimizer
 
 class BoxLossTrainer:
     """What the project adds to ultralytics' trainer of a task (the first base of each trainer below): the project's
-    model (and so its criterion), options validated up front, the criterion state kept, the configured NMS."""
+    model (and so its criterion), the run's options resolved once up front, the criterion state kept, the configured
+    NMS."""
 
     task = "detect"
     model_class: type = BoxLossDetectionModel

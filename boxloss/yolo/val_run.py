@@ -38,6 +38,7 @@ from ultralytics.utils import DATASETS_DIR
 from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
+from ..devices import check_device
 from ..errors import ConfigError
 from ..evaluation import BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, evaluate, format_metrics_table
 from ..evaluation.calibration import CALIBRATION_KEYS, calibration
@@ -46,13 +47,13 @@ from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, Back
 from ..evaluation.keypoints import POSE_AREA_FACTOR, oks_sigmas
 from ..evaluation.tide import format_tide_table, tide_errors
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
+from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
-from .experiment import check_device, check_model
+from .experiment import check_model
 from .tasks import TASKS, Task
 
 SPLITS = ("val", "test")
-NMS_CHOICES = ("standard", "diou", "none")
 DEFAULT_BACKEND = "hotcoco"  # bit-identical to pycocotools (tested), 30x faster on BCCD test (scripts/bench_eval.py)
 TIDE_BACKEND = "hotcoco"  # tide.json is computed with it whatever backend computes the AP
 PREDICTION_FILES = {"box": "predictions.json", "mask": "predictions_mask.json", "pose": "predictions_pose.json"}
@@ -110,7 +111,7 @@ VAL_KEYS: dict[str, Param] = {
                              "only; default: the checkpoint's own)", _fraction, "in [0, 1]", value_type=float),
     "nms": Param(None, "standard, diou (DIoU-NMS), or none (NMS-free: an end-to-end head's one-to-one branch); "
                  "default: none for end-to-end heads (YOLOv10, YOLO26), else the checkpoint's nms_method",
-                 choices=NMS_CHOICES, value_type=str),
+                 choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "β of DIoU-NMS (default: the checkpoint's nms_diou_beta, 1)", lambda b: b > 0, "> 0",
                            value_type=float),
 }

@@ -18,9 +18,10 @@ What each image contains:
 * overlap and partial occlusion: objects are drawn in sequence, later ones on top.
 
 Modules: :mod:`.render` draws one image and its exact boxes, :mod:`.annotations` derives the polygons (visible
-part), keypoints (extreme points, with visibility and flip indices) and oriented boxes, :mod:`.dataset` writes and reuses the
-dataset on disk, :mod:`.stats` describes it. ``python -m boxloss.data.synthetic --out DIR`` writes it elsewhere and prints its
-statistics. Use :func:`ensure_dataset` to obtain a ``data.yaml`` path, generating the dataset on first use.
+part), keypoints (extreme points, with visibility and flip indices) and oriented boxes, :mod:`.dataset` writes and
+reuses the dataset on disk, :mod:`.stats` describes it. ``python -m boxloss.data.synthetic out=DIR`` writes it
+elsewhere and prints its statistics. Use :func:`ensure_dataset` to obtain a ``data.yaml`` path, generating the dataset
+on first use.
 """
 
 from .annotations import FLIP_IDX, KEYPOINT_NAMES, KPT_SHAPE
@@ -31,6 +32,7 @@ from .render import (CLASS_NAMES, DEFAULT_IMGSZ, DEFAULT_MAX_OBJECTS, DEFAULT_MI
 from .stats import describe, format_description
 
 __all__ = ["VERSION", "NAME", "TASK_NAMES", "KPT_SHAPE", "KEYPOINT_NAMES", "FLIP_IDX", "CLASS_NAMES", "DEFAULT_SEED",
-           "DEFAULT_TRAIN", "DEFAULT_VAL", "DEFAULT_IMGSZ", "DEFAULT_MIN_OBJECTS", "DEFAULT_MAX_OBJECTS", "DEFAULT_MIN_VISIBLE", "MIN_BOX_PX", "THIN_ASPECT", "Sample",
+           "DEFAULT_TRAIN", "DEFAULT_VAL", "DEFAULT_IMGSZ", "DEFAULT_MIN_OBJECTS", "DEFAULT_MAX_OBJECTS",
+           "DEFAULT_MIN_VISIBLE", "MIN_BOX_PX", "THIN_ASPECT", "Sample",
            "render_sample", "generate", "ensure_dataset", "default_root", "describe", "format_description",
            "label_text"]

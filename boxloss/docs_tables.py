@@ -1,6 +1,6 @@
-"""The README's reference tables, generated from the registry: one row per loss, one per wrapper, one per key.
+"""The README's and docs' tables, generated from the registry: one row per loss, one per wrapper, one per key.
 
-    python -m boxloss.reference            # prints the four markdown tables
+    python -m boxloss.docs_tables           # prints the four markdown tables
 
 The box losses come in two tables, one per box format (``LossSpec.boxes``): axis-aligned (xyxy) and rotated (xywhr).
 

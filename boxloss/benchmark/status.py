@@ -1,4 +1,4 @@
-"""What a benchmark has finished, and what N more minutes of machine time would add.
+"""``benchmark.py status``: what a benchmark has finished, and what N more minutes of machine time would add.
 
 GPU time often comes in short slots. Given a plan and a throughput (runs per hour, measured on the machine at the
 concurrency that will be used), :func:`outlook` lists the finished runs (published, or waiting for the rest of
@@ -13,8 +13,9 @@ two a machine needs to start.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .plan import Plan, start_order
 from .results import Status, scan
@@ -49,17 +50,29 @@ class Outlook:
         ]
 
 
-def measured_rate(plan: Plan, status: Status | None = None) -> tuple[float, int] | None:
-    """Runs per hour of this folder's own finished runs at the plan's concurrency: ``jobs · 3600 / mean(elapsed_s)``
-    over the finished runs of ``plan`` (each run's wall time, training and evaluation, as its record gives it), and
-    how many runs that mean is over; None when none has finished. Runs that went one per job in parallel each took
-    their own wall time, so ``jobs`` of them finish per mean run time. ``status``: the plan's :func:`scan`, if the
-    caller has it."""
-    elapsed = [float(result["elapsed_s"]) for result in (status or scan(plan)).done.values()
-               if isinstance(result.get("elapsed_s"), (int, float)) and result["elapsed_s"] > 0]
-    if not elapsed:
+class MeasuredRate(NamedTuple):
+    runs_per_hour: float
+    runs: int  # the finished runs the mean is over
+    concurrency: float  # runs at once that the rate assumes
+
+
+def measured_rate(plan: Plan, status: Status | None = None) -> MeasuredRate | None:
+    """Runs per hour of this folder's own finished runs: ``concurrency · 3600 / mean(elapsed_s)`` over the finished
+    runs of ``plan`` (each run's wall time, training and evaluation, as its record gives it); None when none has
+    finished. Runs that go ``concurrency`` at once each take their own wall time, so that many finish per mean run
+    time. The concurrency is the plan's ``jobs`` on this machine; under Ray, whose cluster the plan does not know,
+    the mean of what the finished runs recorded (the engine's concurrency while each ran; 1 where a record has none).
+    ``status``: the plan's :func:`scan`, if the caller has it."""
+    finished = [result for result in (status or scan(plan)).done.values()
+                if isinstance(result.get("elapsed_s"), (int, float)) and result["elapsed_s"] > 0]
+    if not finished:
         return None
-    return max(1, plan.execution.jobs) * 3600.0 / (sum(elapsed) / len(elapsed)), len(elapsed)
+    if plan.execution.engine == "ray":
+        concurrency = statistics.fmean(max(1, int(result.get("concurrency") or 1)) for result in finished)
+    else:
+        concurrency = max(1, plan.execution.jobs)
+    mean_elapsed = statistics.fmean(float(result["elapsed_s"]) for result in finished)
+    return MeasuredRate(concurrency * 3600.0 / mean_elapsed, len(finished), concurrency)
 
 
 def outlook(plan: Plan, minutes: float, runs_per_hour: float, status: Status | None = None) -> Outlook:

@@ -1,4 +1,6 @@
-"""CUDA MPS for many small runs on one GPU (``benchmark.py ... jobs=N mps=true``).
+"""CUDA MPS for many small runs on one GPU (``benchmark.py ... jobs=N cuda_mps=true``).
+
+MPS here is CUDA's Multi-Process Service, not ``device=mps`` (Apple's Metal, a device of its own).
 
 Without MPS, the CUDA driver time-slices the GPU between processes: one process's kernels run at a time, and the
 small kernels of a YOLOv8n at 320 px leave most of an H200 idle while the others wait. The Multi-Process Service
@@ -6,11 +8,11 @@ small kernels of a YOLOv8n at 320 px leave most of an H200 idle while the others
 one H200 with the BCCD protocol (results/bccd_h200/README.md): 10 runs at once took 245 s a wave by time-slicing
 and 137 s under MPS, 147 against 263 runs per hour (1.79x), with identical settings.
 
-With ``mps=true`` the benchmark starts a control daemon of its own (pipe and log folders in a private temporary
+With ``cuda_mps=true`` the benchmark starts a control daemon of its own (pipe and log folders in a private temporary
 folder), its child runs connect to it through ``CUDA_MPS_PIPE_DIRECTORY`` / ``CUDA_MPS_LOG_DIRECTORY``, and it is
 shut down (``quit``) when the matrix ends, also after an interrupt. When ``CUDA_MPS_PIPE_DIRECTORY`` is already set,
 that daemon (the user's or the cluster's) is used and left running. MPS is per machine: with ``engine=ray`` each
-node's daemon is the cluster's business, so ``mps=true`` is refused there.
+node's daemon is the cluster's business, so ``cuda_mps=true`` is refused there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import tempfile
 from typing import Callable, Iterator
 
+from ..devices import CUDA, parse_device
 from ..errors import ConfigError
 
 CONTROL = "nvidia-cuda-mps-control"
@@ -30,11 +33,11 @@ ENVIRONMENT = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
 
 def check_available(device: object) -> None:
     """ConfigError unless MPS can serve this benchmark: a CUDA device and the control binary on PATH."""
-    text = "" if device is None else str(device).strip().lower().replace("cuda:", "")
-    if not text or not all(part.strip().isdigit() for part in text.split(",")):
-        raise ConfigError(f"mps=true shares CUDA GPUs between runs: give device=0 (or 0,1), not device={device!r}")
+    parsed = parse_device(device)
+    if parsed.kind != CUDA or min(parsed.indices) < 0:
+        raise ConfigError(f"cuda_mps=true shares CUDA GPUs between runs: give device=0 (or 0,1), not device={device!r}")
     if shutil.which(CONTROL) is None:
-        raise ConfigError(f"mps=true needs CUDA MPS: {CONTROL} is not on PATH (it comes with the NVIDIA driver)")
+        raise ConfigError(f"cuda_mps=true needs CUDA MPS: {CONTROL} is not on PATH (it comes with the NVIDIA driver)")
 
 
 @contextlib.contextmanager
@@ -54,7 +57,8 @@ def daemon(log: Callable[[str], None] = print) -> Iterator[dict[str, str]]:
     started = subprocess.run([CONTROL, "-d"], env=environment, capture_output=True, text=True, timeout=30)
     if started.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ConfigError(f"mps=true: {CONTROL} -d failed ({(started.stderr or started.stdout).strip() or started.returncode})")
+        failure = (started.stderr or started.stdout).strip() or started.returncode
+        raise ConfigError(f"cuda_mps=true: {CONTROL} -d failed ({failure})")
     log(f"benchmark: started an MPS control daemon ({values['CUDA_MPS_PIPE_DIRECTORY']})")
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable
 
-from . import matrix, mps, results, summary
+from . import cuda_mps, matrix, results, summary
 from .plan import Execution, Plan
 from .runner import SubprocessRunner
 
@@ -41,7 +41,7 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print, runner=None):
     results.check_existing(plan)
     engine = make_engine(plan.execution, plan.runs[0].settings.get("device") if plan.runs else None)
     log(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}")
-    daemon = mps.daemon(log=log) if plan.execution.mps else contextlib.nullcontext()
+    daemon = cuda_mps.daemon(log=log) if plan.execution.cuda_mps else contextlib.nullcontext()
     with matrix.sigterm_as_interrupt(), daemon:
         outcome = matrix.run_matrix(plan, runner or SubprocessRunner(log=log), engine=engine, log=log)
     if outcome.results:
