@@ -23,7 +23,7 @@ import torchvision.ops as tvops
 from ultralytics.utils.metrics import bbox_iou
 
 from boxloss import aligned_iou, get_loss, get_spec, iou_balanced, list_losses
-from boxloss.losses import diou_loss, eiou_loss, iou_balanced_weights
+from boxloss.losses import diou_loss, eiou_loss, iou_balanced_weights, reiou_loss, rotated_iou
 from boxloss.registry import BOX_LOSSES
 from boxloss.testing.boxes import random_boxes, random_rotated_boxes  # the generators the speed benchmark uses too
 
@@ -346,11 +346,84 @@ RS = ([[0, 0, 4, 2, 0]], [[2, 0, 4, 2, 0]])
 RT = ([[0, 0, 4, 2, 0.7]], [[2 * math.cos(0.7), 2 * math.sin(0.7), 4, 2, 0.7]])
 SQ45 = ([[5, 5, 4, 4, math.pi / 4]], [[5, 5, 4, 4, 0]])
 RS_PROBIOU = math.sqrt(1 - math.exp(-1 / (2 * (16 / 12 + 0.01))))
+# Case R90: pred (0, 0, 4, 2, π/2), target (0, 0, 4, 2, 0): the same centre, the box turned by a quarter.
+#   ProbIoU: Σp = diag(b, a), Σt = diag(a, b) (a, b as in RS): Σ̄ = (a + b)/2 · I, no centre term,
+#   B = ½ ln(det Σ̄ / √(det Σp det Σt)) = ln((a + b) / (2√(ab))): 1 − ProbIoU = √(1 − 2√(ab)/(a + b)).
+R90 = ([[0, 0, 4, 2, math.pi / 2]], [[0, 0, 4, 2, 0]])
+_A, _B = 16 / 12 + 0.01, 4 / 12 + 0.01
+R90_PROBIOU = math.sqrt(1 - 2 * math.sqrt(_A * _B) / (_A + _B))
+# KLD (k = 4: Σ = R diag(w²/4, h²/4) Rᵀ), D = Δμᵀ Σt⁻¹ Δμ + tr(Σt⁻¹ Σp) + ln(|Σt|/|Σp|) − 2, loss 1 − 1/(τ + ln(1 + D)):
+#   RS: Σp = Σt = diag(4, 1): D = 2²/4 + 2 + 0 − 2 = 1. R90: Σp = diag(1, 4), Σt = diag(4, 1): D = 1/4 + 4 − 2 = 9/4.
+#   SQ45 (and identical boxes): D = 0, clamped at 1e-6.
+# GWD (normalised, log1p): W₂² = ‖Δμ‖² + ‖Σp^½ − Σt^½‖²_F when the covariances commute (both cases here), over
+#   s² = √(w_p h_p w_t h_t) = √64 = 8. RS: W₂² = 4: log1p(√(4/8)). R90: Σp^½ = diag(1, 2), Σt^½ = diag(2, 1): W₂² = 2,
+#   log1p(1/2); α = 2: W₂² = 4 · 2 = 8, log1p(1). Unnormalised RS: log1p(2). τ = 1: 1 − 1/(1 + log1p(·)).
+# KFIoU: V = 4√|Σ| = w h = 8 for both; Σ∩ = (Σp⁻¹ + Σt⁻¹)⁻¹. RS: Σ∩ = Σ/2, V∩ = 4, KFIoU = 4/(16 − 4) = 1/3. R90:
+#   Σ∩ = diag(1/(1 + 1/4), 1/(1/4 + 1)) = 0.8 I, V∩ = 3.2, KFIoU = 3.2/12.8 = 1/4. Centre term (smooth L1, β = 1/9) of
+#   the offset over the target's sides: RS (2/4, 0): 0.5 − β/2 (β = 1: 0.5 · 0.5² / 1); R90: 0.
+# Polygon losses. RS: [−2, 2] × [−1, 1] against [0, 4] × [−1, 1]: intersection 4, union 12, IoU 1/3; the hull is
+#   [−2, 4] × [−1, 1] = the union (GIoU term 0); C (aligned to the target) = the hull: c² = 36 + 4, ρ² = 4, same sides:
+#   REIoU = 2/3 + 4/40 = EIoU of the xyxy boxes. RT: the same numbers (C turns with the target).
+# SQ45: intersection the regular octagon 2(√2 − 1) s², union 2 s² − that, IoU = 1/√2; hull the octagon of
+#   circumradius s/√2, area √2 s²: (hull − union)/hull = 3 − 2√2; C (target-aligned) has side s√2 around the same
+#   centre and the sides pair (a square): REIoU = 1 − 1/√2.
+# RP (pairing by orientation): pred (0, 0, 2, 4, π/2) is the box 4 × 2 at angle 0, target (1, 0, 4, 2, 0):
+#   intersection 3 × 2 = 6, union 16 − 6 = 10, IoU 3/5; C = [−2, 3] × [−1, 1]: c² = 25 + 4, ρ² = 1; the prediction's
+#   sides paired with the target's are (4, 2): REIoU = 2/5 + 1/29 + 0 + 0 (unpaired, (2, 4): + 4/25 + 4/4).
+# D_ROT: the xyxy case D as xywhr, (0.5, 0.5, 1, 1, 0) and (2.5, 0.5, 1, 1, 0): IoU 0, hull = C = [0, 3] × [0, 1]:
+#   RGIoU = 1 + 1/3, REIoU = 1 + 4/10.
+RP = ([[0, 0, 2, 4, math.pi / 2]], [[1, 0, 4, 2, 0]])
+D_ROT = ([[0.5, 0.5, 1, 1, 0]], [[2.5, 0.5, 1, 1, 0]])
+RS_REIOU = 2 / 3 + 4 / 40
+SQ45_IOU = 1 / math.sqrt(2)
 HAND_CASES += [
     ("probiou", {}, RS, [RS_PROBIOU]),
     ("probiou", {}, RT, [RS_PROBIOU]),
     ("probiou", {"floor": 0.0}, RS, [math.sqrt(1 - math.exp(-1 / (2 * 16 / 12)))]),
     ("probiou", {}, SQ45, [math.sqrt(1 - math.exp(-EPS) + EPS)]),
+    ("probiou", {}, R90, [R90_PROBIOU]),
+    ("kld", {}, RS, [1 - 1 / (1 + math.log(2))]),
+    ("kld", {}, RT, [1 - 1 / (1 + math.log(2))]),
+    ("kld", {}, R90, [1 - 1 / (1 + math.log(1 + 9 / 4))]),
+    ("kld", {"tau": 2.0}, RS, [1 - 1 / (2 + math.log(2))]),
+    ("kld", {}, SQ45, [1 - 1 / (1 + math.log1p(1e-6))]),
+    ("gwd", {}, RS, [math.log1p(math.sqrt(1 / 2))]),
+    ("gwd", {}, RT, [math.log1p(math.sqrt(1 / 2))]),
+    ("gwd", {}, R90, [math.log1p(1 / 2)]),
+    ("gwd", {"alpha": 2.0}, R90, [math.log1p(1)]),
+    ("gwd", {"normalize": False}, RS, [math.log1p(2)]),
+    ("gwd", {"fun": "none"}, RS, [math.sqrt(1 / 2)]),
+    ("gwd", {"tau": 1.0}, RS, [1 - 1 / (1 + math.log1p(math.sqrt(1 / 2)))]),
+    ("gwd", {}, SQ45, [EPS]),  # W₂ = 0, floored at eps: log1p(eps)
+    ("kfiou", {}, RS, [0.5 - 1 / 18 + 2 / 3]),
+    ("kfiou", {}, RT, [0.5 - 1 / 18 + 2 / 3]),
+    ("kfiou", {"beta": 1.0}, RS, [0.125 + 2 / 3]),
+    ("kfiou", {}, R90, [0.75]),
+    ("kfiou", {"fun": "ln"}, R90, [-math.log(0.25 + 1e-6)]),
+    ("kfiou", {"fun": "exp"}, R90, [math.exp(0.75) - 1]),
+    ("kfiou", {}, SQ45, [2 / 3]),  # KFIoU = 1/3 at coinciding Gaussians, as in mmrotate
+    ("riou", {}, RS, [2 / 3]),
+    ("riou", {}, RT, [2 / 3]),
+    ("riou", {}, SQ45, [1 - SQ45_IOU]),
+    ("riou", {}, RP, [2 / 5]),
+    ("riou", {}, D_ROT, [1.0]),
+    ("rgiou", {}, RS, [2 / 3]),
+    ("rgiou", {}, RT, [2 / 3]),
+    ("rgiou", {}, SQ45, [1 - SQ45_IOU + 3 - 2 * math.sqrt(2)]),
+    ("rgiou", {}, D_ROT, [1 + 1 / 3]),
+    ("reiou", {}, RS, [RS_REIOU]),
+    ("reiou", {}, RT, [RS_REIOU]),
+    ("reiou", {}, SQ45, [1 - SQ45_IOU]),
+    ("reiou", {}, RP, [2 / 5 + 1 / 29]),
+    ("reiou", {}, D_ROT, [1 + 4 / 10]),
+    ("focal_reiou", {"norm": "none"}, RS, [(1 / 3) ** 0.5 * RS_REIOU]),
+    ("focal_reiou", {"norm": "none", "gamma": 2.0}, RP, [(3 / 5) ** 2 * (2 / 5 + 1 / 29)]),
+    ("focal_reiou", {}, D_ROT, [0.0]),  # IoU = 0: weight 0
+    ("focal_reiou", {}, (RS[0] + RP[0], RS[1] + RP[1]), [(1 / 3) ** 0.5 * RS_REIOU, (3 / 5) ** 0.5 * (2 / 5 + 1 / 29)]),
+    ("focaler_riou", {}, RS, [2 / 3 + 1 / 3 - (1 / 3) / 0.95]),
+    ("focaler_rgiou", {}, RS, [2 / 3 + 1 / 3 - (1 / 3) / 0.95]),
+    ("focaler_reiou", {}, RS, [RS_REIOU + 1 / 3 - (1 / 3) / 0.95]),
+    ("focaler_riou", {"d": 0.1, "u": 0.5}, RP, [2 / 5 + 3 / 5 - 1]),  # IoU 3/5 > u: IoU^focaler = 1
 ]
 
 
@@ -602,7 +675,14 @@ def _focaler_ciou_frozen(pred0, target0, d=0.0, u=0.95):
 # finite differences would also see the detached factor vary. For these, the finite differences are taken of
 # the same loss with that factor frozen at the checked point (an independent reference), and the analytic
 # gradient is the registered loss's own autograd gradient: _NumericOfFrozen splices the two.
+def _focal_reiou_weight_frozen(pred0, target0, gamma=0.5, norm="batch"):
+    """Focal-REIoU, weight fixed at (pred0, target0): w₀ · REIoU, w₀ = IoU₀^γ (exact IoU)."""
+    weight0 = rotated_iou(pred0, target0) ** gamma
+    return lambda pred, target: weight0 * reiou_loss(pred, target)
+
+
 FROZEN_REFERENCES = {"ciou": _ciou_alpha_frozen, "focal_eiou": _focal_eiou_weight_frozen,
+                     "focal_reiou": _focal_reiou_weight_frozen,
                      "wiou": _wiou_diagonal_frozen, "wiou_v3": _wiou_v3_frozen, "inner_ciou": _inner_ciou_frozen,
                      "focaler_ciou": _focaler_ciou_frozen}
 # alpha_ciou's detached α enters as (α v)³: too weakly for plain gradcheck to see (tested with a frozen reference
@@ -658,8 +738,8 @@ def test_frozen_reference_is_needed_for_detached_factors():
 # ---------------------------------------------------------------------------------------------------------
 
 # Registered losses whose formula is not 0 at identical boxes: ProbIoU's Hellinger distance keeps ultralytics' eps
-# under its square root (√(2 eps) ≈ 4.5e-4, a hand case above).
-NONZERO_AT_IDENTICAL = {"probiou"}
+# under its square root (√(2 eps) ≈ 4.5e-4, a hand case above), and KFIoU is at most 1/3.
+NONZERO_AT_IDENTICAL = {"probiou", "kfiou"}  # KFIoU is at most 1/3 (identical boxes: 1 − KFIoU = 2/3, a hand case)
 
 DEGENERATE = {  # name: (pred rows, target rows), xyxy
     "zero_width": ([[1, 1, 1, 3], [0, 0, 2, 2]], [[0, 0, 2, 2], [1, 1, 1, 3]]),

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ._geometry import promote
+from ._geometry import EPS, promote
+
+CORNER_SIGNS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # (±w/2, ±h/2) in counter-clockwise order
+HULL_CHUNK = 65536  # pairs per chunk of the hull's vertex test, [chunk, 8, 8, 8] at once
 
 
 def check_rotated_boxes(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -70,3 +73,119 @@ def target_frame(pred: torch.Tensor, target: torch.Tensor) -> TargetFrame:
     angle = pred_angle - target_angle
     return TargetFrame(cos_t * dx + sin_t * dy, cos_t * dy - sin_t * dx, angle, angle.cos(), angle.sin(),
                        pred_w, pred_h, target_w, target_h)
+
+
+def corners(frame: TargetFrame) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prediction's and the target's corners in the target's frame, (N, 4, 2) each, counter-clockwise (for
+    non-negative sides): the prediction's are offset + R(φ) (±w/2, ±h/2), the target's (±w/2, ±h/2)."""
+    signs = torch.tensor(CORNER_SIGNS, dtype=frame.cos.dtype, device=frame.cos.device)  # [4, 2]
+    half_w, half_h = (frame.pred_w / 2).unsqueeze(-1) * signs[:, 0], (frame.pred_h / 2).unsqueeze(-1) * signs[:, 1]
+    cos, sin = frame.cos.unsqueeze(-1), frame.sin.unsqueeze(-1)  # [N, 1]
+    pred = torch.stack((frame.offset_x.unsqueeze(-1) + cos * half_w - sin * half_h,
+                        frame.offset_y.unsqueeze(-1) + sin * half_w + cos * half_h), -1)  # [N, 4, 2]
+    target = torch.stack(((frame.target_w / 2).unsqueeze(-1) * signs[:, 0],
+                          (frame.target_h / 2).unsqueeze(-1) * signs[:, 1]), -1)  # [N, 4, 2]
+    return pred, target
+
+
+def polygon_area(points: torch.Tensor) -> torch.Tensor:
+    """Signed area of closed polygons (N, K, 2), vertices in order (positive counter-clockwise): the shoelace sum.
+    Repeated vertices add nothing, which is how polygons with fewer than K vertices are written."""
+    x, y = points.unbind(-1)
+    return 0.5 * (x * y.roll(-1, dims=1) - x.roll(-1, dims=1) * y).sum(-1)
+
+
+def _compact(points: torch.Tensor, keep: torch.Tensor, size: int) -> torch.Tensor:
+    """The kept points (N, M, 2), in order, padded to ``size`` by repeating the last kept one (none kept: the first
+    point, repeated: a polygon of area 0)."""
+    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices[:, :size]  # kept first, in order
+    last = (keep.sum(1, keepdim=True) - 1).clamp(min=0)
+    slots = torch.arange(size, device=points.device).expand(len(points), size)
+    order = order.gather(1, torch.minimum(slots, last))
+    return points.gather(1, order.unsqueeze(-1).expand(-1, -1, 2))
+
+
+def _clip(polygon: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
+    """One Sutherland-Hodgman step: the part of the convex polygon (N, K, 2) where ``distance`` > 0, ``distance`` (N, K)
+    being an affine function of the vertex (a half-plane). Each edge contributes its start if inside and its crossing
+    point if it crosses; the result is padded to K + 4 vertices (a convex polygon gains at most one vertex per
+    half-plane; the margin absorbs the extra crossings rounding can make along an edge lying on the line)."""
+    following = polygon.roll(-1, dims=1)
+    following_distance = distance.roll(-1, dims=1)
+    inside = distance > 0
+    crossing = inside != (following_distance > 0)
+    # the division only where the edge crosses (its ends' distances differ in sign there): no 0/0 in the graph
+    denominator = torch.where(crossing, distance - following_distance, torch.ones_like(distance))
+    fraction = torch.where(crossing, distance / denominator, torch.zeros_like(distance))
+    crossing_point = polygon + fraction.unsqueeze(-1) * (following - polygon)
+    candidates = torch.stack((polygon, crossing_point), 2).flatten(1, 2)  # [N, 2K, 2]: start, crossing, start, ...
+    keep = torch.stack((inside, crossing), 2).flatten(1, 2)  # [N, 2K]
+    return _compact(candidates, keep, polygon.shape[1] + 4)
+
+
+def intersection_area(pred_corners: torch.Tensor, frame: TargetFrame) -> torch.Tensor:
+    """Area of the prediction ∩ the target, (N,): the prediction's rectangle (N, 4, 2) in the target's frame clipped
+    by the target's four sides, |x| < w_t/2 and |y| < h_t/2 (a zero-size target leaves nothing)."""
+    polygon = pred_corners
+    half_sizes = (frame.target_w / 2, frame.target_h / 2)
+    for axis, sign in ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0)):  # x < w/2, x > −w/2, y < h/2, y > −h/2
+        polygon = _clip(polygon, half_sizes[axis].unsqueeze(-1) - sign * polygon[..., axis])
+    return polygon_area(polygon).clamp(min=0)
+
+
+def _hull_order(points: torch.Tensor) -> torch.Tensor:
+    """Indices (N, K) of the points on the convex hull of each row of ``points`` (N, K, 2), counter-clockwise, padded
+    by repeating the last one. A point is on the hull when the line through it towards some other point has every
+    point on its left (within a tolerance of 64 machine epsilons of the points' scale: a point that close to the hull
+    boundary adds a sliver of that width at most); the hull points are then sorted by angle about their mean."""
+    tolerance = 64 * torch.finfo(points.dtype).eps * points.abs().amax(dim=(1, 2)).clamp(min=1)  # [N]
+    edges = points.unsqueeze(1) - points.unsqueeze(2)  # [N, i, j, 2]: p_j − p_i
+    length = edges.norm(dim=-1)  # [N, i, j]
+    cross = (edges[:, :, :, None, 0] * edges[:, :, None, :, 1]
+             - edges[:, :, :, None, 1] * edges[:, :, None, :, 0])  # [N, i, j, m]: (p_j − p_i) × (p_m − p_i)
+    tolerance = tolerance[:, None, None]
+    supporting = (length > tolerance) & (cross >= -(tolerance * length).unsqueeze(-1)).all(-1)  # [N, i, j]
+    on_hull = supporting.any(-1)  # [N, i]
+    weight = on_hull.to(points.dtype).unsqueeze(-1)
+    centre = (points * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1)  # [N, 1, 2]
+    offsets = points - centre
+    angle = torch.atan2(offsets[..., 1], offsets[..., 0]).masked_fill(~on_hull, 4.0)  # off the hull: last
+    order = angle.argsort(dim=1)
+    last = (on_hull.sum(1, keepdim=True) - 1).clamp(min=0)
+    slots = torch.arange(points.shape[1], device=points.device).expand_as(order)
+    return order.gather(1, torch.minimum(slots, last))
+
+
+def convex_hull_area(points: torch.Tensor) -> torch.Tensor:
+    """Area of the convex hull of each row of ``points`` (N, K, 2), (N,). Which points make the hull, and their
+    order, is chosen without gradient (in chunks, to bound memory); the area of the chosen points is differentiable."""
+    with torch.no_grad():
+        order = torch.cat([_hull_order(chunk) for chunk in points.detach().split(HULL_CHUNK)]) if len(points) else \
+            torch.zeros(points.shape[:2], dtype=torch.long, device=points.device)
+    return polygon_area(points.gather(1, order.unsqueeze(-1).expand(-1, -1, 2)))
+
+
+@dataclass
+class RotatedPairGeometry:
+    """Per-pair quantities of rotated boxes, (N,) each unless said; coordinates in the target's frame."""
+
+    frame: TargetFrame
+    pred_corners: torch.Tensor  # [N, 4, 2]
+    target_corners: torch.Tensor  # [N, 4, 2]
+    inter: torch.Tensor  # |A ∩ B|, exact (polygon clipping)
+    union: torch.Tensor  # |A ∪ B| + eps
+    iou: torch.Tensor
+
+
+def rotated_pair_geometry(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> RotatedPairGeometry:
+    """Exact intersection, union and IoU of aligned rotated pairs; pred, target: (N, 5) xywhr."""
+    frame = target_frame(pred, target)
+    pred_corners, target_corners = corners(frame)
+    inter = intersection_area(pred_corners, frame)
+    union = frame.pred_w * frame.pred_h + frame.target_w * frame.target_h - inter + eps
+    return RotatedPairGeometry(frame, pred_corners, target_corners, inter, union, inter / union)
+
+
+def rotated_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Exact (polygon) IoU of aligned rotated pairs, (N,); pred, target: (N, 5) xywhr, angle in radians."""
+    return rotated_pair_geometry(pred, target, eps).iou

@@ -8,9 +8,11 @@ The wrappers read the IoU from the base loss's terms: every IoU-type loss's ``te
 ``1 − IoU`` (tested for every registered one), so no wrapper recomputes the pair geometry. Each wrapper with
 its identity parameters (ratio = 1, [d, u] = [0, 1], power = 1) returns the wrapped loss bit for bit.
 
-Rotated losses (``LossSpec.boxes == "xywhr"``) take a wrapper only where its mathematics holds for them: Inner-IoU
-scales axis-aligned boxes with xyxy arithmetic and Alpha-IoU is defined for the paper's axis-aligned family, so
-both apply to xyxy losses only; ProbIoU is not the IoU a Focaler interval [d, u] is read on.
+Rotated losses (``LossSpec.boxes == "xywhr"``) take a wrapper only where its mathematics holds for them: Focaler-
+reads nothing but the IoU, so it applies to the rotated losses on the exact polygon IoU (riou, rgiou, reiou), not to
+ProbIoU, a similarity of two Gaussians that reads 0.66-0.69 where the boxes' IoU is 0.50-0.55 (the interval [d, u]
+would mean something else); Inner-IoU scales boxes with xyxy arithmetic and Alpha-IoU is defined for the paper's
+axis-aligned family, so both apply to xyxy losses only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._geometry import EPS, promote
 from .iou_variants import FOCUSED_LOSSES
 
 ALPHA_BASES = ("iou", "giou", "diou", "ciou", "eiou")  # the paper's four, and EIoU by the same rule
+GAUSSIAN_SIMILARITIES = ("probiou",)  # IoU-type rotated losses whose "IoU" is a similarity of Gaussians
 
 
 def _additive(spec: LossSpec) -> bool:
@@ -36,8 +39,8 @@ def _inner_applies(spec: LossSpec) -> bool:
 
 
 def _focaler_applies(spec: LossSpec) -> bool:
-    """Additive losses whose ``terms["iou"]`` is 1 − the IoU the interval [d, u] is read on."""
-    return _additive(spec) and spec.boxes == "xyxy"
+    """Additive losses whose ``terms["iou"]`` is 1 − the boxes' IoU, axis-aligned or rotated (not a Gaussian one)."""
+    return _additive(spec) and spec.name not in GAUSSIAN_SIMILARITIES
 
 
 def _alpha_applies(spec: LossSpec) -> bool:
