@@ -16,7 +16,7 @@ from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8OBBLoss
 from ultralytics.utils.metrics import probiou
 from ultralytics.utils.tal import PoseTaskAlignedAssigner, RotatedTaskAlignedAssigner, SegTaskAlignedAssigner
 
-from boxloss import get_loss
+from boxloss import get_loss, list_losses
 from boxloss.ops.rotated import rotated_iou
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
 from boxloss.yolo.criterion import MetricPoseAssigner, MetricRotatedAssigner, MetricSegAssigner
@@ -31,6 +31,7 @@ SEGMENT = {"YOLOv8": "yolov8n-seg.yaml", "YOLO11": "yolo11n-seg.yaml", "YOLO26":
 POSE = {"YOLOv8": "yolov8n-pose.yaml", "YOLO11": "yolo11n-pose.yaml", "YOLO26": "yolo26n-pose.yaml"}
 OBB = {"YOLOv8": "yolov8n-obb.yaml", "YOLO11": "yolo11n-obb.yaml", "YOLO26": "yolo26n-obb.yaml"}
 OBB_MODELS = [("obb", yaml) for yaml in OBB.values()]  # README table rows of oriented boxes
+ROTATED_LOSSES = [name for name in list_losses(boxes="xywhr") if name != "probiou"]  # wrapped ones too (focaler_)
 MODELS = [("detect", yaml) for yaml in FAMILIES.values()] + [("segment", yaml) for yaml in SEGMENT.values()] + \
     [("pose", yaml) for yaml in POSE.values()]  # README table rows: (task, model YAML)
 END_TO_END = {"yolov10n.yaml", "yolo26n.yaml", "yolo26n-seg.yaml", "yolo26n-pose.yaml"}
@@ -265,16 +266,32 @@ def test_an_obb_model_trains_with_probiou_when_no_box_loss_is_given(batches):
     assert build("yolov8n.yaml").init_criterion().box_loss_name == "ciou"
 
 
-def test_another_rotated_loss_changes_only_the_box_term(batches):
-    """Another IoU term on the same weights and batch: the rotated assigner ranks by ProbIoU whatever the loss, so
-    classification, DFL and angle items are ultralytics' values exactly; only box_loss differs."""
+@pytest.fixture(scope="module")
+def stock_obb_items(batches):
+    """ultralytics' own OBB criterion's items on the shared batch, per model YAML."""
     items = {}
-    for floor in (0.01, 0.5):
-        model = build("yolo11n-obb.yaml", box_loss="probiou", probiou_floor=floor)
-        _, items[floor], _ = loss_and_grads(model, model.init_criterion(), batches["obb"])
-    for name in ("cls_loss", "dfl_loss", "angle_loss"):
-        assert torch.equal(items[0.01][name], items[0.5][name]), name
-    assert not torch.equal(items[0.01]["box_loss"], items[0.5]["box_loss"])
+    for yaml in OBB.values():
+        model = build(yaml, OBBModel)
+        _, items[yaml], _ = loss_and_grads(model, OBBModel.init_criterion(model), batches["obb"])
+    return items
+
+
+@pytest.mark.parametrize("yaml, name", [("yolo11n-obb.yaml", name) for name in ROTATED_LOSSES]
+                         + [("yolov8n-obb.yaml", "kld"), ("yolo26n-obb.yaml", "kld"), ("yolo26n-obb.yaml", "riou")])
+def test_each_rotated_loss_trains_and_changes_only_the_box_term(yaml, name, batches, stock_obb_items):
+    """Every registered rotated loss, one step on the same weights and batch: finite loss and gradients, its parts
+    logged (box_<term>, adding up to box_loss); the rotated assigner ranks by ProbIoU whatever the loss, so the
+    classification, DFL or L1 and angle items are ultralytics' values exactly and only box_loss differs."""
+    model = build(yaml, box_loss=name)
+    criterion = model.init_criterion()
+    loss, items, grads = loss_and_grads(model, criterion, batches["obb"])
+    assert torch.isfinite(loss).all() and all(torch.isfinite(g).all() for g in grads) and len(grads) > 100
+    stock = stock_obb_items[yaml]
+    for item in set(stock) - {"box_loss"}:
+        assert torch.equal(items[item], stock[item]), item
+    assert not torch.equal(items["box_loss"], stock["box_loss"]) and items["box_loss"] > 0
+    parts = [value for key, value in items.items() if key.startswith("box_") and key != "box_loss"]
+    torch.testing.assert_close(sum(parts), items["box_loss"])
 
 
 @pytest.mark.parametrize("yaml", ["yolov8n-obb.yaml", "yolo26n-obb.yaml"])

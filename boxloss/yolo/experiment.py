@@ -89,8 +89,9 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
     check_output_folder(cfg.get("project"), "project")
     if checked.get("iou_aware") and not task.iou_aware:
         heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)
+        article = "an" if task.name[0] in "aeiou" else "a"
         raise ConfigError(f"iou_aware=true: the IoU-aware head attaches to the box tower of a detection head "
-                          f"({heads}); {cfg['model']!r} is a {task.name} model, whose criterion has no "
+                          f"({heads}); {cfg['model']!r} is {article} {task.name} model, whose criterion has no "
                           "IoU-prediction term")
     if require_data:
         spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
