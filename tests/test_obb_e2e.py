@@ -152,3 +152,19 @@ def test_onnx_export_keeps_the_stock_outputs(run):
         assert_same_top_k(outputs[0][0], reference[0])
     else:  # every anchor's xywh, class scores and angle
         np.testing.assert_allclose(outputs[0], reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_predict_gives_oriented_boxes_with_either_nms(run):
+    """BoxLossYOLO predicts through the task's predictor: ultralytics' OBB results (xywhr in original pixels), with
+    the standard and with the exact NMS."""
+    from boxloss.yolo import BoxLossYOLO
+    from boxloss.yolo.experiment import resolve_data
+
+    yaml, run_dir, _ = run
+    image = next((Path(resolve_data(DATA)).parent / "images" / "val").glob("*.png"))
+    model = BoxLossYOLO(str(run_dir / "weights" / "best.pt"))
+    for method in ("standard", "exact"):
+        result = model.predict(str(image), imgsz=64, conf=VAL_CONF, nms_method=method, verbose=False)[0]
+        assert result.obb is not None and result.obb.xywhr.shape[-1] == 5 and len(result.obb) > 0
+        assert torch.isfinite(result.obb.xywhr).all() and type(model.predictor).__name__ == "BoxLossOBBPredictor"
