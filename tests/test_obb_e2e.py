@@ -168,3 +168,49 @@ def test_predict_gives_oriented_boxes_with_either_nms(run):
         result = model.predict(str(image), imgsz=64, conf=VAL_CONF, nms_method=method, verbose=False)[0]
         assert result.obb is not None and result.obb.xywhr.shape[-1] == 5 and len(result.obb) > 0
         assert torch.isfinite(result.obb.xywhr).all() and type(model.predictor).__name__ == "BoxLossOBBPredictor"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_an_unset_box_loss_survives_the_ddp_child_and_resume(tmp_path, mini_obb_data):
+    """No box_loss given: the trainer resolves probiou (the OBB stock loss) and writes it into its args, so
+    ultralytics' generated DDP script (cloudpickled trainer, fresh interpreter) trains with it, and an interrupted run
+    resumed through train.py finishes with it."""
+    import subprocess
+    import sys
+
+    from ultralytics.utils.dist import generate_ddp_file
+
+    from boxloss.yolo import BoxLossYOLO
+    from boxloss.yolo.trainer import BoxLossOBBTrainer
+    from conftest import offline_env
+
+    trainer = BoxLossOBBTrainer(overrides={"model": "yolov8n-obb.yaml", "data": str(mini_obb_data), "epochs": 1,
+                                           "imgsz": 64, "batch": 8, "workers": 0, "plots": False, "device": "cpu",
+                                           "project": str(tmp_path / "runs"), "name": "ddp"})
+    assert (trainer.args.box_loss, trainer.args.assigner_iou) == ("probiou", "probiou")
+    trainer.model = trainer.get_model(cfg="yolov8n-obb.yaml", verbose=False)
+    result = subprocess.run([sys.executable, generate_ddp_file(trainer)], cwd=tmp_path,
+                            env=offline_env(tmp_path / "network.log"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "boxloss: box_loss=probiou " in result.stdout + result.stderr
+    assert "train/box_iou" in read_results(tmp_path / "runs" / "ddp")[0]
+
+    def interrupt(trainer):
+        raise _Interrupt
+
+    model = BoxLossYOLO("yolov8n-obb.yaml")
+    model.add_callback("on_model_save", interrupt)
+    with pytest.raises(_Interrupt):
+        model.train(data=str(mini_obb_data), epochs=2, imgsz=64, batch=8, workers=0, plots=False,
+                    project=str(tmp_path / "runs"), name="resume")
+    last = tmp_path / "runs" / "resume" / "weights" / "last.pt"
+    assert "box_loss: probiou" in (last.parents[1] / "args.yaml").read_text()
+    result = run_entry("train.py", [f"resume={last}"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "boxloss: box_loss=probiou " in result.stdout + result.stderr
+    assert [int(r["epoch"]) for r in read_results(last.parents[1])] == [1, 2]
+    assert torch.load(last, map_location="cpu", weights_only=False)["train_args"]["box_loss"] == "probiou"

@@ -205,9 +205,9 @@ def test_the_options_are_resolved_once_and_reach_the_criterion(tmp_path, mini_da
     calls = []
     resolve = options.from_args
 
-    def counted(args):
+    def counted(args, *boxes):
         calls.append(type(args).__name__)
-        return resolve(args)
+        return resolve(args, *boxes)
 
     monkeypatch.setattr(options, "from_args", counted)
     model = BoxLossYOLO("yolov8n.yaml")
