@@ -12,6 +12,9 @@ evaluation in :mod:`boxloss.evaluation`, the seeds x configs benchmark in :mod:`
     >>> boxloss.list_losses("cls")
     ['ap_loss', 'bce', 'class_balanced_bce', 'class_balanced_focal', 'focal', 'qfl', 'varifocal']
     >>> loss = boxloss.get_loss("eiou")(pred_xyxy, target_xyxy)  # (N,)
+    >>> boxloss.list_losses(boxes="xywhr")[:4]  # rotated boxes (N, 5): centre, width, height, angle in radians
+    ['focal_reiou', 'focaler_reiou', 'focaler_rgiou', 'focaler_riou']
+    >>> loss = boxloss.get_loss("kld")(pred_xywhr, target_xywhr)  # (N,)
 """
 
 from . import losses  # noqa: F401  (registers the losses)

@@ -13,17 +13,21 @@ them as strings). A file is UTF-8 (a BOM allowed) or UTF-16/32 with a BOM, as Wi
 from __future__ import annotations
 
 import codecs
+import contextlib
+import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
 from .errors import ConfigError
 
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # a full disk or quota, a read-only file system
 YAML_MAX_NODES = 100_000  # values a YAML document may hold once its aliases are expanded
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"))
@@ -74,10 +78,42 @@ def load_yaml(text: str, what: str = "YAML", numbers: bool = False) -> Any:
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """A text file: UTF-8 (with or without a BOM), or UTF-16/32 with a BOM; UnicodeDecodeError otherwise."""
+    """A text file: UTF-8 (with or without a BOM), or UTF-16/32 with a BOM; UnicodeDecodeError otherwise (a NUL byte
+    in what reads as UTF-8 too: UTF-16 without its BOM), worded by :func:`not_utf8`."""
     data = Path(path).read_bytes()
     encoding = next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and b"\0" in data:
+        offset = data.index(b"\0")
+        raise UnicodeDecodeError("utf-8", data, offset, offset + 1, "a NUL byte (UTF-16 without a byte-order mark?)")
     return data.decode(encoding)
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """The words for a file that is not text :func:`read_text` reads: the byte it stopped at, and where."""
+    return f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8"
+
+
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def irregular_file(path: str | os.PathLike, follow_symlinks: bool = True) -> str | None:
+    """What ``path`` is when it is not a regular file, in words (``"a FIFO"``, ``"a folder"``, ``"a socket"``, ``"a
+    character device"``, ``"a block device"``; ``"a symbolic link"`` when not ``follow_symlinks``; ``"missing"``,
+    ``"not readable (<reason>)"``); None for a regular file.
+
+    The one rule before opening a file a stranger may have made: a FIFO blocks its reader forever, a device reads
+    without end, a folder is no file. ``os.stat`` reads the kind without opening anything.
+    """
+    try:
+        mode = os.stat(path, follow_symlinks=follow_symlinks).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as error:
+        return f"not readable ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for is_kind, kind in FILE_KINDS if is_kind(mode)), "not a regular file")
 
 
 def is_plain_name(name: Any) -> bool:
@@ -122,13 +158,42 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str, suffix: str) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Name ``path`` on an OSError of the block that names no file: a write or close that fails on a full disk does
+    not, and a command's one line (:data:`WRITE_FAILURES`, :func:`boxloss.keyvalues.run_cli`) should say which."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = os.fspath(path)
+        raise
+
+
+@contextlib.contextmanager
+def made_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """``folder`` made (with its parents) for the block; if the block fails, the folders made here are removed again
+    (deepest first, while empty), so a failed command leaves no empty output folder behind."""
+    folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for made in created:
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(temporary_path)`` (e.g. ``figure.savefig``), then rename the temporary file onto ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with writing(path):
+            write(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -164,8 +229,7 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "", numbers: bool = F
     except OSError as error:
         raise ConfigError(f"{label}: cannot read ({error.strerror or error})") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{label}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
-                          f"{error.start}); save it as UTF-8") from None
+        raise ConfigError(f"{label}: {not_utf8(error)}") from None
     try:
         content = load_yaml(text, label, numbers)
     except yaml.YAMLError as error:

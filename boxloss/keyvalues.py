@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from ._io import load_yaml
+from ._io import WRITE_FAILURES, load_yaml
 from .errors import ConfigError
 from .param import Param
 
@@ -132,7 +132,8 @@ def format_help(doc: str, schema: Mapping[str, Param], title: str = "keys") -> s
 def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable[[list[str]], int],
             argv: list[str] | None = None) -> int:
     """Run ``main(argv)``; ``-h``/``--help`` prints ``help_text`` (None: ``main`` handles it, e.g. per subcommand);
-    a ConfigError is one line and exit status 2."""
+    a ConfigError is one line and exit status 2, and so is a write that fails on a full disk or quota or a read-only
+    file system (:data:`~boxloss._io.WRITE_FAILURES`), naming the file."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if help_text is not None and any(arg in HELP_FLAGS for arg in argv):
         print(help_text() if callable(help_text) else help_text)
@@ -140,6 +141,11 @@ def run_cli(prog: str, help_text: str | Callable[[], str] | None, main: Callable
     try:
         return main(argv)
     except ConfigError as error:
-        message = " ".join(str(error).split())  # always one line
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
+        message = str(error)
+    except OSError as error:  # a full disk or quota, a read-only file system: what could not be written, not where
+        if error.errno not in WRITE_FAILURES:
+            raise
+        written = error.filename2 or error.filename  # a copy or rename names its source first, what it wrote second
+        message = f"cannot write {written or 'the output'}: {error.strerror or error}"
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)  # always one line
+    return 2

@@ -14,6 +14,10 @@ Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``
 A box loss also says which boxes it takes (``LossSpec.boxes``, one of :data:`BOX_FORMATS`): axis-aligned ``xyxy``
 boxes (N, 4), or rotated ``xywhr`` boxes (N, 5); ``list_losses(boxes=...)`` lists the losses of one kind of box, and
 :data:`STOCK_BOX_LOSS` names ultralytics' own loss on each (what a model trains with when no ``box_loss`` is given).
+
+What a loss needs besides the boxes is declared here too, so its callers stay loss-agnostic: the per-call inputs
+only the caller knows (``context``, named in :data:`CONTEXT_INPUTS`) and the values the caller keeps for it between
+calls (``state``, a :class:`LossState` with its initial value and update rule, e.g. Wise-IoU v3's running mean).
 """
 
 from __future__ import annotations
@@ -32,14 +36,38 @@ BOX_FORMATS = {  # LossSpec.boxes: what a box loss's pred and target are
 STOCK_BOX_LOSS = {"xyxy": "ciou", "xywhr": "probiou"}  # ultralytics' own box loss and assigner metric, by box format
 
 
+CONTEXT_INPUTS: dict[str, str] = {  # per-call inputs a loss may declare (LossSpec.context); its caller provides them
+    "image_size": "the input image's (width, height) in pixels",
+    "stride": "pixels per box unit: the anchor's stride for boxes in YOLO's grid units, 1 for pixel boxes",
+    "class_counts": "the training labels' count per class (classification losses)",
+}
+
+
+@dataclass(frozen=True)
+class LossState:
+    """A value a loss reads on every call and its caller keeps between calls (a running mean, ...).
+
+    The loss takes it as the keyword argument ``name``. The caller starts it at ``initial`` and, after each training
+    batch, replaces it by ``update(value, batch_mean, **hyper_parameters)`` (:meth:`BoundLoss.updated_state`), where
+    ``batch_mean`` is the mean of ``statistic(pred, target)`` (per box, (N,), no gradient) over the batch's boxes:
+    the caller takes the mean (over every process of a distributed run), so the rule stays one-process. The caller
+    leaves it alone in validation and saves it with its checkpoints.
+    """
+
+    name: str
+    initial: float
+    statistic: Callable[[Any, Any], Any]  # (pred, target) -> (N,) per box
+    update: Callable[..., float]  # (value, batch_mean, **hyper_parameters) -> the next value
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """Everything known about one registered loss.
 
-    ``context`` names the per-call inputs that only the caller knows, passed as keyword arguments next to the
-    boxes: ``image_size`` (the input image's (width, height) in pixels), ``stride`` (pixels per box unit:
-    the anchor's stride in YOLO's grid units, 1 for pixel boxes) and ``iou_mean`` (a running mean kept by
-    the caller). ``iou_based``: the loss is 1 − (an IoU-type similarity) plus penalties, so IoU wrappers and
+    ``context`` names the per-call inputs passed as keyword arguments next to the boxes: those only the caller
+    knows (:data:`CONTEXT_INPUTS`: ``image_size``, ``stride``, ``class_counts``) and the loss's ``state`` (each a
+    :class:`LossState` the caller keeps, e.g. WIoU v3's ``iou_mean``); :meth:`call_context` gathers them.
+    ``iou_based``: the loss is 1 − (an IoU-type similarity) plus penalties, so IoU wrappers and
     the assigner's ``same`` metric apply to it. ``normalizer`` (optional): ``normalizer(pred, target,
     **hyper_parameters)`` returns per-box weights w (detached) or None; the loss is then a weighted mean, reduced
     as Σ s·L / Σ s·w over the boxes (s: the caller's own weights, e.g. YOLO's target scores) where L = w·ℓ is
@@ -65,6 +93,22 @@ class LossSpec:
     targets: str = "scores"
     reduction: str = "elementwise"
     boxes: str = "xyxy"
+    state: tuple[LossState, ...] = ()
+
+    def call_context(self, available: Mapping[str, Any], kept: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The keyword inputs of one call: each ``state``'s value as the caller keeps it in ``kept`` (its initial value
+        before the first update), every other ``context`` input from ``available`` (a value, or a function of no
+        arguments computing it, called only when this loss declares it). ValueError names an input not available."""
+        kept = kept or {}
+        values = {state.name: kept.get(state.name, state.initial) for state in self.state}
+        for name in self.context:
+            if name in values:
+                continue
+            if name not in available:
+                raise ValueError(f"loss {self.name!r} takes {name!r}, which this caller does not provide (it "
+                                 f"provides: {', '.join(available) or 'nothing'})")
+            values[name] = available[name]() if callable(available[name]) else available[name]
+        return values
 
     def bind(self, **values: Any) -> "BoundLoss":
         """The loss with its hyper-parameters checked and fixed (defaults for those not given)."""
@@ -109,6 +153,11 @@ class BoundLoss:
             return None
         return self.spec.normalizer(pred, target, **self.kwargs)
 
+    def updated_state(self, state: LossState, value: Any, batch_mean: Any) -> Any:
+        """``state``'s next value after a batch whose mean of ``state.statistic`` is ``batch_mean``, by its rule and
+        this loss's hyper-parameters."""
+        return state.update(value, batch_mean, **self.kwargs)
+
 
 @dataclass(frozen=True)
 class Wrapper:
@@ -138,20 +187,24 @@ class Registry:
     def register(self, name: str, *, params: dict[str, Param] | None = None, terms: Callable | None = None,
                  paper: str = "", formula: str = "", context: tuple[str, ...] = (), iou_based: bool = False,
                  normalizer: Callable | None = None, check: Callable | None = None, targets: str = "scores",
-                 reduction: str = "elementwise", boxes: str = "xyxy") -> Callable:
+                 reduction: str = "elementwise", boxes: str = "xyxy",
+                 state: tuple[LossState, ...] = ()) -> Callable:
         """Decorator: ``@BOX_LOSSES.register("eiou", terms=_eiou_terms, paper=..., formula=..., iou_based=True)``;
-        ``boxes="xywhr"`` for a loss on rotated boxes."""
+        ``boxes="xywhr"`` for a loss on rotated boxes. ``context``: inputs of :data:`CONTEXT_INPUTS` the loss takes;
+        each ``state``'s name joins them."""
 
         def decorator(fn: Callable) -> Callable:
             if name in self._specs or self._wrapper_of(name) is not None:
                 raise ValueError(f"{self.kind} loss {name!r} is already registered")
             if boxes not in BOX_FORMATS:
                 raise ValueError(f"{self.kind} loss {name!r}: boxes={boxes!r} is not one of {', '.join(BOX_FORMATS)}")
+            _check_context(name, context)
             params_ = dict(params or {})
             keys = {param: spec.key or f"{self.key_prefix}{name}_{param}" for param, spec in params_.items()}
-            self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, tuple(context), iou_based,
+            inputs = (*context, *(kept.name for kept in state if kept.name not in context))
+            self._specs[name] = LossSpec(name, fn, terms, params_, paper, formula, keys, inputs, iou_based,
                                          normalizer=normalizer, check=check, targets=targets, reduction=reduction,
-                                         boxes=boxes)
+                                         boxes=boxes, state=tuple(state))
             self._composed.clear()
             return fn
 
@@ -168,6 +221,7 @@ class Registry:
         def decorator(fn: Callable) -> Callable:
             if prefix in self._wrappers:
                 raise ValueError(f"{self.kind} loss wrapper {prefix!r} is already registered")
+            _check_context(f"{prefix}_*", context)
             self._wrappers[prefix] = Wrapper(prefix, fn, dict(params or {}), applies, paper, formula, tuple(context),
                                              check, dict(fixes or {}))
             self._composed.clear()
@@ -263,7 +317,14 @@ class Registry:
                         f"{wrapper.formula} with L = {base.formula}{shown_fixed}", keys, context, base.iou_based,
                         base.name,
                         check=check if checks else None, targets=base.targets, reduction=base.reduction,
-                        boxes=base.boxes)
+                        boxes=base.boxes, state=base.state)
+
+
+def _check_context(name: str, context: tuple[str, ...]) -> None:
+    unknown = [input_ for input_ in context if input_ not in CONTEXT_INPUTS]
+    if unknown:
+        raise ValueError(f"loss {name!r}: context input {unknown[0]!r} is not one of {', '.join(CONTEXT_INPUTS)} "
+                         "(a value the caller keeps between calls is a LossState)")
 
 
 def _total_terms(fn: Callable) -> Callable:

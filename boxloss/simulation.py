@@ -42,7 +42,6 @@ from typing import Callable, Mapping
 import torch
 
 from .losses import aligned_iou
-from .losses.iou_variants import WIOU_IOU_MEAN_INIT, updated_iou_mean
 from .registry import get_spec
 
 __all__ = [
@@ -57,8 +56,8 @@ TARGET_AREA = 1.0
 DISC_RADIUS = 3.0
 MIN_SIZE = 1e-3  # smallest width / height a box may reach (clamped after each step)
 # What losses that need more than the boxes get (LossSpec.context): the 20 x 20 canvas the cases live in, in its own
-# units (stride 1), and WIoU v3's running mean of 1 − IoU starting where the authors start it.
-CONTEXT = {"image_size": (20.0, 20.0), "stride": 1.0, "iou_mean": WIOU_IOU_MEAN_INIT}
+# units (stride 1); a loss's declared state (WIoU v3's running mean) starts at its initial value, moved every step.
+CONTEXT = {"image_size": (20.0, 20.0), "stride": 1.0}
 LEARNING_RATES = ((0.8, 0.1), (0.9, 0.01), (1.0, 0.001))  # (up to this fraction of the iterations, eta)
 SUCCESS_IOUS = (0.5, 0.9)  # the summary reports the fraction of cases that end above each
 
@@ -183,7 +182,7 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
     with torch.no_grad():
         initial_iou = aligned_iou(_xyxy(boxes), target_xyxy)
         error_curve[0] = (boxes - targets).abs().sum(dtype=torch.float64)
-    context = {key: CONTEXT[key] for key in bound.spec.context}  # the canvas, in its own units
+    context = bound.spec.call_context(CONTEXT)  # the canvas, in its own units, and the state's initial values
     for iteration in range(1, iterations + 1):
         pred_xyxy = _xyxy(boxes)
         per_box = bound(pred_xyxy, target_xyxy, **context)
@@ -195,9 +194,9 @@ def simulate(loss: str, cases: Cases, iterations: int = 200, iou_factor: bool = 
             iou = aligned_iou(pred_xyxy.detach(), target_xyxy)
             if iou_factor:
                 step.mul_(2 - iou)
-            if "iou_mean" in context:  # WIoU v3's running mean of 1 − IoU, one update per step as in training
-                context["iou_mean"] = updated_iou_mean(context["iou_mean"], (1 - iou).mean().item(),
-                                                       bound.kwargs["momentum"])
+            for state in bound.spec.state:  # e.g. WIoU v3's running mean: one update per step, as in training
+                batch_mean = state.statistic(pred_xyxy.detach(), target_xyxy).mean().item()
+                context[state.name] = bound.updated_state(state, context[state.name], batch_mean)
             boxes.sub_(step)
             boxes[2:].clamp_(min=MIN_SIZE)
             error_curve[iteration] = (boxes - targets).abs().sum(dtype=torch.float64)

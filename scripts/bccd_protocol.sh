@@ -8,10 +8,13 @@
 #   DATASET=raccoon JOBS=2 bash scripts/bccd_protocol.sh  # raccoon: its official 160/40 split, val carved from train
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
 #
+# Step 0: `scripts/benchmark.py check ...` refuses, before anything is converted, what the benchmark of step 3
+#         would refuse (a bad key, device=0 or cuda_mps=true without CUDA, ...); the dataset is checked once it exists.
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
 #         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists.
 # Step 2: `scripts/benchmark.py status ...` prints what is finished in $OUT, what is still to do in the order it
-#         starts, and what $MINUTES more minutes at $RUNS_PER_HOUR would finish (runs and whole seeds).
+#         starts, and what $MINUTES more minutes at $RUNS_PER_HOUR would finish (runs and whole seeds). A refusal
+#         here (status 2) is the benchmark's own and ends the script: every refusal is said once.
 # Step 3: `scripts/benchmark.py cfgs=$CFGS seeds=$SEEDS data=$BCCD_YOLO/data.yaml splits=val,test epochs=$EPOCHS
 #         imgsz=$IMGSZ batch=16 jobs=$JOBS [device=$DEVICE] out=$OUT "$@"`: every config x seed trained, then
 #         COCO-evaluated on val and test, JOBS runs at once (devices round-robin, CPU threads split). With JOBS > 1
@@ -39,8 +42,9 @@
 #                                         already finished in OUT, else the H200's 153 runs/h of this protocol at
 #                                         12 at once; see results/bccd_h200/README.md)
 #   PYTHON=.venv/bin/python               (python3 when there is no .venv)
-#   DRY_RUN=1                             print the status and the benchmark command instead of running it
-# Exit status: the converter's (2 on bad input) or the benchmark's (2 bad input, 1 a failed run,
+#   DRY_RUN=1                             print the status and the benchmark command instead of running it (also
+#                                         when this machine refuses it, e.g. DEVICE=0 without CUDA: said once, above)
+# Exit status: the check's or the converter's (2 on bad input) or the benchmark's (2 bad input, 1 a failed run,
 # 130 interrupted).
 set -euo pipefail
 
@@ -63,7 +67,21 @@ PYTHON=$([[ -n "${PYTHON:-}" ]] && echo "$PYTHON" || echo .venv/bin/python)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ "$PYTHON" == .venv/bin/python && ! -x "$PYTHON" ]]; then PYTHON=python3; fi
 
-if [[ -f "$YOLO/data.yaml" ]]; then
+keys=("cfgs=${CFGS:-$default_cfgs}"
+      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-$default_epochs}"
+      "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
+if [[ -n "${DEVICE:-}" ]]; then keys+=("device=$DEVICE"); fi
+keys+=("out=$OUT" "$@")
+command=("$PYTHON" scripts/benchmark.py "${keys[@]}")
+
+dry_run=${DRY_RUN:-0}
+refused=0  # the exit status of a refusal, said once by the step that refused; a dry run still prints the command
+"$PYTHON" scripts/benchmark.py check "${keys[@]}" || refused=$?
+if [[ $refused != 0 && $dry_run != 1 ]]; then exit "$refused"; fi
+
+if [[ $refused != 0 ]]; then
+    :  # nothing is converted for a command that would be refused
+elif [[ -f "$YOLO/data.yaml" ]]; then
     echo "bccd_protocol: using the converted dataset $YOLO/data.yaml"
 elif [[ "$DATASET" == bccd ]]; then
     echo "bccd_protocol: converting $SRC -> $YOLO"
@@ -74,18 +92,22 @@ else
         "train_list=$SRC/data/train_labels.csv" "test_list=$SRC/data/test_labels.csv" val=0.125 seed=0 "out=$YOLO"
 fi
 
-keys=("cfgs=${CFGS:-$default_cfgs}"
-      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-$default_epochs}"
-      "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
-if [[ -n "${DEVICE:-}" ]]; then keys+=("device=$DEVICE"); fi
-keys+=("out=$OUT" "$@")
-command=("$PYTHON" scripts/benchmark.py "${keys[@]}")
-
 status=("$PYTHON" scripts/benchmark.py status "${keys[@]}" "minutes=${MINUTES:-10}")
 if [[ -n "${RUNS_PER_HOUR:-}" ]]; then status+=("runs_per_hour=$RUNS_PER_HOUR"); fi
-"${status[@]}" || echo "bccd_protocol: no status (the benchmark command below will say why)"
-if [[ "${DRY_RUN:-0}" == 1 ]]; then
-    echo "bccd_protocol: DRY_RUN=1, would run (in $(pwd)):"
+if [[ $refused == 0 ]]; then
+    "${status[@]}" || refused=$?
+    if [[ $refused == 2 && $dry_run != 1 ]]; then exit 2; fi  # the plan's refusal: the benchmark would say it again
+    if [[ $refused != 0 && $refused != 2 ]]; then
+        echo "bccd_protocol: no status (exit status $refused); going on with the benchmark" >&2
+        refused=0
+    fi
+fi
+if [[ $dry_run == 1 ]]; then
+    if [[ $refused != 0 ]]; then
+        echo "bccd_protocol: DRY_RUN=1, would run (refused on this machine, as said above; in $(pwd)):"
+    else
+        echo "bccd_protocol: DRY_RUN=1, would run (in $(pwd)):"
+    fi
     quoted=()
     for arg in "${command[@]}"; do  # quote only what the shell would split or expand
         if [[ "$arg" =~ ^[A-Za-z0-9_./=,:+@%-]+$ ]]; then quoted+=("$arg"); else quoted+=("$(printf '%q' "$arg")"); fi

@@ -12,7 +12,10 @@ Variants are interleaved in a shuffled order within every repetition (drift and 
 after warm-up repetitions; the median is reported. torch's thread count is left at its default.
 
 Targets checked: our ciou <= 1.0x torchvision's; eiou and focal_eiou <= 1.2x our ciou; every other IoU-type loss
-<= 1.5x our ciou at 10^6 boxes; every loss's training step <= 1.03x the stock one.
+<= 1.5x our ciou at 10^6 boxes; every loss's training step <= 1.03x the stock one. The rotated losses (xywhr) are
+timed the same way on random rotated pairs against ultralytics' ``1 − probiou(pred, target, floor=0.01)`` (the
+stock OBB box loss), at the sizes up to 10^5 (the polygon losses keep ~5 kB of graph per pair); target: our probiou
+<= 1.05x ultralytics'.
 
 Examples:
     python scripts/bench_loss.py                                      # full: 1e4, 1e5, 1e6 pairs
@@ -51,11 +54,13 @@ from boxloss.devices import check_device
 from boxloss.errors import ConfigError
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli
 from boxloss.param import Param
-from boxloss.testing.boxes import random_boxes
+from boxloss.testing.boxes import random_boxes, random_rotated_boxes
 
 REFERENCES = ("torchvision_ciou", "ultralytics_ciou")
+ROTATED_REFERENCE = "ultralytics_probiou"  # the rotated losses' baseline: stock OBB box loss
 TARGETS = {  # what is checked, and the limit
     "ciou_vs_torchvision": 1.0,
+    "probiou_vs_ultralytics": 1.05,
     "eiou_vs_ciou": 1.2,
     "focal_eiou_vs_ciou": 1.2,
     "iou_type_vs_ciou": 1.5,
@@ -63,6 +68,7 @@ TARGETS = {  # what is checked, and the limit
 }
 CONTEXT = {"image_size": torch.tensor([640.0, 640.0]), "stride": 8.0, "iou_mean": 0.5}  # random_boxes: grid units
 IOU_TYPE_SIZE = 1_000_000  # the 1.5x target is read at this many boxes
+ROTATED_MAX_SIZE = 100_000  # the rotated losses are timed at the sizes up to this
 
 
 def log(message: str) -> None:
@@ -113,32 +119,54 @@ def loss_functions() -> dict[str, Callable]:
     return functions
 
 
+def rotated_loss_functions() -> dict[str, Callable]:
+    """Every registered rotated box loss (defaults) plus ultralytics' OBB box loss, name -> fn(p, t)."""
+    from ultralytics.utils.metrics import probiou
+
+    from boxloss.losses.gaussian import PROBIOU_FLOOR
+
+    functions = {name: boxloss.get_spec(name).fn for name in boxloss.list_losses(boxes="xywhr")}
+    functions[ROTATED_REFERENCE] = lambda pred, target: 1.0 - probiou(pred, target, floor=PROBIOU_FLOOR)
+    return functions
+
+
+def _forward_backward(pred: torch.Tensor, target: torch.Tensor, fn: Callable) -> Callable[[], None]:
+    def run():
+        leaf = pred.detach().requires_grad_()  # fresh leaf: no gradient accumulation across calls
+        fn(leaf, target).sum().backward()
+    return run
+
+
 def bench_losses(device: torch.device, sizes: list[int], repeats: int, warmup: int, seed: int) -> list[dict]:
-    """Forward + backward (``loss.sum().backward()``, gradient w.r.t. the predictions) per size and loss."""
+    """Forward + backward (``loss.sum().backward()``, gradient w.r.t. the predictions) per size and loss: the
+    axis-aligned losses on xyxy pairs, then the rotated ones on xywhr pairs (rows with ``boxes`` = xywhr)."""
     functions = loss_functions()
     sync = synchronizer(device)
     rows = []
     for n in sizes:
         pred, target = random_boxes(n, seed, device=device)
-
-        def runner(fn):
-            def run():
-                leaf = pred.detach().requires_grad_()  # fresh leaf: no gradient accumulation across calls
-                fn(leaf, target).sum().backward()
-            return run
-
-        samples = interleaved_medians({name: runner(fn) for name, fn in functions.items()}, repeats, warmup, sync,
-                                      seed + n, f"losses {device.type} n={n}")
+        samples = interleaved_medians({name: _forward_backward(pred, target, fn) for name, fn in functions.items()},
+                                      repeats, warmup, sync, seed + n, f"losses {device.type} n={n}")
         medians = {name: statistics.median(times) for name, times in samples.items()}
         for name in functions:
             rows.append({
-                "device": device.type, "n": n, "loss": name, "median_ms": medians[name] * 1e3,
+                "device": device.type, "n": n, "boxes": "xyxy", "loss": name, "median_ms": medians[name] * 1e3,
                 "min_ms": min(samples[name]) * 1e3,
                 "vs_torchvision_ciou": medians[name] / medians["torchvision_ciou"],
                 "vs_ultralytics_ciou": medians[name] / medians["ultralytics_ciou"],
                 "vs_our_ciou": medians[name] / medians["ciou"],
                 "samples_ms": [t * 1e3 for t in samples[name]],
             })
+    rotated = rotated_loss_functions()
+    for n in [n for n in sizes if n <= ROTATED_MAX_SIZE]:
+        pred, target = random_rotated_boxes(n, seed, device=device)
+        samples = interleaved_medians({name: _forward_backward(pred, target, fn) for name, fn in rotated.items()},
+                                      repeats, warmup, sync, seed + n, f"rotated losses {device.type} n={n}")
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        rows += [{"device": device.type, "n": n, "boxes": "xywhr", "loss": name, "median_ms": medians[name] * 1e3,
+                  "min_ms": min(samples[name]) * 1e3,
+                  "vs_ultralytics_probiou": medians[name] / medians[ROTATED_REFERENCE],
+                  "samples_ms": [t * 1e3 for t in samples[name]]} for name in rotated]
     return rows
 
 
@@ -242,7 +270,8 @@ def check_targets(loss_rows: list[dict], train_rows: list[dict]) -> list[dict]:
     When the two ratios fall on different sides of the limit, the verdict is marked noisy: re-run with more
     repetitions on a quieter machine before believing it.
     """
-    losses = {(r["device"], r["n"], r["loss"]): r for r in loss_rows}
+    losses = {(r["device"], r["n"], r["loss"]): r for r in loss_rows if r.get("boxes", "xyxy") == "xyxy"}
+    rotated = {(r["device"], r["n"], r["loss"]): r for r in loss_rows if r.get("boxes") == "xywhr"}
     steps = {(r["device"], r["model"], r["loss"]): r for r in train_rows if r["what"] == "train_step"}
     pairs = []  # (target, where, row, baseline row)
     for (device, n, loss), row in losses.items():
@@ -252,6 +281,9 @@ def check_targets(loss_rows: list[dict], train_rows: list[dict]) -> list[dict]:
             pairs.append((f"{loss}_vs_ciou", f"{device} n={n}", row, losses[(device, n, "ciou")]))
         elif loss not in (*REFERENCES, "ciou") and n == IOU_TYPE_SIZE and boxloss.get_spec(loss).iou_based:
             pairs.append(("iou_type_vs_ciou", f"{device} n={n} {loss}", row, losses[(device, n, "ciou")]))
+    for (device, n, loss), row in rotated.items():
+        if loss == "probiou":
+            pairs.append(("probiou_vs_ultralytics", f"{device} n={n}", row, rotated[(device, n, ROTATED_REFERENCE)]))
     for (device, model, loss), row in steps.items():
         if loss != "stock":
             pairs.append(("train_step_vs_stock", f"{device} {model} {loss}", row, steps[(device, model, "stock")]))
@@ -277,6 +309,8 @@ def markdown(meta: dict, loss_rows: list[dict], train_rows: list[dict], checks: 
              f"{meta['cpu']} ({meta['cpu_count']} CPUs, {meta['threads']} torch threads)"
              + (f"; {meta['cuda_device']}" if meta.get("cuda_device") else "")
              + f"; {meta['repeats']} repetitions after {meta['warmup']} warm-up, median.", ""]
+    rotated_rows = [r for r in loss_rows if r.get("boxes") == "xywhr"]
+    loss_rows = [r for r in loss_rows if r.get("boxes", "xyxy") == "xyxy"]
     if loss_rows:
         lines += ["## Loss alone: forward + backward", "",
                   "| device | boxes | loss | median ms | fastest ms | spread | vs torchvision CIoU "
@@ -285,6 +319,13 @@ def markdown(meta: dict, loss_rows: list[dict], train_rows: list[dict], checks: 
                   f"{spread(r['samples_ms'])} | "
                   f"{r['vs_torchvision_ciou']:.2f}x | {r['vs_ultralytics_ciou']:.2f}x | {r['vs_our_ciou']:.2f}x |"
                   for r in loss_rows]
+        lines.append("")
+    if rotated_rows:
+        lines += ["## Rotated losses alone: forward + backward (xywhr pairs)", "",
+                  "| device | boxes | loss | median ms | fastest ms | spread | vs ultralytics ProbIoU |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['device']} | {r['n']:,} | {r['loss']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
+                  f"{spread(r['samples_ms'])} | {r['vs_ultralytics_probiou']:.2f}x |" for r in rotated_rows]
         lines.append("")
     if train_rows:
         lines += [f"## Criterion and training step (batch {meta['batch']}, imgsz {meta['imgsz']}, "
@@ -340,9 +381,9 @@ def parse_args(argv: list[str]) -> SimpleNamespace:
     args.models = [m for m in args.models.split(",") if m]
     args.step_losses = [name for name in (args.step_losses or "").split(",") if name] or None
     for name in args.step_losses or []:
-        if name not in boxloss.list_losses():
-            raise ConfigError(f"step_losses: {name!r} is not a registered box loss "
-                              f"({', '.join(boxloss.list_losses())})")
+        if name not in boxloss.list_losses(boxes="xyxy"):  # the training step is a detection model's
+            raise ConfigError(f"step_losses: {name!r} is not a registered box loss for axis-aligned boxes "
+                              f"({', '.join(boxloss.list_losses(boxes='xyxy'))})")
     try:
         args.sizes = [int(float(s)) for s in args.sizes.split(",") if s]
     except ValueError:

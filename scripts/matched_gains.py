@@ -9,7 +9,7 @@ seed) through the same untrained model (fixed seed): its mean box loss before th
 the matched gain 7.5 x CIoU / loss (the gain at which its box term starts where CIoU's does at ultralytics'
 7.5). Both unit choices of the L1 losses are measured (l1_units=box, the default, and grid). Writes
 <out>/initial_scale.md and .json; with write_configs=a,b also cfg/<loss>_matched.yaml, each setting box: to the
-matched gain (with the command in a comment), for the benchmark's matched-gain rows. See boxloss/benchmark/gains.py.
+matched gain (with the command in a comment), for the benchmark's matched-gain rows. See boxloss/yolo/gains.py.
 
 Every argument is checked before anything is measured or written (one line, exit status 2), and files that exist
 already -- the published results/gains/ tables, the cfg/*_matched.yaml configs -- are replaced only with
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str]) -> int:
     import boxloss.yolo  # noqa: F401  (offline settings, config keys)
-    from boxloss.benchmark.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
+    from boxloss.yolo.gains import STOCK_BOX_GAIN, initial_box_losses, matched_gains
     from boxloss.data.embedded import check_data
     from boxloss.yolo.experiment import check_model
 

@@ -33,6 +33,31 @@ def mini_data() -> Path:
     return Path(resolve_data("shapes-mini"))
 
 
+@pytest.fixture
+def resolutions(monkeypatch):
+    """Every resolution of the project's options during the test: ``.resolved`` lists the Options each call of
+    ``boxloss.options.from_args`` returned, ``.validated`` counts the calls of ``boxloss.options.validate`` (each
+    resolution makes one; a bare check would make one more)."""
+    from types import SimpleNamespace
+
+    from boxloss import options
+
+    calls = SimpleNamespace(resolved=[], validated=0)
+    from_args, validate = options.from_args, options.validate
+
+    def counted_from_args(args, *boxes):
+        calls.resolved.append(from_args(args, *boxes))
+        return calls.resolved[-1]
+
+    def counted_validate(cfg, *boxes):
+        calls.validated += 1
+        return validate(cfg, *boxes)
+
+    monkeypatch.setattr(options, "from_args", counted_from_args)
+    monkeypatch.setattr(options, "validate", counted_validate)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def bccd(tmp_path_factory):
     """``(folder, report)``: BCCD converted to YOLO format (its official split) in a temporary folder; skips when
@@ -167,8 +192,14 @@ def assert_same_top_k(onnx_rows, torch_rows, min_rows: int = 50) -> None:
 
 def snapshot(*folders: Path) -> dict[str, int | None]:
     """Every path below ``folders``, with each file's modification time (folders: None): equal before and after a
-    command means it created nothing and rewrote nothing there."""
-    return {str(p): None if p.is_dir() else p.stat().st_mtime_ns for folder in folders if folder.exists()
+    command means it created nothing and rewrote nothing there (a dangling symlink: the link's own time)."""
+    def modified(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return path.lstat().st_mtime_ns
+
+    return {str(p): None if p.is_dir() else modified(p) for folder in folders if folder.exists()
             for p in folder.rglob("*")}
 
 

@@ -97,3 +97,40 @@ def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_pa
 def test_an_unknown_dataset_is_refused(tmp_path):
     assert_refused(["bash", SCRIPT], [], "DATASET=coco must be bccd or raccoon", cwd=tmp_path,
                    prog="bccd_protocol.sh", env={**os.environ, "DATASET": "coco"}, exact=True, quiet=True, timeout=60)
+
+
+def protocol_env(tmp_path, **extra) -> dict:
+    """The script's environment in ``tmp_path``, offline, with a tiny VOC folder as SRC (converting it takes a
+    second; a step that should not convert must leave no bccd-yolo/)."""
+    from conftest import offline_env
+    from test_convert_hostile import voc_folder
+
+    voc = voc_folder(tmp_path / "src")
+    return {**offline_env(tmp_path / "network.log"), "PYTHON": sys.executable, "SRC": str(voc), "YOLO": "bccd-yolo",
+            "OUT": "bench", **extra}
+
+
+def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
+    """The README's ``JOBS=10 DEVICE=0 bash scripts/bccd_protocol.sh cuda_mps=true`` on a machine without CUDA: the
+    benchmark's refusal, once, before anything is converted."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: device=0 is accepted here")
+    env = protocol_env(tmp_path, JOBS="10", DEVICE="0")
+    assert_refused(["bash", SCRIPT], ["cuda_mps=true"], "device=0: no CUDA device here; use device=cpu", cwd=tmp_path,
+                   prog="benchmark.py", env=env, quiet=True, timeout=120)
+    assert not (tmp_path / "bccd-yolo").exists()
+
+
+def test_a_refusal_that_needs_the_converted_dataset_is_said_once(tmp_path):
+    """A source whose ImageSets list only a train split: the check cannot know before converting, the status step
+    refuses the converted dataset, and the script ends there (the benchmark step used to say it again)."""
+    result = subprocess.run(["bash", str(SCRIPT), "workers=0"], cwd=tmp_path,
+                            env=protocol_env(tmp_path, SEEDS="0", CFGS="ciou"), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.splitlines() == [f"benchmark.py: error: dataset '{tmp_path / 'bccd-yolo' / 'data.yaml'}' "
+                                          "has no 'val' entry"], result.stderr
+    assert "converting" in result.stdout and (tmp_path / "bccd-yolo" / "data.yaml").is_file()
+    assert not (tmp_path / "bench").exists()

@@ -16,10 +16,12 @@ import pytest
 
 import sys
 
-from boxloss.benchmark import results as benchmark_results, summary
+from boxloss.benchmark import results as benchmark_results
+from boxloss.stats import records, report_folder, summary
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import Plan, RunSpec, build_plan, start_order
-from boxloss.benchmark.results import RunFailed, check_existing, read_result
+from boxloss.benchmark.results import RunFailed, check_existing
+from boxloss.stats.records import read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
 from boxloss.evaluation import AP_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS
@@ -77,6 +79,60 @@ def test_plan_resolves_every_run_and_writes_nothing(tmp_path):
     assert f"project={tmp_path / 'bench' / 'train'}" in spec.train_argv and "exist_ok=True" in spec.train_argv
     assert spec.result_path == tmp_path / "bench" / "results" / "eiou-s1.json"
     assert not (tmp_path / "bench").exists()
+
+
+def _count_parsed_values(monkeypatch) -> list[str]:
+    """Every command-line value the key=value layer reads (boxloss.keyvalues.parse_value), in order."""
+    from boxloss import keyvalues
+
+    parsed, parse_value = [], keyvalues.parse_value
+    monkeypatch.setattr(keyvalues, "parse_value", lambda text: parsed.append(text) or parse_value(text))
+    return parsed
+
+
+def test_the_plan_parses_its_arguments_once(tmp_path, monkeypatch):
+    """Each argument is read once, however many configs the plan resolves (they get the parsed values, not text)."""
+    parsed = _count_parsed_values(monkeypatch)
+    argv = ["cfgs=ciou,eiou,giou", "seeds=0,1", "data=shapes-mini", "epochs=1", "lr0=1e-3", f"out={tmp_path / 'b'}"]
+    plan = build_plan(argv)
+    assert sorted(parsed) == sorted(arg.partition("=")[2] for arg in argv)
+    assert [spec.settings["lr0"] for spec in plan.runs] == [0.001] * 6
+
+
+def test_the_plan_reads_the_datasets_labels_once_for_all_its_configs(tmp_path, mini_data, monkeypatch):
+    """Three configs on one data YAML: each label file of the train and val splits is read once (by the one check of
+    the dataset for the configs' task), not once per config plus once for the plan."""
+    from collections import Counter
+
+    from boxloss.data import yolo_format
+
+    reads, read_labels = Counter(), yolo_format.read_labels
+    monkeypatch.setattr(yolo_format, "read_labels", lambda path, *args, **kwargs: reads.update([str(path)]) or
+                        read_labels(path, *args, **kwargs))
+    plan = build_plan(["cfgs=ciou,eiou,giou", "seeds=0", f"data={mini_data}", f"out={tmp_path / 'b'}"])
+    assert len(plan.runs) == 3
+    spec = yolo_format.read_data_yaml(mini_data)
+    images = [image for split in ("train", "val") for image in yolo_format.split_images(spec, split)]
+    assert len(images) == 48 + 24 and set(reads) == {str(yolo_format.label_path(image)) for image in images}
+    assert set(reads.values()) == {1}
+
+
+def test_data_checks_check_each_split_once_per_task(mini_data, monkeypatch):
+    """DataChecks is check_data with a memory: a later call checks only the splits not checked yet for that task."""
+    from boxloss.data import embedded
+
+    calls, check_data = [], embedded.check_data
+    monkeypatch.setattr(embedded, "check_data", lambda data, splits, **kw: calls.append((list(splits), kw["task"]))
+                        or check_data(data, splits, **kw))
+    checks = embedded.DataChecks()
+    first = checks(str(mini_data), ("train",))
+    assert checks(str(mini_data), ("train", "val")).names == first.names == checks(str(mini_data), ("val",)).names
+    assert calls == [(["train"], "detect"), (["val"], "detect")]
+    with pytest.raises(ConfigError, match="keypoint labels"):
+        checks(str(mini_data), ("train",), task="pose")  # another task checks again (and fails: no kpt_shape)
+    with pytest.raises(ConfigError, match="keypoint labels"):  # a failed check is not remembered
+        checks(str(mini_data), ("train",), task="pose")
+    assert checks("shapes-mini") is None and calls[-1] == (["train", "val"], "detect")
 
 
 def load_script():
@@ -178,7 +234,7 @@ def test_truncated_incomplete_and_temp_files_are_not_finished(tmp_path):
     (results / "eiou-s0.json").write_text(json.dumps(incomplete))
 
     assert [spec.name for spec in benchmark_results.scan(plan).pending] == ["ciou-s0", "ciou-s1", "eiou-s0"]
-    assert [r["run"] for r in summary.load_results(results, log=lambda line: None)] == ["eiou-s1"]
+    assert [r["run"] for r in records.load_results(results, log=lambda line: None)] == ["eiou-s1"]
     resumed = FakeRunner()
     run(plan, resumed)
     assert resumed.calls == ["ciou-s0", "ciou-s1", "eiou-s0"]
@@ -265,7 +321,7 @@ def test_summary_statistics_on_hand_chosen_numbers(tmp_path):
 
 def test_report_and_plot_are_written(tmp_path):
     plan, results = hand_results(tmp_path)
-    paths = summary.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
+    paths = report_folder.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = paths["report"].read_text()
     for text in ("python scripts/benchmark.py cfgs=ciou,eiou seeds=0,1,2 data=shapes-mini epochs=1",
@@ -296,7 +352,7 @@ def test_report_and_plot_are_written(tmp_path):
 def test_summarize_a_subset_into_another_folder(tmp_path, capsys):
     """cfgs= keeps those configs (in that order), baseline= pairs against one of them, into= leaves out's report."""
     plan, results = hand_results(tmp_path)
-    summary.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
+    report_folder.write_summary(plan.out, results, "ciou", plan.cfgs, log=lambda line: None)
     before = (plan.out / "report.md").read_text()
     into = tmp_path / "pair"
     assert load_script().main(["summarize", f"out={plan.out}", "cfgs=eiou,ciou", "baseline=eiou", f"into={into}"]) == 0
@@ -652,10 +708,11 @@ def test_summary_is_the_same_from_the_matrix_and_from_summarize(tmp_path):
     plan = plan_for(tmp_path / "bench")
     outcome = run_matrix(plan, SlowRunner(delay=0.05), engine=local(2), log=lambda line: None,
                          environment=ENVIRONMENT)
-    summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs, log=lambda line: None)
+    report_folder.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs,
+                                log=lambda line: None)
     first = (plan.out / "summary.json").read_text()
-    results = summary.load_results(plan.out / "results", log=lambda line: None)
-    summary.write_summary(plan.out, results, log=lambda line: None)
+    results = records.load_results(plan.out / "results", log=lambda line: None)
+    report_folder.write_summary(plan.out, results, log=lambda line: None)
     assert (plan.out / "summary.json").read_text() == first
 
 
@@ -784,6 +841,11 @@ def test_ray_engine_reports_a_failed_run_and_keeps_results_through_an_interrupt(
         recorded = [read_result(spec.result_path if spec.result_path.exists() else spec.waiting_path)
                     for spec in plan.runs if spec.name != "ciou-s1"]
         assert {record["concurrency"] for record in recorded} == {2}  # the cluster's 2 CPUs, one per run
+        # a record names the machine and versions of the node the task ran on, not the driver's
+        from boxloss.benchmark.results import machine_info, versions
+
+        record = outcome.results["eiou-s0"]
+        assert record["machine"]["cpu"] == machine_info()["cpu"] and record["versions"] == versions()
         other = plan_for(tmp_path / "other")
         with pytest.raises(KeyboardInterrupt):
             run_matrix(other, FakeRunner(fail_on="ciou-s0", error=KeyboardInterrupt()), engine=RayEngine(num_cpus=2),

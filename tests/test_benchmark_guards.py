@@ -1,5 +1,5 @@
-"""What guards a benchmark folder: its lock (one benchmark or ``summarize`` writing into a folder at a time,
-tested with two real processes), and result files that are not finished runs (NaN or infinite metrics, AP -1 of a
+"""What guards a benchmark folder: its lock (one benchmark, ``summarize`` or ``rescore`` writing into a folder at a
+time, tested with two real processes), and result files that are not finished runs (NaN or infinite metrics, AP -1 of a
 split without labels: summarize warns and leaves them out, a re-run redoes them, a runner returning them fails).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from boxloss.benchmark import results as benchmark_results
+from boxloss.stats.records import read_result
 from boxloss.benchmark.lock import LOCK_NAME
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import build_plan
@@ -67,6 +67,10 @@ def test_a_second_benchmark_or_summarize_on_a_folder_in_use_fails_at_once(tmp_pa
                        cwd=tmp_path)  # nothing written, not even a report
         assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"], f"is in use by PID {other.pid}",
                        cwd=tmp_path)
+        assert_refused("scripts/rescore.py", ["tide=true", f"out={out}"], f"is in use by PID {other.pid}",
+                       cwd=tmp_path)  # a re-score writes records too: the same lock
+        assert_refused("boxloss.cli.benchmark", ["rescore", "matches=true", f"out={out}"],
+                       f"is in use by PID {other.pid}", cwd=tmp_path)
         elsewhere = tmp_path / "elsewhere"  # summarize reads a busy folder freely; only its target is locked
         result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path,
                            tmp_path / "n.log")
@@ -101,6 +105,96 @@ def test_a_lock_of_another_host_is_not_taken_over(tmp_path):
     line = assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"],
                           "is locked by PID 1 on host node-elsewhere", cwd=tmp_path)
     assert f"delete {out / LOCK_NAME}" in line
+
+
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def plant_symlink(out: Path, outside: Path) -> str:
+    """A lock that is a symlink to a file outside out= holding a stale lock's record (this host, a dead PID): taking
+    it over would overwrite that file."""
+    (outside / "precious.json").write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname(),
+                                                       "command": "benchmark.py", "since": "2025-01-01T00:00:00"}))
+    os.symlink(outside / "precious.json", out / LOCK_NAME)
+    return "a symbolic link"
+
+
+def plant_hard_link(out: Path, outside: Path) -> str:
+    plant_symlink(out, outside)
+    (out / LOCK_NAME).unlink()
+    os.link(outside / "precious.json", out / LOCK_NAME)
+    return "a file with 2 hard links (one may lie outside out=)"
+
+
+def plant_dangling_symlink(out: Path, outside: Path) -> str:
+    os.symlink(outside / "not-there.json", out / LOCK_NAME)
+    return "a symbolic link"
+
+
+def plant_folder(out: Path, outside: Path) -> str:
+    (out / LOCK_NAME).mkdir()
+    return "a folder"
+
+
+def plant_not_json(out: Path, outside: Path) -> str:
+    (out / LOCK_NAME).write_text("[" * 100_000)  # nested past Python's recursion limit
+    return "not the JSON record of a holder"
+
+
+def plant_other_json(out: Path, outside: Path) -> str:
+    (out / LOCK_NAME).write_text(json.dumps({"pid": "1", "host": socket.gethostname()}))
+    return "not the JSON record of a holder"
+
+
+@pytest.mark.parametrize("plant", [plant_symlink, plant_hard_link, plant_dangling_symlink, plant_folder,
+                                   plant_not_json, plant_other_json])
+def test_a_lock_that_is_not_a_lock_file_is_refused_and_nothing_is_written_through_it(tmp_path, plant):
+    """A benchmark.lock is only ever a regular file boxloss wrote: a symlink or hard link to a file elsewhere (even
+    one holding a stale record of this host), a folder or foreign content is one line, and nothing changes, neither
+    in out= nor where the link points."""
+    out, outside = tmp_path / "bench", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    what = plant(out, outside)
+    assert_refused("boxloss.cli.benchmark", [*BENCHMARK, f"out={out}"],
+                   f"out={out}: its lock {out / LOCK_NAME} is {what}, not a lock file boxloss wrote; nothing was "
+                   "changed: remove it if no benchmark is running there", cwd=tmp_path, watched=(out, outside),
+                   exact=True)
+
+
+def test_a_lock_that_cannot_be_read_is_refused(tmp_path, monkeypatch):
+    """Unreadable (another user's file, mode 000): opening it fails; simulated, since root reads any file."""
+    import errno
+
+    from boxloss.benchmark import lock
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / LOCK_NAME).write_text("{}")
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if Path(path) == out / LOCK_NAME:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(lock.os, "open", denied)
+    assert_refused("boxloss.cli.benchmark", [*BENCHMARK, f"out={out}"],
+                   f"its lock {out / LOCK_NAME} is not readable (Permission denied), not a lock file", cwd=tmp_path,
+                   watched=(out,))
+
+
+def test_a_lock_that_is_a_fifo_is_refused_without_waiting_on_it(tmp_path):
+    """Opening a FIFO for reading waits for a writer forever: the real command, under a timeout."""
+    out = tmp_path / "bench"
+    finished(out)
+    os.mkfifo(out / LOCK_NAME)
+    assert_refused("scripts/benchmark.py", ["summarize", f"out={out}"], f"its lock {out / LOCK_NAME} is a FIFO",
+                   cwd=tmp_path, watched=(out,), timeout=60)
 
 
 @pytest.mark.parametrize("args", [[*BENCHMARK, "out={file}"], ["summarize", "out={out}", "into={file}"],
@@ -144,7 +238,7 @@ def test_non_finite_or_undefined_metrics_are_not_finished_runs(tmp_path):
     run_matrix(plan, lambda spec, slot=None: calls.append(spec.name) or metrics(spec.cfg, spec.seed),
                log=lambda line: None, environment=ENVIRONMENT)
     assert calls == ["ciou-s1", "ciou-s2"]  # a re-run redoes exactly those
-    assert all(benchmark_results.read_result(out / "results" / f"ciou-s{s}.json") for s in range(3))
+    assert all(read_result(out / "results" / f"ciou-s{s}.json") for s in range(3))
 
 
 @pytest.mark.parametrize("value, reason", [(math.inf, "AP75 is inf"), (-1.0, "AP is -1: the split has no labels")])

@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO))  # the root shim train.py, which the refusal tests
 
 
 def test_resolution_order_defaults_file_overrides():
-    resolved = experiment.load_experiment(["cfg=focal_eiou.yaml", "epochs=3", "focal_eiou_gamma=1"])
+    resolved = experiment.load_experiment({"cfg": "focal_eiou.yaml", "epochs": 3, "focal_eiou_gamma": 1}).settings
     assert resolved["box_loss"] == "focal_eiou"  # from the file
     assert resolved["imgsz"] == 256  # from cfg/default.yaml
     assert resolved["epochs"] == 3 and resolved["focal_eiou_gamma"] == 1.0  # from the command line
@@ -27,9 +27,10 @@ def test_every_config_file_is_valid():
     """Every config resolves, and names the box loss it trains with (a config without one: the stock loss of its
     model's boxes)."""
     for path in sorted(experiment.CFG_DIR.glob("*.yaml")):
-        resolved = experiment.load_experiment([f"cfg={path}"])
-        boxes = experiment.check_model(resolved["model"]).boxes
-        assert options.validate(resolved, boxes)["box_loss"] == resolved["box_loss"] is not None
+        loaded = experiment.load_experiment({"cfg": str(path)})
+        resolved = loaded.settings
+        assert options.validate(resolved, loaded.task.boxes)["box_loss"] == resolved["box_loss"] is not None
+        assert loaded.options["box_loss"] == resolved["box_loss"]
         assert read_yaml_mapping(path).get("box_loss", resolved["box_loss"]) == resolved["box_loss"]
 
 
@@ -37,10 +38,11 @@ def test_an_unset_box_loss_is_the_stock_one_of_the_models_boxes():
     """box_loss and assigner_iou unset (the registered default, None): ultralytics' own for the model's boxes, written
     into the resolved experiment (so the run's args, its checkpoints and a benchmark's settings name it)."""
     assert options.defaults()["box_loss"] is None and options.defaults()["assigner_iou"] is None
-    detect = experiment.load_experiment(["cfg=ciou_vfl.yaml"])
-    assert (detect["box_loss"], detect["assigner_iou"]) == ("ciou", "ciou")
-    obb = experiment.load_experiment(["model=yolov8n-obb.yaml", "data=shapes-obb-mini"])
-    assert (obb["box_loss"], obb["assigner_iou"]) == ("probiou", "probiou")
+    detect = experiment.load_experiment({"cfg": "ciou_vfl.yaml"})
+    assert (detect.settings["box_loss"], detect.settings["assigner_iou"]) == ("ciou", "ciou")
+    obb = experiment.load_experiment({"model": "yolov8n-obb.yaml", "data": "shapes-obb-mini"})
+    assert (obb.settings["box_loss"], obb.settings["assigner_iou"]) == ("probiou", "probiou")
+    assert (obb.options["box_loss"], obb.task.name) == ("probiou", "obb")
     assert options.from_args({}, "xywhr")["box_loss"] == "probiou" and options.from_args({})["box_loss"] == "ciou"
 
 
@@ -116,3 +118,20 @@ def test_malformed_label_line_names_file_and_line(line, message, tmp_path):
                          prog="train.py")
     if "class 7" not in message:
         assert "labels/val/a.txt:2" in err
+
+
+def test_train_py_parses_its_arguments_once(tmp_path, monkeypatch):
+    """train.py reads each argument once and hands the parsed values to the experiment (nothing is trained here)."""
+    from boxloss import keyvalues
+    from boxloss.cli import train as train_cli
+    from boxloss.yolo import run
+
+    parsed, parse_value, experiments = [], keyvalues.parse_value, []
+    monkeypatch.setattr(keyvalues, "parse_value", lambda text: parsed.append(text) or parse_value(text))
+    monkeypatch.setattr(run, "train", lambda experiment: experiments.append(experiment) or tmp_path)
+    argv = ["cfg=eiou.yaml", "data=shapes-mini", "epochs=2", "lr0=1e-3", f"project={tmp_path}"]
+    assert train_cli.main(argv) == 0
+    assert parsed == [arg.partition("=")[2] for arg in argv]
+    (experiment,) = experiments
+    assert experiment.settings["lr0"] == 0.001 and experiment.settings["epochs"] == 2
+    assert experiment.options["box_loss"] == "eiou" and experiment.task.name == "detect"

@@ -210,3 +210,86 @@ def box_loss_eiou(batch):
     model = make_model(box_loss="eiou")
     _, items, _ = loss_and_grads(model, BoxLossCriterion(model), batch)
     return items["box_loss"] / model.args.box, None
+
+
+def _iou_float64(pred, target):
+    """IoU of aligned xyxy boxes in float64, intersection over union with ultralytics' eps on the union."""
+    pred, target = pred.double(), target.double()
+    width = (torch.minimum(pred[:, 2], target[:, 2]) - torch.maximum(pred[:, 0], target[:, 0])).clamp(min=0)
+    height = (torch.minimum(pred[:, 3], target[:, 3]) - torch.maximum(pred[:, 1], target[:, 1])).clamp(min=0)
+    inter = width * height
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    return inter / (area(pred) + area(target) - inter + 1e-7)
+
+
+def test_wiou_v3_running_mean_follows_the_papers_rule_over_the_positives(real_batch):
+    """WIoU v3's state (arXiv 2301.10051): the running mean of L_IoU = 1 − IoU starts at 1 and, after each training
+    batch, becomes (1 − m) · mean + m · (the batch's mean of 1 − IoU over the positives); the next batch's loss reads
+    it; the validation criterion reads it without moving it."""
+    model = make_model(box_loss="wiou_v3", wiou_v3_momentum=0.25)
+    criterion = BoxLossCriterion(model)
+    captured = {}
+    criterion.bbox_loss.register_forward_hook(lambda module, args, out: captured.update(args=args))
+
+    def positives():
+        _, pred_bboxes, _, target_bboxes, target_scores, target_scores_sum, fg_mask, _, _ = captured["args"]
+        return (pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask], target_scores[fg_mask].sum(-1),
+                target_scores_sum)
+
+    loss_and_grads(model, criterion, real_batch)
+    pred, target, _, _ = positives()
+    first = 0.75 * 1.0 + 0.25 * (1 - _iou_float64(pred, target)).mean().item()
+    state = model.boxloss_state["main"]
+    assert state["iou_mean"] == pytest.approx(first, rel=0, abs=1e-7)
+    _, items, _ = loss_and_grads(model, criterion, real_batch)  # reads the mean of the first batch, then moves it
+    pred, target, weight, target_scores_sum = positives()
+    per_box = boxloss.get_loss("wiou_v3")(pred, target, iou_mean=first)
+    torch.testing.assert_close(items["box_loss"], model.args.box * (per_box * weight).sum() / target_scores_sum,
+                               rtol=1e-5, atol=1e-6)
+    second = 0.75 * first + 0.25 * (1 - _iou_float64(pred, target)).mean().item()
+    assert state["iou_mean"] == pytest.approx(second, rel=0, abs=1e-7)
+    model.eval()
+    with torch.no_grad():
+        criterion(model(real_batch["img"]), real_batch)
+    assert state["iou_mean"] == pytest.approx(second, rel=0, abs=1e-7)
+
+
+def test_assigner_same_reads_the_box_losss_state_and_context():
+    """assigner_iou=same ranks with 1 − L of the box loss in pixels: WIoU v3 with the criterion's running mean (its
+    initial 1 before any update), MPDIoU with the batch's image size and stride 1."""
+    model = make_model(box_loss="wiou_v3", assigner_iou="same")
+    criterion = BoxLossCriterion(model)
+    gt, pred = torch.tensor([[0.0, 0.0, 4.0, 2.0], [1.0, 1.0, 9.0, 9.0]]), torch.tensor([[1.0, 0.5, 4.5, 3.0],
+                                                                                        [2.0, 2.0, 8.0, 9.5]])
+    wiou_v3 = boxloss.get_loss("wiou_v3")
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - wiou_v3(pred, gt, iou_mean=1.0)).clamp(0))
+    model.boxloss_state["main"]["iou_mean"] = 0.3
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - wiou_v3(pred, gt, iou_mean=0.3)).clamp(0))
+    model = make_model(box_loss="mpdiou", assigner_iou="same")
+    criterion = BoxLossCriterion(model)
+    criterion._assigner_imgsz["wh"] = torch.tensor([64.0, 32.0])
+    torch.testing.assert_close(criterion.assigner.iou_calculation(gt, pred),
+                               (1 - boxloss.get_loss("mpdiou")(pred, gt, image_size=(64.0, 32.0), stride=1.0)).clamp(0))
+
+
+def test_building_the_criterion_resolves_the_options_at_most_once(resolutions):
+    """A model that carries its run's options (the trainer hands them over) gives them to its criterion as they are;
+    a bare model (or a checkpoint from before options travelled) resolves them from its args once, and keeps them
+    for its other criteria: E2ELoss builds one per branch, the validator another."""
+    from boxloss import options
+
+    carried = options.from_args({"box_loss": "giou"})
+    model = make_model(box_loss="eiou")
+    model.boxloss_options = carried
+    assert BoxLossCriterion(model).options is carried and len(resolutions.resolved) == 1  # the line above's
+    bare = make_model(box_loss="eiou")
+    first, second = BoxLossCriterion(bare), BoxLossCriterion(bare)
+    assert len(resolutions.resolved) == resolutions.validated == 2
+    assert first.options is second.options is bare.boxloss_options is resolutions.resolved[-1]
+    assert first.box_loss_name == "eiou"
+    end_to_end = build_model("yolo26n.yaml", box_loss="siou").init_criterion()
+    assert len(resolutions.resolved) == resolutions.validated == 3
+    assert end_to_end.one2many.options is end_to_end.one2one.options is resolutions.resolved[-1]
+    assert end_to_end.one2one.box_loss_name == "siou"

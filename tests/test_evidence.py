@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from boxloss.benchmark import bootstrap, curves, summary, tide_report
 from boxloss.benchmark.status import measured_rate, outlook
+from boxloss.stats import bootstrap, curves, plots, records, report, report_folder, summary, tide_report
 from boxloss.benchmark.matrix import run_matrix
-from boxloss.benchmark.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
+from boxloss.stats.multiplicity import holm_adjust, holm_verdicts, paired_t_pvalue
 from boxloss.benchmark.plan import build_plan
-from boxloss.benchmark.results import portable_path, read_result
+from boxloss.stats.records import portable_path, read_result
 from boxloss.evaluation.matches import match_table
 
 from test_benchmark import ENVIRONMENT, FakeRunner, fake_metrics, plan_for, run
@@ -50,7 +50,7 @@ def test_the_report_states_how_many_comparisons_survive_holm(tmp_path):
 
     plan = build_plan(["cfgs=ciou,eiou", "seeds=0,1,2", "data=shapes-mini", "epochs=1", f"out={tmp_path / 'b'}"])
     outcome = run(plan, FakeRunner(metrics=metrics))
-    paths = summary.write_summary(plan.out, list(outcome.results.values()), "ciou", log=lambda line: None)
+    paths = report_folder.write_summary(plan.out, list(outcome.results.values()), "ciou", log=lambda line: None)
     report = paths["report"].read_text()
     saved = json.loads(paths["summary"].read_text())
     holm = saved["multiplicity"]["val"]
@@ -163,8 +163,8 @@ def test_tide_rows_are_paired_like_the_ap_rows():
     assert tide["holm"]["m"] == 2 * len(tide_report.TIDE_TYPES)
     assert tide["stats"]["eiou"]["AP50"]["Loc"]["mean"] == pytest.approx(0.031)
     assert tide_report.summarize_tide([{"cfg": "ciou", "seed": 0}], ["ciou"], "ciou", ["test"]) is None
-    assert tide_report.plot_png(tide_report.summarize_tide(results, ["ciou", "eiou"], "ciou", ["test"]), ["test"],
-                                "ciou")[:4] == b"\x89PNG"
+    assert plots.tide_png(tide_report.summarize_tide(results, ["ciou", "eiou"], "ciou", ["test"]), ["test"],
+                          "ciou")[:4] == b"\x89PNG"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_records_are_portable_and_summarize_works_on_a_moved_folder(tmp_path, mo
     moved = tmp_path / "published" / "bench"
     shutil.copytree(tmp_path / "bench", moved)
     shutil.rmtree(tmp_path / "bench")
-    paths = summary.write_summary(moved, summary.load_results(moved / "results"), log=lambda line: None)
+    paths = report_folder.write_summary(moved, records.load_results(moved / "results"), log=lambda line: None)
     assert json.loads(paths["summary"].read_text())["runs"] == ["ciou-s0", "ciou-s1", "eiou-s0", "eiou-s1"]
     # and a re-run from the project root still recognises the relative records as its own
     assert build_plan(["cfgs=ciou,eiou", "seeds=0,1", "data=shapes-mini", "epochs=1", f"out={moved}"]) is not None
@@ -298,5 +298,5 @@ def test_mask_ap_rows_get_the_box_rows_statistics(tmp_path):
     assert mask["paired"]["val"]["eiou"]["AP"]["mean"] == pytest.approx(
         result["paired"]["val"]["eiou"]["AP"]["mean"] + 0.02)  # fake_metrics: eiou's box AP is +0.02 on every seed
     assert mask["power"]["val"]["eiou"]["AP50"]["resolved_holm"] is True and mask["multiplicity"]["val"]["m"] == 4
-    report = summary.format_report(result)
-    assert "### Mask AP (segmentation, COCO segm)" in report and "(mask; 4 of 4 comparisons resolved after Holm" in report
+    text = report.format_report(result)
+    assert "### Mask AP (segmentation, COCO segm)" in text and "(mask; 4 of 4 comparisons resolved after Holm" in text

@@ -218,19 +218,22 @@ def test_exponent_notation_is_a_float_on_the_command_line_and_in_a_config(tmp_pa
 
     assert split_keyvalues(["lr0=1e-3", "nwd_constant=1E1", "x=-2.5e+2", "y=inf", "z=1e", "w=e5"]) == {
         "lr0": 0.001, "nwd_constant": 10.0, "x": -250.0, "y": float("inf"), "z": "1e", "w": "e5"}
-    resolved = load_experiment(["cfg=nwd.yaml", "lr0=1e-3", "nwd_constant=1e1", "data=shapes-mini"])
+    argv = ["cfg=nwd.yaml", "lr0=1e-3", "nwd_constant=1e1", "data=shapes-mini"]
+    resolved = load_experiment(split_keyvalues(argv)).settings
     assert resolved["lr0"] == 0.001 and resolved["nwd_constant"] == 10.0
     config = tmp_path / "exponent.yaml"
     config.write_text("box_loss: nwd\nlr0: 1e-3\nnwd_constant: 2.5E1\nname: 1e5run\n")
-    resolved = load_experiment([f"cfg={config}", "data=shapes-mini"])
+    resolved = load_experiment({"cfg": str(config), "data": "shapes-mini"}).settings
     assert resolved["lr0"] == 0.001 and resolved["nwd_constant"] == 25.0 and resolved["name"] == "1e5run"
 
 
 def test_classes_by_name_become_indices():
+    from boxloss.keyvalues import split_keyvalues
     from boxloss.yolo.experiment import load_experiment
 
-    assert load_experiment(["cfg=eiou.yaml", "data=shapes-mini", "classes=ring,0"])["classes"] == [0, 3]
-    assert load_experiment(["cfg=eiou.yaml", "data=shapes-mini", "classes=[4, 1]"])["classes"] == [1, 4]
+    for classes, indices in (("ring,0", [0, 3]), ("[4, 1]", [1, 4])):
+        argv = ["cfg=eiou.yaml", "data=shapes-mini", f"classes={classes}"]
+        assert load_experiment(split_keyvalues(argv)).settings["classes"] == indices
 
 
 # ------------------------------------------------------------------------------ images that are not what they claim
@@ -339,6 +342,10 @@ SCRIPTS = [
      "model='yolov8n-seg.yaml' is a segment model; matched_gains.py measures the initial box loss of a detection"),
     ("matched_gains.py", ["data=shapes-mini", "model=nope.yaml", "out=fresh"], "model YAML 'nope.yaml' not found"),
     ("matched_gains.py", ["data=shapes-mini", "out=afile"], "out='afile' is an existing file, not a folder"),
+    ("matched_gains.py", ["data=shapes-mini", "losses=ciou,riou", "out=fresh"],
+     "losses: riou takes rotated boxes; matched_gains.py measures a detection model"),
+    ("bench_loss.py", ["step_losses=ciou,kld", "out=fresh/bench.md"],
+     "step_losses: 'kld' is not a registered box loss for axis-aligned boxes"),
     ("rescore.py", ["out=bench", "cfgs=ciou", "label=../x"], "label='../x' must be a plain name"),
     ("rescore.py", ["out=bench", "cfgs=ciou,eiou"], "no finished runs of eiou in bench/results"),
     ("rescore.py", ["out=bench", "cfgs=ciou"], "ciou-s0: its weights"),

@@ -78,3 +78,24 @@ def test_the_ops_import_nothing_of_boxloss(graph):
     ops = [name for name in graph if name == "boxloss.ops" or name.startswith("boxloss.ops.")]
     assert sorted(ops) == ["boxloss.ops", "boxloss.ops.boxes", "boxloss.ops.nms", "boxloss.ops.rotated"]
     assert {name: graph[name] for name in ops if graph[name]} == {}
+
+
+def test_the_statistics_import_nothing_that_runs_a_benchmark(graph):
+    """boxloss/stats/ reads result records: it builds on evaluation/ and the floors below it, never on benchmark/
+    (which runs matrices and imports stats), yolo/ (ultralytics) or cli/ (the commands)."""
+    stats = [name for name in graph if name == "boxloss.stats" or name.startswith("boxloss.stats.")]
+    assert {f"boxloss.stats.{name}" for name in ("summary", "report", "records", "pairs")} <= set(stats)
+    upward = {name: sorted(module for module in graph[name]
+                           if module.split(".")[1] in ("benchmark", "yolo", "cli")) for name in stats}
+    assert {name: modules for name, modules in upward.items() if modules} == {}
+    assert any(module.startswith("boxloss.stats.") for name in graph if name.startswith("boxloss.benchmark.")
+               for module in graph[name])  # the benchmark builds on the statistics, not the other way round
+
+
+def test_a_summary_loads_neither_ultralytics_nor_the_benchmark():
+    from conftest import fresh_interpreter_imports
+
+    loaded = fresh_interpreter_imports("import boxloss.stats.report_folder, boxloss.stats.pairs",
+                                       ("ultralytics", "boxloss"))
+    assert [m for m in loaded if m == "ultralytics" or m.startswith(("boxloss.benchmark", "boxloss.yolo",
+                                                                     "boxloss.cli"))] == []

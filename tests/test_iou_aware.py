@@ -89,6 +89,25 @@ def test_head_off_builds_the_stock_head(mini_data):
     assert type(model.model[-1]) is IoUAwareDetect and model.model[-1].iou_aware_alpha == 0.3
 
 
+def test_resuming_a_run_from_before_the_alpha_convention_resolves_its_options_once(tmp_path, mini_data, resolutions):
+    """Resuming a run whose head stored α the old way: the trainer sets args' α to the converted value before it
+    resolves the options, so the one resolution, the new head and the saved args agree on today's α."""
+    from boxloss.yolo import BoxLossDetectionTrainer
+
+    old = iou_aware_model()
+    del old.model[-1].iou_aware_alpha_convention
+    old.model[-1].iou_aware_alpha = 0.3  # the old meaning: exponent of the IoU
+    torch.save({"model": old}, tmp_path / "last.pt")
+    weights = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)["model"]
+    trainer = BoxLossDetectionTrainer(overrides={"model": "yolov8n.yaml", "data": str(mini_data), "iou_aware": True,
+                                                 "iou_aware_alpha": 0.3, "project": str(tmp_path), "name": "run"})
+    trainer.args.resume = str(tmp_path / "last.pt")  # as ultralytics' check_resume leaves it
+    model = trainer.get_model(cfg="yolov8n.yaml", weights=weights, verbose=False)
+    assert len(resolutions.resolved) == 1 and trainer.boxloss_options is model.boxloss_options
+    assert trainer.boxloss_options["iou_aware_alpha"] == trainer.args.iou_aware_alpha == pytest.approx(0.7)
+    assert model.model[-1].iou_aware_alpha == pytest.approx(0.7)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 def test_folded_scores_from_raw_outputs(alpha):
     model = iou_aware_model().eval()

@@ -23,7 +23,7 @@ import torchvision.ops as tvops
 from ultralytics.utils.metrics import bbox_iou
 
 from boxloss import aligned_iou, get_loss, get_spec, iou_balanced, list_losses
-from boxloss.losses import diou_loss, eiou_loss, iou_balanced_weights, reiou_loss, rotated_iou
+from boxloss.losses import aligned_rotated_iou, diou_loss, eiou_loss, iou_balanced_weights, reiou_loss
 from boxloss.registry import BOX_LOSSES
 from boxloss.testing.boxes import random_boxes, random_rotated_boxes  # the generators the speed benchmark uses too
 
@@ -677,7 +677,7 @@ def _focaler_ciou_frozen(pred0, target0, d=0.0, u=0.95):
 # gradient is the registered loss's own autograd gradient: _NumericOfFrozen splices the two.
 def _focal_reiou_weight_frozen(pred0, target0, gamma=0.5, norm="batch"):
     """Focal-REIoU, weight fixed at (pred0, target0): w₀ · REIoU, w₀ = IoU₀^γ (exact IoU)."""
-    weight0 = rotated_iou(pred0, target0) ** gamma
+    weight0 = aligned_rotated_iou(pred0, target0) ** gamma
     return lambda pred, target: weight0 * reiou_loss(pred, target)
 
 

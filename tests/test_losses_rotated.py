@@ -1,4 +1,4 @@
-"""Tests for the rotated-box losses (boxloss.losses.gaussian, rotated_iou; boxes xywhr, angle in radians).
+"""Tests for the rotated-box losses (boxloss.losses: gaussian, rotated_iou; boxes xywhr, angle in radians).
 
 Evidence, each able to fail on its own:
 1. ProbIoU is ultralytics' ``probiou(pred, target, floor=0.01)``, values and gradients bit for bit (float32), and
@@ -23,7 +23,7 @@ import torchvision.ops as tvops
 from ultralytics.utils.metrics import probiou
 
 from boxloss import get_loss, get_spec, list_losses
-from boxloss.losses import eiou_loss, rotated_iou
+from boxloss.losses import aligned_rotated_iou, eiou_loss
 from boxloss.testing.boxes import random_boxes, random_rotated_boxes
 
 from test_losses import EPS, _eps_tolerance
@@ -47,8 +47,16 @@ def test_the_rotated_losses_are_registered_for_xywhr_boxes():
 
 
 def test_an_unknown_box_format_is_refused():
+    from boxloss.registry import Registry
+
     with pytest.raises(ValueError, match="unknown box format 'obb'"):
         list_losses(boxes="obb")
+    with pytest.raises(ValueError, match="boxes='obb' is not one of xyxy, xywhr"):
+        Registry("box").register("a", boxes="obb")(lambda pred, target: pred)
+
+
+def test_a_wrapped_loss_takes_its_bases_boxes():
+    assert get_spec("focaler_riou").boxes == "xywhr" and get_spec("focaler_ciou").boxes == "xyxy"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -328,7 +336,8 @@ def test_every_rotated_loss_has_a_reference():
 def rotated_pairs():
     """Seeded float64 pairs, a quarter disjoint, with every angle (random_rotated_boxes)."""
     pred, target = random_rotated_boxes(400, seed=11, dtype=torch.float64)
-    assert (rotated_iou(pred, target) == 0).sum() >= 100 and (rotated_iou(pred, target) > 0).sum() >= 250
+    iou = aligned_rotated_iou(pred, target)
+    assert (iou == 0).sum() >= 100 and (iou > 0).sum() >= 250
     return pred, target
 
 
@@ -367,7 +376,7 @@ def test_polygon_iou_matches_an_independent_exact_iou_and_torchvision(rotated_pa
     """Two independent exact IoUs: vertex enumeration in float64 (to rounding), and torchvision's rotated box_iou,
     which takes (cx, cy, w, h, degrees counter-clockwise) and computes in float32 (to 1e-5)."""
     pred, target = rotated_pairs
-    ours = rotated_iou(pred, target, eps=0.0)
+    ours = aligned_rotated_iou(pred, target, eps=0.0)
     expected = torch.tensor([iou_reference(p, t) for p, t in zip(_rows(pred), _rows(target))], dtype=torch.float64)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
     degrees = torch.tensor([1, 1, 1, 1, -180 / math.pi], dtype=torch.float64)  # ultralytics' radians, negated
@@ -382,7 +391,8 @@ def test_torchvision_takes_degrees_with_the_opposite_sign():
     at −45 degrees, and the mirror image at +45."""
     long_box = torch.tensor([[0, 0, 4, 1, math.pi / 4]] * 2, dtype=torch.float64)
     squares = torch.tensor([[1, 1, 0.5, 0.5, 0], [1, -1, 0.5, 0.5, 0]], dtype=torch.float64)
-    torch.testing.assert_close(rotated_iou(long_box, squares, eps=0.0), torch.tensor([1 / 16, 0], dtype=torch.float64))
+    torch.testing.assert_close(aligned_rotated_iou(long_box, squares, eps=0.0),
+                               torch.tensor([1 / 16, 0], dtype=torch.float64))
     degrees = torch.tensor([1, 1, 1, 1, 180 / math.pi], dtype=torch.float64)
     minus = tvops.box_iou(long_box * degrees * torch.tensor([1, 1, 1, 1, -1]), squares, fmt="cxcywhr").diagonal()
     plus = tvops.box_iou(long_box * degrees, squares, fmt="cxcywhr").diagonal()
@@ -390,22 +400,32 @@ def test_torchvision_takes_degrees_with_the_opposite_sign():
     torch.testing.assert_close(plus.double(), torch.tensor([0, 1 / 16], dtype=torch.float64), rtol=0, atol=1e-6)
 
 
+# Hull cases with repeated and collinear corners, and the hull's area by hand: side by side (4 × 2); identical (2 × 2);
+# diagonal neighbours (3 × 3 − 2 · ½); stacked halves (2 × 2); an L of unit squares sharing a corner that is inside
+# the hull (2 × 2 − 2 · ½); nested (the outer box); a segment and a box (a pentagon: 2 × 2 + ½ · 2 · 1); two points.
+HULL_CASES = ([[0, 0, 2, 2, 0], [0, 0, 2, 2, 0], [1, 1, 2, 2, 0], [0, 0, 2, 1, 0], [0.5, 0.5, 1, 1, 0],
+               [0, 0, 1, 1, 0.3], [0, 1.5, 1, 0, math.pi / 2], [3, 3, 0, 0, 0]],
+              [[2, 0, 2, 2, 0], [0, 0, 2, 2, 0], [2, 2, 2, 2, 0], [0, 1, 2, 1, 0], [1.5, 1.5, 1, 1, 0],
+               [0, 0, 5, 4, 0], [0, 0, 2, 2, 0], [3, 3, 0, 0, 0.5]])
+HULL_AREAS = [8.0, 4.0, 8.0, 4.0, 3.0, 20.0, 5.0, 0.0]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_convex_hull_area_matches_the_monotone_chain(dtype):
-    """Random pairs plus touching, identical and collinear cases (duplicate and collinear hull points)."""
+    """Random pairs, the same pairs with the prediction moved onto its target (up to 1e-5: nearly repeated and
+    collinear corners), and HULL_CASES."""
     from boxloss.losses._rotated_geometry import convex_hull_area, corners, target_frame
 
     pred, target = random_rotated_boxes(300, seed=12, dtype=torch.float64)
-    special = ([[0, 0, 2, 2, 0], [0, 0, 2, 2, 0], [1, 1, 2, 2, 0], [0, 0, 2, 1, 0], [3, 3, 0, 0, 0]],
-               [[2, 0, 2, 2, 0], [0, 0, 2, 2, 0], [2, 2, 2, 2, 0], [0, 1, 2, 1, 0], [3, 3, 0, 0, 0.5]])
-    pred = torch.cat((pred, torch.tensor(special[0], dtype=torch.float64))).to(dtype)
-    target = torch.cat((target, torch.tensor(special[1], dtype=torch.float64))).to(dtype)
+    nearly = target + 1e-5 * torch.randn(target.shape, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    pred = torch.cat((pred, nearly, torch.tensor(HULL_CASES[0], dtype=torch.float64))).to(dtype)
+    target = torch.cat((target, target, torch.tensor(HULL_CASES[1], dtype=torch.float64))).to(dtype)
     pred_corners, target_corners = corners(target_frame(pred, target))
-    ours = convex_hull_area(torch.cat((pred_corners, target_corners), 1))
+    ours = convex_hull_area(pred_corners, target_corners)
     expected = torch.tensor([hull_reference(box_corners(p) + box_corners(t)) for p, t in
                              zip(_rows(pred.double()), _rows(target.double()))], dtype=torch.float64)
-    assert expected[-5:].tolist() == [8.0, 4.0, 8.0, 4.0, 0.0]  # by hand: 4 × 2, 2 × 2, 3 × 3 − 2 · ½, 2 × 2, a point
-    torch.testing.assert_close(ours.double(), expected, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=0)
+    assert expected[-len(HULL_AREAS):].tolist() == pytest.approx(HULL_AREAS, abs=1e-12)
+    torch.testing.assert_close(ours.double(), expected, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -420,7 +440,7 @@ def test_square_turned_45_degrees_blinds_every_gaussian_loss_and_no_polygon_loss
     for name in GAUSSIAN:
         torch.testing.assert_close(get_loss(name)(turned, square), get_loss(name)(square, square), rtol=0, atol=1e-9)
         assert get_loss(name)(turned, square).item() == pytest.approx(2 / 3 if name == "kfiou" else 0, abs=1e-3)
-    assert rotated_iou(turned, square, eps=0.0).item() == pytest.approx(1 / math.sqrt(2), abs=1e-12)
+    assert aligned_rotated_iou(turned, square, eps=0.0).item() == pytest.approx(1 / math.sqrt(2), abs=1e-12)
     for name in POLYGON:
         assert get_loss(name)(turned, square).item() > 0.1 > get_loss(name)(square, square).item()
 
@@ -477,7 +497,7 @@ DISJOINT = ([[0, 0, 1, 1.5, 0.3], [0, 0, 2, 1, -0.5]], [[3.5, 1, 0.7, 1.5, 1.1],
 def test_disjoint_boxes_still_get_a_gradient_towards_the_target(name):
     pred = torch.tensor(DISJOINT[0], dtype=torch.float64, requires_grad=True)
     target = torch.tensor(DISJOINT[1], dtype=torch.float64)
-    assert (rotated_iou(pred, target) == 0).all()
+    assert (aligned_rotated_iou(pred, target) == 0).all()
     get_loss(name)(pred, target).sum().backward()
     step = -pred.grad[:, :2]  # a descent step on the centre
     assert ((step * (target[:, :2] - pred[:, :2]).detach()).sum(1) > 0).all()
@@ -535,7 +555,7 @@ def test_the_iou_term_is_one_minus_the_iou_the_loss_is_built_on(rotated_pairs):
     """The wrappers and the assigner read ``terms["iou"]``: 1 − the exact IoU for the polygon losses, 1 − ProbIoU for
     probiou (iou_based); the other Gaussian losses are not IoU-type."""
     pred, target = rotated_pairs
-    exact = 1.0 - rotated_iou(pred, target)
+    exact = 1.0 - aligned_rotated_iou(pred, target)
     for name in ("riou", "rgiou", "reiou"):
         assert get_spec(name).iou_based
         assert torch.equal(get_spec(name).bind().terms(pred, target)[1]["iou"], exact), name
@@ -559,6 +579,21 @@ def test_only_focaler_wraps_rotated_losses_and_only_those_on_the_exact_iou():
         assert f"{prefix}_probiou" not in list_losses()
     with pytest.raises(KeyError, match="unknown box loss 'inner_riou'"):
         get_loss("inner_riou")
+
+
+def test_a_new_rotated_iou_type_loss_gets_no_wrapper_until_named():
+    """The wrappers decide on ``LossSpec.boxes``: an IoU-type xyxy loss takes inner_ and focaler_ at once, a new
+    IoU-type xywhr loss none of them (its IoU may be a Gaussian one)."""
+    from boxloss.registry import BOX_LOSSES, LossSpec
+
+    def loss(pred, target):
+        return pred.sum(-1)
+
+    new_xyxy = LossSpec("new_loss", loss, None, iou_based=True)
+    new_rotated = LossSpec("new_rotated_loss", loss, None, iou_based=True, boxes="xywhr")
+    wrappers = BOX_LOSSES.wrappers()
+    assert {prefix for prefix, w in wrappers.items() if w.applies(new_xyxy)} == {"inner", "focaler"}
+    assert not any(w.applies(new_rotated) for w in wrappers.values())
 
 
 @pytest.mark.parametrize("name", FOCALER)

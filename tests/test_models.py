@@ -334,4 +334,7 @@ def test_iou_weighted_options_on_oriented_boxes_use_the_exact_iou(options, item,
     assert not all(torch.equal(a, b) for a, b in zip(grads, stock_grads))
     assert item is None or not torch.equal(items[item], stock_items[item])
     for name in {"box_loss", "cls_loss", "dfl_loss", "angle_loss"} - {item}:
-        assert torch.equal(items[name], stock_items[name]), name
+        if item is None and name == "cls_loss":  # the positives' sum kept: equal up to rounding
+            torch.testing.assert_close(items[name], stock_items[name], rtol=1e-6, atol=0)
+        else:
+            assert torch.equal(items[name], stock_items[name]), name

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from boxloss.benchmark.power import (paired_bootstrap_ci, power_summary, resolvable_difference, seeds_needed,
+from boxloss.stats.power import (paired_bootstrap_ci, power_summary, resolvable_difference, seeds_needed,
                                      t_interval, t_quantile)
 
 T_1 = math.tan(0.475 * math.pi)
@@ -244,7 +244,7 @@ def test_power_summary_zero_spread():
 
 
 def test_power_module_is_pure():
-    code = ("import sys, boxloss.benchmark.power; "
+    code = ("import sys, boxloss.stats.power; "
             "print(sorted(m for m in ('ultralytics', 'matplotlib', 'cv2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -149,7 +149,7 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     """Each command of docs/datasets.md's COCO recipe, with this layout's paths, passes its entry point's own checks (nothing is trained)."""
     from boxloss.benchmark.plan import build_plan
     from boxloss.data.yolo_format import check_dataset
-    from boxloss.keyvalues import parse_keyvalues
+    from boxloss.keyvalues import parse_keyvalues, split_keyvalues
     from boxloss.yolo import experiment, val_run
 
     tmp, coco, out, _ = prepared
@@ -162,7 +162,7 @@ def test_readme_recipe_is_accepted_by_every_entry_point(prepared, monkeypatch):
     settings_of = prepare_script().settings_of
     assert settings_of(prepare_args) == settings_of([f"coco={coco}", "out=datasets/coco"])  # the fixture's
 
-    settings = experiment.load_experiment(train_args)
+    settings = experiment.load_experiment(split_keyvalues(train_args)).settings
     check_dataset(settings["data"])
     assert settings["box_loss"] == "eiou" and settings["imgsz"] == 640 and settings["data"] == "datasets/coco/data.yaml"
 

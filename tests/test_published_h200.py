@@ -14,14 +14,14 @@ SHARED_H200 = REPO.parent / "shared" / "results" / "bccd-h200"
 
 @pytest.mark.skipif(not (SHARED_H200 / "results").is_dir(), reason=f"{SHARED_H200} not present on this machine")
 def test_summarize_reproduces_the_h200_numbers_and_draws_the_curves(tmp_path):
-    from boxloss.benchmark import summary
+    from boxloss.stats import records, report_folder
 
     out = tmp_path / "bccd-h200"
     shutil.copytree(SHARED_H200 / "results", out / "results")
     shutil.copytree(SHARED_H200 / "train", out / "train")
-    results = summary.load_results(out / "results", log=lambda line: None)
+    results = records.load_results(out / "results", log=lambda line: None)
     assert len(results) == 21
-    paths = summary.write_summary(out, results, "ciou", ["ciou", "eiou", "focal_eiou"], log=lambda line: None)
+    paths = report_folder.write_summary(out, results, "ciou", ["ciou", "eiou", "focal_eiou"], log=lambda line: None)
     saved = json.loads(paths["summary"].read_text())
     eiou = saved["power"]["test"]["eiou"]
     # the table (7 seeds, paired, test): eiou +0.028 [+0.018, +0.037], AP50 +0.085 [+0.043, +0.127]

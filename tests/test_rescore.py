@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from boxloss.benchmark.results import read_result
+from boxloss.stats.records import read_result
 from boxloss.evaluation import evaluate, tide_errors
 from boxloss.testing.detections import random_detections
 from conftest import assert_refused, run_entry
@@ -102,3 +102,40 @@ def test_no_run_with_its_val_folders_is_bad_input(tmp_path):
     line = assert_refused("scripts/rescore.py", ["tide=true", f"out={out}"], cwd=tmp_path)
     assert line.startswith("rescore.py: error: none of the 4 runs could be re-scored (e.g. ciou-s0: "), line
     assert {path: path.read_bytes() for path in records} == records and not list(out.rglob("tide.json"))
+
+
+@pytest.mark.slow
+def test_the_issue_probe_rescore_then_a_force_rerun_leaves_no_pair_of_other_weights(tmp_path):
+    """Issue 29's probe through the real commands: a re-score of ciou's weights with DIoU-NMS, then a force=true
+    re-run of the benchmark with epochs=2. The re-scores move into results/superseded/ with their source, and the
+    summary has no ciou-diou_nms row; moved back (as the code before this left them), their pair is left out."""
+    import shutil
+
+    out = tmp_path / "bench"
+    common = ["cfgs=ciou", "seeds=0", "data=shapes-mini", "imgsz=64", "batch=8", "workers=0", f"out={out}"]
+    first = run_entry("scripts/benchmark.py", [*common, "epochs=1"], tmp_path, tmp_path / "network.log")
+    assert first.returncode == 0, first.stderr[-3000:]
+    scored = run_entry("scripts/benchmark.py", ["rescore", f"out={out}", "cfgs=ciou", "nms=diou"], tmp_path,
+                       tmp_path / "network.log")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    derived = read_result(out / "results" / "ciou-diou_nms-s0.json")
+    source = read_result(out / "results" / "ciou-s0.json")
+    assert derived["rescore"]["from"] == "ciou-s0" and derived["rescore"]["source_finished_at"] == source["finished_at"]
+    assert derived["rescore"]["command"].endswith(f"scripts/benchmark.py rescore out={out} cfgs=ciou nms=diou")
+
+    again = run_entry("scripts/benchmark.py", [*common, "epochs=2", "force=true"], tmp_path, tmp_path / "network.log")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(path.name for path in (out / "results").glob("*.json")) == ["ciou-s0.json"]
+    moved = sorted((out / "results" / "superseded").glob("ciou-diou_nms-s0.*.json"))
+    assert len(moved) == 1 and json.loads((out / "summary.json").read_text())["configs"] == ["ciou"]
+
+    shutil.move(moved[0], out / "results" / "ciou-diou_nms-s0.json")
+    summarized = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", "baseline=ciou"], tmp_path,
+                           tmp_path / "network.log")
+    assert summarized.returncode == 0, summarized.stderr[-3000:]
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["pairing"]["left_out"] == {"ciou-diou_nms": {"0": "re-scored from weights of ciou-s0 that a later "
+                                                                    "run replaced"}}
+    assert saved["paired"]["val"]["ciou-diou_nms"]["AP"]["n"] == 0
+    assert "- **left out of the paired comparisons: ciou-diou_nms vs ciou on seed 0**" in \
+        (out / "report.md").read_text()

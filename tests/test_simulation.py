@@ -191,6 +191,7 @@ def test_cli_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     ("losses=nope", "unknown box loss 'nope'; valid names"),
     ("losses=focal_eiou:norm=sideways", "focal_eiou_norm='sideways' is out of range"),
     ("losses=ciou:gamma=1", "expected key=value with key one of: none"),
+    ("losses=diou,kld", "kld takes rotated boxes (xywhr); the simulation regresses axis-aligned boxes"),
     ("centres=0", "centres=0 is out of range: must be >= 1"),
     ("iterations=-1", "iterations=-1 is out of range: must be >= 0"),
 ])

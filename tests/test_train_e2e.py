@@ -196,27 +196,74 @@ def test_the_final_optimizer_strip_is_atomic_too(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_options_are_resolved_once_and_reach_the_criterion(tmp_path, mini_data, monkeypatch):
-    """The trainer resolves the project's keys from its args once; the model, the EMA copy the validator scores and
-    the criteria of both read that object (no re-resolution from the flat args on the way)."""
+def test_the_options_are_resolved_once_and_reach_the_criterion(tmp_path, mini_data, resolutions):
+    """Through the API (BoxLossYOLO.train with flat keys) the trainer resolves the project's keys once; the model, the
+    EMA copy the validator scores and the criteria of both read that object (no re-resolution on the way)."""
     from boxloss import options
     from boxloss.yolo import BoxLossYOLO
 
-    calls = []
-    resolve = options.from_args
-
-    def counted(args, *boxes):
-        calls.append(type(args).__name__)
-        return resolve(args, *boxes)
-
-    monkeypatch.setattr(options, "from_args", counted)
     model = BoxLossYOLO("yolov8n.yaml")
     model.train(data=str(mini_data), epochs=1, imgsz=64, batch=8, workers=0, plots=False, box_loss="eiou",
                 project=str(tmp_path), name="once", verbose=False)
     trainer = model.trainer
-    assert len(calls) == 1  # the trainer's; the criteria of the model and of its EMA copy reuse it
-    assert isinstance(trainer.boxloss_options, options.Options) and trainer.boxloss_options.box_loss == "eiou"
+    assert len(resolutions.resolved) == resolutions.validated == 1  # the trainer's; the criteria reuse it
+    assert trainer.boxloss_options is resolutions.resolved[0] and trainer.boxloss_options.box_loss == "eiou"
     assert trainer.model.criterion.options is trainer.boxloss_options
     assert trainer.ema.ema.boxloss_options is not None and trainer.ema.ema.boxloss_options["box_loss"] == "eiou"
     with pytest.raises(AttributeError):
         trainer.boxloss_options.box_loss = "ciou"  # frozen
+    assert isinstance(trainer.boxloss_options, options.Options)
+
+
+@pytest.mark.slow
+def test_train_py_resolves_box_loss_once_from_argv_to_the_criterion(tmp_path, mini_data, resolutions, monkeypatch):
+    """python train.py cfg=eiou.yaml ...: the experiment resolves the options once and hands them to the trainer,
+    which gives them to the model; the training and validation criteria and the checkpoint carry them. One
+    resolution (one validation) in the whole process."""
+    from boxloss.cli import train as train_cli
+    from boxloss.yolo import criterion
+
+    built = []
+    run_options = criterion.run_options
+    monkeypatch.setattr(criterion, "run_options", lambda model: built.append(run_options(model)) or built[-1])
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["cfg=eiou.yaml", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0",
+                           "plots=False", f"project={tmp_path}/runs", "focal_eiou_gamma=1"]) == 0
+    assert len(resolutions.resolved) == resolutions.validated == 1
+    (resolved,) = resolutions.resolved
+    assert resolved["box_loss"] == "eiou" and resolved["focal_eiou_gamma"] == 1.0
+    assert len(built) >= 2 and built[0] is resolved  # the training criterion reads the experiment's object itself,
+    assert all(found == resolved for found in built)  # the validation criterion its EMA copy's (a deep copy)
+    saved = torch.load(tmp_path / "runs" / "eiou" / "weights" / "best.pt", map_location="cpu", weights_only=False)
+    assert saved["model"].boxloss_options == resolved and saved["train_args"]["box_loss"] == "eiou"
+
+
+def test_the_ddp_child_reads_the_options_its_model_carries(tmp_path, mini_data, resolutions):
+    """ultralytics' DDP child unpickles the trainer class, the args and the parent's model, builds a trainer from the
+    args and hands it that model (utils/dist.py): the options travel with the model, so the child resolves nothing."""
+    from ultralytics.utils import DEFAULT_CFG_DICT
+    from ultralytics.utils.dist import generate_ddp_file
+    from ultralytics.utils.patches import torch_load
+
+    from boxloss.yolo import BoxLossDetectionTrainer
+
+    parent = BoxLossDetectionTrainer(overrides={
+        "model": "yolov8n.yaml", "data": str(mini_data), "epochs": 1, "imgsz": 64, "batch": 8, "workers": 0,
+        "box_loss": "eiou", "plots": False, "project": str(tmp_path / "runs"), "name": "ddp", "device": "cpu"})
+    parent.model = parent.get_model(cfg="yolov8n.yaml", verbose=False)
+    assert len(resolutions.resolved) == 1 and parent.model.boxloss_options is resolutions.resolved[0]
+    script = Path(generate_ddp_file(parent))
+    try:
+        state = torch_load(script.with_suffix(".pt"), map_location="cpu")  # what the generated script does, ...
+        child = state["trainer"](cfg={**DEFAULT_CFG_DICT, "save_dir": ""}, overrides=state["args"],
+                                 _callbacks=state["callbacks"])
+        child.model = state["model"]  # ... up to child.train(), whose setup keeps this model and then
+        child.set_model_attributes()  # sets its args, names, ... (and logs the options)
+        options = child.boxloss_options
+        criterion = child.model.init_criterion()
+    finally:
+        script.unlink(missing_ok=True)
+        script.with_suffix(".pt").unlink(missing_ok=True)
+    assert len(resolutions.resolved) == resolutions.validated == 1  # the parent's only
+    assert options is child.model.boxloss_options and options == parent.boxloss_options
+    assert criterion.options is options and criterion.box_loss_name == "eiou"

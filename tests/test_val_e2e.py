@@ -224,15 +224,15 @@ def test_a_missing_evaluator_package_is_one_line_and_exit_2(blocked, backend, me
 def test_backends_that_disagree_fail_with_one_line_naming_the_metric(trained, tmp_path, monkeypatch, capsys):
     """hotcoco's AP75 made 1e-9 off: the cross-check refuses the run (exit 1, one line), nothing is written."""
     from boxloss.cli import val as val_cli
-    from boxloss.yolo import val_run
+    from boxloss.evaluation import checkpoint_eval
 
-    real_evaluate = val_run.evaluate
+    real_evaluate = checkpoint_eval.evaluate
 
     def evaluate(gt, predictions, backend, *iou_type):
         metrics = real_evaluate(gt, predictions, backend, *iou_type)
         return {**metrics, "AP75": metrics["AP75"] + 1e-9} if backend == "hotcoco" else metrics
 
-    monkeypatch.setattr(val_run, "evaluate", evaluate)
+    monkeypatch.setattr(checkpoint_eval, "evaluate", evaluate)
     project = tmp_path / "val"
     code = val_cli.main([f"model={trained[1]}", "data=shapes-mini", "imgsz=128", "backend=hotcoco,pycocotools",
                          f"project={project}"])

@@ -148,12 +148,28 @@ def test_pose_lines_are_read_with_the_keypoint_shape():
     """With kpt_shape (K, D) a line is the box and K keypoints of D values (visibility 2 is not a coordinate);
     without it the same line would read as a polygon."""
     assert yf.parse_label_line(POSE_LINE, (4, 3)) == (0, 0.5, 0.5, 0.4, 0.2)
-    with pytest.raises(ValueError, match="coordinates must be normalised"):
+    with pytest.raises(ValueError, match=r"polygon vertex 4 \(2 0.5\) is outside \[0, 1\]"):
         yf.parse_label_line(POSE_LINE)
     with pytest.raises(ValueError, match=r"4 keypoints of 2 values \(13 numbers\), got 17"):
         yf.parse_label_line(POSE_LINE, (4, 2))
     with pytest.raises(ValueError, match="keypoint coordinates must be normalised"):
         yf.parse_label_line(POSE_LINE.replace("0.7 0.5 2", "1.7 0.5 2"), (4, 3))
+
+
+@pytest.mark.parametrize("line, kpt_shape, message", [
+    (POSE_LINE.replace("0.5 0.4 1", "0.5 0.4 -1"), (4, 3), "keypoint 2 has visibility -1: must be 0, 1 or 2"),
+    (POSE_LINE.replace("0 0 0", "0 0 3"), (4, 3), "keypoint 4 has visibility 3: must be 0, 1 or 2"),
+    (POSE_LINE.replace("0.3 0.5 2", "0.3 0.5 0.5"), (4, 3), "keypoint 1 has visibility 0.5: must be 0, 1 or 2"),
+    ("1 -0.2 0.2 0.6 0.2 0.6 0.6", None, r"polygon vertex 1 \(-0.2 0.2\) is outside \[0, 1\]"),
+    ("1 0.1 0.2 0.6 0.2 0.6 1.3", None, r"polygon vertex 3 \(0.6 1.3\) is outside \[0, 1\]"),
+])
+def test_keypoint_visibility_and_polygon_vertices_are_checked(line, kpt_shape, message):
+    """Visibility is 0 (not labelled), 1 (hidden) or 2 (visible) when keypoints have three values: ultralytics drops
+    the whole image of a -1 as corrupt. A polygon vertex outside the image passed whenever the polygon's box (its
+    centre and extent) still lay in [0, 1], as -0.2 .. 0.6 does."""
+    with pytest.raises(ValueError, match=message):
+        yf.parse_label_line(line, kpt_shape)
+    assert yf.parse_label_line(POSE_LINE if kpt_shape else "1 0 0.2 0.6 0.2 1 1", kpt_shape)  # the edges are inside
 
 
 def test_a_pose_model_needs_kpt_shape_and_a_segmentation_model_polygons(tmp_path):
@@ -168,7 +184,7 @@ def test_a_pose_model_needs_kpt_shape_and_a_segmentation_model_polygons(tmp_path
         yf.check_dataset(mixed, task="segment")
     assert yf.check_dataset(make_dataset(tmp_path / "polygons", labels=(POLYGON_LINE,)), task="segment")
     pose = make_dataset(tmp_path / "pose", labels=(POSE_LINE,))
-    with pytest.raises(ConfigError, match="coordinates must be normalised"):
+    with pytest.raises(ConfigError, match="is outside \\[0, 1\\]: vertices are normalised"):
         yf.check_dataset(pose)  # no kpt_shape yet: the line reads as a polygon
     pose.write_text(pose.read_text() + "kpt_shape: [4, 3]\nflip_idx: [2, 1, 0, 3]\n")
     assert yf.check_dataset(pose, task="pose") and yf.check_dataset(pose)  # a detection model on pose labels too

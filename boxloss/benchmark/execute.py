@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable
 
-from . import cuda_mps, matrix, results, summary
+from ..stats import report_folder
+from . import cuda_mps, matrix, results
 from .plan import Execution, Plan
 from .runner import SubprocessRunner
 
@@ -38,12 +39,12 @@ def run_plan(plan: Plan, log: Callable[[str], None] = print, runner=None):
     are refused (ConfigError) before anything runs; an interrupt propagates (KeyboardInterrupt) with every finished
     result kept.
     """
-    results.check_existing(plan)
+    status = results.check_existing(plan)
     engine = make_engine(plan.execution, plan.runs[0].settings.get("device") if plan.runs else None)
     log(f"benchmark: {len(plan.cfgs)} configs x {len(plan.seeds)} seeds into {plan.out}")
     daemon = cuda_mps.daemon(log=log) if plan.execution.cuda_mps else contextlib.nullcontext()
     with matrix.sigterm_as_interrupt(), daemon:
-        outcome = matrix.run_matrix(plan, runner or SubprocessRunner(log=log), engine=engine, log=log)
+        outcome = matrix.run_matrix(plan, runner or SubprocessRunner(log=log), engine=engine, log=log, status=status)
     if outcome.results:
-        summary.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs, log=log)
+        report_folder.write_summary(plan.out, list(outcome.results.values()), plan.baseline, plan.cfgs, log=log)
     return outcome

@@ -14,6 +14,11 @@ it. A lock file whose ``flock`` is free has no living holder on this machine (th
 process that dies, however it dies); if it names this host and its PID is gone, it is stale and taken over, with a
 note. A free lock of another host is not taken over (that host's ``flock`` may not reach this one on a network file
 system): the message says to delete it if that benchmark is gone.
+
+A lock file is only ever a regular file this module wrote. It is opened without following a symlink
+(``O_NOFOLLOW``) or waiting on a FIFO (``O_NONBLOCK``, after ``lstat``), so a ``benchmark.lock`` planted as a
+symlink (or a hard link) to a file elsewhere is never written through; a lock that is a symlink, folder, FIFO,
+socket, device, hard link, unreadable or not the JSON written here is refused with one line, and nothing is changed.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import errno
 import json
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .._io import check_output_folder
+from .._io import check_output_folder, irregular_file
 from ..errors import ConfigError
 
 try:
@@ -36,6 +42,9 @@ except ImportError:  # Windows: the PID alone decides
     fcntl = None
 
 LOCK_NAME = "benchmark.lock"
+# never through a symlink, never blocking on a FIFO (0 where the platform has no such flag)
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN_EXISTING = os.O_RDWR | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0)
 
 __all__ = ["LOCK_NAME", "folder_lock", "pid_running"]
 
@@ -65,12 +74,23 @@ def _flock(fd: int) -> bool:
 
 
 def _read_holder(fd: int) -> dict:
+    """The lock's record; {} for anything that is not one (not JSON, not an object, nested without end)."""
     os.lseek(fd, 0, os.SEEK_SET)
     try:
         holder = json.loads(os.read(fd, 65536).decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return holder if isinstance(holder, dict) else {}
+
+
+def _is_record(holder: dict) -> bool:
+    """Whether ``holder`` is a record :func:`_record` wrote."""
+    return isinstance(holder.get("pid"), int) and all(isinstance(holder.get(k), str) for k in ("host", "since"))
+
+
+def _odd_lock(path: Path, key: str, what: str) -> ConfigError:
+    return ConfigError(f"{key}={path.parent}: its lock {path} is {what}, not a lock file boxloss wrote; nothing was "
+                       "changed: remove it if no benchmark is running there")
 
 
 def _describe(holder: dict) -> str:
@@ -86,7 +106,9 @@ def _record(command: str) -> bytes:
 def _try_create(path: Path, record: bytes) -> int | None:
     """The fd of a new, complete, flocked lock file at ``path``; None if one exists already."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    with contextlib.suppress(FileNotFoundError):  # a leftover of a killed process with this PID (a link: not followed)
+        tmp.unlink()
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o644)
     try:
         os.write(fd, record)
         _flock(fd)  # nobody else has this file yet
@@ -102,9 +124,29 @@ def _try_create(path: Path, record: bytes) -> int | None:
     return fd
 
 
+def _open_existing(path: Path, key: str) -> int | None:
+    """The fd of the existing lock file ``path`` (never through a symlink, never waiting on a FIFO); None when it is
+    gone; ConfigError (:func:`_odd_lock`) when it is anything but a regular file that we may read and write."""
+    kind = irregular_file(path, follow_symlinks=False)  # lstat: nothing is opened yet
+    if kind == "missing":
+        return None
+    if kind:
+        raise _odd_lock(path, key, kind)
+    try:
+        fd = os.open(path, _OPEN_EXISTING)
+    except FileNotFoundError:
+        return None
+    except OSError as error:  # unreadable, or replaced by a symlink (ELOOP) or a FIFO (ENXIO) since the lstat
+        raise _odd_lock(path, key, f"not readable ({error.strerror or error})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _odd_lock(path, key, "not a regular file")
+    return fd
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        return os.fstat(fd).st_ino == os.stat(path).st_ino
+        return os.fstat(fd).st_ino == os.lstat(path).st_ino
     except FileNotFoundError:
         return False
 
@@ -115,9 +157,8 @@ def _acquire(path: Path, key: str, command: str, note: Callable[[str], None]) ->
         fd = _try_create(path, record)
         if fd is not None:
             return fd
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
+        fd = _open_existing(path, key)
+        if fd is None:
             continue
         try:
             if not _flock(fd):
@@ -127,7 +168,12 @@ def _acquire(path: Path, key: str, command: str, note: Callable[[str], None]) ->
             if not _same_file(fd, path):  # released or replaced while we looked: look again
                 os.close(fd)
                 continue
+            links = os.fstat(fd).st_nlink  # our own lock has two for an instant, but then its flock is held
+            if links != 1:
+                raise _odd_lock(path, key, f"a file with {links} hard links (one may lie outside {key}=)")
             holder = _read_holder(fd)
+            if not _is_record(holder):
+                raise _odd_lock(path, key, "not the JSON record of a holder")
             pid, host = holder.get("pid"), holder.get("host")
             if host != socket.gethostname() or not isinstance(pid, int):
                 raise ConfigError(f"{key}={path.parent} is locked by {_describe(holder)}, which this host cannot "

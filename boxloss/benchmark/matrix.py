@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from ..devices import parse_device
-from . import match_store
-from .curves import read_curve_file
+from ..stats import match_store
+from ..stats.curves import read_curve_file
+from ..stats.records import format_seconds
 from .plan import Plan, RunSpec, start_order
-from .results import (Metrics, RunFailed, checked_metrics, supersede, check_existing, format_seconds, machine_info,
-                      make_result, publish_complete_seeds, record_finished, tide_by_split, versions)
+from .results import (Metrics, RunFailed, Status, check_existing, checked_metrics, derived_records, machine_info,
+                      make_result, publish_complete_seeds, record_finished, supersede, tide_by_split, versions)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Completion:
     metrics: Any = None
     error: str | None = None
     elapsed: float = 0.0
+    environment: Mapping[str, Any] | None = None  # the machine and versions it ran with, when not this process's
 
 
 def local_slots(jobs: int, device: Any = None, cpu_count: int | None = None) -> list[Slot]:
@@ -179,17 +181,17 @@ class LocalEngine:
 
 def run_matrix(plan: Plan, runner: Runner, *, engine: Engine | None = None, log: Callable[[str], None] = print,
                clock: Callable[[], float] = time.monotonic,
-               environment: Mapping[str, Any] | None = None) -> Outcome:
+               environment: Mapping[str, Any] | None = None, status: Status | None = None) -> Outcome:
     """Run every pending (cfg, seed) of ``plan`` through ``runner`` on ``engine`` (default: one at a time); write
     each result JSON as soon as it is done.
 
     ``runner(spec, slot)`` trains and evaluates one run and returns ``{split: metrics}``; raising
     :class:`RunFailed` marks the run failed (reported, not retried) and the matrix goes on. Any other exception,
     KeyboardInterrupt included, stops the matrix: results already written stay, the runs still going have none and
-    run again next time.
+    run again next time. ``status``: the plan's :func:`~.results.check_existing`, when the caller has it already.
     """
     engine = engine or SerialEngine()
-    status = check_existing(plan)
+    status = status or check_existing(plan)
     environment = dict(environment) if environment is not None else {"machine": machine_info(),
                                                                       "versions": versions()}
     for path in status.unreadable:
@@ -216,8 +218,8 @@ def run_matrix(plan: Plan, runner: Runner, *, engine: Engine | None = None, log:
         with lock:
             started_count[0] += 1
             running[spec.name] = slot.describe()
-            if spec.name in status.stale:
-                for path in (spec.result_path, spec.waiting_path):
+            if spec.name in status.stale:  # its record, and those re-scored from its weights, go aside together
+                for path in (spec.result_path, spec.waiting_path, *derived_records(spec.result_path.parent, spec.name)):
                     supersede(path, spec.result_path.parent / "superseded")
             now_running = ", ".join(f"{name} ({where})" for name, where in running.items())
             log(f"[{started_count[0]}/{total}] {spec.name}: start (cfg {spec.cfg}, seed {spec.seed}, splits "
@@ -240,7 +242,7 @@ def run_matrix(plan: Plan, runner: Runner, *, engine: Engine | None = None, log:
             log(f"[{done_count}/{total}] {spec.name}: FAILED after {format_seconds(completion.elapsed)}: "
                 f"{completion.error}; still running: {still}")
             continue
-        result = make_result(plan, spec, metrics, completion.elapsed, environment,
+        result = make_result(plan, spec, metrics, completion.elapsed, completion.environment or environment,
                              tide=tide_by_split(completion.metrics, spec.splits),
                              curve=read_curve_file(spec.train_dir / "results.csv"), concurrency=engine.concurrency)
         for split in spec.splits:  # the per-image matches of the two-stage bootstrap, before the record

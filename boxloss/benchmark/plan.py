@@ -14,23 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..data.embedded import EMBEDDED_DATASETS, check_data
+from .._io import read_yaml_mapping
+from ..data.embedded import EMBEDDED_DATASETS, DataChecks, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
 from ..ops.nms import EVALUATION_NMS, NMS_BOXES
 from ..param import Param
+from ..stats.records import DEFAULT_BASELINE, EVALUATION_SPLITS, default_baseline
 
-EVALUATION_SPLITS = ("val", "test")
 WAITING_DIR = "waiting"  # results/waiting/: finished runs whose seed is not complete yet
-DEFAULT_BASELINE = "ciou"
 DEFAULT_OUT = "runs/benchmark"  # out= defaults to runs/benchmark/<dataset name>
 BENCHMARK_KEYS: dict[str, Param] = {
     "cfgs": Param(None, "configs to compare, as train.py's cfg= (e.g. ciou,eiou,focal_eiou)", value_type=str),
     "seeds": Param(None, "seeds of every config (e.g. 0,1,2)", value_type=str),
     "data": Param(None, "dataset YAML or an embedded dataset (shapes, shapes-mini)", value_type=str),
     "splits": Param("val", "splits to evaluate, comma-separated (val, test)", value_type=str),
-    "baseline": Param(None, "config the others are paired against (default ciou when listed, else the first)",
-                      value_type=str),
+    "baseline": Param(None, f"config the others are paired against (default {DEFAULT_BASELINE} when listed, else the "
+                      "first)", value_type=str),
     "out": Param(None, "benchmark folder (default runs/benchmark/<dataset name>)", value_type=str),
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
@@ -103,6 +103,7 @@ class RunSpec:
     evaluation: dict[str, Any]  # splits and val.py's settings
     train_argv: tuple[str, ...]  # train.py's arguments
     out: Path
+    cfg_keys: tuple[str, ...] = ()  # the keys the config file sets: what may differ from another config's run
 
     @property
     def name(self) -> str:
@@ -191,11 +192,14 @@ def _default_out(data: str) -> Path:
     return Path(DEFAULT_OUT) / name
 
 
-def build_plan(argv: list[str], command: str | None = None) -> Plan:
+def build_plan(argv: list[str], command: str | None = None, data_pending: bool = False) -> Plan:
     """The checked plan of ``cfgs=... seeds=... data=... [splits=] [baseline=] [out=] [force=] [train key=value]``.
 
     Every config is resolved with the train overrides through :func:`boxloss.yolo.experiment.load_experiment`, so
-    anything train.py would refuse is refused here, before anything is written.
+    anything train.py would refuse is refused here, before anything is written; the dataset is checked once per
+    task for all of them (:class:`~boxloss.data.embedded.DataChecks`: its label files are read once). With
+    ``data_pending``, a data YAML that does not exist yet (a dataset about to be converted) is not checked: everything
+    else is.
     """
     from ultralytics.utils import DATASETS_DIR
 
@@ -230,7 +234,9 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             raise ConfigError(f"splits: {split!r} must be one of {', '.join(EVALUATION_SPLITS)}")
 
     data = raw["data"].strip()
-    check_data(data, ("train", *splits), datasets_dir=DATASETS_DIR)
+    pending = data_pending and data not in EMBEDDED_DATASETS and not Path(data).exists()
+    if not pending:
+        check_data(data, (), datasets_dir=DATASETS_DIR)  # named as typed; its splits are checked with the configs' task
     if data not in EMBEDDED_DATASETS:
         data = str(Path(data).resolve())
 
@@ -239,11 +245,16 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out={str(out)!r} exists and is not a directory")
 
-    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]
+    train_args = [f"{key}={raw[key]}" for key in parsed if key not in BENCHMARK_KEYS]  # each run's train.py argv
     overrides = {key: parsed[key] for key in parsed if key not in BENCHMARK_KEYS}
     experiments = {}
+    data_checks = DataChecks()  # the dataset checked once per task for all configs: its labels read once
     for cfg in _split_list("cfgs", raw["cfgs"]):
-        resolved = experiment.load_experiment([f"cfg={cfg}", f"data={data}", f"seed={seeds[0]}", *train_args])
+        loaded = experiment.load_experiment({**overrides, "cfg": cfg, "data": data, "seed": seeds[0]},
+                                            require_data=not pending, data_check=data_checks)
+        if not pending:  # the evaluated splits too, with the config's task
+            data_checks(data, ("train", *splits), datasets_dir=DATASETS_DIR, task=loaded.task.name)
+        resolved = loaded.settings
         label = Path(resolved["cfg"]).stem
         if not re.fullmatch(r"[\w.-]+", label):
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")
@@ -262,7 +273,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
         if baseline not in cfgs:
             raise ConfigError(f"baseline={baseline!r} is not one of cfgs ({', '.join(cfgs)})")
     else:
-        baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in cfgs else cfgs[0]
+        baseline = default_baseline(cfgs)
 
     if execution.cuda_mps:
         from . import cuda_mps
@@ -273,6 +284,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
     val_defaults = val_run.DEFAULTS
     runs = []
     for label, resolved in experiments.items():
+        cfg_keys = tuple(sorted(read_yaml_mapping(resolved["cfg"], "config", numbers=True))) if resolved["cfg"] else ()
         evaluation = {"tool": "val.py", "splits": splits, "backend": val_defaults["backend"],
                       "max_det": val_defaults["max_det"], "conf": val_defaults["conf"], "iou": val_defaults["iou"],
                       "batch": val_defaults["batch"], "imgsz": "training imgsz", "device": resolved.get("device")}
@@ -284,7 +296,7 @@ def build_plan(argv: list[str], command: str | None = None) -> Plan:
             settings = {**resolved, "seed": seed, "project": str(out / "train"), "name": name, "exist_ok": True}
             train_argv = (f"cfg={resolved['cfg']}", f"seed={seed}", f"data={data}", f"project={out / 'train'}",
                           f"name={name}", "exist_ok=True", *train_args)
-            runs.append(RunSpec(label, seed, settings, evaluation, train_argv, out))
+            runs.append(RunSpec(label, seed, settings, evaluation, train_argv, out, cfg_keys))
     benchmark = {"data": data, "embedded_data": data in EMBEDDED_DATASETS, "splits": splits,
                  "overrides": overrides, "baseline": baseline, "cfgs": cfgs, "seeds": seeds, "out": str(out)}
     command = command or shlex.join(["python", "scripts/benchmark.py", *argv])

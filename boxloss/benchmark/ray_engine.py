@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import ConfigError
 from .matrix import Completion, Slot
 from .plan import RunSpec
-from .results import RunFailed
+from .results import RunFailed, machine_info, versions
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -91,9 +91,12 @@ def _local_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _run_remote(runner: Callable, spec: RunSpec, slot: Slot) -> tuple[Any, float]:
+def _run_remote(runner: Callable, spec: RunSpec, slot: Slot) -> tuple[Any, float, dict[str, Any]]:
+    """On the node Ray chose: the run's metrics, its duration, and that node's machine and versions (the record's,
+    so a paired comparison sees where each run trained)."""
     started = time.monotonic()
-    return runner(spec, slot), time.monotonic() - started
+    metrics = runner(spec, slot)
+    return metrics, time.monotonic() - started, {"machine": machine_info(), "versions": versions()}
 
 
 class RayEngine:
@@ -141,7 +144,7 @@ class RayEngine:
                 for ref in ready:
                     spec = pending.pop(ref)
                     try:
-                        metrics, elapsed = ray.get(ref)
+                        metrics, elapsed, environment = ray.get(ref)
                     except ray.exceptions.TaskCancelledError as error:  # a child stopped by a signal, in the task
                         raise KeyboardInterrupt(f"{spec.name}: {error}") from None
                     except ray.exceptions.RayTaskError as error:
@@ -152,7 +155,7 @@ class RayEngine:
                         if isinstance(cause, (KeyboardInterrupt, ray.exceptions.TaskCancelledError)):
                             raise KeyboardInterrupt(f"{spec.name}: {cause}") from None
                         raise
-                    yield Completion(spec, metrics, elapsed=elapsed)
+                    yield Completion(spec, metrics, elapsed=elapsed, environment=environment)
         finally:
             for ref in pending:  # interrupted: the runs still going stop (their children die with them)
                 ray.cancel(ref, force=True)

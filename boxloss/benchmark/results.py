@@ -1,21 +1,17 @@
-"""Benchmark result files: what counts as a finished run, which runs a plan still needs, and the record written.
+"""Benchmark result files: which runs a plan still needs, and the record written when a run finishes.
 
 ``<out>/results/<cfg>-s<seed>.json`` is written atomically the moment a run's training and every split's evaluation
-have finished: metrics per split, cfg, seed, the experiment's settings, elapsed seconds, the engine's concurrency,
-machine, versions. Its presence with the same settings is what "finished" means; a missing, unreadable, truncated or
-incomplete file means the run starts again from scratch. A result made with other settings is refused unless ``force=true``.
-
-Paths in a record are portable, so a benchmark folder can be moved, published or summarized on another machine:
-``files`` are relative to the benchmark folder; every other path (the data YAML, the config file, the commands) is
-relative to the working directory the benchmark ran in (the project root) when it lies inside it, else absolute
-(a dataset elsewhere on the user's disk). See :func:`portable_path`.
+have finished: metrics per split, cfg, seed, the full resolved settings and the keys its config file set, elapsed
+seconds, the engine's concurrency, the machine it ran on and the package versions. Its presence with the same
+settings is what "finished" means (what a complete record is: :mod:`boxloss.stats.records`); a missing, unreadable,
+truncated or incomplete file means the run starts again from scratch. A result made with other settings is refused
+unless ``force=true``, which moves it aside into ``results/superseded/`` with every record re-scored from it.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -26,13 +22,10 @@ from typing import Any, Mapping, Sequence
 from ..errors import ConfigError
 from ..evaluation import FAMILY_KEYS, METRIC_KEYS
 from .._io import write_json_atomic
+from ..stats.records import (RESULT_FORMAT, is_number, metrics_problem, portable_path, portable_settings,
+                             read_result, setting_differences)
 from .plan import WAITING_DIR, Plan, RunSpec
 
-RESULT_FORMAT = "boxloss-benchmark-result/1"
-NOT_COMPARED = ("cfg", "project", "name", "exist_ok", "device")  # where files go and runs run, not what is computed
-# how an evaluation is computed but not what it computes: the backends agree to 1e-12 (checked on every cross-check)
-NOT_COMPARED_EVALUATION = ("device", "backend")
-PATH_SETTINGS = ("data", "cfg", "project")  # settings that hold a path
 VERSION_PACKAGES = ("boxloss", "ultralytics", "torch", "torchvision", "numpy", "pycocotools")
 
 Metrics = Mapping[str, Mapping[str, float]]  # {split: {"AP50": ..., ..., "AR100": ...}}
@@ -42,93 +35,6 @@ class RunFailed(Exception):
     """A run produced no metrics (its child process failed); the matrix records it and goes on with the next."""
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def metrics_problem(metrics: Any) -> str | None:
-    """Why one split's metrics are not a finished evaluation: missing, not finite, or AP -1 (no labels to measure)."""
-    if not isinstance(metrics, Mapping) or not all(_is_number(metrics.get(key)) for key in METRIC_KEYS):
-        return "incomplete metrics"
-    bad = next((key for key in METRIC_KEYS if not math.isfinite(metrics[key])), None)
-    if bad is not None:
-        return f"{bad} is {metrics[bad]} (training diverged or the evaluation failed)"
-    if metrics["AP"] == -1:
-        return "AP is -1: the split has no labels, COCO AP is undefined"
-    return None
-
-
-def result_problem(result: Any) -> str | None:
-    """Why ``result`` is not a complete result record, or None when it is."""
-    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
-        return f"not a {RESULT_FORMAT} record"
-    cfg, seed = result.get("cfg"), result.get("seed")
-    if not isinstance(cfg, str) or not isinstance(seed, int) or isinstance(seed, bool):
-        return "no cfg or seed"
-    if result.get("run") != f"{cfg}-s{seed}":
-        return f"run {result.get('run')!r} is not {cfg}-s{seed}"
-    for key in ("settings", "evaluation", "metrics", "benchmark"):
-        if not isinstance(result.get(key), dict):
-            return f"no {key}"
-    if not _is_number(result.get("elapsed_s")):
-        return "no elapsed_s"
-    splits = result["evaluation"].get("splits")
-    if not isinstance(splits, list) or not splits:
-        return "no splits"
-    for split in splits:
-        problem = metrics_problem(result["metrics"].get(split))
-        if problem:
-            return f"split {split!r}: {problem}"
-    return None
-
-
-def read_result(path: Path) -> dict[str, Any] | None:
-    """The result record in ``path``, or None if it is missing, unreadable, truncated or incomplete."""
-    try:
-        result = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return result if result_problem(result) is None else None
-
-
-def result_file_problem(path: Path) -> str | None:
-    """Why ``path`` holds no finished result (:func:`read_result` gives None), or None when it holds one."""
-    try:
-        return result_problem(json.loads(Path(path).read_text(encoding="utf-8")))
-    except OSError as error:
-        return f"cannot read it ({error.strerror or error})"
-    except ValueError:
-        return "not valid JSON (truncated?)"
-
-
-def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that decide what a run computes (JSON-normalised): without where its files go, and without the
-    project keys that cannot act in this run (:func:`boxloss.options.unused_keys`, e.g. the gamma of a loss not
-    used)."""
-    from ..options import unused_keys
-
-    ignored = set(NOT_COMPARED) | unused_keys(settings)
-    return json.loads(json.dumps({k: v for k, v in portable_settings(settings).items() if k not in ignored},
-                                 sort_keys=True))
-
-
-def portable_path(path: Any, base: str | os.PathLike | None = None) -> Any:
-    """``path`` relative to ``base`` (default: the working directory) when it is an absolute path inside it, in
-    POSIX form; anything else (a relative path, a path elsewhere, an embedded dataset's name) unchanged."""
-    if not isinstance(path, (str, os.PathLike)) or not os.path.isabs(path):
-        return path
-    base = os.path.abspath(base if base is not None else os.getcwd())
-    absolute = os.path.abspath(path)
-    if absolute == base or absolute.startswith(base.rstrip(os.sep) + os.sep):
-        return Path(os.path.relpath(absolute, base)).as_posix()
-    return str(path)
-
-
-def portable_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` with the path-valued keys (:data:`PATH_SETTINGS`) made portable (:func:`portable_path`)."""
-    return {key: portable_path(value) if key in PATH_SETTINGS else value for key, value in settings.items()}
-
-
 def portable_argv(argv: Sequence[str]) -> list[str]:
     """``key=value`` arguments with every absolute path value made portable (:func:`portable_path`)."""
     portable = []
@@ -136,35 +42,6 @@ def portable_argv(argv: Sequence[str]) -> list[str]:
         key, sep, value = arg.partition("=")
         portable.append(f"{key}={portable_path(value)}" if sep else arg)
     return portable
-
-
-def _default(key: str) -> Any:
-    """The default of a train key (the project's or ultralytics'); a key new since a result was recorded and left at
-    its default computes what the result computed (new keys default to the old behaviour)."""
-    from ..options import defaults
-
-    project = defaults()
-    if key in project:
-        return project[key]
-    from ultralytics.utils import DEFAULT_CFG_DICT
-
-    return DEFAULT_CFG_DICT.get(key, "<no default>")
-
-
-def setting_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """``["epochs: 1 -> 2", ...]`` between two ``{"settings", "evaluation"}`` records."""
-    differences = []
-    for part in ("settings", "evaluation"):
-        old, new = comparable(recorded.get(part) or {}), comparable(current.get(part) or {})
-        if part == "evaluation":
-            old, new = ({k: v for k, v in d.items() if k not in NOT_COMPARED_EVALUATION} for d in (old, new))
-        for key in sorted(set(old) | set(new)):
-            if old.get(key, "<unset>") == new.get(key, "<unset>"):
-                continue
-            if part == "settings" and key not in old and json.dumps(new[key]) == json.dumps(_default(key)):
-                continue  # a key added since, at its default
-            differences.append(f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}")
-    return differences
 
 
 @dataclass
@@ -205,11 +82,6 @@ def check_existing(plan: Plan) -> Status:
     return status
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def machine_info() -> dict[str, Any]:
     """CPU model, core count and GPU names (None without CUDA) of this machine."""
     cpu = None
@@ -231,6 +103,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str | None]:
+    """Python's version and each package's (:data:`VERSION_PACKAGES`), and the CUDA and cuDNN versions torch was
+    built with (None on a CPU-only build): a paired comparison needs runs trained with the same ones."""
     from importlib import metadata
 
     found: dict[str, str | None] = {"python": platform.python_version()}
@@ -243,6 +117,13 @@ def versions() -> dict[str, str | None]:
         from .. import __version__
 
         found["boxloss"] = __version__
+    try:
+        import torch
+
+        found["cuda"] = torch.version.cuda
+        found["cudnn"] = str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None
+    except Exception:  # no torch, or a broken CUDA install: unknown
+        found["cuda"] = found["cudnn"] = None
     return found
 
 
@@ -263,7 +144,7 @@ def checked_metrics(metrics: Any, spec: RunSpec) -> dict[str, dict[str, float]]:
         checked[split] = {key: float(values[key]) for key in METRIC_KEYS}
         for family in EXTRA_FAMILIES:
             found = values.get(family)
-            if isinstance(found, Mapping) and all(_is_number(found.get(key)) for key in FAMILY_KEYS[family]):
+            if isinstance(found, Mapping) and all(is_number(found.get(key)) for key in FAMILY_KEYS[family]):
                 checked[split][family] = dict(found)
     return checked
 
@@ -295,7 +176,7 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
                 environment: Mapping[str, Any], tide: Mapping[str, Any] | None = None,
                 curve: Mapping[str, Any] | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """The result record; ``tide`` (:func:`tide_by_split`) and ``curve`` (the run's per-epoch val mAP,
-    :func:`boxloss.benchmark.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``, and
+    :func:`boxloss.stats.curves.read_curve`), when given, go in as ``"tide"`` and ``"curve"``, and
     ``concurrency`` (the engine's runs at once while this one ran) as ``"concurrency"``; the mask and
     pose metrics that ``metrics`` carries per split go in as ``"families"`` (:func:`families_by_split`), and
     ``"metrics"`` keeps the box metrics."""
@@ -315,7 +196,8 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
         "files": {"log": inside(spec.log_path), "train_dir": inside(spec.train_dir),
                   "weights": inside(spec.train_dir / "weights" / "best.pt"),
                   "val_dirs": {split: inside(spec.val_dir(split)) for split in spec.splits}},
-        "machine": environment.get("machine"), "versions": environment.get("versions"),
+        "cfg_keys": list(spec.cfg_keys), "machine": environment.get("machine"),
+        "versions": environment.get("versions"),
     }
     if concurrency is not None:
         record["concurrency"] = int(concurrency)
@@ -331,13 +213,6 @@ def make_result(plan: Plan, spec: RunSpec, metrics: dict[str, dict[str, float]],
 def portable_benchmark(benchmark: Mapping[str, Any]) -> dict[str, Any]:
     """The plan's shared record with its paths (data, out) made portable (:func:`portable_path`)."""
     return {key: portable_path(value) if key in ("data", "out") else value for key, value in benchmark.items()}
-
-
-def run_file(result: Mapping[str, Any], key: str, out: str | os.PathLike) -> Path:
-    """A file of a finished run (``files[key]``: log, train_dir, weights) as a path: relative paths are inside the
-    benchmark folder ``out`` (records before paths became portable hold absolute ones)."""
-    path = Path(result["files"][key])
-    return path if path.is_absolute() else Path(out) / path
 
 
 def record_finished(plan: Plan, spec: RunSpec, result: Mapping[str, Any]) -> list[str]:
@@ -375,6 +250,21 @@ def waiting_runs(out: str | os.PathLike) -> list[str]:
     """The runs whose results wait in ``<out>/results/waiting/`` for the rest of their seed."""
     return sorted(path.stem for path in (Path(out) / "results" / WAITING_DIR).glob("*.json")
                   if not path.name.startswith("."))
+
+
+def derived_records(results_dir: Path, run: str) -> list[Path]:
+    """The records in ``results_dir`` re-scored from ``run``'s weights (``"rescore": {"from": run}``, written by
+    :mod:`.rescore`): they describe those weights, so they go wherever the run's own record goes."""
+    derived = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rescore = record.get("rescore") if isinstance(record, dict) else None
+        if isinstance(rescore, dict) and rescore.get("from") == run:
+            derived.append(path)
+    return derived
 
 
 def supersede(path: Path, folder: Path | None = None) -> None:

@@ -6,13 +6,17 @@
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
     python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
     python scripts/benchmark.py status cfgs=ciou,eiou seeds=0,1,2 data=shapes jobs=2 minutes=10 runs_per_hour=150
+    python scripts/benchmark.py check cfgs=ciou,eiou seeds=0,1 data=datasets/bccd-yolo/data.yaml device=0 mps=true
+    python scripts/benchmark.py rescore out=runs/benchmark/shapes cfgs=ciou,eiou nms=diou   # same weights, DIoU-NMS
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
 evaluates best.pt on each split with boxloss.cli.val, both in child processes; its <out>/results/<cfg>-s<seed>.json
 is written atomically when it finishes. Re-running the same command skips finished runs; an interrupted run
 restarts from scratch (see boxloss/benchmark/). Bad input exits with status 2 and one line before anything is
-written; a failed run exits 1 after the others; an interrupt exits 130.
-Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md.
+written; a failed run exits 1 after the others; an interrupt exits 130. ``check`` refuses what the same command would
+refuse, and writes nothing; a data YAML that does not exist yet (a dataset still to be converted) is left out of it.
+Outputs: results/, logs/, train/, val/, summary.json, ap_vs_iou.png, report.md (boxloss/stats/).
+``rescore --help`` lists the keys of rescore (boxloss/benchmark/rescore.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from .._io import check_output_folder
 from ..benchmark.lock import folder_lock
 from ..errors import ConfigError
 from ..keyvalues import format_help, run_cli, split_keyvalues
@@ -28,7 +33,8 @@ from ..param import Param
 
 PROG = "benchmark.py"
 USAGE = ("cfgs=a,b seeds=0,1 data=<data.yaml|shapes|shapes-mini> [key=value ...] | summarize out=<dir> | status "
-         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=]")
+         "cfgs=... seeds=... data=... [minutes=] [runs_per_hour=] | check cfgs=... seeds=... data=... [key=value ...] | "
+         "rescore out=<dir> ...")
 
 
 def help_text() -> str:
@@ -43,7 +49,8 @@ def summarize_main(argv: list[str], command: str) -> int:
     files (and the curves and match tables stored beside them);
     ``cfgs`` keeps those configs in that order (e.g. one pair, paired against ``baseline``), ``into`` writes the
     report, summary and plot into another folder, leaving ``out``'s own report as it is."""
-    from ..benchmark import summary
+    from ..stats import report, report_folder, summary
+    from ..stats.records import load_results
 
     keys = split_keyvalues(argv)
     unknown = sorted(set(keys) - {"out", "baseline", "cfgs", "into", "bootstrap"})
@@ -53,7 +60,7 @@ def summarize_main(argv: list[str], command: str) -> int:
     out = Path(str(keys.get("out") or ""))
     if not keys.get("out") or not (out / "results").is_dir():
         raise ConfigError(f"out={keys.get('out')!r}: no results/ folder there (summarize out=<benchmark dir>)")
-    results = summary.load_results(out / "results", log=lambda line: print(line, file=sys.stderr))
+    results = load_results(out / "results", log=lambda line: print(line, file=sys.stderr))
     order = None
     if keys.get("cfgs"):
         order = [c for c in str(keys["cfgs"]).split(",") if c]
@@ -65,12 +72,27 @@ def summarize_main(argv: list[str], command: str) -> int:
     if baseline is not None and baseline not in {result["cfg"] for result in results}:
         raise ConfigError(f"baseline={baseline!r} has no results in {out / 'results'}"
                           + (" among cfgs=" if order else ""))
-    summary.summarize(results, baseline, order)  # checks before writing
     into = Path(str(keys["into"])) if keys.get("into") else out
+    check_output_folder(into, "into" if keys.get("into") else "out")
+    computed = summary.summarize(results, baseline, order, out=out, resamples=resamples,  # checks before writing
+                                 log=lambda line: print(line, file=sys.stderr))
     with folder_lock(into, "into" if keys.get("into") else "out", command, note=_note):
-        summary.write_summary(into, results, baseline, order, summarize_command=command, source=out,
-                              resamples=resamples)
+        paths = report_folder.write_report(into, computed, command)
+    for line in report.terminal_lines(computed):
+        print(line)
+    print(f"\nbenchmark: report {paths['report']}")
     return 0
+
+
+def rescore_main(argv: list[str], prog: str = "benchmark.py", launcher: list[str] | None = None) -> int:
+    """``rescore out=<dir> ...`` (:mod:`boxloss.benchmark.rescore`) as a command of its own: its own ``--help``,
+    its error lines named ``prog``; ``launcher``: how it was started, for the command recorded in what it writes
+    (default: this command's ``rescore`` subcommand)."""
+    from ..benchmark import rescore
+
+    command = shlex.join([*(launcher or [*_launcher(["rescore", *argv]), "rescore"]), *argv])
+    return run_cli(prog, lambda: format_help(rescore.__doc__, rescore.KEYS),
+                   lambda args: rescore.main(args, command, prog, note=lambda line: _note(line, prog)), argv)
 
 
 SUMMARIZE_KEYS = {
@@ -114,8 +136,8 @@ def status_main(argv: list[str]) -> int:
     return 0
 
 
-def _note(line: str) -> None:
-    print(f"{PROG}: note: {line}", file=sys.stderr)
+def _note(line: str, prog: str = PROG) -> None:
+    print(f"{prog}: note: {line}", file=sys.stderr)
 
 
 def _launcher(argv: list[str]) -> list[str]:
@@ -136,6 +158,11 @@ def _main(argv: list[str]) -> int:
         return summarize_main(argv[1:], command)
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
+    if argv[:1] == ["check"]:  # the keys of a run, checked before its dataset exists (scripts/bccd_protocol.sh)
+        from ..benchmark import plan as planning
+
+        planning.build_plan(argv[1:], data_pending=True)
+        return 0
     from ..benchmark import plan as planning
 
     if not argv:
@@ -166,6 +193,9 @@ def _run_plan(plan) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rescore"]:
+        return rescore_main(argv[1:])
     return run_cli(PROG, help_text, _main, argv)
 
 

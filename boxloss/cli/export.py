@@ -39,6 +39,7 @@ EXPORT_KEYS: dict[str, Param] = {
 
 def _main(argv: list[str]) -> int:
     from ..yolo import BoxLossYOLO, experiment
+    from ..yolo.model import end_to_end
 
     args = parse_keyvalues(argv, EXPORT_KEYS)
     model = args.pop("model")
@@ -50,11 +51,11 @@ def _main(argv: list[str]) -> int:
     check_opset(args["opset"], args["format"])
     experiment.check_model(model)
     yolo = BoxLossYOLO(model)
-    end_to_end = getattr(yolo.model.model[-1], "one2one_cv2", None) is not None
+    one_to_one = end_to_end(yolo.model.model[-1])
     end2end = args.pop("end2end")
-    if end2end and not end_to_end:
+    if end2end and not one_to_one:
         raise ConfigError(f"end2end=true needs an end-to-end head (YOLOv10, YOLO26); {model!r} has none")
-    if end_to_end and end2end is not False:
+    if one_to_one and end2end is not False:
         args["nms"] = False  # ultralytics' switch for the NMS-free one-to-one branch
     path = yolo.export(**{key: value for key, value in args.items() if value is not None})
     print(f"{PROG}: wrote {path}")

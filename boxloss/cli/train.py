@@ -41,8 +41,8 @@ def _main(argv: list[str]) -> int:
         check_resume(resume)
         save_dir = run.resume(resume)
     else:
-        experiment = load_experiment(argv)  # the config files and the overrides, merged and checked
-        warning = unreadable_images_warning(experiment.get("data"))
+        experiment = load_experiment(overrides)  # the config files and the overrides, merged and checked, once
+        warning = unreadable_images_warning(experiment.settings.get("data"))
         if warning:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         save_dir = run.train(experiment)

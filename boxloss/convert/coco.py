@@ -76,7 +76,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ..data.yolo_format import polygon_label_line, xyxy_label_line
+from .._io import not_utf8, read_text
+from ..data.yolo_format import image_size, polygon_label_line, xyxy_label_line
 from .report import (REPORT_NAME, ConversionError, ConversionReport, check_split_name, image_inside, output_paths,
                      relative_reference)
 from .writer import OutputImage, write_yolo_dataset
@@ -109,9 +110,11 @@ def category_mapping(categories: list[dict]) -> tuple[list[int], list[str]]:
 
 def _load(json_path: Path) -> dict:
     try:
-        data = json.loads(json_path.read_text())
+        data = json.loads(read_text(json_path))
     except OSError as error:
         raise ConversionError(f"{json_path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConversionError(f"{json_path}: {not_utf8(error)}") from None
     except json.JSONDecodeError as error:
         raise ConversionError(f"{json_path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
@@ -160,14 +163,10 @@ def _image_size(image: dict, path: Path, json_path: Path) -> tuple[float, float]
     width, height = image.get("width") or 0, image.get("height") or 0
     if isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0:
         return width, height
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            return im.size
+        return image_size(path, exif_rotation=False)  # train and val's rule: a decompression bomb is unreadable
     except OSError as error:
-        raise ConversionError(f"{json_path}: image id {image['id']}: no width/height and {path} is unreadable "
-                              f"({error})") from None
+        raise ConversionError(f"{json_path}: image id {image['id']}: no width/height and {error}") from None
 
 
 def _polygon(report: ConversionReport, segmentation, width: float, height: float) -> Optional[np.ndarray]:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..data.yolo_format import parse_label_line, parse_obb_line, polygon_label_line
+from ..data.yolo_format import parse_obb_line, polygon_label_line
 
 __all__ = ["clockwise_corners", "minimum_area_rectangle", "obb_label_line"]
 
@@ -70,7 +70,7 @@ def _rectangle_along(points: np.ndarray, angle: float) -> tuple[float, np.ndarra
 def _extent_inside(corners: np.ndarray, bounds: tuple[float, float]) -> bool:
     """Whether the label check takes the corners: their extent's centre and size within the image."""
     try:
-        parse_label_line(polygon_label_line(0, np.asarray(corners) / bounds))
+        parse_obb_line(polygon_label_line(0, np.asarray(corners) / bounds))
     except ValueError:
         return False
     return True

@@ -36,14 +36,13 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator, Sequence, Union
 
-from .._io import make_temp_dir, write_json_atomic
+from .._io import WRITE_FAILURES, irregular_file, make_temp_dir, write_json_atomic, writing
 from ..data.yolo_format import IMG_FORMATS, label_path
 
 REPORT_NAME = "conversion_report.json"
@@ -309,12 +308,11 @@ def image_inside(folder: Path, reference: Union[str, Path], where: str) -> Path:
     if not resolved.is_relative_to(root):
         raise ConversionError(f"{where}: resolves outside the images folder {root} (to {resolved}, through a "
                               "symlink)")
-    try:
-        mode = os.stat(resolved).st_mode
-    except OSError:
-        raise ConversionError(f"{where}: {path} not found") from None
-    if not stat.S_ISREG(mode):
-        raise ConversionError(f"{where}: {path} is not a regular file")
+    kind = irregular_file(resolved)
+    if kind == "missing":
+        raise ConversionError(f"{where}: {path} not found")
+    if kind is not None:
+        raise ConversionError(f"{where}: {path} is not a regular file ({kind})")
     if path.suffix[1:].lower() not in IMG_FORMATS:
         raise ConversionError(f"{where}: {path.name} is not an image file name (suffix not one of "
                               f"{', '.join(sorted(IMG_FORMATS))})")
@@ -341,11 +339,14 @@ def output_paths(root: Path, split: str, name: str) -> tuple[Path, Path]:
 def place_image(source: Path, target: Path, copy: bool) -> None:
     """Put an image into the output: an absolute symlink to the source, or a copy when ``copy``."""
     if copy:
-        shutil.copyfile(source, target)
+        with writing(target):  # a copy cut short by a full disk names no file of its own
+            shutil.copyfile(source, target)
         return
     try:
         os.symlink(os.path.abspath(source), target)
     except OSError as error:
+        if error.errno in WRITE_FAILURES:  # a full disk: the command's one line names the file
+            raise
         raise ConversionError(f"{source}: cannot symlink into the output ({error}); use copy=true") from None
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence, Union
 
+from .._io import not_utf8, read_text
 from .report import ConversionError, check_split_name
 
 __all__ = ["ListedSplit", "SplitList", "assign_listed", "read_split_list"]
@@ -70,11 +71,11 @@ def read_split_list(split: str, path: Union[str, Path]) -> SplitList:
         raise ConversionError(f"split list {split}={path}: the split must be one of {', '.join(SPLIT_NAMES)}")
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
     except FileNotFoundError:
         raise ConversionError(f"{split}_list={path}: file not found") from None
     except UnicodeDecodeError as error:
-        raise ConversionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raise ConversionError(f"{path}: {not_utf8(error)}") from None
     except OSError as error:
         raise ConversionError(f"{path}: cannot read ({error.strerror})") from None
     rows: list[tuple[int, str]] = []

@@ -91,7 +91,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Mapping, Optional, Sequence, Union
 
-from ..data.yolo_format import IMG_FORMATS, xyxy_label_line
+from .._io import not_utf8, read_text
+from ..data.yolo_format import IMG_FORMATS, image_size, xyxy_label_line
 from .report import (REPORT_NAME, ConversionError, ConversionReport, check_class_names, check_split_name,
                      image_inside, relative_reference)
 from .split import DEFAULT_VAL, check_split_options, split_rule, stratified_split
@@ -190,13 +191,10 @@ def _find_image(src: Path, ann: VocAnnotation, image_id: str) -> tuple[Path, str
 def _image_size(image: Path, ann: VocAnnotation) -> tuple[int, int]:
     if ann.width > 0 and ann.height > 0:
         return ann.width, ann.height
-    from PIL import Image
-
     try:
-        with Image.open(image) as im:
-            return im.size
+        return image_size(image, exif_rotation=False)  # train and val's rule: a decompression bomb is unreadable
     except OSError as error:
-        raise ConversionError(f"{ann.xml}: <size> missing and image {image} unreadable ({error})") from None
+        raise ConversionError(f"{ann.xml}: <size> missing and image {error}") from None
 
 
 def _official_split_files(src: Path) -> list[str]:
@@ -221,7 +219,11 @@ def _read_splits(src: Path, splits: Optional[Sequence[str]], split: Optional[str
         listing = main / f"{name}.txt"
         if not listing.is_file():
             raise ConversionError(f"{listing}: split file not found")
-        ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        try:
+            text = read_text(listing)  # a BOM is no part of the first id
+        except UnicodeDecodeError as error:
+            raise ConversionError(f"{listing}: {not_utf8(error)}") from None
+        ids = [line.split()[0] for line in text.splitlines() if line.strip()]
         for image_id in ids:
             if PureWindowsPath(image_id).name != image_id or image_id.strip(".") == "":
                 raise ConversionError(f"{listing}: id {image_id!r} is not a file name (a path separator or '..')")

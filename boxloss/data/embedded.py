@@ -1,7 +1,8 @@
 """The embedded datasets: names a config can use as ``data:``, generated locally on first use (no download).
 
 A config's ``data:`` is an embedded dataset's name or a data YAML path; :func:`check_data` and :func:`resolve_data`
-take either, so the YOLO-format layer below (:mod:`.yolo_format`) only ever sees paths.
+take either, so the YOLO-format layer below (:mod:`.yolo_format`) only ever sees paths. :class:`DataChecks` is
+:func:`check_data` with a memory, for a process that resolves many experiments on one dataset (a benchmark plan).
 
 ``shapes`` is the synthetic generator's default size (400 train / 100 val images); ``shapes-mini`` the same
 generator at smoke-test size (48 / 24), for tests, CI and a first try. ``shapes-seg`` and ``shapes-pose`` (and their
@@ -74,6 +75,27 @@ def check_data(data: Any, splits: Sequence[str] = ("train", "val"), *,
     if not Path(data).is_file():
         raise ConfigError(f"dataset {str(data)!r} not found (boxloss never downloads datasets; embedded: {embedded})")
     return check_dataset(data, splits, datasets_dir=datasets_dir, labels=labels, task=task)
+
+
+class DataChecks:
+    """:func:`check_data` (same arguments) with a memory: each split of a dataset is checked once per task, so a
+    benchmark plan whose configurations all train on one dataset reads every label file once, not once per
+    configuration (minutes on COCO). A task checks its own way (a segmentation model needs polygons), so a split
+    checked for one task is checked again for another; a check that fails is not remembered."""
+
+    def __init__(self):
+        self._checked: dict[tuple, tuple[set[str], DataSpec | None]] = {}
+
+    def __call__(self, data: Any, splits: Sequence[str] = ("train", "val"), *,
+                 datasets_dir: str | os.PathLike | None = None, labels: bool = True,
+                 task: str = "detect") -> DataSpec | None:
+        key = (str(data), str(datasets_dir), labels, task)
+        checked, spec = self._checked.get(key, (set(), None))
+        missing = [split for split in splits if split not in checked]
+        if missing or key not in self._checked:
+            spec = check_data(data, missing, datasets_dir=datasets_dir, labels=labels, task=task)
+            self._checked[key] = (checked | set(missing), spec)
+        return spec
 
 
 def _check_embedded_task(data: str, task: str) -> None:

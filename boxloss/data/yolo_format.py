@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .._io import read_yaml_mapping, write_text_atomic
+from .._io import irregular_file, read_yaml_mapping, write_text_atomic
 from ..errors import ConfigError
 
 # ultralytics.data.utils.IMG_FORMATS (8.4.190), copied so this module stays free of ultralytics.
@@ -144,6 +144,10 @@ def split_images(data: str | os.PathLike | DataSpec, split: str = "val",
     images = sorted(f for f in files if f.rpartition(".")[-1].lower() in IMG_FORMATS)
     if not images:
         raise ConfigError(f"{where}: no images in its {split!r} entry ({', '.join(entries)})")
+    for image in images:  # ultralytics opens every one: a FIFO would block it forever, a device read without end
+        kind = irregular_file(image)
+        if kind not in (None, "missing"):  # a missing image (a dangling link) is unreadable: skipped, with a warning
+            raise ConfigError(f"{where}: {split} image {image} is {kind}, not a regular image file")
     return [Path(os.path.abspath(f)) for f in images]  # not resolved: labels sit next to the listed path
 
 
@@ -153,12 +157,16 @@ def label_path(image_path: str | os.PathLike) -> Path:
     return Path(labels_dir.join(os.fspath(image_path).rsplit(images_dir, 1)).rsplit(".", 1)[0] + ".txt")
 
 
-def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label | None:
+def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None,
+                     vertices_inside: bool = True) -> Label | None:
     """``(cls, cx, cy, w, h)`` of one label line (a polygon line gives its bounding box; with ``kpt_shape`` (K, D),
     a pose line gives its box); None for a blank line.
 
     Raises ValueError naming what is wrong (not numbers, a class that is not a non-negative integer, the wrong
-    number of values, coordinates outside [0, 1]).
+    number of values, coordinates, keypoints or polygon vertices outside [0, 1], a keypoint visibility that is not
+    0, 1 or 2). Ultralytics would drop such a line's whole image as "corrupt" (a negative value), or train on it.
+    ``vertices_inside=False`` checks a polygon's extent only (an oriented box's corners may leave the image where its
+    centre and size stay inside it: :func:`parse_obb_line`).
     """
     fields = line.split()
     if not fields:
@@ -181,10 +189,19 @@ def parse_label_line(line: str, kpt_shape: Sequence[int] | None = None) -> Label
         points = [v for k in range(keypoints) for v in values[5 + k * dims: 5 + k * dims + 2]]  # x, y of each
         if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in points):
             raise ValueError(f"keypoint coordinates must be normalised to [0, 1], got {line.strip()!r}")
+        if dims == 3:
+            visibility = values[7::3]  # (K,): 0 not labelled, 1 labelled but hidden, 2 labelled and visible
+            bad = next((k for k, v in enumerate(visibility) if v not in (0, 1, 2)), None)
+            if bad is not None:
+                raise ValueError(f"keypoint {bad + 1} has visibility {fields[7 + 3 * bad]}: must be 0, 1 or 2")
     elif len(values) == 5:
         cx, cy, w, h = values[1:]
     elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
         xs, ys = values[1::2], values[2::2]
+        bad = next((i for i, v in enumerate(values[1:]) if not -COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE), None)
+        if bad is not None and vertices_inside:
+            raise ValueError(f"polygon vertex {bad // 2 + 1} ({fields[1 + bad - bad % 2]} {fields[2 + bad - bad % 2]}) "
+                             "is outside [0, 1]: vertices are normalised to the image")
         x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
         cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
     else:
@@ -217,10 +234,11 @@ def _parse_unique(path: str | os.PathLike, parse: Callable[[str], Any], key: Cal
     return parsed
 
 
-def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Label]:
+def read_labels(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None,
+                vertices_inside: bool = True) -> list[Label]:
     """The rows of a label file (duplicates dropped, first kept), pose lines read with ``kpt_shape``; ValueError
-    ``<file>:<line>: <what is wrong>``."""
-    return _parse_unique(path, lambda line: parse_label_line(line, kpt_shape), lambda row, line: row)
+    ``<file>:<line>: <what is wrong>``. ``vertices_inside``: as :func:`parse_label_line`."""
+    return _parse_unique(path, lambda line: parse_label_line(line, kpt_shape, vertices_inside), lambda row, line: row)
 
 
 @dataclass(frozen=True)
@@ -239,9 +257,10 @@ class Instance:
     keypoints: tuple[tuple[float, float, float], ...] | None = None
 
 
-def parse_instance(line: str, kpt_shape: Sequence[int] | None = None) -> Instance | None:
+def parse_instance(line: str, kpt_shape: Sequence[int] | None = None,
+                   vertices_inside: bool = True) -> Instance | None:
     """The :class:`Instance` of one label line (checked by :func:`parse_label_line`); None for a blank line."""
-    row = parse_label_line(line, kpt_shape)
+    row = parse_label_line(line, kpt_shape, vertices_inside)
     if row is None:
         return None
     values = [float(v) for v in line.split()]
@@ -255,14 +274,15 @@ def parse_instance(line: str, kpt_shape: Sequence[int] | None = None) -> Instanc
     return Instance(row[0], row[1:])
 
 
-def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None) -> list[Instance]:
+def read_instances(path: str | os.PathLike, kpt_shape: Sequence[int] | None = None,
+                   vertices_inside: bool = True) -> list[Instance]:
     """The objects of a label file with their polygons (segment lines) or keypoints (pose lines, ``kpt_shape``).
 
     Duplicates are dropped as ultralytics drops them (``verify_image_label``): lines whose every value is equal,
     the first kept, so two polygons or two poses that share a box are two objects. A missing file has none;
     ValueError ``<file>:<line>: <what is wrong>``.
     """
-    return _parse_unique(path, lambda line: parse_instance(line, kpt_shape),
+    return _parse_unique(path, lambda line: parse_instance(line, kpt_shape, vertices_inside),
                          lambda instance, line: tuple(float(v) for v in line.split()))
 
 
@@ -317,7 +337,7 @@ def parse_obb_line(line: str) -> ObbLabel | None:
         got = f"a polygon of {(len(fields) - 1) // 2} points" if len(fields) >= 7 and len(fields) % 2 else \
             f"{len(fields)} numbers"
         raise ValueError(f"expected the four corners '{OBB_LINE}' (9 numbers), got {got}")
-    cls = parse_label_line(line)[0]
+    cls = parse_label_line(line, vertices_inside=False)[0]
     values = [float(v) for v in fields[1:]]
     corners = tuple(zip(values[0::2], values[1::2]))
     if minimum_width(corners) < MIN_OBB_WIDTH:
@@ -331,18 +351,23 @@ def read_obb_labels(path: str | os.PathLike) -> list[ObbLabel]:
     return _parse_unique(path, parse_obb_line, lambda row, line: tuple(float(v) for v in line.split()))
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides).
+def image_size(path: str | os.PathLike, exif_rotation: bool = True) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, with EXIF rotation (orientations 5-8 swap the sides) unless
+    not ``exif_rotation`` (the size as stored, as the converters read it).
 
-    Raises OSError with the reader's own reason for a file that is not a readable image.
+    Raises OSError with the reader's own reason for a file that is not a readable image, and without opening it
+    for anything but a regular file (a FIFO would block the reader forever).
     """
     from PIL import Image
 
+    kind = irregular_file(path)
+    if kind is not None:
+        raise OSError(f"{path}: not a readable image ({kind}, not a regular file)")
     try:
         with Image.open(path) as image:
             width, height = image.size
             try:
-                orientation = image.getexif().get(274)
+                orientation = image.getexif().get(274) if exif_rotation else None
             except Exception:  # no or unreadable EXIF: header size as is
                 orientation = None
     except (OSError, ValueError, ImportError, Image.DecompressionBombError) as error:
@@ -495,7 +520,7 @@ def _check_split_labels(spec: DataSpec, images: Iterable[Path], kpt_shape: Seque
     for image in images:
         labels = label_path(image)
         try:
-            rows = read_labels(labels, kpt_shape)
+            rows = read_labels(labels, kpt_shape, vertices_inside=count_lines)
         except ValueError as error:
             raise ConfigError(f"{where}: malformed label line {error}") from None
         for row in rows:

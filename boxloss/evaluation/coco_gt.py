@@ -111,7 +111,7 @@ def yolo_to_coco(image_files: Sequence[str | os.PathLike], names: Sequence[str],
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": image_file.relative_to(root).as_posix(),
                        "width": width, "height": height})
-        for instance in read_instances(labels, kpt_shape):
+        for instance in read_instances(labels, kpt_shape, vertices_inside=not oriented):  # corners may leave it
             if instance.cls >= len(names):
                 raise ValueError(f"{labels}: class {instance.cls} but the dataset has {len(names)} classes")
             fields = (oriented_instance_annotation if oriented else instance_annotation)(instance, width, height)

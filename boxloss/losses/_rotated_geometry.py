@@ -21,8 +21,8 @@ import torch
 
 from ._geometry import EPS, promote
 
-CORNER_SIGNS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # (±w/2, ±h/2) in counter-clockwise order
-HULL_CHUNK = 65536  # pairs per chunk of the hull's vertex test, [chunk, 8, 8, 8] at once
+# (±w/2, ±h/2) counter-clockwise in x-right, y-up terms (a positive shoelace area; on screen, y down, clockwise)
+CORNER_SIGNS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))
 
 
 def check_rotated_boxes(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -98,8 +98,11 @@ def polygon_area(points: torch.Tensor) -> torch.Tensor:
 def _compact(points: torch.Tensor, keep: torch.Tensor, size: int) -> torch.Tensor:
     """The kept points (N, M, 2), in order, padded to ``size`` by repeating the last kept one (none kept: the first
     point, repeated: a polygon of area 0)."""
-    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices[:, :size]  # kept first, in order
-    last = (keep.sum(1, keepdim=True) - 1).clamp(min=0)
+    rank = keep.cumsum(1) - 1  # [N, M]: the slot of each kept point
+    slot_of = torch.where(keep & (rank < size), rank, size)  # the rest to a spare slot, dropped below
+    source = torch.arange(points.shape[1], device=points.device).expand_as(keep)
+    order = torch.zeros(len(points), size + 1, dtype=source.dtype, device=points.device).scatter_(1, slot_of, source)
+    last = (rank[:, -1:]).clamp(min=0)  # the last kept one's slot
     slots = torch.arange(size, device=points.device).expand(len(points), size)
     order = order.gather(1, torch.minimum(slots, last))
     return points.gather(1, order.unsqueeze(-1).expand(-1, -1, 2))
@@ -133,19 +136,47 @@ def intersection_area(pred_corners: torch.Tensor, frame: TargetFrame) -> torch.T
     return polygon_area(polygon).clamp(min=0)
 
 
-def _hull_order(points: torch.Tensor) -> torch.Tensor:
-    """Indices (N, K) of the points on the convex hull of each row of ``points`` (N, K, 2), counter-clockwise, padded
-    by repeating the last one. A point is on the hull when the line through it towards some other point has every
-    point on its left (within a tolerance of 64 machine epsilons of the points' scale: a point that close to the hull
-    boundary adds a sliver of that width at most); the hull points are then sorted by angle about their mean."""
-    tolerance = 64 * torch.finfo(points.dtype).eps * points.abs().amax(dim=(1, 2)).clamp(min=1)  # [N]
-    edges = points.unsqueeze(1) - points.unsqueeze(2)  # [N, i, j, 2]: p_j − p_i
-    length = edges.norm(dim=-1)  # [N, i, j]
-    cross = (edges[:, :, :, None, 0] * edges[:, :, None, :, 1]
-             - edges[:, :, :, None, 1] * edges[:, :, None, :, 0])  # [N, i, j, m]: (p_j − p_i) × (p_m − p_i)
-    tolerance = tolerance[:, None, None]
-    supporting = (length > tolerance) & (cross >= -(tolerance * length).unsqueeze(-1)).all(-1)  # [N, i, j]
-    on_hull = supporting.any(-1)  # [N, i]
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a × b of 2-D vectors (..., 2) -> (...)."""
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def _on_hull(own: torch.Tensor, other: torch.Tensor, tolerance: torch.Tensor) -> torch.Tensor:
+    """Which corners of the convex polygons ``own`` (N, K, 2, counter-clockwise) lie on the convex hull of own ∪ other
+    (``other``: (N, M, 2), counter-clockwise), (N, K) bool.
+
+    A corner is on the hull when the hull's next edge (counter-clockwise) leaves from it: either its own polygon's
+    next edge, with every point of ``other`` on its left, or a bridge to a corner of ``other`` with both polygons on
+    its left. Both are convex, so a polygon lies left of a line through one of its corners when that corner's two
+    neighbours do: 2 cross products per polygon, not one per point. "Left" allows ``tolerance`` (N,) of distance;
+    zero-length edges and bridges support nothing.
+    """
+    tolerance = tolerance.unsqueeze(-1)  # [N, 1]
+    following, preceding = own.roll(-1, dims=1) - own, own.roll(1, dims=1) - own  # [N, K, 2] own edges at each corner
+    length = following.norm(dim=-1)  # [N, K]
+    seen_from = other.unsqueeze(1) - own.unsqueeze(2)  # [N, K, M, 2]: other corners from each own corner
+    own_edge = (length > tolerance) & (_cross(following.unsqueeze(2), seen_from)
+                                      >= -(tolerance * length).unsqueeze(-1)).all(-1)  # [N, K]
+    bridge_length = seen_from.norm(dim=-1)  # [N, K, M]
+    allowed = -(tolerance.unsqueeze(-1) * bridge_length)
+    other_following = (other.roll(-1, dims=1) - other).unsqueeze(1)  # [N, 1, M, 2]
+    other_preceding = (other.roll(1, dims=1) - other).unsqueeze(1)
+    bridge = ((bridge_length > tolerance.unsqueeze(-1))
+              & (_cross(seen_from, following.unsqueeze(2)) >= allowed)
+              & (_cross(seen_from, preceding.unsqueeze(2)) >= allowed)
+              & (_cross(seen_from, other_following) >= allowed)
+              & (_cross(seen_from, other_preceding) >= allowed))  # [N, K, M]
+    return own_edge | bridge.any(-1)
+
+
+def _hull_order(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Indices (N, K + M) into cat(first, second) of the corners on the convex hull of the two convex polygons (N, K, 2)
+    and (N, M, 2), counter-clockwise, padded by repeating the last one. The tolerance of "on the hull" is 64 machine
+    epsilons of the corners' scale (a corner that close inside the hull adds a sliver of that width at most); the hull
+    corners are sorted by angle about their mean."""
+    points = torch.cat((first, second), 1)  # [N, K + M, 2]
+    tolerance = 16 * torch.finfo(points.dtype).eps * points.abs().amax(dim=(1, 2)).clamp(min=1)  # [N]
+    on_hull = torch.cat((_on_hull(first, second, tolerance), _on_hull(second, first, tolerance)), 1)  # [N, K + M]
     weight = on_hull.to(points.dtype).unsqueeze(-1)
     centre = (points * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1)  # [N, 1, 2]
     offsets = points - centre
@@ -156,12 +187,13 @@ def _hull_order(points: torch.Tensor) -> torch.Tensor:
     return order.gather(1, torch.minimum(slots, last))
 
 
-def convex_hull_area(points: torch.Tensor) -> torch.Tensor:
-    """Area of the convex hull of each row of ``points`` (N, K, 2), (N,). Which points make the hull, and their
-    order, is chosen without gradient (in chunks, to bound memory); the area of the chosen points is differentiable."""
+def convex_hull_area(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Area of the convex hull of two convex polygons (N, K, 2) and (N, M, 2), corners counter-clockwise, (N,). Which
+    corners make the hull, and their order, is chosen without gradient; the area of the chosen corners (the shoelace
+    sum) is differentiable."""
     with torch.no_grad():
-        order = torch.cat([_hull_order(chunk) for chunk in points.detach().split(HULL_CHUNK)]) if len(points) else \
-            torch.zeros(points.shape[:2], dtype=torch.long, device=points.device)
+        order = _hull_order(first.detach(), second.detach())
+    points = torch.cat((first, second), 1)
     return polygon_area(points.gather(1, order.unsqueeze(-1).expand(-1, -1, 2)))
 
 
@@ -186,6 +218,7 @@ def rotated_pair_geometry(pred: torch.Tensor, target: torch.Tensor, eps: float =
     return RotatedPairGeometry(frame, pred_corners, target_corners, inter, union, inter / union)
 
 
-def rotated_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Exact (polygon) IoU of aligned rotated pairs, (N,); pred, target: (N, 5) xywhr, angle in radians."""
+def aligned_rotated_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Exact (polygon) IoU of aligned rotated pairs, (N,), differentiable; pred, target: (N, 5) xywhr, angle in
+    radians. (The IoU matrix of two sets of boxes, without gradient, is ``boxloss.ops.rotated.rotated_iou``.)"""
     return rotated_pair_geometry(pred, target, eps).iou

@@ -9,6 +9,7 @@ itself is, to every Gaussian loss, the same box (its exact IoU is 1/√2 ≈ 0.7
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..param import Param
 from ..registry import BOX_LOSSES
@@ -95,17 +96,18 @@ def _half_sides(frame: TargetFrame) -> tuple[torch.Tensor, ...]:
     return tuple(side.clamp(low, high) / 2 for side in (frame.pred_w, frame.pred_h, frame.target_w, frame.target_h))
 
 
-def _pred_covariance(frame: TargetFrame, pred_half_w: torch.Tensor, pred_half_h: torch.Tensor):
-    """Σp = [[a, c], [c, b]] in the target's frame (turned by φ = θp − θt), each (N,)."""
+def _pred_variances(frame: TargetFrame, pred_half_w: torch.Tensor, pred_half_h: torch.Tensor):
+    """(a, b), (N,) each: the diagonal of Σp = [[a, c], [c, b]] in the target's frame (turned by φ = θp − θt). Against
+    the target's diagonal Σt, the traces and determinants below need no more of Σp than this and |Σp|."""
     var_w, var_h = pred_half_w.pow(2), pred_half_h.pow(2)
     cos2, sin2 = frame.cos.pow(2), frame.sin.pow(2)
-    return var_w * cos2 + var_h * sin2, var_w * sin2 + var_h * cos2, (var_w - var_h) * frame.cos * frame.sin
+    return var_w * cos2 + var_h * sin2, var_w * sin2 + var_h * cos2
 
 
 def _kld_terms(pred, target, tau=1.0):
     frame = target_frame(pred, target)
     pred_half_w, pred_half_h, target_half_w, target_half_h = _half_sides(frame)
-    a, b, _ = _pred_covariance(frame, pred_half_w, pred_half_h)
+    a, b = _pred_variances(frame, pred_half_w, pred_half_h)
     target_var_w, target_var_h = target_half_w.pow(2), target_half_h.pow(2)  # Σt = diag(var_w, var_h) here
     mahalanobis = frame.offset_x.pow(2) / target_var_w + frame.offset_y.pow(2) / target_var_h  # Δμᵀ Σt⁻¹ Δμ
     trace = a / target_var_w + b / target_var_h  # tr(Σt⁻¹ Σp)
@@ -144,8 +146,8 @@ def kld_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 1.0) -> torc
     Returns:
         (N,) loss in [1 − 1/τ, 1).
 
-    Reference: Yang, Yang, Yan, Zhang, Zhang, Zhang, Tian, "Learning High-Precision Bounding Box for Rotated Object
-    Detection via Kullback-Leibler Divergence", NeurIPS 2021, arXiv 2106.01883; mmrotate
+    Reference: Yang et al., "Learning High-Precision Bounding Box for Rotated Object Detection via Kullback-Leibler
+    Divergence", NeurIPS 2021, arXiv 2106.01883; mmrotate
     ``models/losses/gaussian_dist_loss_v1.py`` (``kld_loss``).
     """
     return _kld_terms(pred, target, tau)[0]
@@ -223,8 +225,8 @@ def gwd_loss(pred: torch.Tensor, target: torch.Tensor, fun: str = "log1p", tau: 
     Returns:
         (N,) loss.
 
-    Reference: Yang, Yan, Ming, Wang, Zhang, Tian, "Rethinking Rotated Object Detection with Gaussian Wasserstein
-    Distance Loss", ICML 2021, arXiv 2101.11952; mmrotate ``models/losses/gaussian_dist_loss.py`` (``gwd_loss``).
+    Reference: Yang et al., "Rethinking Rotated Object Detection with Gaussian Wasserstein Distance Loss", ICML 2021,
+    arXiv 2101.11952; mmrotate ``models/losses/gaussian_dist_loss.py`` (``gwd_loss``).
     """
     return _gwd_terms(pred, target, fun, tau, alpha, normalize, eps)[0]
 
@@ -233,7 +235,7 @@ def _kfiou_terms(pred, target, fun="none", beta=1 / 9, eps=1e-6):
     _check_fun("kfiou", fun, KFIOU_FUNS)
     frame = target_frame(pred, target)
     pred_half_w, pred_half_h, target_half_w, target_half_h = _half_sides(frame)
-    a, b, _ = _pred_covariance(frame, pred_half_w, pred_half_h)
+    a, b = _pred_variances(frame, pred_half_w, pred_half_h)
     target_var_w, target_var_h = target_half_w.pow(2), target_half_h.pow(2)
     # |Σp + Σt| = |Σp| + a σt_h² + b σt_w² + |Σt| in the target's frame: a sum of positive terms
     sum_det = (pred_half_w * pred_half_h).pow(2) + a * target_var_h + b * target_var_w + target_var_w * target_var_h
@@ -243,8 +245,8 @@ def _kfiou_terms(pred, target, fun="none", beta=1 / 9, eps=1e-6):
     overlap_volume = 4 * pred_half_w * pred_half_h * target_half_w * target_half_h / sum_det.sqrt()
     kfiou = overlap_volume / (pred_volume + target_volume - overlap_volume + eps)
     overlap = KFIOU_OVERLAP_TERMS[fun](kfiou, eps)
-    offsets = torch.stack((frame.offset_x / (2 * target_half_w), frame.offset_y / (2 * target_half_h)), -1).abs()
-    centre = torch.where(offsets < beta, 0.5 * offsets.pow(2) / beta, offsets - 0.5 * beta).sum(-1)  # smooth L1
+    offsets = torch.stack((frame.offset_x / (2 * target_half_w), frame.offset_y / (2 * target_half_h)), -1)
+    centre = F.smooth_l1_loss(offsets, torch.zeros_like(offsets), reduction="none", beta=beta).sum(-1)
     return centre + overlap, {"kfiou": overlap, "centre": centre}
 
 
@@ -287,7 +289,7 @@ def kfiou_loss(pred: torch.Tensor, target: torch.Tensor, fun: str = "none", beta
     Returns:
         (N,) loss.
 
-    Reference: Yang, Zhou, Yan, Wang, Zhang, Zhang, Yang, Tian, "The KFIoU Loss for Rotated Object Detection",
-    ICLR 2023, arXiv 2201.12558; mmrotate ``models/losses/kf_iou_loss.py``.
+    Reference: Yang et al., "The KFIoU Loss for Rotated Object Detection", ICLR 2023, arXiv 2201.12558; mmrotate
+    ``models/losses/kf_iou_loss.py``.
     """
     return _kfiou_terms(pred, target, fun, beta, eps)[0]

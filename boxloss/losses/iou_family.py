@@ -75,12 +75,18 @@ def _check_focal_eiou_norm(norm: str) -> None:
         raise ValueError(f"focal_eiou norm must be one of {FOCAL_EIOU_NORMS}, got {norm!r}")
 
 
+def focal_weighted(iou: torch.Tensor, terms: dict[str, torch.Tensor], gamma: float):
+    """Focal-EIoU's weighting of EIoU's terms (iou, dist, w, h): each times IoU^γ, no gradient through the weight
+    (see focal_eiou); returns (loss, terms). Shared with the rotated Focal-REIoU."""
+    weight = iou.detach().pow(gamma)
+    terms = {name: weight * term for name, term in terms.items()}
+    return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
+
+
 def _focal_eiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
     _check_focal_eiou_norm(norm)
     geo, terms = _eiou_parts(pred, target, eps)
-    weight = geo.iou.detach().pow(gamma)  # IoU^γ, no gradient (see focal_eiou)
-    terms = {name: weight * term for name, term in terms.items()}
-    return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
+    return focal_weighted(geo.iou, terms, gamma)
 
 
 def focal_eiou_weights(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",

@@ -6,7 +6,8 @@ every ``terms["iou"]`` is exactly ``1 − IoU`` (``pair_geometry``'s IoU, ultral
 IoU wrappers (``iou_wrappers``) rely on. Half-precision input is computed in float32, float64 stays float64.
 
 Context (per-call inputs only the caller knows, keyword arguments next to the boxes): MPDIoU takes
-``image_size`` and ``stride``, WIoU v3 takes ``iou_mean`` (a running mean the caller keeps, updated with
+``image_size`` and ``stride``. State (a value the caller keeps between calls, declared with the loss): WIoU v3 takes
+``iou_mean``, the running mean of 1 − IoU, :data:`WIOU_V3_IOU_MEAN` (initial value and update rule,
 :func:`updated_iou_mean`).
 """
 
@@ -16,9 +17,9 @@ from typing import Any
 
 import torch
 
-from ..registry import BOX_LOSSES
+from ..registry import BOX_LOSSES, LossState
 from ..param import Param
-from ._geometry import EPS, PairGeometry, as_per_box, is_number, is_positive_number, pair_geometry
+from ._geometry import EPS, PairGeometry, aligned_iou, as_per_box, is_number, is_positive_number, pair_geometry
 
 # Losses of the form "focusing factor × an IoU-type loss": L + IoU − IoU' (Inner-, Focaler-) is not how the
 # wrappers' papers build on them, and can be negative when the factor is below 1 (see iou_wrappers).
@@ -163,6 +164,20 @@ def updated_iou_mean(mean: Any, batch_mean: Any, momentum: float = WIOU_V3_MOMEN
     return (1 - momentum) * mean + momentum * batch_mean
 
 
+def _iou_losses(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L_IoU = 1 − IoU per box, (N,): the statistic whose batch mean moves WIoU v3's running mean."""
+    return 1.0 - aligned_iou(pred, target)
+
+
+def _next_iou_mean(mean: Any, batch_mean: Any, momentum: float = WIOU_V3_MOMENTUM, **other_parameters: Any) -> Any:
+    """:func:`updated_iou_mean` with the loss's configured momentum (its other hyper-parameters play no part)."""
+    return updated_iou_mean(mean, batch_mean, momentum)
+
+
+# WIoU v3's state: the caller's running mean of L_IoU, from the authors' 1, moved once per training batch
+WIOU_V3_IOU_MEAN = LossState("iou_mean", WIOU_IOU_MEAN_INIT, statistic=_iou_losses, update=_next_iou_mean)
+
+
 def _mean_tensor(iou_mean: Any, like: torch.Tensor) -> torch.Tensor:
     if isinstance(iou_mean, torch.Tensor):
         if iou_mean.numel() != 1:
@@ -186,7 +201,7 @@ def _wiou_v3_terms(pred, target, alpha=1.9, delta=3.0, momentum=WIOU_V3_MOMENTUM
 
 
 @BOX_LOSSES.register(
-    "wiou_v3", terms=_wiou_v3_terms, iou_based=True, context=("iou_mean",),
+    "wiou_v3", terms=_wiou_v3_terms, iou_based=True, state=(WIOU_V3_IOU_MEAN,),
     formula="r R_WIoU (1 − IoU), r = β / (δ α^(β−δ)), β = (1 − IoU)* / mean(1 − IoU)",
     paper="Tong et al., Wise-IoU: Bounding Box Regression Loss with Dynamic Focusing Mechanism, arXiv 2301.10051",
     params={

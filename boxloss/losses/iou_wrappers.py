@@ -25,7 +25,7 @@ from ._geometry import EPS, promote
 from .iou_variants import FOCUSED_LOSSES
 
 ALPHA_BASES = ("iou", "giou", "diou", "ciou", "eiou")  # the paper's four, and EIoU by the same rule
-GAUSSIAN_SIMILARITIES = ("probiou",)  # IoU-type rotated losses whose "IoU" is a similarity of Gaussians
+FOCALER_ROTATED_BASES = ("riou", "rgiou", "reiou")  # rotated losses 1 − the exact polygon IoU + penalties
 
 
 def _additive(spec: LossSpec) -> bool:
@@ -39,8 +39,9 @@ def _inner_applies(spec: LossSpec) -> bool:
 
 
 def _focaler_applies(spec: LossSpec) -> bool:
-    """Additive losses whose ``terms["iou"]`` is 1 − the boxes' IoU, axis-aligned or rotated (not a Gaussian one)."""
-    return _additive(spec) and spec.name not in GAUSSIAN_SIMILARITIES
+    """Additive losses whose ``terms["iou"]`` is 1 − the boxes' IoU: every axis-aligned one, and the rotated ones on
+    the exact polygon IoU (named: a new rotated loss gets no wrapper until its IoU is known to be the boxes')."""
+    return _additive(spec) and (spec.boxes == "xyxy" or spec.name in FOCALER_ROTATED_BASES)
 
 
 def _alpha_applies(spec: LossSpec) -> bool:

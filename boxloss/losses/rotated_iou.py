@@ -16,9 +16,7 @@ from ..param import Param
 from ..registry import BOX_LOSSES
 from ._geometry import EPS
 from ._rotated_geometry import RotatedPairGeometry, convex_hull_area, rotated_pair_geometry
-from .iou_family import FOCAL_EIOU_NORMS, _check_focal_eiou_norm
-
-POLYGON_IOU_LOSSES = ("riou", "rgiou", "reiou")  # 1 − the exact polygon IoU + penalties (terms["iou"] = 1 − IoU)
+from .iou_family import FOCAL_EIOU_NORMS, _check_focal_eiou_norm, focal_weighted
 
 
 def _riou_terms(pred, target, eps=EPS):
@@ -29,7 +27,7 @@ def _riou_terms(pred, target, eps=EPS):
 
 def _rgiou_terms(pred, target, eps=EPS):
     geo = rotated_pair_geometry(pred, target, eps)
-    hull_area = convex_hull_area(torch.cat((geo.pred_corners, geo.target_corners), 1)) + eps
+    hull_area = convex_hull_area(geo.pred_corners, geo.target_corners) + eps
     # |H \ (A ∪ B)| / |H| >= 0; the hull and the union are summed differently, so rounding can leave −1e-8: clamped
     empty_fraction = ((hull_area - geo.union) / hull_area).clamp(min=0)
     loss = 1.0 - (geo.iou - empty_fraction)
@@ -71,9 +69,7 @@ def _reiou_terms(pred, target, eps=EPS):
 def _focal_reiou_terms(pred, target, gamma=0.5, norm="batch", eps=EPS):
     _check_focal_eiou_norm(norm)
     geo, terms = _reiou_parts(pred, target, eps)
-    weight = geo.iou.detach().pow(gamma)  # IoU^γ, no gradient (as focal_eiou)
-    terms = {name: weight * term for name, term in terms.items()}
-    return terms["iou"] + terms["dist"] + terms["w"] + terms["h"], terms
+    return focal_weighted(geo.iou, terms, gamma)
 
 
 def focal_reiou_weights(pred: torch.Tensor, target: torch.Tensor, gamma: float = 0.5, norm: str = "batch",
@@ -96,7 +92,8 @@ def riou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tor
 
     The intersection is the prediction's rectangle clipped by the target's four sides (in the target's frame, where
     they are |x| < w_t/2, |y| < h_t/2), its area the shoelace sum of the clipped polygon: plain, vectorised torch,
-    differentiable wherever no corner lies exactly on the other box's edge. Union = w_p h_p + w_t h_t − |∩| + eps.
+    differentiable wherever no corner lies exactly on the other box's edge (there, e.g. at identical boxes, autograd
+    gives a one-sided derivative: that of a prediction just outside the edge). Union = w_p h_p + w_t h_t − |∩| + eps.
     Implementations read for the idea (not copied): lilanxiao's Rotated_IoU (github.com/lilanxiao/Rotated_IoU) and
     mmcv's ``diff_iou_rotated``, which collect corners and edge crossings and sort them; clipping needs no sort of
     points and no inside test with a tolerance.

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["aligned_rotated_iou", "min_area_rectangle", "rotated_iou", "xywhr_corners"]
-
-PAIR_BLOCK = 16  # aligned_rotated_iou: pairs per call (PAIR_BLOCK² clippings; 3000 pairs in 25 ms on 2 CPU cores)
+__all__ = ["min_area_rectangle", "rotated_iou", "xywhr_corners"]
 
 
 def xywhr_corners(boxes: np.ndarray) -> np.ndarray:
@@ -61,29 +59,6 @@ def rotated_iou(boxes1, boxes2):
     second = second.to(device=first.device)
     iou = _box_iou_rotated()(_torchvision_cxcywhr(first.to(dtype)), _torchvision_cxcywhr(second.to(dtype)))  # [N, M]
     return iou.double().cpu().numpy() if numpy_input else iou
-
-
-def aligned_rotated_iou(boxes1, boxes2, block: int = PAIR_BLOCK):
-    """Exact IoU of aligned pairs of oriented boxes (``boxes1[i]`` with ``boxes2[i]``), no gradient.
-
-    :func:`rotated_iou`'s kernel on diagonal blocks: ``block`` pairs per call, of whose block² IoUs the diagonal is
-    kept, so N pairs cost N·block clippings, not N².
-
-    Args:
-        boxes1, boxes2: (N, 5) xywhr tensors (radians, ultralytics' convention), on one device.
-
-    Returns:
-        (N,) float32 IoU on ``boxes1``'s device.
-    """
-    import torch
-
-    if boxes1.shape != boxes2.shape:
-        raise ValueError(f"expected two (N, 5) tensors of the same shape, got {tuple(boxes1.shape)} and "
-                         f"{tuple(boxes2.shape)}")
-    with torch.no_grad():
-        blocks = [rotated_iou(boxes1[start:start + block], boxes2[start:start + block]).diagonal()
-                  for start in range(0, len(boxes1), block)]
-    return torch.cat(blocks) if blocks else torch.zeros(0, device=boxes1.device)
 
 
 def _torchvision_cxcywhr(boxes):

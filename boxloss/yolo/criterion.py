@@ -7,8 +7,12 @@ one-to-one), with its ProgLoss schedule and top-k settings; only the loss terms 
 pose criteria (:mod:`boxloss.yolo.task_criteria`) are ultralytics' own with this class underneath, so their box
 term comes from here too.
 
-State that must survive checkpoints and resume (IoU-balanced ``w_loc: auto``, running means of stateful losses)
-lives in ``model.boxloss_state``, a plain dict the trainer saves with the EMA model and restores on resume (see
+The criterion names no loss. A loss declares in the registry what it needs besides the boxes (``LossSpec.context``:
+the image size, the stride; ``LossSpec.state``: a value kept between batches, such as WIoU v3's running mean); the
+criterion provides the one and keeps the other.
+
+State that must survive checkpoints and resume (IoU-balanced ``w_loc: auto``, the state losses declare) lives in
+``model.boxloss_state``, a plain dict the trainer saves with the EMA model and restores on resume (see
 :class:`~boxloss.yolo.trainer.BoxLossDetectionTrainer`). Only the training criterion updates it (the model is in
 training mode); the validation criterion, built on the EMA model, reads it.
 """
@@ -27,7 +31,6 @@ from ultralytics.utils.tal import (PoseTaskAlignedAssigner, RotatedTaskAlignedAs
 
 from .. import options
 from ..losses import aligned_iou, iou_balanced_cls_weights, iou_balanced_weights
-from ..losses.iou_variants import WIOU_IOU_MEAN_INIT, updated_iou_mean
 from ..registry import BOX_LOSSES, STOCK_BOX_LOSS, BoundLoss
 
 NORMALIZER_EPS = 1e-9
@@ -175,7 +178,7 @@ class MetricIoU:
     metric_context: Any
 
     def iou_calculation(self, gt_bboxes, pd_bboxes):
-        return (1.0 - self.metric_loss(pd_bboxes, gt_bboxes, **self.metric_context(len(pd_bboxes)))).clamp_(0)
+        return (1.0 - self.metric_loss(pd_bboxes, gt_bboxes, **self.metric_context())).clamp_(0)
 
 
 class MetricAssigner(MetricIoU, TaskAlignedAssigner):
@@ -211,10 +214,13 @@ def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) 
 
 def run_options(model: torch.nn.Module, boxes: str = "xyxy") -> options.Options:
     """The run's options: those its trainer resolved and handed to the model (kept by its EMA copy and its
-    checkpoints), else resolved from the model's ``args`` by the same function for a model that predicts ``boxes``
-    (a bare model, a checkpoint from before options travelled with the model)."""
+    checkpoints), else resolved from the model's ``args`` by the same function for a model that predicts ``boxes``,
+    once: a bare model or a checkpoint from before options travelled with the model then carries them too, for its
+    other criteria (E2ELoss builds two)."""
     found = getattr(model, "boxloss_options", None)
-    return found if isinstance(found, options.Options) else options.from_args(model.args, boxes)
+    if not isinstance(found, options.Options):
+        found = model.boxloss_options = options.from_args(model.args, boxes)
+    return found
 
 
 class BoxLossCriterion(v8DetectionLoss):
@@ -245,7 +251,7 @@ class BoxLossCriterion(v8DetectionLoss):
         iou_balanced = IoUBalancedLocalisation(opts["iou_balanced_lambda"], opts["iou_balanced_wloc"],
                                                opts["iou_balanced_wloc_batches"], self.state) \
             if opts["iou_balanced_loc"] else None
-        on_positives = self._update_iou_mean if "iou_mean" in self.box_loss.spec.context else None
+        on_positives = self._update_state if self.box_loss.spec.state else None
         self.bbox_loss = self.bbox_loss_class(self.reg_max, self.box_loss, iou_balanced, self._box_context,
                                               on_positives, self.pair_iou).to(self.device)
         self.cls_loss_fn = options.bind_loss(opts, "cls")
@@ -277,49 +283,38 @@ class BoxLossCriterion(v8DetectionLoss):
 
     # -------------------------------------------------------------------------------------------- context
     def _box_context(self, fg_mask: torch.Tensor, imgsz: torch.Tensor, stride: torch.Tensor) -> dict[str, Any]:
-        """The per-call inputs the configured loss declares (``LossSpec.context``), for the positives."""
-        wanted = self.box_loss.spec.context
-        context: dict[str, Any] = {}
-        if "image_size" in wanted:
-            context["image_size"] = imgsz[[1, 0]]  # (width, height) pixels
-        if "stride" in wanted:
-            context["stride"] = stride.squeeze(-1)[fg_mask.nonzero(as_tuple=True)[1]]  # pixels per grid unit
-        if "iou_mean" in wanted:
-            context["iou_mean"] = self.state.values.get("iou_mean", WIOU_IOU_MEAN_INIT)
-        return context
+        """The per-call inputs the configured loss declares (``LossSpec.context``) for the positives: the image size,
+        the positives' strides (grid units), its state as kept."""
+        available = {"image_size": lambda: imgsz[[1, 0]],  # (width, height) pixels
+                     "stride": lambda: stride.squeeze(-1)[fg_mask.nonzero(as_tuple=True)[1]]}  # pixels per grid unit
+        return self.box_loss.spec.call_context(available, self.state.values if self.box_loss.spec.state else {})
 
-    def _update_iou_mean(self, pred_fg: torch.Tensor, target_fg: torch.Tensor) -> None:
-        """The running mean of L_IoU = 1 − IoU over the positives (WIoU v3), the paper's momentum rule; training
-        only, the batch statistic summed over DDP ranks so every rank keeps the same mean."""
+    def _update_state(self, pred_fg: torch.Tensor, target_fg: torch.Tensor) -> None:
+        """Move each state the box loss declares (``LossSpec.state``) by its rule, from the mean of its per-box
+        statistic over the positives; training only, the sums taken over DDP ranks so every rank keeps the same."""
         if not self.state.training:
             return
-        with torch.no_grad():
-            sums = torch.stack(((1.0 - aligned_iou(pred_fg, target_fg)).sum().double(),
-                                torch.tensor(float(len(pred_fg)), dtype=torch.float64, device=pred_fg.device)))
-        total, count = _all_reduce_sum(sums).tolist()
-        if count > 0:
-            state = self.state.values
-            state["iou_mean"] = float(updated_iou_mean(state.get("iou_mean", WIOU_IOU_MEAN_INIT), total / count,
-                                                       self.box_loss.kwargs["momentum"]))
+        kept = self.state.values
+        for declared in self.box_loss.spec.state:
+            with torch.no_grad():
+                per_box = declared.statistic(pred_fg, target_fg)  # (P,)
+                sums = torch.stack((per_box.sum().double(),
+                                    torch.tensor(float(len(per_box)), dtype=torch.float64, device=per_box.device)))
+            total, count = _all_reduce_sum(sums).tolist()
+            if count > 0:
+                value = kept.get(declared.name, declared.initial)
+                kept[declared.name] = float(self.box_loss.updated_state(declared, value, total / count))
 
     def _metric_assigner(self, name: str) -> TaskAlignedAssigner:
-        spec = self.box_loss.spec if name == "same" else BOX_LOSSES.spec(name)
-        if not spec.iou_based:
-            raise ValueError(f"assigner_iou=same needs an IoU-type box loss; {spec.name} is not one")
-        metric = self.box_loss if name == "same" else spec.bind_options(self.options)
-        imgsz = {}
+        """The stock assigner ranking with ``assigner_iou`` (options.py has refused a loss that is not IoU-type)."""
+        metric = self.box_loss if name == "same" else BOX_LOSSES.spec(name).bind_options(self.options)
+        image = {}  # the batch's (width, height), set by each call before the assigner runs
 
-        def context(n: int) -> dict[str, Any]:  # the assigner's boxes are in pixels: stride 1
-            values: dict[str, Any] = {}
-            if "image_size" in spec.context:
-                values["image_size"] = imgsz["wh"]
-            if "stride" in spec.context:
-                values["stride"] = 1.0
-            if "iou_mean" in spec.context:
-                values["iou_mean"] = self.state.values.get("iou_mean", WIOU_IOU_MEAN_INIT)
-            return values
+        def context() -> dict[str, Any]:  # the assigner's boxes are in pixels: stride 1
+            kept = self.state.values if metric.spec.state else {}
+            return metric.spec.call_context({"image_size": lambda: image["wh"], "stride": 1.0}, kept)
 
-        self._assigner_imgsz = imgsz
+        self._assigner_imgsz = image
         return with_metric(self.assigner, metric, context)
 
     # ---------------------------------------------------------------------------------------------- loss

@@ -9,8 +9,9 @@ the package (``boxloss/configs``, the repository's ``cfg/``), so a non-editable 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Mapping
 
 import torch
 from ultralytics.cfg import check_cfg
@@ -21,7 +22,7 @@ from .._io import check_output_folder, read_yaml_mapping
 from ..data.embedded import check_data, is_embedded, resolve_data
 from ..devices import check_device
 from ..errors import ConfigError
-from ..keyvalues import check_known, split_keyvalues
+from ..keyvalues import check_known
 from ..param import Param
 from .tasks import TASKS, Task, head_task, task_of_head, unsupported_head_reason
 
@@ -43,17 +44,33 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"config file {str(name)!r} not found (in cfg/: {available})")
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """A resolved experiment: what train.py runs, every choice made once.
+
+    ``settings``: the merged, validated configuration (ultralytics' keys and the project's) plus ``cfg`` (the file
+    used), as recorded in the run's ``boxloss.yaml``; ``options``: the project's keys resolved
+    (:func:`boxloss.options.from_args`), which the trainer, the model and its criteria read from here on; ``task``:
+    the model's task record."""
+
+    settings: dict[str, Any]
+    options: options.Options
+    task: Task
+
+
 def known_keys() -> set[str]:
     """Every key a config or train.py accepts: ultralytics' train keys and the project's."""
     return set(DEFAULT_CFG_DICT) | set(options.all_options())
 
 
-def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[str, Any]:
-    """The experiment of entry-point arguments ``cfg=<file> key=value ...``: the defaults file, the config file and
-    the overrides merged in that order and checked (ultralytics and project keys), plus ``cfg`` (the file used).
-    The stages and their names: docs/development.md, "From a config file to a bound loss".
-    """
-    overrides = split_keyvalues(argv)
+def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True,
+                    data_check: Callable[..., Any] = check_data) -> Experiment:
+    """The resolved :class:`Experiment` from an entry point's parsed ``key=value`` arguments (``cfg`` names the
+    experiment file; :func:`boxloss.keyvalues.split_keyvalues` parses them, once). ``data_check``: how the dataset
+    is checked (:func:`~boxloss.data.embedded.check_data`; a benchmark plan's :class:`~boxloss.data.embedded.DataChecks`
+    checks each dataset once for all its configs). The stages and their names: docs/development.md, "From a config
+    file to a bound loss"."""
+    overrides = dict(overrides)
     cfg_name = overrides.pop("cfg", None)
     if cfg_name is not None and (not isinstance(cfg_name, str) or not cfg_name):
         raise ConfigError(f"cfg={cfg_name!r} must be a config file name")
@@ -67,16 +84,19 @@ def load_experiment(argv: Iterable[str], *, require_data: bool = True) -> dict[s
         merged.update(file_cfg)
     check_known(overrides, known_keys())
     merged.update(overrides)
-    validate(merged, require_data=require_data)
+    resolved, task = validate(merged, require_data=require_data, data_check=data_check)
     merged["cfg"] = str(cfg_path) if cfg_path else None
-    return merged
+    return Experiment(merged, resolved, task)
 
 
-def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
+def validate(cfg: dict[str, Any], *, require_data: bool = True,
+             data_check: Callable[..., Any] = check_data) -> tuple[options.Options, Task]:
     """Types and ranges of every key, that the model and dataset exist locally and fit together (a pose model needs
     keypoints, a segmentation model polygons, an oriented-box model rotated boxes and a box loss for them), that
     ``project`` can be a folder, and ``classes`` against the dataset's names (replaced by the class indices it
-    selects). An unset ``box_loss`` or ``assigner_iou`` is set to ultralytics' own for the model's boxes."""
+    selects). Returns the project's options, resolved (the one resolution of the process) for the boxes of the model's
+    task, and the task; an unset ``box_loss`` or ``assigner_iou`` is written into ``cfg`` as the one the run trains
+    with (ultralytics' own for the model's boxes)."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
@@ -84,17 +104,17 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
     check_ultralytics_values(ultralytics_cfg)
     task = check_model(cfg.get("model"))
-    checked = options.validate(cfg, task.boxes)
-    cfg.update(box_loss=checked["box_loss"], assigner_iou=checked["assigner_iou"])  # unset: the task's stock ones
+    resolved = options.from_args(cfg, task.boxes)
+    cfg.update(box_loss=resolved["box_loss"], assigner_iou=resolved["assigner_iou"])  # unset: the task's stock ones
     check_output_folder(cfg.get("project"), "project")
-    if checked.get("iou_aware") and not task.iou_aware:
+    if resolved["iou_aware"] and not task.iou_aware:
         heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)
         article = "an" if task.name[0] in "aeiou" else "a"
         raise ConfigError(f"iou_aware=true: the IoU-aware head attaches to the box tower of a detection head "
                           f"({heads}); {cfg['model']!r} is {article} {task.name} model, whose criterion has no "
                           "IoU-prediction term")
     if require_data:
-        spec = check_data(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
+        spec = data_check(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)
         if task.name == "pose" and is_embedded(cfg.get("data")) and cfg.get("flipud", DEFAULT_CFG_DICT["flipud"]):
             raise ConfigError(f"flipud={cfg['flipud']} with data={cfg['data']}: ultralytics applies flip_idx (left <-> "
                               "right) to vertical flips too, which would swap the wrong extreme points; use flipud=0")
@@ -102,6 +122,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True) -> None:
             from ..data.synthetic import CLASS_NAMES
 
             cfg["classes"] = check_classes(cfg["classes"], spec.names if spec is not None else list(CLASS_NAMES))
+    return resolved, task
 
 
 def check_classes(classes: Any, names: list[str]) -> list[int]:
@@ -235,13 +256,14 @@ def unreadable_images_warning(data: Any) -> str | None:
             f"{more}")
 
 
-def train_arguments(experiment: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for ``BoxLossYOLO(model).train(...)``: entry keys dropped, paths made absolute."""
-    args = {k: v for k, v in experiment.items() if k not in ENTRY_KEYS and k != "model"}
+def train_arguments(settings: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``BoxLossYOLO(model).train(...)`` from an experiment's ``settings``: entry keys
+    dropped, paths made absolute."""
+    args = {k: v for k, v in settings.items() if k not in ENTRY_KEYS and k != "model"}
     args["data"] = resolve_data(args["data"])
     args["project"] = str(Path(args.get("project") or "runs/train").resolve())
     if args.get("name") in (None, ""):
-        args["name"] = Path(experiment["cfg"]).stem if experiment.get("cfg") else "default"
+        args["name"] = Path(settings["cfg"]).stem if settings.get("cfg") else "default"
     return args
 
 

@@ -21,13 +21,19 @@ from .task_criteria import (BoxLossPose26Criterion, BoxLossPoseCriterion, BoxLos
                             BoxLossSegmentationCriterion)
 
 
+def end_to_end(head) -> bool:
+    """Whether a built head is end-to-end (YOLOv10, YOLO26): a one-to-one branch beside the one-to-many one, whose
+    detections need no NMS."""
+    return getattr(head, "one2one_cv2", None) is not None
+
+
 def _criterion(model, loss_fn):
     """``loss_fn(model)``, or ultralytics' ``E2ELoss`` running it on both branches of an end-to-end head."""
     head = model.model[-1]
     if not model.trains(head):
         raise ValueError(f"boxloss cannot train this model as a {model.task} model: its head is "
                          f"{type(head).__name__}; a {model.task} model has a {' or '.join(model.heads)} head")
-    if getattr(head, "one2one_cv2", None) is None:
+    if not end_to_end(head):
         return loss_fn(model)
     e2e = E2ELoss(model, loss_fn=loss_fn)
     e2e.one2many.set_state_key("one2many")

@@ -10,8 +10,8 @@ With ``box_loss: probiou`` and the other options unset the losses, items and gra
 (tests/test_models.py), for both end-to-end branches of YOLO26 too (ultralytics' ``E2ELoss``).
 
 The options that weight by a positive's IoU (``iou_balanced_loc``, ``iou_balanced_cls``) and the classification losses
-that learn it (VFL, QFL) take the exact IoU of the rotated pair (:func:`boxloss.ops.rotated.aligned_rotated_iou`,
-detached), whatever the box loss, as on axis-aligned boxes they take the plain IoU: the IoU the evaluation matches by,
+that learn it (VFL, QFL) take the exact IoU of the rotated pair (:func:`boxloss.losses.aligned_rotated_iou`, the
+polygon clipping of ``riou``, detached), whatever the box loss, as on axis-aligned boxes they take the plain IoU: the IoU the evaluation matches by,
 not ProbIoU, which reads a rotated pair's overlap high.
 """
 
@@ -23,7 +23,7 @@ import torch
 from ultralytics.utils.loss import RotatedBboxLoss, v8OBBLoss
 from ultralytics.utils.tal import make_anchors
 
-from ..ops.rotated import aligned_rotated_iou
+from ..losses import aligned_rotated_iou
 from .criterion import BoxLossCriterion, NamedBboxLoss
 
 

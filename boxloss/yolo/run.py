@@ -3,11 +3,12 @@ record it in the run directory (``boxloss.yaml``)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .._io import write_yaml_atomic
-from .experiment import train_arguments
+from .experiment import Experiment, train_arguments
 from .api import BoxLossYOLO
 
 
@@ -27,11 +28,13 @@ def _record_experiment(experiment: dict[str, Any]):
     return write
 
 
-def train(experiment: dict[str, Any]) -> Path:
-    """Train the experiment; returns the run directory (weights/best.pt, results.csv, boxloss.yaml, ...)."""
-    model = BoxLossYOLO(experiment["model"])
-    model.add_callback("on_pretrain_routine_start", _record_experiment(experiment))
-    model.train(**train_arguments(experiment))
+def train(experiment: Experiment) -> Path:
+    """Train the experiment; returns the run directory (weights/best.pt, results.csv, boxloss.yaml, ...). The
+    trainer gets the experiment's resolved options with its arguments, so nothing resolves them again."""
+    model = BoxLossYOLO(experiment.settings["model"])
+    model.add_callback("on_pretrain_routine_start", _record_experiment(experiment.settings))
+    trainer = partial(model.task_map[model.task]["trainer"], boxloss_options=experiment.options)
+    model.train(trainer=trainer, **train_arguments(experiment.settings))
     return Path(model.trainer.save_dir)
 
 

@@ -23,7 +23,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
-from ultralytics.utils import LOGGER, RANK
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from .. import options
@@ -69,22 +69,33 @@ _strip_optimizer = ultralytics_trainer.strip_optimizer
 
 class BoxLossTrainer:
     """What the project adds to ultralytics' trainer of a task (the first base of each trainer below): the project's
-    model (and so its criterion), the run's options resolved once up front, the criterion state kept, the configured
-    NMS."""
+    model (and so its criterion), the run's options resolved once and handed down, the criterion state kept, the
+    configured NMS."""
 
     task = "detect"
     model_class: type = BoxLossDetectionModel
     validator_class = BoxLossValidator
 
-    def check_resume(self, overrides):
-        """ultralytics' ``check_resume`` (which gives a resumed run its checkpoint's arguments), then the one resolution
-        of the project's options from the run's final arguments, for the boxes of the task's model: the model and its
-        criterion get them. A box loss or assigner metric the run left unset is written back as the one it trains
-        with (ultralytics' own for those boxes), before ultralytics saves the arguments to args.yaml, so args.yaml,
-        the checkpoints, a resume and the DDP child all name it."""
-        super().check_resume(overrides)
-        self.boxloss_options = opts = options.from_args(self.args, self.model_class.boxes)
-        self.args.box_loss, self.args.assigner_iou = opts["box_loss"], opts["assigner_iou"]
+    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None,
+                 boxloss_options: options.Options | None = None):
+        self._boxloss_options = boxloss_options
+        super().__init__(cfg=cfg, overrides=overrides, _callbacks=_callbacks)
+
+    @property
+    def boxloss_options(self) -> options.Options:
+        """The run's options, resolved once per process: those handed to the trainer (train.py resolved them with
+        the experiment), else those its model carries (the DDP child's model is the parent's, unpickled), else
+        resolved from ``args`` on first use (:func:`boxloss.options.from_args`, for the boxes of the task's model: a
+        trainer built from flat arguments, a resumed run). The model, its EMA copy, their criteria and checkpoints
+        carry this object; the box loss and assigner metric it names (an unset one: ultralytics' own for those boxes)
+        are written into ``args``, so every later checkpoint, a resume and a DDP child name them."""
+        if self._boxloss_options is None:
+            carried = getattr(unwrap_model(self.model), "boxloss_options", None)
+            self._boxloss_options = carried if isinstance(carried, options.Options) else \
+                options.from_args(self.args, self.model_class.boxes)
+            self.args.box_loss = self._boxloss_options["box_loss"]
+            self.args.assigner_iou = self._boxloss_options["assigner_iou"]
+        return self._boxloss_options
 
     def new_model(self, cfg, verbose: bool):
         """The task's model built from ``cfg`` for this dataset (as ultralytics' own ``get_model`` builds it)."""
@@ -96,14 +107,12 @@ class BoxLossTrainer:
         if not model.trains(head):
             raise ValueError(f"boxloss cannot train {cfg} as a {self.task} model: its head is {type(head).__name__}; "
                              f"a {self.task} model has a {' or '.join(model.heads)} head")
+        saved_head = weights.model[-1] if hasattr(weights, "model") else None
+        if self.args.resume and getattr(saved_head, "iou_aware_alpha_migrated", False):  # a run from before 0.2:
+            self.args.iou_aware_alpha = saved_head.iou_aware_alpha  # its alpha in today's convention, resolved below
         opts = self.boxloss_options
         if opts["iou_aware"]:  # before loading: stock weights fill every layer but the new branch
-            alpha = opts["iou_aware_alpha"]
-            head = weights.model[-1] if hasattr(weights, "model") else None
-            if self.args.resume and getattr(head, "iou_aware_alpha_migrated", False):
-                alpha = self.args.iou_aware_alpha = head.iou_aware_alpha  # the run's alpha, in today's convention
-                self.boxloss_options = opts = options.from_args(self.args, self.model_class.boxes)
-            add_iou_branch(model, alpha, opts["iou_aware_min_cls"])
+            add_iou_branch(model, opts["iou_aware_alpha"], opts["iou_aware_min_cls"])
         model.boxloss_options = opts
         if weights:
             model.load(weights)

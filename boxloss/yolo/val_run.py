@@ -43,49 +43,27 @@ from typing import Any
 
 from ultralytics.utils import DATASETS_DIR
 
-from .._io import check_output_folder, make_temp_dir, write_json_atomic, write_text_atomic
+from .._io import check_output_folder, made_folder, make_temp_dir, write_json_atomic
 from ..data.embedded import check_data, resolve_data
 from ..data.yolo_format import keypoint_shape, read_data_yaml, split_images
 from ..devices import check_device
 from ..errors import ConfigError
-from ..evaluation import BACKENDS, FAMILIES, FAMILY_KEYS, METRIC_KEYS, evaluate, format_metrics_table
-from ..evaluation.calibration import CALIBRATION_KEYS, calibration
-from ..evaluation.coco_eval import (AGREEMENT_TOLERANCE, REFERENCE_BACKEND, BackendDisagreement,
-                                    backend_disagreement, check_ground_truth, missing_backend)
+from ..evaluation import BACKENDS, FAMILIES
+from ..evaluation.checkpoint_eval import (DEFAULT_BACKEND, PREDICTION_FILES, TIDE_BACKEND, agreement_line,
+                                          backend_list, evaluate_checkpoint, write_run_files)
+from ..evaluation.coco_eval import check_ground_truth, missing_backend
 from ..evaluation.keypoints import POSE_AREA_FACTOR, oks_sigmas
-from ..evaluation.tide import format_tide_table, tide_errors
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
 from ..ops.nms import EVALUATION_NMS, NMS_BOXES
 from ..param import Param
 from .coco_val import COCO_MAX_DET, capture_validation, checkpoint_info, class_to_category, to_coco_results
 from .experiment import check_model
+from .model import end_to_end
 from .tasks import TASKS, Task
 
 SPLITS = ("val", "test")
-DEFAULT_BACKEND = "hotcoco"  # bit-identical to pycocotools (tested), 30x faster on BCCD test (scripts/bench_eval.py)
-TIDE_BACKEND = "hotcoco"  # tide.json is computed with it whatever backend computes the AP
-PREDICTION_FILES = {"box": "predictions.json", "mask": "predictions_mask.json", "pose": "predictions_pose.json",
-                    "obb": "predictions.json"}
-TIDE_FILES = {"box": "tide.json", "mask": "tide_mask.json", "pose": "tide_pose.json", "obb": "tide.json"}
-TIDE_SIMILARITY = {"box": "box IoU", "mask": "mask IoU", "pose": "keypoint OKS", "obb": "exact rotated-box IoU"}
-BOX_FAMILIES = ("box", "obb")  # a task's own boxes: the top level of its metrics, the first family
 NMS_NAMES = {"diou": "DIoU-NMS", "exact": "exact-IoU NMS"}  # row suffixes
 ULTRALYTICS_OBB_KEYS = {"mAP50": "map50", "mAP50-95": "map"}  # OBBValidator's metrics.box, matched by ProbIoU
-
-
-def backend_list(value: str) -> tuple[str, ...] | None:
-    """The backends ``backend=`` names, in order, or None when a name is unknown or repeated.
-
-    ``hotcoco`` -> ``("hotcoco",)``; ``hotcoco,faster_coco_eval`` -> ``("hotcoco", "faster_coco_eval",
-    "pycocotools")``: several backends are a cross-check, so pycocotools (the reference) joins it; ``all`` -> every
-    backend.
-    """
-    names = list(BACKENDS) if value == "all" else [name.strip() for name in str(value).split(",")]
-    if len(set(names)) != len(names) or not all(name in BACKENDS for name in names):
-        return None
-    if len(names) > 1 and REFERENCE_BACKEND not in names:
-        names.append(REFERENCE_BACKEND)
-    return tuple(names)
 
 
 def _positive(value) -> bool:
@@ -343,15 +321,22 @@ def _set_iou_aware_alpha(checkpoints: list[Checkpoint], alpha: float) -> None:
         checkpoint.row = f"{checkpoint.row} (alpha={alpha:g})"
 
 
+def nms_none_refusal(path: str | Path, head: Any) -> str | None:
+    """Why ``nms=none`` (the NMS-free one-to-one branch) cannot evaluate the checkpoint at ``path`` whose built head
+    is ``head``: it has no such branch. None when it can."""
+    if end_to_end(head):
+        return None
+    return (f"nms=none needs an end-to-end head (YOLOv10, YOLO26); {str(path)!r} has {type(head).__name__} without "
+            "a one-to-one branch")
+
+
 def _nms_for(checkpoint: Checkpoint, settings: dict[str, Any]) -> dict[str, Any]:
     """The NMS a checkpoint is evaluated with: ``{"method": standard|diou|none[, "beta"]}``."""
     head = checkpoint.model.model.model[-1]
-    end_to_end = getattr(head, "one2one_cv2", None) is not None
     train_args = (checkpoint.model.ckpt or {}).get("train_args") or {}
-    method = settings["nms"] or ("none" if end_to_end else train_args.get("nms_method", "standard"))
-    if method == "none" and not end_to_end:
-        raise ConfigError(f"nms=none needs an end-to-end head (YOLOv10, YOLO26); {str(checkpoint.path)!r} has "
-                          f"{type(head).__name__} without a one-to-one branch")
+    method = settings["nms"] or ("none" if end_to_end(head) else train_args.get("nms_method", "standard"))
+    if method == "none" and nms_none_refusal(checkpoint.path, head):
+        raise ConfigError(nms_none_refusal(checkpoint.path, head))
     if NMS_BOXES.get(method, checkpoint.task.boxes) != checkpoint.task.boxes:
         kind = "oriented-box" if NMS_BOXES[method] == "xywhr" else "axis-aligned"
         raise ConfigError(f"nms={method} is for {kind} models; {str(checkpoint.path)!r} is a {checkpoint.task.name} "
@@ -382,19 +367,21 @@ def _restrict_gt(gt: dict[str, Any], image_ids: set[int]) -> dict[str, Any]:
 
 def run(plan: ValPlan, log=print) -> dict[str, dict[str, float]]:
     """Validate every checkpoint, evaluate, write the run directory; returns ``{row: metrics}`` (first backend)."""
-    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
-    try:
-        results = _evaluate_into(plan, staging, log)
-        if plan.run_dir.exists():  # taken while this run evaluated: the next free name
-            plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
-        staging.rename(plan.run_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with made_folder(plan.run_dir.parent):  # project= and its parents go again if the run fails (a full disk)
+        staging = make_temp_dir(plan.run_dir.parent, f".{plan.run_dir.name}.", ".partial")
+        try:
+            results = _evaluate_into(plan, staging, log)
+            if plan.run_dir.exists():  # taken while this run evaluated: the next free name
+                plan.run_dir = _new_run_dir(str(plan.run_dir.parent), plan.run_dir.name)
+            staging.rename(plan.run_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return results
 
 
 def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, float]]:
+    """Capture every checkpoint's detections with ultralytics' validator, write gt.json and the predictions, and
+    evaluate them (:mod:`boxloss.evaluation.checkpoint_eval`); returns ``{row: metrics}`` of the first backend."""
     settings = plan.settings
     several = len(plan.checkpoints) > 1
     val_args = {k: settings[k] for k in ("imgsz", "batch", "device", "conf", "iou", "workers")
@@ -424,101 +411,26 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
                        for family in checkpoint.families}
         for family, results_of_family in predictions.items():
             write_json_atomic(save_dir / PREDICTION_FILES[family], results_of_family)
-        boxes = checkpoint.boxes
-        score_vs_iou = calibration(gt, predictions[boxes], iou_type=FAMILIES[boxes])
         skipped = {"skipped_images": len(plan.gt["images"]) - len(image_ids) + len(skipped_images(plan.gt))}
-        stock = ultralytics_obb_metrics(validator) if boxes == "obb" else {}
-        for backend in plan.backends:
-            metrics = {**evaluate(gt, predictions[boxes], backend, FAMILIES[boxes]), **score_vs_iou, **skipped,
-                       "nms": checkpoint.nms, **stock}
-            for family in checkpoint.families[1:]:
-                sigmas = plan.oks["sigmas"] if family == "pose" else None
-                metrics[family] = evaluate(gt, predictions[family], backend, FAMILIES[family], sigmas)
-                if family == "pose":
-                    metrics[family]["oks"] = plan.oks
-            results[backend][checkpoint.row] = metrics
-        if len(plan.backends) > 1:
-            for family in checkpoint.families:
-                disagreement = backend_disagreement({b: family_metrics(results[b][checkpoint.row], family)
-                                                     for b in plan.backends}, keys=FAMILY_KEYS[family])
-                if disagreement:
-                    where = checkpoint.row if family in BOX_FAMILIES else f"{checkpoint.row} ({family})"
-                    raise BackendDisagreement(f"backends disagree on {where}: {disagreement}")
-        for family in checkpoint.families:
-            sigmas = plan.oks["sigmas"] if family == "pose" else None
-            tide[family][checkpoint.row] = tide_errors(gt, predictions[family], iou_type=FAMILIES[family],
-                                                       kpt_oks_sigmas=sigmas)
-
-    first = plan.backends[0]
-    table_rows = dict(results[first])
-    for backend in plan.backends[1:]:
-        table_rows.update({f"{row} [{backend}]": metrics for row, metrics in results[backend].items()})
-    name_column = "model" if not several else "loss"
-    table = format_family_table(table_rows, name_column)
-    if any(metrics.get("family") == "obb" for metrics in table_rows.values()):
-        table = "Oriented boxes: COCO AP on the exact rotated-box IoU (hotcoco)\n\n" + table
-    stock_rows = {row: metrics["ultralytics"] for row, metrics in results[first].items() if "ultralytics" in metrics}
-    if stock_rows:
-        table += ("\n\nultralytics' own OBB metric of the same run, for comparison only: predictions matched by "
-                  "ProbIoU, which reads rotated overlaps high (docs/evaluation.md); its own interpolation\n\n"
-                  + format_metrics_table(stock_rows, tuple(ULTRALYTICS_OBB_KEYS), first_column=name_column))
-    table += "\n\n" + format_metrics_table(table_rows, CALIBRATION_KEYS, first_column=name_column)
-    for family, rows in tide.items():
-        if not rows:
-            continue
-        of = {"box": "", "obb": " of the oriented boxes", "mask": " of the masks", "pose": " of the keypoints"}[family]
-        table += (f"\n\nTIDE{of} (hotcoco, {TIDE_SIMILARITY[family]}): ΔX = AP gained if every error of type X were "
-                  "fixed, relative to the AP at that IoU (background IoU 0.1)\n\n"
-                  + format_tide_table(rows if several else {"": next(iter(rows.values()))},
-                                      first_column=name_column if several else "TIDE of"))
-    write_text_atomic(run_dir / "table.md", table + "\n")
-    for backend in plan.backends:
-        payload = results[backend] if several else next(iter(results[backend].values()))
-        write_json_atomic(run_dir / ("metrics.json" if backend == first else f"metrics_{backend}.json"), payload,
-                          indent=2)
-    for family, rows in tide.items():
-        if rows:
-            write_json_atomic(run_dir / TIDE_FILES[family], rows if several else next(iter(rows.values())), indent=2)
-    log(table)
+        stock = ultralytics_obb_metrics(validator) if checkpoint.boxes == "obb" else {}
+        metrics, checkpoint_tide = evaluate_checkpoint(gt, predictions, plan.backends, checkpoint.row,
+                                                       {**skipped, "nms": checkpoint.nms, **stock}, plan.oks)
+        for backend, values in metrics.items():
+            results[backend][checkpoint.row] = values
+        for family, values in checkpoint_tide.items():
+            tide[family][checkpoint.row] = values
+    log(write_run_files(run_dir, results, tide, plan.backends))
     if len(plan.backends) > 1:
-        difference = max(abs(family_metrics(results[REFERENCE_BACKEND][row], family)[key]
-                             - family_metrics(results[other][row], family)[key])
-                         for other in plan.backends for row in results[first] for family in FAMILIES
-                         if family_metrics(results[first][row], family) is not None for key in FAMILY_KEYS[family])
-        log(f"val.py: backends agree: {', '.join(plan.backends)}, max |difference| from {REFERENCE_BACKEND} "
-            f"{difference:.2e} (tolerance {AGREEMENT_TOLERANCE:g})")
-    return results[first]
-
-
-def family_metrics(metrics: dict[str, Any], family: str) -> dict[str, Any] | None:
-    """One family's metrics out of a row of metrics.json: the box metrics (an oriented-box model's: obb) are the row
-    itself, another family sits under its own key (None when the row has none)."""
-    if family in BOX_FAMILIES:
-        return metrics if metrics.get("family", "box") == family else None
-    return metrics.get(family)
+        log(f"val.py: {agreement_line(results, plan.backends)}")
+    return results[plan.backends[0]]
 
 
 def ultralytics_obb_metrics(validator) -> dict[str, Any]:
-    """``{"family": "obb", "ultralytics": {"mAP50", "mAP50-95", "matched_by"}}``: an oriented-box row's marker and
-    ultralytics' own metric of the same run (OBBValidator: ProbIoU matching, its own interpolation), for comparison."""
+    """``{"ultralytics": {"mAP50", "mAP50-95", "matched_by"}}``: ultralytics' own metric of an oriented-box
+    checkpoint's run (OBBValidator: ProbIoU matching, its own interpolation), kept beside the exact AP for comparison
+    only."""
     stock = {key: float(getattr(validator.metrics.box, attribute)) for key, attribute in ULTRALYTICS_OBB_KEYS.items()}
-    return {"family": "obb", "ultralytics": {**stock, "matched_by": "ProbIoU"}}
-
-
-def format_family_table(rows: dict[str, dict[str, Any]], name_column: str) -> str:
-    """The AP table: one row per checkpoint (box metrics), and with segmentation or pose checkpoints one row per
-    checkpoint and family (``eiou box``, ``eiou mask``) so the families line up column by column."""
-    if not any(family_metrics(metrics, family) for metrics in rows.values() for family in ("mask", "pose")):
-        return format_metrics_table(rows, first_column=name_column)
-    columns = list(METRIC_KEYS) + [key for key in FAMILY_KEYS["pose"] if key not in METRIC_KEYS
-                                   and any("pose" in metrics for metrics in rows.values())]
-    by_family = {}
-    for row, metrics in rows.items():
-        name, _, backend = row.partition(" [")
-        for family in FAMILIES:
-            if family_metrics(metrics, family) is not None:
-                by_family[f"{name} {family}" + (f" [{backend}" if backend else "")] = family_metrics(metrics, family)
-    return format_metrics_table(by_family, columns, first_column=name_column)
+    return {"ultralytics": {**stock, "matched_by": "ProbIoU"}}
 
 
 def _safe(name: str) -> str:

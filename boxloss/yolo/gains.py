@@ -27,7 +27,7 @@ def initial_box_losses(losses: Sequence[str | tuple[str, dict[str, Any]]], data:
     from ultralytics.utils.torch_utils import init_seeds
 
     from ..data.embedded import resolve_data
-    from ..yolo import BoxLossDetectionModel
+    from . import BoxLossDetectionModel
 
     cfg = get_cfg(overrides={"imgsz": imgsz, "batch": batch, "seed": seed, "workers": workers})
     dataset_info = check_det_dataset(resolve_data(data))

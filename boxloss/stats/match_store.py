@@ -3,9 +3,9 @@
 A run's evaluation folder (``val/<run>-<split>/`` with ``gt.json`` and ``predictions.json``) is large and not kept
 with published results; its :class:`~boxloss.evaluation.matches.MatchTable` (a few tens of kB) is all the two-stage
 bootstrap over seeds and images (:mod:`.bootstrap`) needs, so the matrix stores one beside the result records the
-moment a run finishes, and ``scripts/rescore.py matches=true`` adds them to an existing benchmark from its saved
-evaluation folders. A table counts only if it reproduces its record's AP at every threshold (to 1e-9): a table
-from other detections is never mixed in.
+moment a run finishes, and ``scripts/benchmark.py rescore matches=true`` adds them to an existing benchmark from its
+saved evaluation folders. A table counts only if it reproduces its record's AP at every threshold (to 1e-9): a
+table from other detections is never mixed in.
 """
 
 from __future__ import annotations

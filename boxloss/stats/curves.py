@@ -31,7 +31,6 @@ CURVE_METRICS = {"mAP50-95": "metrics/mAP50-95(B)", "mAP50": "metrics/mAP50(B)"}
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the budget in the checkpoint table
 WINDOW_FRACTION, MIN_WINDOW = 0.1, 3  # the convergence window: the last 10 % of the epochs, at least 3
 GAIN_TOLERANCE = 0.005  # 0.5 AP point per further tenth of the budget
-CURVES_PLOT = "curves.png"
 
 
 def read_curve(text: str) -> dict[str, list[float]] | None:
@@ -50,6 +49,16 @@ def read_curve(text: str) -> dict[str, list[float]] | None:
     except (TypeError, ValueError):
         return None
     return curve
+
+
+def curve_problem(curve: Mapping[str, Sequence[float]]) -> str | None:
+    """Why a curve cannot be averaged: ``"mAP50-95 is nan at epoch 7"`` (training diverged, or ultralytics logged no
+    value), or None when every point is finite."""
+    for name in CURVE_METRICS:
+        for epoch, value in zip(curve["epoch"], curve[name]):
+            if not math.isfinite(value):
+                return f"{name} is {value} at epoch {epoch}"
+    return None
 
 
 def read_curve_file(path: str | os.PathLike) -> dict[str, list[float]] | None:
@@ -113,30 +122,3 @@ def summarize_curves(curves: Mapping[str, Mapping[int, Mapping[str, Sequence[flo
         ranks[epoch] = [cfg for _, cfg in sorted(scored, key=lambda item: -item[0])]
     return {"epochs": epochs, "checkpoints": checkpoints, "configs": per_cfg, "ranks": ranks,
             "gain_tolerance": GAIN_TOLERANCE, "window_fraction": WINDOW_FRACTION}
-
-
-def plot_png(curves_summary: Mapping[str, Any]) -> bytes:
-    """mAP50-95 and mAP50 against epoch, one line per config (mean over seeds) with a ±1 std band (PNG, Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(CURVE_METRICS))
-    for ax, name in zip(axes, CURVE_METRICS):
-        for cfg, entry in curves_summary["configs"].items():
-            mean = np.asarray(entry["mean"][name])
-            std = np.asarray([s if s is not None else 0.0 for s in entry["std"][name]])
-            epochs = np.arange(1, len(mean) + 1)
-            flag = {True: "", False: ", not converged", None: ""}[entry["convergence"]["converged"]]
-            line, = ax.plot(epochs, mean, linewidth=1.4, label=f"{cfg} (n={entry['n']}{flag})")
-            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15, linewidth=0)
-        for epoch in curves_summary["checkpoints"]:
-            ax.axvline(epoch, color="0.8", linewidth=0.8, zorder=0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"val {name} (ultralytics, mean ± std over seeds)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()

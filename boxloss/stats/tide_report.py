@@ -6,24 +6,21 @@ mean ± std of each ΔAP over seeds; per config other than the baseline: the pai
 with the same statistics as the AP rows (:mod:`.power`: t and bootstrap intervals; :mod:`.multiplicity`: Holm over
 this report's TIDE comparisons of one split, a family of its own beside the AP rows'). A negative paired ΔLoc means
 the config leaves less AP on the table to localisation errors than the baseline does: its boxes are tighter.
-``tide.png`` draws the paired differences, one bar group per config, one panel per foreground IoU.
+``tide.png`` (:mod:`.plots`) draws the paired differences, one bar group per config, one panel per foreground IoU.
+A pair :mod:`.pairs` leaves out is left out here too.
 """
 
 from __future__ import annotations
 
-import io
-import statistics
+import math
 from typing import Any, Mapping, Sequence
-
-import numpy as np
 
 from ..evaluation.tide import FOREGROUND_IOUS, TIDE_ERRORS, TIDE_ORACLES, ap_key
 from .multiplicity import holm_verdicts, paired_t_pvalue
-from .power import power_summary
+from .power import mean_std, power_summary
 
 TIDE_TYPES = (*TIDE_ERRORS, *TIDE_ORACLES)
 THRESHOLDS = tuple(ap_key(t) for t in FOREGROUND_IOUS)  # "AP50", "AP75"
-TIDE_PLOT = "tide.png"
 
 
 def _delta(record: Mapping[str, Any], split: str, threshold: str, error: str) -> float | None:
@@ -31,13 +28,16 @@ def _delta(record: Mapping[str, Any], split: str, threshold: str, error: str) ->
         value = record["tide"][split][threshold]["delta_ap"][error]
     except (KeyError, TypeError):
         return None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    measured = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if measured else None
 
 
-def summarize_tide(results: Sequence[Mapping[str, Any]], configs: Sequence[str], baseline: str,
-                   splits: Sequence[str]) -> dict[str, Any] | None:
+def summarize_tide(results: Sequence[Mapping[str, Any]], configs: Sequence[str], baseline: str, splits: Sequence[str],
+                   left_out: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any] | None:
     """``{split: {"stats": {cfg: {thr: {type: {mean, std, n}}}}, "paired": {cfg: {thr: {type: power + p + Holm}}},
-    "holm": {"m", "resolved", "resolved_raw"}}}``; None when no result carries TIDE."""
+    "holm": {"m", "resolved", "resolved_raw"}}}``; None when no result carries TIDE. ``left_out``: ``{cfg: {seed:
+    why}}``, the pairs with the baseline not compared (:func:`.pairs.left_out_pairs`)."""
+    left_out = left_out or {}
     if not any("tide" in result for result in results):
         return None
     by_run = {(r["cfg"], r["seed"]): r for r in results}
@@ -48,7 +48,7 @@ def summarize_tide(results: Sequence[Mapping[str, Any]], configs: Sequence[str],
             found = {s: _delta(by_run[cfg, s], split, threshold, error) for s in seeds if (cfg, s) in by_run}
             return {s: v for s, v in found.items() if v is not None}
 
-        stats = {cfg: {thr: {error: _mean_std(values(cfg, thr, error).values()) for error in TIDE_TYPES}
+        stats = {cfg: {thr: {error: mean_std(values(cfg, thr, error).values()) for error in TIDE_TYPES}
                        for thr in THRESHOLDS} for cfg in configs}
         paired: dict[str, Any] = {}
         pvalues = {}
@@ -60,7 +60,8 @@ def summarize_tide(results: Sequence[Mapping[str, Any]], configs: Sequence[str],
                 paired[cfg][thr] = {}
                 for error in TIDE_TYPES:
                     mine, base = values(cfg, thr, error), values(baseline, thr, error)
-                    differences = {s: mine[s] - base[s] for s in sorted(set(mine) & set(base))}
+                    differences = {s: mine[s] - base[s] for s in sorted(set(mine) & set(base))
+                                   if s not in left_out.get(cfg, {})}
                     entry = {**power_summary(differences), "values": differences}
                     paired[cfg][thr][error] = entry
                     pvalues[(cfg, thr, error)] = paired_t_pvalue(differences)
@@ -72,41 +73,3 @@ def summarize_tide(results: Sequence[Mapping[str, Any]], configs: Sequence[str],
                       "holm": {"m": len(tested), "resolved": sum(bool(v["resolved_holm"]) for v in tested),
                                "resolved_raw": sum(v["p"] < 0.05 for v in tested)}}
     return out
-
-
-def _mean_std(values) -> dict[str, Any]:
-    values = list(values)
-    return {"mean": statistics.fmean(values) if values else None,
-            "std": statistics.stdev(values) if len(values) >= 2 else None, "n": len(values)}
-
-
-def plot_png(tide: Mapping[str, Any], splits: Sequence[str], baseline: str) -> bytes:
-    """Paired ΔAP difference (config - baseline) per error type, one bar group per config, ±1 std of the paired
-    differences as error bars; one row per split, one panel per foreground IoU (PNG, Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(12, 3.8 * len(splits)), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(len(splits), len(THRESHOLDS), squeeze=False)
-    x = np.arange(len(TIDE_TYPES))
-    for row, split in zip(axes, splits):
-        paired = tide[split]["paired"]
-        width = 0.8 / max(len(paired), 1)
-        for ax, thr in zip(row, THRESHOLDS):
-            for i, cfg in enumerate(paired):
-                entries = [paired[cfg][thr][error] for error in TIDE_TYPES]
-                means = [e["mean"] if e["mean"] is not None else np.nan for e in entries]
-                errors = [e["std"] or 0.0 for e in entries]
-                ax.bar(x + (i - (len(paired) - 1) / 2) * width, means, width, yerr=errors, capsize=2,
-                       label=f"{cfg} (n={entries[0]['n']})")
-            ax.axhline(0, color="0.3", linewidth=0.8)
-            ax.set_xticks(x)
-            ax.set_xticklabels(TIDE_TYPES)
-            ax.set_title(f"split {split}: TIDE at foreground IoU 0.{thr[2:]}")
-            ax.set_ylabel(f"paired ΔAP difference vs {baseline}\n(< 0: less AP lost to that error)", fontsize=8)
-            ax.grid(alpha=0.3, axis="y")
-            ax.legend(fontsize=7)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()

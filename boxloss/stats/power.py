@@ -2,7 +2,7 @@
 
 Input: the paired per-seed differences d_s = config_s - baseline_s of one metric (AP values in [0, 1], so
 "0.5 AP" is 0.005), n seeds, mean d̄ and sample standard deviation s (n - 1 in the denominator), as in
-:mod:`boxloss.benchmark.summary`. With t = t_{(1+c)/2, n-1}, the two-sided quantile of Student's t:
+:mod:`boxloss.stats.summary`. With t = t_{(1+c)/2, n-1}, the two-sided quantile of Student's t:
 
 - t interval of the mean difference: d̄ ± t · s / √n (the confidence interval of a paired t test).
 - resolvable difference (minimum detectable difference): t · s / √n, the interval's half-width. A measured mean
@@ -35,6 +35,14 @@ import numpy as np
 from scipy import stats
 
 TARGETS = (0.005, 0.01)  # 0.5 AP and 1 AP
+
+
+def mean_std(values: Iterable[float]) -> dict[str, Any]:
+    """``{"mean", "std", "n"}``: sample standard deviation (n - 1); mean None for n = 0, std None for n < 2."""
+    values = [float(v) for v in values]
+    n = len(values)
+    return {"mean": statistics.fmean(values) if n else None, "std": statistics.stdev(values) if n >= 2 else None,
+            "n": n}
 
 
 def t_quantile(n: int, confidence: float = 0.95) -> float:
