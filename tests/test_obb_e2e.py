@@ -175,9 +175,9 @@ class _Interrupt(Exception):
 
 @pytest.mark.slow
 def test_an_unset_box_loss_survives_the_ddp_child_and_resume(tmp_path, mini_obb_data):
-    """No box_loss given: the trainer resolves probiou (the OBB stock loss) and writes it into its args, so
-    ultralytics' generated DDP script (cloudpickled trainer, fresh interpreter) trains with it, and an interrupted run
-    resumed through train.py finishes with it."""
+    """No box_loss given: the trainer resolves probiou (the OBB stock loss) for its model and writes it into its args;
+    ultralytics' generated DDP script (cloudpickled trainer, the parent's model, a fresh interpreter) trains with it,
+    and an interrupted run resumed through train.py finishes with it."""
     import subprocess
     import sys
 
@@ -190,8 +190,9 @@ def test_an_unset_box_loss_survives_the_ddp_child_and_resume(tmp_path, mini_obb_
     trainer = BoxLossOBBTrainer(overrides={"model": "yolov8n-obb.yaml", "data": str(mini_obb_data), "epochs": 1,
                                            "imgsz": 64, "batch": 8, "workers": 0, "plots": False, "device": "cpu",
                                            "project": str(tmp_path / "runs"), "name": "ddp"})
-    assert (trainer.args.box_loss, trainer.args.assigner_iou) == ("probiou", "probiou")
     trainer.model = trainer.get_model(cfg="yolov8n-obb.yaml", verbose=False)
+    assert (trainer.args.box_loss, trainer.args.assigner_iou) == ("probiou", "probiou")
+    assert trainer.model.boxloss_options["box_loss"] == "probiou"
     result = subprocess.run([sys.executable, generate_ddp_file(trainer)], cwd=tmp_path,
                             env=offline_env(tmp_path / "network.log"), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -207,9 +208,24 @@ def test_an_unset_box_loss_survives_the_ddp_child_and_resume(tmp_path, mini_obb_
         model.train(data=str(mini_obb_data), epochs=2, imgsz=64, batch=8, workers=0, plots=False,
                     project=str(tmp_path / "runs"), name="resume")
     last = tmp_path / "runs" / "resume" / "weights" / "last.pt"
-    assert "box_loss: probiou" in (last.parents[1] / "args.yaml").read_text()
+    assert torch.load(last, map_location="cpu", weights_only=False)["train_args"]["box_loss"] == "probiou"
     result = run_entry("train.py", [f"resume={last}"], tmp_path, tmp_path / "network.log")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "boxloss: box_loss=probiou " in result.stdout + result.stderr
     assert [int(r["epoch"]) for r in read_results(last.parents[1])] == [1, 2]
     assert torch.load(last, map_location="cpu", weights_only=False)["train_args"]["box_loss"] == "probiou"
+
+
+@pytest.mark.slow
+def test_train_py_without_a_box_loss_trains_and_records_probiou(tmp_path):
+    """train.py on an OBB model with no box_loss: the experiment resolves probiou for the model's boxes, and every
+    record of the run names it (args.yaml, boxloss.yaml, the checkpoint)."""
+    result = run_entry("train.py", ["model=yolov8n-obb.yaml", f"data={DATA}", *TINY, f"project={tmp_path}/runs",
+                                    "name=default"], tmp_path, tmp_path / "network.log")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "boxloss: box_loss=probiou cls_loss=bce assigner_iou=probiou " in result.stdout + result.stderr
+    run_dir = tmp_path / "runs" / "default"
+    assert "box_loss: probiou" in (run_dir / "args.yaml").read_text()
+    assert "box_loss: probiou" in (run_dir / "boxloss.yaml").read_text()
+    assert torch.load(run_dir / "weights" / "best.pt", map_location="cpu",
+                      weights_only=False)["train_args"]["box_loss"] == "probiou"
