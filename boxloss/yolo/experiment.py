@@ -95,8 +95,9 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True,
     keypoints, a segmentation model polygons, an oriented-box model rotated boxes and a box loss for them), that
     ``project`` can be a folder, and ``classes`` against the dataset's names (replaced by the class indices it
     selects). Returns the project's options, resolved (the one resolution of the process) for the boxes of the model's
-    task, and the task; an unset ``box_loss`` or ``assigner_iou`` is written into ``cfg`` as the one the run trains
-    with (ultralytics' own for the model's boxes)."""
+    task, and the task; an unset ``box_loss`` is written into ``cfg`` as the one the run trains with (ultralytics' own
+    for the model's boxes), so every record of the run names it (an unset ``assigner_iou`` stays unset there: recorded
+    runs from before it had a per-task default have none, and it means the stock metric)."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
@@ -105,7 +106,7 @@ def validate(cfg: dict[str, Any], *, require_data: bool = True,
     check_ultralytics_values(ultralytics_cfg)
     task = check_model(cfg.get("model"))
     resolved = options.from_args(cfg, task.boxes)
-    cfg.update(box_loss=resolved["box_loss"], assigner_iou=resolved["assigner_iou"])  # unset: the task's stock ones
+    cfg["box_loss"] = resolved["box_loss"]  # unset: the stock loss of the task's boxes
     check_output_folder(cfg.get("project"), "project")
     if resolved["iou_aware"] and not task.iou_aware:
         heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)

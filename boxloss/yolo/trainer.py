@@ -87,14 +87,13 @@ class BoxLossTrainer:
         the experiment), else those its model carries (the DDP child's model is the parent's, unpickled), else
         resolved from ``args`` on first use (:func:`boxloss.options.from_args`, for the boxes of the task's model: a
         trainer built from flat arguments, a resumed run). The model, its EMA copy, their criteria and checkpoints
-        carry this object; the box loss and assigner metric it names (an unset one: ultralytics' own for those boxes)
-        are written into ``args``, so every later checkpoint, a resume and a DDP child name them."""
+        carry this object; the box loss it names (an unset one: ultralytics' own for those boxes) is written into
+        ``args``, so every later checkpoint, a resume and a DDP child name it."""
         if self._boxloss_options is None:
             carried = getattr(unwrap_model(self.model), "boxloss_options", None)
             self._boxloss_options = carried if isinstance(carried, options.Options) else \
                 options.from_args(self.args, self.model_class.boxes)
             self.args.box_loss = self._boxloss_options["box_loss"]
-            self.args.assigner_iou = self._boxloss_options["assigner_iou"]
         return self._boxloss_options
 
     def new_model(self, cfg, verbose: bool):
