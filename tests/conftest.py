@@ -45,13 +45,13 @@ def resolutions(monkeypatch):
     calls = SimpleNamespace(resolved=[], validated=0)
     from_args, validate = options.from_args, options.validate
 
-    def counted_from_args(args):
-        calls.resolved.append(from_args(args))
+    def counted_from_args(args, *boxes):
+        calls.resolved.append(from_args(args, *boxes))
         return calls.resolved[-1]
 
-    def counted_validate(cfg):
+    def counted_validate(cfg, *boxes):
         calls.validated += 1
-        return validate(cfg)
+        return validate(cfg, *boxes)
 
     monkeypatch.setattr(options, "from_args", counted_from_args)
     monkeypatch.setattr(options, "validate", counted_validate)
@@ -86,6 +86,14 @@ def mini_pose_data() -> Path:
     return Path(resolve_data("shapes-pose-mini"))
 
 
+@pytest.fixture(scope="session")
+def mini_obb_data() -> Path:
+    """data.yaml of the embedded oriented-box dataset at smoke-test size (`data=shapes-obb-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-obb-mini"))
+
+
 def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
     """A seeded nc=5 model in training mode whose args are ultralytics' defaults plus ``overrides`` (the criterion
     reads its settings there); ``cls`` defaults to the project's model of the YAML's task (a pose model gets the
@@ -107,8 +115,8 @@ def build_model(yaml: str = "yolov8n.yaml", cls=None, **overrides):
 
 def training_batch(data_yaml: Path, imgsz: int, images: int = 4, task: str = "detect") -> dict:
     """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
-    collate for ``task`` (masks for segment, keypoints for pose; no mosaic, no flip), as the float batch a criterion
-    reads."""
+    collate for ``task`` (masks for segment, keypoints for pose, rotated boxes for obb; no mosaic, no flip), as the
+    float batch a criterion reads."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
