@@ -82,16 +82,9 @@ def random_detections(n_images: int = 5000, dets_per_image: int = 100, n_classes
         true_classes = np.where(rng.random(len(source)) < 0.9, classes[source], rng.integers(0, n_classes, len(source)))
         true_scores = np.clip(1.0 - 2.5 * jitter + rng.normal(0, 0.15, len(source)), 0.01, 1.0)
 
-        n_background = dets_per_image - len(source)
-        background = random_boxes(n_background)
-        background_classes = rng.integers(0, n_classes, n_background)
-        background_scores = rng.random(n_background) ** 3 * 0.6 + 0.001
-
-        det_boxes = np.concatenate([true_boxes, background]).clip([0, 0, 0, 0], [width, height, width, height])
-        det_scores = np.concatenate([true_scores, background_scores])
-        det_classes = np.concatenate([true_classes, background_classes]).astype(np.int64)
-        order = np.argsort(-det_scores, kind="stable")
-        det_boxes, det_scores, det_classes = det_boxes[order], det_scores[order], det_classes[order]
+        det_boxes, det_scores, det_classes = _with_background(
+            rng, true_boxes, true_scores, true_classes, random_boxes(dets_per_image - len(source)), n_classes)
+        det_boxes = det_boxes.clip([0, 0, 0, 0], [width, height, width, height])
         pred_boxes.append(det_boxes)
         pred_scores.append(det_scores)
         pred_classes.append(det_classes)
@@ -162,16 +155,8 @@ def random_oriented_detections(n_images: int = 500, dets_per_image: int = 100, n
         true_classes = np.where(rng.random(len(source)) < 0.9, classes[source], rng.integers(0, n_classes, len(source)))
         true_scores = np.clip(1.0 - 2.5 * jitter + rng.normal(0, 0.15, len(source)), 0.01, 1.0)
 
-        n_background = dets_per_image - len(source)
-        background = random_obbs(n_background)
-        background_classes = rng.integers(0, n_classes, n_background)
-        background_scores = rng.random(n_background) ** 3 * 0.6 + 0.001
-
-        det_boxes = np.concatenate([true_boxes, background])
-        det_scores = np.concatenate([true_scores, background_scores])
-        det_classes = np.concatenate([true_classes, background_classes]).astype(np.int64)
-        order = np.argsort(-det_scores, kind="stable")
-        det_boxes, det_scores, det_classes = det_boxes[order], det_scores[order], det_classes[order]
+        det_boxes, det_scores, det_classes = _with_background(
+            rng, true_boxes, true_scores, true_classes, random_obbs(dets_per_image - len(source)), n_classes)
         pred_boxes.append(det_boxes)
         pred_scores.append(det_scores)
         pred_classes.append(det_classes)
@@ -182,6 +167,20 @@ def random_oriented_detections(n_images: int = 500, dets_per_image: int = 100, n
     gt = {"info": {"description": f"boxloss random oriented-box evaluation set (seed {seed})"}, "images": images,
           "annotations": annotations, "categories": categories}
     return DetectionSet(gt, predictions, gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes)
+
+
+def _with_background(rng: np.random.Generator, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                     background: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detections of objects plus ``background`` boxes (random class, score u³·0.6 + 0.001, u ~ U(0, 1)), as
+    (boxes, scores, classes) by falling score (a stable sort)."""
+    n = len(background)
+    background_classes = rng.integers(0, n_classes, n)
+    background_scores = rng.random(n) ** 3 * 0.6 + 0.001
+    det_boxes = np.concatenate([boxes, background])
+    det_scores = np.concatenate([scores, background_scores])
+    det_classes = np.concatenate([classes, background_classes]).astype(np.int64)
+    order = np.argsort(-det_scores, kind="stable")
+    return det_boxes[order], det_scores[order], det_classes[order]
 
 
 def detections_from_gt(gt: dict[str, Any], seed: int = 0, background_per_image: int = 10) -> list[dict[str, Any]]:
