@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_refused
+from helpers import REPO, assert_refused
 
 BCCD = REPO.parent / "shared" / "datasets" / "bccd" / "BCCD"
 SCRIPT = REPO / "scripts" / "bccd_protocol.sh"
@@ -102,7 +102,7 @@ def test_an_unknown_dataset_is_refused(tmp_path):
 def protocol_env(tmp_path, **extra) -> dict:
     """The script's environment in ``tmp_path``, offline, with a tiny VOC folder as SRC (converting it takes a
     second; a step that should not convert must leave no bccd-yolo/)."""
-    from conftest import offline_env
+    from helpers import offline_env
     from test_convert_hostile import voc_folder
 
     voc = voc_folder(tmp_path / "src")

@@ -21,7 +21,7 @@ from boxloss.benchmark.lock import LOCK_NAME
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import build_plan
 from boxloss.evaluation import AP_KEYS
-from conftest import assert_refused, offline_env, run_entry
+from helpers import assert_refused, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 BENCHMARK = ["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0"]

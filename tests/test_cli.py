@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_refused
+from helpers import REPO, assert_refused
 
 KEY_VALUE_COMMANDS = ["train", "val", "export", "benchmark", "simulate"]
 EXTRA = {"val": ["data=shapes-mini"], "benchmark": ["cfgs=ciou", "seeds=0", "data=shapes-mini"]}
@@ -111,7 +111,7 @@ BROKEN = [
 
 @pytest.mark.parametrize("code", [code for code, _ in BROKEN], ids=[broken for _, broken in BROKEN])
 def test_the_refusal_harness_catches_each_broken_promise(code, tmp_path):
-    """conftest.assert_refused passes a correct refusal and fails on each way of breaking the contract."""
+    """helpers.assert_refused passes a correct refusal and fails on each way of breaking the contract."""
     assert assert_refused([sys.executable, "-c", REFUSAL], [], "bad value", cwd=tmp_path, prog="x.py",
                           quiet=True) == "x.py: error: bad value"
     with pytest.raises(AssertionError):

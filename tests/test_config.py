@@ -10,7 +10,7 @@ from boxloss.data.yolo_format import check_dataset
 from boxloss.errors import ConfigError
 from boxloss.yolo import experiment
 
-from conftest import REPO, assert_refused
+from helpers import REPO, assert_refused
 
 sys.path.insert(0, str(REPO))  # the root shim train.py, which the refusal tests run in this process
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_entry
 
 
 def top_level() -> set[str]:

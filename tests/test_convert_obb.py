@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATASETS, assert_refused
+from helpers import REPO, SHARED_DATASETS, assert_refused
 from PIL import Image
 
 from boxloss.convert import ConversionError, ConversionReport, OutputImage, convert_coco, convert_dota

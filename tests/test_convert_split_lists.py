@@ -15,7 +15,7 @@ from PIL import Image
 
 from boxloss.cli.convert import main as convert_main
 from boxloss.data.yolo_format import check_dataset
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_entry
 
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 needs_raccoon = pytest.mark.skipif(not RACCOON.is_dir(), reason=f"shared dataset {RACCOON} not present on this machine")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_refused
+from helpers import assert_refused
 
 TINY = ["epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
 

@@ -93,7 +93,7 @@ def test_the_statistics_import_nothing_that_runs_a_benchmark(graph):
 
 
 def test_a_summary_loads_neither_ultralytics_nor_the_benchmark():
-    from conftest import fresh_interpreter_imports
+    from helpers import fresh_interpreter_imports
 
     loaded = fresh_interpreter_imports("import boxloss.stats.report_folder, boxloss.stats.pairs",
                                        ("ultralytics", "boxloss"))

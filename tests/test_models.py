@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_model, loss_and_grads, training_batch
+from helpers import loss_and_grads, training_batch
 from ultralytics.nn.tasks import DetectionModel, PoseModel, SegmentationModel
 from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8PoseLoss, v8SegmentationLoss
 from ultralytics.utils.tal import PoseTaskAlignedAssigner, SegTaskAlignedAssigner
 
+from boxloss.testing.models import build_model
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
 from boxloss.yolo.criterion import MetricPoseAssigner, MetricSegAssigner
 from boxloss.yolo.iou_aware import IoUAwareCriterion, add_iou_branch

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_entry
 
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
 needs_coco128 = pytest.mark.skipif(not COCO128.is_dir(),

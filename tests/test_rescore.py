@@ -8,7 +8,7 @@ import pytest
 from boxloss.stats.records import read_result
 from boxloss.evaluation import evaluate, tide_errors
 from boxloss.testing.detections import random_detections
-from conftest import assert_refused, run_entry
+from helpers import assert_refused, run_entry
 from test_benchmark import FakeRunner, no_temp_files, plan_for, run
 
 

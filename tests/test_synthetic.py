@@ -14,7 +14,7 @@ import pytest
 
 from boxloss.data import synthetic as syn
 from boxloss.data.synthetic import dataset as syn_dataset
-from conftest import assert_refused
+from helpers import assert_refused
 
 TINY = dict(n_train=6, n_val=3, imgsz=128)
 REPO = Path(__file__).resolve().parents[1]

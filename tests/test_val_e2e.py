@@ -11,7 +11,7 @@ import pytest
 from boxloss.evaluation import AP_KEYS, METRIC_KEYS, TIDE_ERRORS, TIDE_ORACLES, tide_errors
 from boxloss.evaluation.calibration import CALIBRATION_KEYS, calibration
 
-from conftest import assert_refused, run_entry
+from helpers import assert_refused, run_entry
 
 REPORTED_KEYS = [*METRIC_KEYS, *CALIBRATION_KEYS, "skipped_images", "nms"]  # COCO metrics, calibration, what ran
 
