@@ -192,16 +192,23 @@ def _exit_status(exit_: SystemExit, err) -> int:
     return 1
 
 
-def run_in_process(command: str, args: list = (), cwd: Path | None = None) -> subprocess.CompletedProcess:
+class CommandTimeout(BaseException):
+    """A command run in this process ran past its time (a BaseException: no ``except Exception`` of the command
+    takes it for a failure of its own)."""
+
+
+def run_in_process(command: str, args: list = (), cwd: Path | None = None,
+                   timeout: float | None = None) -> subprocess.CompletedProcess:
     """``command`` run in this process as its command line would run it, in ``cwd``: a repository script
     (``"val.py"``, ``"scripts/rescore.py"``) executed as ``__main__`` with ``sys.argv`` (its folder first on
-    ``sys.path``), or a module's ``main(args)`` (``"boxloss.cli.val"``). Returns its exit status, stdout and stderr
+    ``sys.path``), or a module's ``main(args)`` (``"boxloss.cli.val"``; a package's: its ``__main__``'s). Returns its exit status, stdout and stderr
     (ultralytics' log and Python's warnings included, as a terminal would get them; :func:`_terminal`) as
     :func:`run_entry` does, without the seconds a new interpreter takes to import torch and ultralytics.
 
     The process is left as it was found: working directory, ``sys.argv``, ``sys.path``, the environment, torch's
     thread count and the SIGINT/SIGTERM handlers. It runs offline: a network attempt (blocked by the guard conftest
-    installs for the test process) fails the call, with the stack that made it.
+    installs for the test process) fails the call, with the stack that made it. ``timeout``: seconds until
+    :class:`CommandTimeout` is raised in it (SIGALRM interrupts a blocking read too, such as the open of a FIFO).
     """
     import io
     import runpy
@@ -213,6 +220,12 @@ def run_in_process(command: str, args: list = (), cwd: Path | None = None) -> su
     saved_signals = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
     attempts = len(NETWORK_GUARD.ATTEMPTS)
+
+    def time_is_up(signum, frame):
+        raise CommandTimeout(f"{command} {' '.join(argv)} ran past {timeout} s")
+
+    saved_alarm = signal.signal(signal.SIGALRM, time_is_up)
+    signal.setitimer(signal.ITIMER_REAL, timeout or 0)
     try:
         with contextlib.chdir(cwd or os.getcwd()), _terminal(out, err):
             try:
@@ -223,10 +236,15 @@ def run_in_process(command: str, args: list = (), cwd: Path | None = None) -> su
                     runpy.run_path(str(script), run_name="__main__")
                     status = 0
                 else:
-                    status = importlib.import_module(command).main(argv)
+                    module = importlib.import_module(command)
+                    if not hasattr(module, "main"):  # a package: python -m runs its __main__
+                        module = importlib.import_module(f"{command}.__main__")
+                    status = module.main(argv)
             except SystemExit as exit_:
                 status = _exit_status(exit_, err)
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, saved_alarm)
         sys.argv[:], sys.path[:] = saved_argv, saved_path
         if os.environ != saved_environ:
             os.environ.clear()
@@ -240,6 +258,15 @@ def run_in_process(command: str, args: list = (), cwd: Path | None = None) -> su
     return subprocess.CompletedProcess([command, *argv], status, out.getvalue(), err.getvalue())
 
 
+def command_name(command: str) -> str:
+    """The name a command's messages begin with: a script's file name, a module's (or its package's ``__main__``'s)
+    ``PROG``."""
+    if command.endswith(".py"):
+        return Path(command).name
+    module = importlib.import_module(command)
+    return module.PROG if hasattr(module, "PROG") else importlib.import_module(f"{command}.__main__").PROG
+
+
 def assert_refused(command: str | list, args: list = (), message: str = "", *, cwd: Path, watched: tuple = (),
                    prog: str | None = None, exact: bool = False, quiet: bool = False, in_subprocess: bool = False,
                    env: dict | None = None, timeout: int = 300) -> str:
@@ -251,21 +278,22 @@ def assert_refused(command: str | list, args: list = (), message: str = "", *, c
     ``command``: a repository script (``"val.py"``, ``"scripts/convert.py"``, ``prog`` its file name) or a module
     (``"boxloss.cli.val"``, ``prog`` its ``PROG``), run in this process (:func:`run_in_process`); with
     ``in_subprocess``, as its real command line (``python val.py``, ``python -m module``) in an offline subprocess
-    (:func:`offline_env`, or the whole environment ``env``) under ``timeout`` -- one such refusal per entry point
+    (:func:`offline_env`, or the whole environment ``env``) -- one such refusal per entry point
     keeps the interpreter's own path tested (tests/test_cli.py). A list (``["bash", script]``,
-    ``[sys.executable, "-c", code]``) is always a subprocess, named by ``prog``.
+    ``[sys.executable, "-c", code]``) is always a subprocess, named by ``prog``. Either way it may take ``timeout``
+    seconds.
     """
     from ultralytics.utils import SETTINGS
 
     folders = (Path(cwd), Path(SETTINGS["runs_dir"]), *map(Path, watched))
     before = snapshot(*folders)
-    if isinstance(command, str) and not in_subprocess and not command.endswith(".py"):
+    if isinstance(command, str) and not in_subprocess:
         assert env is None, "env= is a subprocess's environment: add in_subprocess=True"
-        prog = prog or (Path(command).name if command.endswith(".py") else importlib.import_module(command).PROG)
-        result = run_in_process(command, args, cwd)  # offline, or it fails here
+        prog = prog or command_name(command)
+        result = run_in_process(command, args, cwd, timeout)  # offline, or it fails here
     else:
         if isinstance(command, str):
-            prog = prog or (Path(command).name if command.endswith(".py") else importlib.import_module(command).PROG)
+            prog = prog or command_name(command)
             command = [sys.executable, str(REPO / command)] if command.endswith(".py") else \
                 [sys.executable, "-m", command]
         assert prog, "name the command: prog="

@@ -1,5 +1,8 @@
 """scripts/bccd_protocol.sh with DRY_RUN=1: converts BCCD once (official split), prints a benchmark command that
-benchmark.py accepts, passes extra arguments through. Nothing is trained. Skips without ../shared/datasets."""
+benchmark.py accepts, passes extra arguments through. Nothing is trained. Skips without ../shared/datasets.
+
+The script is a bash entry point, so every test runs it as itself; those where it starts Python (to convert, or
+for the benchmark's status and refusals) carry the slow mark."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ def test_the_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BCCD.is_dir(), reason=f"BCCD not present at {BCCD} on this machine")
 def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path, monkeypatch):
     from boxloss.benchmark.plan import build_plan
@@ -63,6 +67,7 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written
 
 
+@pytest.mark.slow
 def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
     """JOBS= and DEVICE= (the GPU protocol) become jobs= and device=; an existing conversion is reused, not redone."""
     (tmp_path / "bccd-yolo").mkdir()
@@ -80,6 +85,7 @@ def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not RACCOON.is_dir(), reason=f"raccoon not present at {RACCOON} on this machine")
 def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_path):
     env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "raccoon", "YOLO": "raccoon-yolo",
@@ -110,6 +116,7 @@ def protocol_env(tmp_path, **extra) -> dict:
             "OUT": "bench", **extra}
 
 
+@pytest.mark.slow
 def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
     """The README's ``JOBS=10 DEVICE=0 bash scripts/bccd_protocol.sh cuda_mps=true`` on a machine without CUDA: the
     benchmark's refusal, once, before anything is converted."""
@@ -123,6 +130,7 @@ def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
     assert not (tmp_path / "bccd-yolo").exists()
 
 
+@pytest.mark.slow
 def test_a_refusal_that_needs_the_converted_dataset_is_said_once(tmp_path):
     """A source whose ImageSets list only a train split: the check cannot know before converting, the status step
     refuses the converted dataset, and the script ends there (the benchmark step used to say it again)."""
