@@ -368,3 +368,24 @@ def test_a_dota_root_of_splits_and_two_named_folders(tmp_path):
     assert report.images_per_split == {"val": 1}
     content = yaml.safe_load((tmp_path / "named" / "data.yaml").read_text())
     assert (content["train"], content["val"]) == ("images/val", "images/val")
+
+
+def test_an_oriented_dataset_with_corners_past_the_image_re_splits(tmp_path):
+    """convert.py split reads an OBB dataset's classes as the dataset check reads them: a corner past the image (dota8
+    has some at 1.04) is no error where the rectangle's centre and size are inside (it was a ValueError traceback)."""
+    from boxloss.convert import split_dataset
+
+    line = "1 0.9 0.1 1.04 0.3 0.8 0.5 0.66 0.3"  # a turned rectangle whose right corner leaves the image
+    root = tmp_path / "obb"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
+    for i in range(8):
+        Image.new("RGB", (40, 40)).save(root / "images" / "train" / f"{i}.png")
+        (root / "labels" / "train" / f"{i}.txt").write_text(f"{line}\n0 0.2 0.2 0.4 0.2 0.4 0.4 0.2 0.4\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a, b]\n")
+    check_dataset(root / "data.yaml", task="obb")
+    report = split_dataset(root / "data.yaml", tmp_path / "resplit", val=0.25, seed=0)
+    assert report.images_per_split == {"train": 6, "val": 2} and report.boxes_read == 16
+    written = sorted((tmp_path / "resplit" / "labels").rglob("*.txt"))
+    assert len(written) == 8 and all(path.read_text().splitlines()[0] == line for path in written)
+    check_dataset(tmp_path / "resplit" / "data.yaml", task="obb")

@@ -212,7 +212,9 @@ def split_dataset(data_yaml: Union[str, Path], out: Union[str, Path], *, val: fl
     if spec is None:
         raise ConversionError(f"data={data_yaml}: an embedded dataset is generated, not re-split; pass a data YAML")
     images = _names_below_common_folder(_pooled_images(spec, sources))
-    rows = {name: read_labels(label_path(image)) for name, image in images.items()}
+    # the classes of each image, read as the check above read them (a detection dataset's polygons by their extent:
+    # an oriented box's corners may leave the image)
+    rows = {name: read_labels(label_path(image), vertices_inside=False) for name, image in images.items()}
     result = stratified_split({name: {spec.names[row[0]] for row in labels} for name, labels in rows.items()},
                               val, test, seed)
     rule = split_rule(val, test, seed)
