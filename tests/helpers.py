@@ -201,9 +201,10 @@ def run_in_process(command: str, args: list = (), cwd: Path | None = None,
                    timeout: float | None = None) -> subprocess.CompletedProcess:
     """``command`` run in this process as its command line would run it, in ``cwd``: a repository script
     (``"val.py"``, ``"scripts/rescore.py"``) executed as ``__main__`` with ``sys.argv`` (its folder first on
-    ``sys.path``), or a module's ``main(args)`` (``"boxloss.cli.val"``; a package's: its ``__main__``'s). Returns its exit status, stdout and stderr
-    (ultralytics' log and Python's warnings included, as a terminal would get them; :func:`_terminal`) as
-    :func:`run_entry` does, without the seconds a new interpreter takes to import torch and ultralytics.
+    ``sys.path``), or a module's ``main(args)`` (``"boxloss.cli.val"``; a package's: its ``__main__``'s). Returns
+    its exit status, stdout and stderr (ultralytics' log and Python's warnings included, as a terminal would get
+    them; :func:`_terminal`) as :func:`run_entry` does, without the seconds a new interpreter takes to import torch
+    and ultralytics.
 
     The process is left as it was found: working directory, ``sys.argv``, ``sys.path``, the environment, torch's
     thread count and the SIGINT/SIGTERM handlers. It runs offline: a network attempt (blocked by the guard conftest
