@@ -12,7 +12,8 @@ Each hyper-parameter is also a config key: ``<loss>_<param>`` for a box loss (``
 :meth:`LossSpec.bind` checks the values once and returns the loss with them fixed.
 
 A box loss also says which boxes it takes (``LossSpec.boxes``, one of :data:`BOX_FORMATS`): axis-aligned ``xyxy``
-boxes (N, 4), or rotated ``xywhr`` boxes (N, 5); ``list_losses(boxes=...)`` lists the losses of one kind of box.
+boxes (N, 4), or rotated ``xywhr`` boxes (N, 5); ``list_losses(boxes=...)`` lists the losses of one kind of box, and
+:data:`STOCK_BOX_LOSS` names ultralytics' own loss on each (what a model trains with when no ``box_loss`` is given).
 
 What a loss needs besides the boxes is declared here too, so its callers stay loss-agnostic: the per-call inputs
 only the caller knows (``context``, named in :data:`CONTEXT_INPUTS`) and the values the caller keeps for it between
@@ -32,6 +33,7 @@ BOX_FORMATS = {  # LossSpec.boxes: what a box loss's pred and target are
     "xyxy": "axis-aligned boxes (N, 4): x1, y1, x2, y2",
     "xywhr": "rotated boxes (N, 5): centre x, y, width, height, angle in radians (ultralytics' OBB convention)",
 }
+STOCK_BOX_LOSS = {"xyxy": "ciou", "xywhr": "probiou"}  # ultralytics' own box loss and assigner metric, by box format
 
 
 CONTEXT_INPUTS: dict[str, str] = {  # per-call inputs a loss may declare (LossSpec.context); its caller provides them

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The BCCD protocol: convert BCCD (Pascal VOC) to YOLO once, then benchmark the box losses on it.
-# DATASET=raccoon runs the same protocol on the raccoon dataset (one class, large objects: BCCD's opposite).
+# DATASET=raccoon runs the same protocol on the raccoon dataset (one class, large objects: BCCD's opposite);
+# DATASET=coco128-obb and DATASET=dota8 run it for oriented boxes (YOLO11n-obb, the rotated losses, COCO AP on the
+# exact polygon IoU): coco128's objects as minimum-area rectangles of their polygons, or ultralytics' 8 DOTA tiles.
 #
 #   bash scripts/bccd_protocol.sh                       # the full protocol (5 configs x 10 seeds, val and test)
 #   JOBS=12 DEVICE=0 bash scripts/bccd_protocol.sh      # on one GPU, twelve runs at once (seed by seed)
 #   MINUTES=10 DRY_RUN=1 bash scripts/bccd_protocol.sh  # what is finished, what 10 more minutes would add
 #   DATASET=raccoon JOBS=2 bash scripts/bccd_protocol.sh  # raccoon: its official 160/40 split, val carved from train
 #   EPOCHS=1 SEEDS=0 CFGS=ciou,eiou bash scripts/bccd_protocol.sh workers=0   # extra args go to benchmark.py
+#   DATASET=coco128-obb JOBS=12 DEVICE=0 bash scripts/bccd_protocol.sh cuda_mps=true   # the rotated losses, one GPU
 #
 # Step 0: `scripts/benchmark.py check ...` refuses, before anything is converted, what the benchmark of step 3
 #         would refuse (a bad key, device=0 or cuda_mps=true without CUDA, ...); the dataset is checked once it exists.
 # Step 1: `scripts/convert.py voc` converts $BCCD into $BCCD_YOLO, keeping the official ImageSets/Main split
-#         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists.
+#         (train 205 / val 87 / test 72 images); skipped when $BCCD_YOLO/data.yaml already exists. coco128-obb:
+#         `convert.py coco task=obb` into $YOLO-all, then `convert.py split val=0.25 seed=0` into $YOLO (96 / 32
+#         images); dota8 is YOLO-OBB already (its dota8.yaml: 4 train / 4 val tiles), nothing is converted.
 # Step 2: `scripts/benchmark.py status ...` prints what is finished in $OUT, what is still to do in the order it
 #         starts, and what $MINUTES more minutes at $RUNS_PER_HOUR would finish (runs and whole seeds). A refusal
 #         here (status 2) is the benchmark's own and ends the script: every refusal is said once.
@@ -25,14 +30,18 @@
 #
 # Environment (defaults; a relative SRC, YOLO or OUT you give is taken from where you run the script; the defaults
 # are relative to the repository root, which is the working directory of every step):
-#   DATASET=bccd                          bccd or raccoon
+#   DATASET=bccd                          bccd, raccoon, coco128-obb or dota8
 #   SRC=../shared/datasets/bccd/BCCD      the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/: its official
 #                                         split); raccoon: ../shared/datasets/raccoon (annotations/, images/, and the
 #                                         official split lists data/{train,test}_labels.csv; val: 1/8 of train, seed 0)
-#                                         (BCCD= is still read as SRC= for bccd)
+#                                         (BCCD= is still read as SRC= for bccd); coco128-obb: ../shared/datasets/coco128
+#                                         (train2017/, annotations/instances_train2017.json); dota8:
+#                                         ../shared/datasets/dota8 (dota8.yaml)
 #   YOLO=datasets/<dataset>-yolo          the converted YOLO dataset (BCCD_YOLO= is still read for bccd)
-#   CFGS=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched (raccoon: ciou,eiou,focal_eiou)
-#   SEEDS=0,...,9   EPOCHS=40 (raccoon: 100, where its curves are still rising)   IMGSZ=320
+#   CFGS=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched (raccoon: ciou,eiou,focal_eiou; coco128-obb and
+#                                         dota8: probiou,kld,gwd,kfiou,riou,reiou)
+#   SEEDS=0,...,9   EPOCHS=40 (raccoon, coco128-obb, dota8: 100)   IMGSZ=320 (coco128-obb: 640, dota8: 1024)
+#   SPLITS=val,test (coco128-obb and dota8 have no test split: val)
 #     ciou_at_eiou_scale (CIoU at EIoU's initial box-loss scale) and eiou_matched (EIoU at CIoU's) separate a
 #     loss's geometry from its scale; their gains come from scripts/matched_gains.py on BCCD.
 #   JOBS=1 (runs at once)   DEVICE= (empty: ultralytics' choice; 0, 0,1 or cpu)
@@ -53,23 +62,33 @@ from_here() {  # a user-given path, made absolute against the directory the scri
     case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac
 }
 DATASET=${DATASET:-bccd}
+rotated_cfgs=probiou,kld,gwd,kfiou,riou,reiou
+default_splits=val,test; default_imgsz=320; data_file=data.yaml
 case "$DATASET" in
     bccd) default_src=../shared/datasets/bccd/BCCD; SRC=${SRC:-${BCCD:-}}; YOLO=${YOLO:-${BCCD_YOLO:-}}
           default_cfgs=ciou,eiou,focal_eiou,ciou_at_eiou_scale,eiou_matched; default_epochs=40 ;;
     raccoon) default_src=../shared/datasets/raccoon; SRC=${SRC:-}; YOLO=${YOLO:-}
              default_cfgs=ciou,eiou,focal_eiou; default_epochs=100 ;;
-    *) echo "bccd_protocol.sh: error: DATASET=$DATASET must be bccd or raccoon" >&2; exit 2 ;;
+    coco128-obb) default_src=../shared/datasets/coco128; SRC=${SRC:-}; YOLO=${YOLO:-}
+                 default_cfgs=$rotated_cfgs; default_epochs=100; default_splits=val; default_imgsz=640 ;;
+    dota8) default_src=../shared/datasets/dota8; SRC=${SRC:-}; YOLO=${YOLO:-}; data_file=dota8.yaml
+           default_cfgs=$rotated_cfgs; default_epochs=100; default_splits=val; default_imgsz=1024 ;;
+    *) echo "bccd_protocol.sh: error: DATASET=$DATASET must be bccd, raccoon, coco128-obb or dota8" >&2; exit 2 ;;
 esac
 SRC=$([[ -n "${SRC:-}" ]] && from_here "$SRC" || echo "$default_src")
-YOLO=$([[ -n "${YOLO:-}" ]] && from_here "$YOLO" || echo "datasets/$DATASET-yolo")
+if [[ "$DATASET" == dota8 ]]; then  # already YOLO-OBB: the dataset is its source
+    YOLO=$SRC
+else
+    YOLO=$([[ -n "${YOLO:-}" ]] && from_here "$YOLO" || echo "datasets/$DATASET-yolo")
+fi
 OUT=$([[ -n "${OUT:-}" ]] && from_here "$OUT" || echo "runs/benchmark/$DATASET")
 PYTHON=$([[ -n "${PYTHON:-}" ]] && echo "$PYTHON" || echo .venv/bin/python)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ "$PYTHON" == .venv/bin/python && ! -x "$PYTHON" ]]; then PYTHON=python3; fi
 
 keys=("cfgs=${CFGS:-$default_cfgs}"
-      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$YOLO/data.yaml" splits=val,test "epochs=${EPOCHS:-$default_epochs}"
-      "imgsz=${IMGSZ:-320}" batch=16 "jobs=${JOBS:-1}")
+      "seeds=${SEEDS:-0,1,2,3,4,5,6,7,8,9}" "data=$YOLO/$data_file" "splits=${SPLITS:-$default_splits}"
+      "epochs=${EPOCHS:-$default_epochs}" "imgsz=${IMGSZ:-$default_imgsz}" batch=16 "jobs=${JOBS:-1}")
 if [[ -n "${DEVICE:-}" ]]; then keys+=("device=$DEVICE"); fi
 keys+=("out=$OUT" "$@")
 command=("$PYTHON" scripts/benchmark.py "${keys[@]}")
@@ -81,11 +100,19 @@ if [[ $refused != 0 && $dry_run != 1 ]]; then exit "$refused"; fi
 
 if [[ $refused != 0 ]]; then
     :  # nothing is converted for a command that would be refused
-elif [[ -f "$YOLO/data.yaml" ]]; then
-    echo "bccd_protocol: using the converted dataset $YOLO/data.yaml"
+elif [[ -f "$YOLO/$data_file" ]]; then
+    echo "bccd_protocol: using the dataset $YOLO/$data_file"
+elif [[ "$DATASET" == dota8 ]]; then
+    echo "bccd_protocol.sh: error: $YOLO/$data_file not found (SRC= names the dota8 folder)" >&2
+    exit 2
 elif [[ "$DATASET" == bccd ]]; then
     echo "bccd_protocol: converting $SRC -> $YOLO"
     "$PYTHON" scripts/convert.py voc "src=$SRC" "out=$YOLO"
+elif [[ "$DATASET" == coco128-obb ]]; then
+    echo "bccd_protocol: converting $SRC -> $YOLO-all (oriented boxes) -> $YOLO (val 1/4, seed 0)"
+    "$PYTHON" scripts/convert.py coco "images=$SRC/train2017" "json=$SRC/annotations/instances_train2017.json" \
+        task=obb "out=$YOLO-all"
+    "$PYTHON" scripts/convert.py split "data=$YOLO-all/data.yaml" val=0.25 seed=0 "out=$YOLO"
 else
     echo "bccd_protocol: converting $SRC -> $YOLO (official split lists, val carved from train)"
     "$PYTHON" scripts/convert.py voc "annotations=$SRC/annotations" "images=$SRC/images" \

@@ -1,4 +1,5 @@
-"""Validation time with DIoU-NMS against ultralytics' standard NMS: same checkpoint, same images, one run.
+"""Validation time with DIoU-NMS (exact rotated NMS for an oriented-box model) against ultralytics' standard NMS: same
+checkpoint, same images, one run.
 
     python scripts/bench_nms.py model=runs/benchmark/bccd-r2/train/ciou-s0/weights/best.pt \
         data=datasets/bccd-yolo/data.yaml [split=val] [imgsz=320] [repeats=5] [out=results/nms]
@@ -20,10 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from boxloss.errors import ConfigError  # noqa: E402
 from boxloss.keyvalues import format_help, parse_keyvalues, run_cli  # noqa: E402
-from boxloss.ops.nms import NMS_METHODS  # noqa: E402
+from boxloss.ops.nms import NMS_BOXES, NMS_METHODS  # noqa: E402
 from boxloss.param import Param  # noqa: E402
-
-METHODS = NMS_METHODS
 KEYS = {
     "model": Param(None, "a trained checkpoint (.pt), required", value_type=str),
     "data": Param("shapes", "dataset: a data.yaml or an embedded name"),
@@ -39,6 +38,7 @@ def main(argv: list[str]) -> int:
     from boxloss._io import check_output_folder, check_replace, format_table, write_json_atomic, write_text_atomic
     from boxloss.data.embedded import resolve_data
     from boxloss.yolo import BoxLossYOLO
+    from boxloss.yolo.tasks import TASKS
 
     args = parse_keyvalues(argv, KEYS)
     if not args["model"]:
@@ -51,11 +51,13 @@ def main(argv: list[str]) -> int:
     data = resolve_data(args["data"])
     split, imgsz, repeats = args["split"], args["imgsz"], args["repeats"]
     model = BoxLossYOLO(args["model"])
-    wall = {m: [] for m in METHODS}
-    post = {m: [] for m in METHODS}
+    boxes = TASKS[model.task].boxes
+    methods = [m for m in NMS_METHODS if NMS_BOXES.get(m, boxes) == boxes]  # standard and diou, or standard and exact
+    wall = {m: [] for m in methods}
+    post = {m: [] for m in methods}
     maps = {}
     for round_ in range(repeats):
-        for method in METHODS:
+        for method in methods:
             start = time.perf_counter()
             metrics = model.val(data=data, split=split, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0,
                                 nms_method=method, device="cpu")
@@ -64,13 +66,15 @@ def main(argv: list[str]) -> int:
             maps[method] = float(metrics.box.map)
             print(f"round {round_ + 1}/{repeats} {method}: {wall[method][-1]:.2f} s, postprocess "
                   f"{post[method][-1]:.2f} ms/img, mAP50-95 {maps[method]:.4f}", file=sys.stderr)
-    med = {m: (statistics.median(wall[m]), statistics.median(post[m])) for m in METHODS}
+    med = {m: (statistics.median(wall[m]), statistics.median(post[m])) for m in methods}
     rows = [[m, f"{med[m][0]:.2f}", f"{med[m][0] / med['standard'][0]:.2f}x", f"{med[m][1]:.2f}",
-             f"{med[m][1] / med['standard'][1]:.2f}x", f"{maps[m]:.4f}"] for m in METHODS]
+             f"{med[m][1] / med['standard'][1]:.2f}x", f"{maps[m]:.4f}"] for m in methods]
     table = format_table(["nms", "median val time (s)", "ratio", "median NMS time (ms/img)", "ratio",
                           "mAP50-95 (ultralytics' internal)"], rows)
     command = "python scripts/bench_nms.py " + " ".join(argv)
-    report = (f"# Validation time with DIoU-NMS (same checkpoint and images, {repeats} interleaved rounds, medians)\n\n"
+    other = " and ".join(m for m in methods if m != "standard")
+    report = (f"# Validation time with {other} NMS (same checkpoint and images, {repeats} interleaved rounds, "
+              f"medians)\n\n"
               f"Command: `{command}`\n\n{table}\n")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "nms_val_time.md", report)

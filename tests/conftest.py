@@ -62,13 +62,13 @@ def resolutions(monkeypatch):
     calls = SimpleNamespace(resolved=[], validated=0)
     from_args, validate = options.from_args, options.validate
 
-    def counted_from_args(args):
-        calls.resolved.append(from_args(args))
+    def counted_from_args(args, *boxes):
+        calls.resolved.append(from_args(args, *boxes))
         return calls.resolved[-1]
 
-    def counted_validate(cfg):
+    def counted_validate(cfg, *boxes):
         calls.validated += 1
-        return validate(cfg)
+        return validate(cfg, *boxes)
 
     monkeypatch.setattr(options, "from_args", counted_from_args)
     monkeypatch.setattr(options, "validate", counted_validate)
@@ -101,3 +101,11 @@ def mini_pose_data() -> Path:
     from boxloss.yolo.experiment import resolve_data
 
     return Path(resolve_data("shapes-pose-mini"))
+
+
+@pytest.fixture(scope="session")
+def mini_obb_data() -> Path:
+    """data.yaml of the embedded oriented-box dataset at smoke-test size (`data=shapes-obb-mini`)."""
+    from boxloss.yolo.experiment import resolve_data
+
+    return Path(resolve_data("shapes-obb-mini"))

@@ -45,8 +45,8 @@ def network_attempts_since(count: int) -> list[str]:
 
 def training_batch(data_yaml: Path, imgsz: int, images: int = 4, task: str = "detect") -> dict:
     """The first ``images`` training images of ``data_yaml`` at ``imgsz``, through ultralytics' own dataset and
-    collate for ``task`` (masks for segment, keypoints for pose; no mosaic, no flip), as the float batch a criterion
-    reads."""
+    collate for ``task`` (masks for segment, keypoints for pose, rotated boxes for obb; no mosaic, no flip), as the
+    float batch a criterion reads."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset

@@ -100,8 +100,44 @@ def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_pa
     assert f"data={tmp_path / 'raccoon-yolo' / 'data.yaml'}" in args
 
 
+COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
+DOTA8 = REPO.parent / "shared" / "datasets" / "dota8"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COCO128.is_dir(), reason=f"coco128 not present at {COCO128} on this machine")
+def test_coco128_obb_converts_to_oriented_boxes_and_prints_the_rotated_protocol(tmp_path):
+    """DATASET=coco128-obb: coco128's objects as minimum-area rectangles (crowd regions dropped), re-split 96 / 32
+    with seed 0, and the rotated losses benchmarked on val (there is no test split) at 640 px."""
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "coco128-obb", "YOLO": "c128",
+           "OUT": "bench", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "c128" / "conversion_report.json").read_text())
+    assert report["images_per_split"] == {"train": 96, "val": 32} and report["boxes_read"] == 929
+    assert json.loads((tmp_path / "c128-all" / "conversion_report.json").read_text())["boxes_written"] == 929
+    args = shlex.split(result.stdout.strip().splitlines()[-1])[2:]
+    assert args[:2] == ["cfgs=probiou,kld,gwd,kfiou,riou,reiou", "seeds=0,1,2,3,4,5,6,7,8,9"]
+    assert "splits=val" in args and "epochs=100" in args and "imgsz=640" in args
+    assert f"data={tmp_path / 'c128' / 'data.yaml'}" in args
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DOTA8.is_dir(), reason=f"dota8 not present at {DOTA8} on this machine")
+def test_dota8_is_benchmarked_where_it_lies(tmp_path):
+    """DATASET=dota8 is YOLO-OBB already: nothing is converted, its own dota8.yaml is the benchmark's data."""
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "dota8", "OUT": "bench",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    args = shlex.split(result.stdout.strip().splitlines()[-1])[2:]
+    (data,) = [arg.removeprefix("data=") for arg in args if arg.startswith("data=")]
+    assert (REPO / data).resolve() == (DOTA8 / "dota8.yaml").resolve()
+    assert "splits=val" in args and "imgsz=1024" in args and list(tmp_path.iterdir()) == []
+
+
 def test_an_unknown_dataset_is_refused(tmp_path):
-    assert_refused(["bash", SCRIPT], [], "DATASET=coco must be bccd or raccoon", cwd=tmp_path,
+    assert_refused(["bash", SCRIPT], [], "DATASET=coco must be bccd, raccoon, coco128-obb or dota8", cwd=tmp_path,
                    prog="bccd_protocol.sh", env={**os.environ, "DATASET": "coco"}, exact=True, quiet=True, timeout=60)
 
 

@@ -284,3 +284,14 @@ def test_the_plan_refuses_assigner_same_with_a_loss_that_is_not_iou_type(tmp_pat
                                             "assigner_iou=same", f"out={tmp_path / 'bench'}"],
                    "assigner_iou=same ranks anchors by the box loss's own IoU-type similarity, and "
                    "box_loss=focal_eiou is not IoU-type", cwd=tmp_path)
+
+
+@pytest.mark.parametrize("cfgs, data, nms, model", [("probiou,kld", "shapes-obb-mini", "diou", "yolo11n-obb.yaml"),
+                                                    ("ciou,eiou", "shapes-mini", "exact", "yolov8n.yaml")])
+def test_the_plan_refuses_an_nms_of_the_other_kind_of_box(tmp_path, cfgs, data, nms, model):
+    """DIoU-NMS is axis-aligned, exact NMS rotated: refused for the configs whose models predict the other kind, before
+    any training (val.py would refuse it after)."""
+    assert_refused("scripts/benchmark.py", [f"cfgs={cfgs}", "seeds=0", f"data={data}", f"nms={nms}",
+                                            f"out={tmp_path / 'bench'}"],
+                   f"nms={nms} suppresses other boxes than those of config '{cfgs.split(',')[0]}' (model {model})",
+                   cwd=tmp_path)

@@ -24,16 +24,36 @@ def test_resolution_order_defaults_file_overrides():
 
 
 def test_every_config_file_is_valid():
+    """Every config resolves, and names the box loss it trains with (a config without one: the stock loss of its
+    model's boxes)."""
     for path in sorted(experiment.CFG_DIR.glob("*.yaml")):
-        resolved = experiment.load_experiment({"cfg": str(path)}).settings
-        assert options.validate(resolved)["box_loss"] == resolved["box_loss"]
+        loaded = experiment.load_experiment({"cfg": str(path)})
+        resolved = loaded.settings
+        assert options.validate(resolved, loaded.task.boxes)["box_loss"] == resolved["box_loss"] is not None
+        assert loaded.options["box_loss"] == resolved["box_loss"]
+        assert read_yaml_mapping(path).get("box_loss", resolved["box_loss"]) == resolved["box_loss"]
+
+
+def test_an_unset_box_loss_is_the_stock_one_of_the_models_boxes():
+    """box_loss and assigner_iou unset (the registered default, None): ultralytics' own for the model's boxes. The box
+    loss is written into the resolved experiment (so the run's args, its checkpoints and a benchmark's settings name
+    it); the assigner metric stays unset there, as in the published records from before it had a per-task default,
+    which therefore still compare equal."""
+    assert options.defaults()["box_loss"] is None and options.defaults()["assigner_iou"] is None
+    detect = experiment.load_experiment({"cfg": "ciou_vfl.yaml"})
+    assert (detect.settings["box_loss"], detect.settings.get("assigner_iou")) == ("ciou", None)
+    assert detect.options["assigner_iou"] == "ciou"
+    obb = experiment.load_experiment({"model": "yolov8n-obb.yaml", "data": "shapes-obb-mini"})
+    assert (obb.settings["box_loss"], obb.settings.get("assigner_iou")) == ("probiou", None)
+    assert (obb.options["box_loss"], obb.options["assigner_iou"], obb.task.name) == ("probiou", "probiou", "obb")
+    assert options.from_args({}, "xywhr")["box_loss"] == "probiou" and options.from_args({})["box_loss"] == "ciou"
 
 
 def test_every_registered_loss_has_a_config_file():
     """One per registered box loss, and one example per wrapper (inner_, focaler_, alpha_ + any IoU-type loss)."""
     from boxloss.registry import BOX_LOSSES
 
-    configured = {read_yaml_mapping(p).get("box_loss") for p in experiment.CFG_DIR.glob("*.yaml")}
+    configured = {read_yaml_mapping(p).get("box_loss") for p in experiment.CFG_DIR.glob("*.yaml")} - {None}
     assert set(BOX_LOSSES.names(wrapped=False)) <= configured
     assert all(any(name.startswith(f"{prefix}_") for name in configured) for prefix in BOX_LOSSES.wrappers())
 

@@ -90,8 +90,26 @@ TRAIN = [
      "only boxes in its train labels"),
     (["cfg=eiou.yaml", "model=yolo26n-pose.yaml", "data={files}/boxes_only/data.yaml"],
      "a pose model needs keypoint labels: dataset '{files}/boxes_only/data.yaml' has no 'kpt_shape'"),
-    (["cfg=eiou.yaml", "model=yolov8n-obb.yaml"], "its head is OBB (oriented boxes: their box loss is ProbIoU on "
-                                                   "rotated boxes, a different family of box losses"),
+    (["cfg=eiou.yaml", "model=yolov8n-obb.yaml", "data=shapes-obb-mini"],
+     "box_loss=eiou takes axis-aligned boxes and the model predicts rotated boxes: use one of focal_reiou, gwd, kfiou, "
+     "kld, probiou, reiou, rgiou, riou (unset: probiou, ultralytics' own)"),
+    (["cfg=probiou.yaml", "model=yolo11n.yaml", "data=shapes-mini"],
+     "box_loss=probiou takes rotated boxes and the model predicts axis-aligned boxes: use one of ciou, diou, eiou"),
+    (["cfg=probiou.yaml", "assigner_iou=giou"],
+     "assigner_iou=giou compares axis-aligned boxes and the model predicts rotated boxes: use probiou or same "
+     "(unset: probiou, ultralytics' own)"),
+    (["cfg=eiou.yaml", "assigner_iou=probiou"],
+     "assigner_iou=probiou compares rotated boxes and the model predicts axis-aligned boxes: use ciou, iou, giou, "
+     "diou, eiou or same"),
+    (["cfg=probiou.yaml", "nms_method=diou"],
+     "nms_method=diou suppresses axis-aligned boxes and the model predicts rotated boxes: use standard or exact"),
+    (["cfg=eiou.yaml", "nms_method=exact"],
+     "nms_method=exact suppresses rotated boxes and the model predicts axis-aligned boxes: use standard or diou"),
+    (["cfg=kld.yaml", "assigner_iou=same"], "assigner_iou=same ranks anchors by the box loss's own IoU-type "
+     "similarity, and box_loss=kld is not IoU-type; use assigner_iou=probiou (stock)"),
+    (["cfg=kld.yaml", "data=shapes-mini"], "data=shapes-mini"),
+    (["cfg=probiou.yaml", "iou_aware=true"], "iou_aware=true: the IoU-aware head attaches to the box tower of a "
+                                             "detection head (Detect, v10Detect); 'yolo11n-obb.yaml' is an obb model"),
     (["cfg=eiou.yaml", "model=rtdetr-l.yaml"], "its head is RTDETRDecoder (RT-DETR"),
     (["cfg=iou_aware.yaml", "model=yolo11n-seg.yaml", "data=shapes-seg-mini"],
      "iou_aware=true: the IoU-aware head attaches to the box tower of a detection head (Detect, v10Detect); "

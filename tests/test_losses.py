@@ -737,9 +737,13 @@ def test_frozen_reference_is_needed_for_detached_factors():
 # 4. The contract every registered box loss meets
 # ---------------------------------------------------------------------------------------------------------
 
-# Registered losses whose formula is not 0 at identical boxes: ProbIoU's Hellinger distance keeps ultralytics' eps
-# under its square root (√(2 eps) ≈ 4.5e-4, a hand case above), and KFIoU is at most 1/3.
-NONZERO_AT_IDENTICAL = {"probiou", "kfiou"}  # KFIoU is at most 1/3 (identical boxes: 1 − KFIoU = 2/3, a hand case)
+# Registered losses whose formula is not 0 at identical boxes: (their value there, the tolerance). ProbIoU's Hellinger
+# distance keeps ultralytics' eps under its square root (B ≈ eps: √(1 − e^−eps + eps) ≈ √(2 eps) ≈ 4.5e-4, within
+# float32's rounding of B, a hand case above); KFIoU is at most 1/3 at identical boxes, so its loss is 1 − 1/3 (fun
+# none), −ln(1/3) (ln) or e^(1 − 1/3) − 1 (exp), the centre term 0.
+KFIOU_AT_ONE_THIRD = {"none": 2 / 3, "ln": -math.log(1 / 3), "exp": math.exp(2 / 3) - 1}
+AT_IDENTICAL = {"probiou": lambda kwargs: (math.sqrt(2e-7), 5e-5),
+                "kfiou": lambda kwargs: (KFIOU_AT_ONE_THIRD[kwargs.get("fun", "none")], 1e-5)}  # eps = 1e-6 in ln
 
 DEGENERATE = {  # name: (pred rows, target rows), xyxy
     "zero_width": ([[1, 1, 1, 3], [0, 0, 2, 2]], [[0, 0, 2, 2], [1, 1, 1, 3]]),
@@ -777,12 +781,12 @@ def test_contract_shape_dtype_and_non_negative(name, kwargs):
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_contract_zero_at_identical_boxes(name, kwargs):
     """Tolerance 1e-6: with eps on the heights and the union, 1 − IoU of a w×h box with itself is about
-    (2w + 1)·eps / (w h) ≤ 1e-6 for the generator's sides ≥ 1 (the stock ultralytics arithmetic)."""
-    if name in NONZERO_AT_IDENTICAL:
-        pytest.skip(f"{name}'s formula is not 0 at identical boxes")
+    (2w + 1)·eps / (w h) ≤ 1e-6 for the generator's sides ≥ 1 (the stock ultralytics arithmetic). The losses of
+    :data:`AT_IDENTICAL` take their formula's own value there instead of 0."""
     _, target = _random_pairs(name, 37, seed=8)
-    torch.testing.assert_close(get_loss(name)(target, target.clone(), **kwargs, **_context(name)), torch.zeros(37),
-                               rtol=0, atol=1e-6)
+    value, tolerance = AT_IDENTICAL[name](kwargs) if name in AT_IDENTICAL else (0.0, 1e-6)
+    torch.testing.assert_close(get_loss(name)(target, target.clone(), **kwargs, **_context(name)),
+                               torch.full((37,), value), rtol=0, atol=tolerance)
 
 
 @pytest.mark.parametrize("case", DEGENERATE)

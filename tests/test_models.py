@@ -1,6 +1,7 @@
-"""Every detection, segmentation and pose family ultralytics 8.4.190 builds: one training step with EIoU, stock-exact
-CIoU, end-to-end heads (YOLOv10, YOLO26: E2ELoss on both branches, reg_max 1 without DFL), the assigner's metric
-(YOLO26's mask- and OKS-aware assigners included), the IoU-aware head.
+"""Every detection, segmentation, pose and oriented-box family ultralytics 8.4.190 builds: one training step with EIoU,
+stock-exact CIoU (ProbIoU for oriented boxes), end-to-end heads (YOLOv10, YOLO26: E2ELoss on both branches, reg_max 1
+without DFL), the assigner's metric (YOLO26's mask- and OKS-aware assigners and the rotated assigner included), the
+IoU-aware head.
 
 These back the README's supported-model table row by row (n scale, 64 px, seconds each).
 """
@@ -10,13 +11,17 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import loss_and_grads, training_batch
-from ultralytics.nn.tasks import DetectionModel, PoseModel, SegmentationModel
-from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8PoseLoss, v8SegmentationLoss
-from ultralytics.utils.tal import PoseTaskAlignedAssigner, SegTaskAlignedAssigner
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
+from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8OBBLoss, v8PoseLoss, v8SegmentationLoss
+from ultralytics.utils.metrics import probiou
+from ultralytics.utils.tal import PoseTaskAlignedAssigner, RotatedTaskAlignedAssigner, SegTaskAlignedAssigner
 
+from boxloss import get_loss, list_losses
+from boxloss.ops.rotated import rotated_iou
 from boxloss.testing.models import build_model
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
-from boxloss.yolo.criterion import MetricPoseAssigner, MetricSegAssigner
+from boxloss.yolo.criterion import MetricPoseAssigner, MetricRotatedAssigner, MetricSegAssigner
+from boxloss.yolo.obb import BoxLossOBBCriterion
 from boxloss.yolo.iou_aware import IoUAwareCriterion, add_iou_branch
 
 FAMILIES = {  # README table: family -> model YAML (n scale)
@@ -25,6 +30,9 @@ FAMILIES = {  # README table: family -> model YAML (n scale)
 }
 SEGMENT = {"YOLOv8": "yolov8n-seg.yaml", "YOLO11": "yolo11n-seg.yaml", "YOLO26": "yolo26n-seg.yaml"}
 POSE = {"YOLOv8": "yolov8n-pose.yaml", "YOLO11": "yolo11n-pose.yaml", "YOLO26": "yolo26n-pose.yaml"}
+OBB = {"YOLOv8": "yolov8n-obb.yaml", "YOLO11": "yolo11n-obb.yaml", "YOLO26": "yolo26n-obb.yaml"}
+OBB_MODELS = [("obb", yaml) for yaml in OBB.values()]  # README table rows of oriented boxes
+ROTATED_LOSSES = [name for name in list_losses(boxes="xywhr") if name != "probiou"]  # wrapped ones too (focaler_)
 MODELS = [("detect", yaml) for yaml in FAMILIES.values()] + [("segment", yaml) for yaml in SEGMENT.values()] + \
     [("pose", yaml) for yaml in POSE.values()]  # README table rows: (task, model YAML)
 END_TO_END = {"yolov10n.yaml", "yolo26n.yaml", "yolo26n-seg.yaml", "yolo26n-pose.yaml"}
@@ -40,10 +48,11 @@ def task_items(task: str, yaml: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def batches(mini_data, mini_seg_data, mini_pose_data):
+def batches(mini_data, mini_seg_data, mini_pose_data, mini_obb_data):
     """One real batch per task (4 images of the embedded datasets, 64 px, ultralytics' own loader)."""
     return {"detect": training_batch(mini_data, 64), "segment": training_batch(mini_seg_data, 64, task="segment"),
-            "pose": training_batch(mini_pose_data, 64, task="pose")}
+            "pose": training_batch(mini_pose_data, 64, task="pose"),
+            "obb": training_batch(mini_obb_data, 64, task="obb")}
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +217,125 @@ def test_unsupported_heads_are_refused_with_the_reason():
     from boxloss.yolo.experiment import check_model
 
     for yaml, reason in (("yolov8n-cls.yaml", "classification"), ("rtdetr-l.yaml", "RT-DETR"),
-                         ("yolov8n-obb.yaml", "ProbIoU on rotated boxes"), ("yolo26n-obb.yaml", "ProbIoU")):
+                         ("yolov8s-world.yaml", "open-vocabulary YOLO-World")):
         with pytest.raises(ConfigError, match=reason):
             check_model(yaml)
-    for _, yaml in MODELS:
-        check_model(yaml)
+    for task, yaml in MODELS + OBB_MODELS:
+        assert check_model(yaml).name == task
+
+
+# ------------------------------------------------------------------------------------------------- oriented boxes
+@pytest.mark.parametrize("yaml", OBB.values())
+def test_probiou_is_the_stock_obb_criterion_bit_for_bit(yaml, batches):
+    """Same weights, ultralytics' OBB criterion (``v8OBBLoss``; ``E2ELoss`` of it for YOLO26) against ours with
+    box_loss=probiou: loss, items (box, cls, dfl or l1, angle) and every gradient identical, and for YOLO26 again
+    after each of two ProgLoss updates (the one-to-many / one-to-one weights move)."""
+    ours_model = build(yaml, box_loss="probiou", epochs=3)
+    stock_model = build(yaml, OBBModel, epochs=3)
+    stock_model.load_state_dict(ours_model.state_dict())
+    stock, ours = OBBModel.init_criterion(stock_model), ours_model.init_criterion()
+    for branch in branches(ours):
+        assert isinstance(branch, BoxLossOBBCriterion) and isinstance(branch, v8OBBLoss)
+        assert type(branch.assigner) is RotatedTaskAlignedAssigner  # the stock assigner itself
+    updates = 2 if yaml.startswith("yolo26") else 0
+    for update in range(updates + 1):
+        if update:
+            stock.update()
+            ours.update()
+            assert (ours.o2m, ours.o2o) == (stock.o2m, stock.o2o)
+        stock_loss, stock_items, stock_grads = loss_and_grads(stock_model, stock, batches["obb"])
+        ours_loss, ours_items, ours_grads = loss_and_grads(ours_model, ours, batches["obb"])
+        side = "l1_loss" if yaml.startswith("yolo26") else "dfl_loss"
+        assert set(stock_items) == {"box_loss", "cls_loss", side, "angle_loss"}
+        assert all(stock_items[name] > 0 for name in stock_items)  # positives: a real test
+        assert torch.equal(stock_loss, ours_loss)
+        for name, value in stock_items.items():
+            assert torch.equal(value, ours_items[name]), name
+        assert torch.equal(ours_items["box_iou"], ours_items["box_loss"])  # the one part of 1 - ProbIoU
+        assert len(stock_grads) == len(ours_grads) > 100
+        assert all(torch.equal(a, b) for a, b in zip(stock_grads, ours_grads))
+    if updates:
+        assert ours.o2m < 0.8  # the schedule moved
+
+
+def test_an_obb_model_trains_with_probiou_when_no_box_loss_is_given(batches):
+    """The registered default (unset) is ultralytics' own loss for the model's boxes: probiou here, ciou for a
+    detector; the assigner is the stock rotated one; the run's options name what it trains with."""
+    criterion = build("yolov8n-obb.yaml").init_criterion()
+    assert criterion.box_loss_name == "probiou" and criterion.options["assigner_iou"] == "probiou"
+    assert type(criterion.assigner) is RotatedTaskAlignedAssigner
+    assert build("yolov8n.yaml").init_criterion().box_loss_name == "ciou"
+
+
+@pytest.fixture(scope="module")
+def stock_obb_items(batches):
+    """ultralytics' own OBB criterion's items on the shared batch, per model YAML."""
+    items = {}
+    for yaml in OBB.values():
+        model = build(yaml, OBBModel)
+        _, items[yaml], _ = loss_and_grads(model, OBBModel.init_criterion(model), batches["obb"])
+    return items
+
+
+@pytest.mark.parametrize("yaml, name", [("yolo11n-obb.yaml", name) for name in ROTATED_LOSSES]
+                         + [("yolov8n-obb.yaml", "kld"), ("yolo26n-obb.yaml", "kld"), ("yolo26n-obb.yaml", "riou")])
+def test_each_rotated_loss_trains_and_changes_only_the_box_term(yaml, name, batches, stock_obb_items):
+    """Every registered rotated loss, one step on the same weights and batch: finite loss and gradients, its parts
+    logged (box_<term>, adding up to box_loss); the rotated assigner ranks by ProbIoU whatever the loss, so the
+    classification, DFL or L1 and angle items are ultralytics' values exactly and only box_loss differs."""
+    model = build(yaml, box_loss=name)
+    criterion = model.init_criterion()
+    loss, items, grads = loss_and_grads(model, criterion, batches["obb"])
+    assert torch.isfinite(loss).all() and all(torch.isfinite(g).all() for g in grads) and len(grads) > 100
+    stock = stock_obb_items[yaml]
+    for item in set(stock) - {"box_loss"}:
+        assert torch.equal(items[item], stock[item]), item
+    assert not torch.equal(items["box_loss"], stock["box_loss"]) and items["box_loss"] > 0
+    parts = [value for key, value in items.items() if key.startswith("box_") and key != "box_loss"]
+    torch.testing.assert_close(sum(parts), items["box_loss"])
+
+
+@pytest.mark.parametrize("yaml", ["yolov8n-obb.yaml", "yolo26n-obb.yaml"])
+def test_obb_assigner_same_ranks_with_the_rotated_losss_iou(yaml, batches):
+    """assigner_iou=same: the rotated assigner (its candidate rule kept) ranks with 1 - the configured loss, clamped
+    at 0; with probiou that is ultralytics' own ProbIoU with the loss's variance floor (the stock assigner's is 0;
+    prediction and target swapped: equal to rounding)."""
+    model = build(yaml, box_loss="probiou", assigner_iou="same")
+    criterion = model.init_criterion()
+    gt = torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.3], [10.0, 10.0, 8.0, 4.0, 0.3]])
+    pred = torch.tensor([[11.0, 10.5, 7.0, 4.5, 0.1], [40.0, 40.0, 2.0, 2.0, 0.0]])  # overlapping; far apart
+    for branch in branches(criterion):
+        assert type(branch.assigner) is MetricRotatedAssigner
+        metric = branch.assigner.iou_calculation(gt, pred)
+        torch.testing.assert_close(metric, (1 - get_loss("probiou")(pred, gt)).clamp(0))
+        torch.testing.assert_close(metric, probiou(gt, pred, floor=0.01).squeeze(-1).clamp(0), rtol=1e-6, atol=1e-7)
+        assert not torch.allclose(metric, probiou(gt, pred).squeeze(-1).clamp(0))  # the stock assigner's floor, 0
+    _, items, grads = loss_and_grads(model, criterion, batches["obb"])
+    assert torch.isfinite(torch.stack(list(items.values()))).all() and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("options, item", [
+    ({"cls_loss": "varifocal"}, "cls_loss"), ({"cls_loss": "qfl"}, "cls_loss"), ({"cls_loss": "ap_loss"}, "cls_loss"),
+    ({"iou_balanced_loc": True, "iou_balanced_wloc": 1.0}, "box_loss"), ({"iou_balanced_cls": True}, None)])
+def test_iou_weighted_options_on_oriented_boxes_use_the_exact_iou(options, item, batches):
+    """The IoU targets (VFL, QFL) and the IoU-balanced weights take the exact rotated IoU of each positive and its
+    target: the criterion's pair IoU is the polygon IoU (checked against the matrix kernel), and each option changes
+    only the term it weights (IoU-balanced classification keeps the positives' sum: only the gradients change)."""
+    stock_model = build("yolov8n-obb.yaml")
+    _, stock_items, stock_grads = loss_and_grads(stock_model, stock_model.init_criterion(), batches["obb"])
+    model = build("yolov8n-obb.yaml", **options)
+    criterion = model.init_criterion()
+    pred = torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.3], [0.0, 0.0, 4.0, 4.0, 0.0], [5.0, 5.0, 3.0, 1.0, 1.2]])
+    target = torch.tensor([[11.0, 10.5, 7.0, 4.5, 0.1], [0.0, 0.0, 4.0, 4.0, 0.785398], [5.0, 5.0, 3.0, 1.0, 1.2]])
+    expected = rotated_iou(pred, target).diagonal()
+    torch.testing.assert_close(criterion.pair_iou(pred, target), expected)
+    assert abs(float(expected[1]) - 2 ** -0.5) < 1e-4 and abs(float(expected[2]) - 1) < 1e-6  # a square at 45°
+    _, items, grads = loss_and_grads(model, criterion, batches["obb"])
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert not all(torch.equal(a, b) for a, b in zip(grads, stock_grads))
+    assert item is None or not torch.equal(items[item], stock_items[item])
+    for name in {"box_loss", "cls_loss", "dfl_loss", "angle_loss"} - {item}:
+        if item is None and name == "cls_loss":  # the positives' sum kept: equal up to rounding
+            torch.testing.assert_close(items[name], stock_items[name], rtol=1e-6, atol=0)
+        else:
+            assert torch.equal(items[name], stock_items[name]), name

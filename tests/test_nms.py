@@ -226,6 +226,6 @@ def test_every_key_that_chooses_an_nms_takes_the_names_of_ops():
     from boxloss.options import all_options
     from boxloss.yolo import postprocess, val_run
 
-    assert NMS_METHODS == ("standard", "diou") and EVALUATION_NMS == ("standard", "diou", "none")
+    assert NMS_METHODS == ("standard", "diou", "exact") and EVALUATION_NMS == ("standard", "diou", "exact", "none")
     assert all_options()["nms_method"].choices == NMS_METHODS and postprocess.NMS_METHODS is NMS_METHODS
     assert val_run.VAL_KEYS["nms"].choices == BENCHMARK_KEYS["nms"].choices == EVALUATION_NMS

@@ -225,7 +225,8 @@ def test_train_py_resolves_box_loss_once_from_argv_to_the_criterion(tmp_path, mi
 
     built = []
     run_options = criterion.run_options
-    monkeypatch.setattr(criterion, "run_options", lambda model: built.append(run_options(model)) or built[-1])
+    monkeypatch.setattr(criterion, "run_options",
+                        lambda model, *boxes: built.append(run_options(model, *boxes)) or built[-1])
     monkeypatch.chdir(tmp_path)
     assert train_cli.main(["cfg=eiou.yaml", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0",
                            "plots=False", f"project={tmp_path}/runs", "focal_eiou_gamma=1"]) == 0

@@ -229,8 +229,8 @@ def test_backends_that_disagree_fail_with_one_line_naming_the_metric(trained, tm
 
     real_evaluate = checkpoint_eval.evaluate
 
-    def evaluate(gt, predictions, backend):
-        metrics = real_evaluate(gt, predictions, backend)
+    def evaluate(gt, predictions, backend, *iou_type):
+        metrics = real_evaluate(gt, predictions, backend, *iou_type)
         return {**metrics, "AP75": metrics["AP75"] + 1e-9} if backend == "hotcoco" else metrics
 
     monkeypatch.setattr(checkpoint_eval, "evaluate", evaluate)

@@ -18,7 +18,7 @@ from .._io import read_yaml_mapping
 from ..data.embedded import EMBEDDED_DATASETS, DataChecks, check_data
 from ..errors import ConfigError
 from ..keyvalues import check_known, raw_keyvalues, split_keyvalues
-from ..ops.nms import EVALUATION_NMS
+from ..ops.nms import EVALUATION_NMS, NMS_BOXES
 from ..param import Param
 from ..stats.records import DEFAULT_BASELINE, EVALUATION_SPLITS, default_baseline
 
@@ -34,7 +34,8 @@ BENCHMARK_KEYS: dict[str, Param] = {
     "out": Param(None, "benchmark folder (default runs/benchmark/<dataset name>)", value_type=str),
     "force": Param(False, "re-run runs finished with other settings (their results move to results/superseded/)"),
     "coco_json": Param(None, "official COCO JSON of the one evaluated split (crowd regions ignored)", value_type=str),
-    "nms": Param(None, "val.py's nms= for every evaluation (standard, diou, none; default: each checkpoint's own)",
+    "nms": Param(None, "val.py's nms= for every evaluation (standard, diou, exact for oriented boxes, none; default: "
+                 "each checkpoint's own)",
                  choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "val.py's nms_diou_beta= for every evaluation", lambda b: b > 0, "> 0",
                            value_type=float),
@@ -259,6 +260,10 @@ def build_plan(argv: list[str], command: str | None = None, data_pending: bool =
             raise ConfigError(f"config {cfg!r}: its name {label!r} must be letters, digits, '_', '-' or '.'")
         if label in experiments:
             raise ConfigError(f"cfgs: two configs are named {label!r}")
+        nms, boxes = evaluation_extra.get("nms"), experiment.check_model(resolved["model"]).boxes
+        if NMS_BOXES.get(nms, boxes) != boxes:  # val.py would refuse it after the training
+            raise ConfigError(f"nms={nms} suppresses other boxes than those of config {label!r} (model "
+                              f"{resolved['model']}): use standard or {'exact' if boxes == 'xywhr' else 'diou'}")
         experiments[label] = resolved
     cfgs = list(experiments)
 

@@ -9,6 +9,11 @@ COCO ground truth and COCO results and imports nothing of ultralytics.
   metrics under its own key) and ``{family: TIDE}`` of one checkpoint; several backends must agree to
   :data:`~.coco_eval.AGREEMENT_TOLERANCE` in every family (:class:`~.coco_eval.BackendDisagreement` otherwise).
 - :func:`write_run_files`: the rows' metrics, TIDE and tables into a run folder; returns the table printed.
+
+An oriented-box checkpoint's boxes are the ``obb`` family (COCO AP on the exact rotated IoU): it takes the place of
+``box`` in every file and key (the top of ``metrics.json``, marked ``"family": "obb"``; ``predictions.json``;
+``tide.json``; the calibration), and a row's ``"ultralytics"`` entry (ultralytics' own ProbIoU-matched mAP of the same
+run, which the caller records) is printed beside it, labelled.
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ from .tide import format_tide_table, tide_errors
 
 DEFAULT_BACKEND = "hotcoco"  # bit-identical to pycocotools (tested), 30x faster on BCCD test (scripts/bench_eval.py)
 TIDE_BACKEND = "hotcoco"  # tide.json is computed with it whatever backend computes the AP
-PREDICTION_FILES = {"box": "predictions.json", "mask": "predictions_mask.json", "pose": "predictions_pose.json"}
-TIDE_FILES = {"box": "tide.json", "mask": "tide_mask.json", "pose": "tide_pose.json"}
-TIDE_SIMILARITY = {"box": "box IoU", "mask": "mask IoU", "pose": "keypoint OKS"}
+PREDICTION_FILES = {"box": "predictions.json", "mask": "predictions_mask.json", "pose": "predictions_pose.json",
+                    "obb": "predictions.json"}
+TIDE_FILES = {"box": "tide.json", "mask": "tide_mask.json", "pose": "tide_pose.json", "obb": "tide.json"}
+TIDE_SIMILARITY = {"box": "box IoU", "mask": "mask IoU", "pose": "keypoint OKS", "obb": "exact rotated-box IoU"}
+TIDE_OF = {"box": "", "obb": " of the oriented boxes", "mask": " of the masks", "pose": " of the keypoints"}
+BOX_FAMILIES = ("box", "obb")  # a checkpoint's own boxes: the first family, the top level of its metrics
+STOCK_OBB_KEYS = ("mAP50", "mAP50-95")  # a row's "ultralytics" entry: OBBValidator's own metric, matched by ProbIoU
 
 
 def backend_list(value: str) -> tuple[str, ...] | None:
@@ -48,8 +57,8 @@ def backend_list(value: str) -> tuple[str, ...] | None:
 def evaluate_checkpoint(gt: Mapping[str, Any], predictions: Mapping[str, list[dict[str, Any]]],
                         backends: Sequence[str], row: str = "", extra: Mapping[str, Any] | None = None,
                         oks: Mapping[str, Any] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """``({backend: metrics}, {family: TIDE})`` of one checkpoint's ``predictions`` (``{family: COCO results}``,
-    ``"box"`` first).
+    """``({backend: metrics}, {family: TIDE})`` of one checkpoint's ``predictions`` (``{family: COCO results}``, its
+    boxes' family first: ``"box"``, or ``"obb"`` for an oriented-box checkpoint).
 
     Each backend's metrics: the box metrics, the calibration of the box scores (:func:`.calibration.calibration`),
     ``extra`` (e.g. the skipped images and the NMS used), and each other family's metrics under its own key
@@ -57,10 +66,13 @@ def evaluate_checkpoint(gt: Mapping[str, Any], predictions: Mapping[str, list[di
     family (``row`` names the checkpoint in the error); TIDE is hotcoco's, once per family.
     """
     families = list(predictions)
-    score_vs_iou = calibration(gt, predictions["box"])
+    boxes = families[0]
+    score_vs_iou = calibration(gt, predictions[boxes], iou_type=FAMILIES[boxes])
+    marker = {} if boxes == "box" else {"family": boxes}
     metrics_by_backend = {}
     for backend in backends:
-        metrics = {**evaluate(gt, predictions["box"], backend), **score_vs_iou, **(extra or {})}
+        metrics = {**evaluate(gt, predictions[boxes], backend, FAMILIES[boxes]), **marker, **score_vs_iou,
+                   **(extra or {})}
         for family in families[1:]:
             sigmas = oks["sigmas"] if family == "pose" else None
             metrics[family] = evaluate(gt, predictions[family], backend, FAMILIES[family], sigmas)
@@ -72,7 +84,7 @@ def evaluate_checkpoint(gt: Mapping[str, Any], predictions: Mapping[str, list[di
             disagreement = backend_disagreement({b: family_metrics(metrics_by_backend[b], family) for b in backends},
                                                 keys=FAMILY_KEYS[family])
             if disagreement:
-                where = row if family == "box" else f"{row} ({family})"
+                where = row if family in BOX_FAMILIES else f"{row} ({family})"
                 raise BackendDisagreement(f"backends disagree on {where}: {disagreement}")
     tide = {family: tide_errors(gt, predictions[family], iou_type=FAMILIES[family],
                                 kpt_oks_sigmas=oks["sigmas"] if family == "pose" else None) for family in families}
@@ -91,12 +103,18 @@ def write_run_files(run_dir: Path, results: Mapping[str, Mapping[str, Any]], tid
         table_rows.update({f"{row} [{backend}]": metrics for row, metrics in results[backend].items()})
     name_column = "model" if not several else "loss"
     table = format_family_table(table_rows, name_column)
+    if any(family_metrics(metrics, "obb") is not None for metrics in table_rows.values()):
+        table = "Oriented boxes: COCO AP on the exact rotated-box IoU (hotcoco)\n\n" + table
+    stock_rows = {row: metrics["ultralytics"] for row, metrics in results[first].items() if "ultralytics" in metrics}
+    if stock_rows:
+        table += ("\n\nultralytics' own OBB metric of the same run, for comparison only: predictions matched by "
+                  "ProbIoU, which reads rotated overlaps high (docs/evaluation.md); its own interpolation\n\n"
+                  + format_metrics_table(stock_rows, STOCK_OBB_KEYS, first_column=name_column))
     table += "\n\n" + format_metrics_table(table_rows, CALIBRATION_KEYS, first_column=name_column)
     for family, rows in tide.items():
         if not rows:
             continue
-        of = "" if family == "box" else f" of the {'masks' if family == 'mask' else 'keypoints'}"
-        table += (f"\n\nTIDE{of} (hotcoco, {TIDE_SIMILARITY[family]}): ΔX = AP gained if every error of type X were "
+        table += (f"\n\nTIDE{TIDE_OF[family]} (hotcoco, {TIDE_SIMILARITY[family]}): ΔX = AP gained if every error of type X were "
                   "fixed, relative to the AP at that IoU (background IoU 0.1)\n\n"
                   + format_tide_table(rows if several else {"": next(iter(rows.values()))},
                                       first_column=name_column if several else "TIDE of"))
@@ -123,9 +141,11 @@ def agreement_line(results: Mapping[str, Mapping[str, Any]], backends: Sequence[
 
 
 def family_metrics(metrics: Mapping[str, Any], family: str) -> Mapping[str, Any] | None:
-    """One family's metrics out of a row of metrics.json: the box metrics are the row itself, another family sits
-    under its own key (None when the row has none)."""
-    return metrics if family == "box" else metrics.get(family)
+    """One family's metrics out of a row of metrics.json: the box metrics (an oriented-box checkpoint's: obb) are the
+    row itself, another family sits under its own key (None when the row has none)."""
+    if family in BOX_FAMILIES:
+        return metrics if metrics.get("family", "box") == family else None
+    return metrics.get(family)
 
 
 def format_family_table(rows: Mapping[str, Mapping[str, Any]], name_column: str) -> str:

@@ -46,7 +46,8 @@ METRIC_KEYS = (*AP_KEYS, "AP", "APs", "APm", "APl", "AR100")  # box and mask
 KEYPOINT_METRIC_KEYS = (*AP_KEYS, "AP", "APm", "APl", "AR20")  # COCO's keypoint protocol
 FAMILIES = {"box": "bbox", "mask": "segm", "pose": "keypoints", "obb": "obb"}  # family -> the evaluators' iouType
 FAMILY_KEYS = {"box": METRIC_KEYS, "mask": METRIC_KEYS, "pose": KEYPOINT_METRIC_KEYS, "obb": METRIC_KEYS}
-TASK_FAMILIES = {"detect": ("box",), "segment": ("box", "mask"), "pose": ("box", "pose")}  # by the model's task
+TASK_FAMILIES = {"detect": ("box",), "segment": ("box", "mask"), "pose": ("box", "pose"),
+                 "obb": ("obb",)}  # by the model's task: the first is its boxes' own
 BACKENDS = ("pycocotools", "faster_coco_eval", "hotcoco")
 REFERENCE_BACKEND = "pycocotools"
 BACKEND_PACKAGES = {"pycocotools": "pycocotools", "faster_coco_eval": "faster-coco-eval", "hotcoco": "hotcoco"}

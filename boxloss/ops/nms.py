@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["EVALUATION_NMS", "NMS_METHODS", "batched_diou_nms", "diou_nms"]
+__all__ = ["EVALUATION_NMS", "NMS_BOXES", "NMS_METHODS", "batched_diou_nms", "diou_nms"]
 
 # The names of the NMS methods, for every key that chooses one (nms_method of a config, nms= of val.py and of the
-# benchmark): ultralytics' ``non_max_suppression`` (standard) or :func:`diou_nms`; an evaluation may also take an
-# end-to-end head's NMS-free output as it is (none).
-NMS_METHODS = ("standard", "diou")
+# benchmark): ultralytics' ``non_max_suppression`` (standard), :func:`diou_nms` (axis-aligned boxes) or, for oriented
+# boxes, ultralytics' rotated Fast-NMS on the exact polygon IoU instead of ProbIoU (exact; boxloss.yolo.postprocess);
+# an evaluation may also take an end-to-end head's NMS-free output as it is (none).
+NMS_METHODS = ("standard", "diou", "exact")
+NMS_BOXES = {"diou": "xyxy", "exact": "xywhr"}  # the methods for one kind of box only (standard: both)
 EVALUATION_NMS = (*NMS_METHODS, "none")
 
 # Boxes are processed in score order, this many at a time: each block is compared with the boxes kept so far

@@ -12,7 +12,9 @@ Segmentation and pose (each task's ``capture_validator``, :data:`boxloss.yolo.ta
 ultralytics does for its COCO export (``process_mask_native``: prototypes upsampled to the input size before the
 crop to the box, the "more accurate" path ``save_json`` selects), and ``scale_preds`` brings it to the original image
 size (uint8), where it is kept as a COCO run-length encoding; the pose validator's keypoints (x, y in original pixels,
-and the predicted visibility) are kept as they are.
+and the predicted visibility) are kept as they are. Oriented boxes: the OBB validator's rotated boxes, xywhr in
+original pixels and radians (its ``scale_preds``), become COCO ``obb`` results for the exact rotated IoU; its own
+metrics on the same run (ultralytics' mAP, matched by ProbIoU) stay on the validator for val.py to print beside them.
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionValidator
+from ultralytics.models.yolo.obb import OBBValidator
 from ultralytics.utils import ops
 
-from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
+from .postprocess import BoxLossOBBValidator, BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 COCO_MAX_DET = 100  # COCO protocol: at most 100 detections per image (ultralytics' default is 300)
 
 
 @dataclass
 class ImageDetections:
-    """One image's detections after NMS: ``boxes`` (N, 4) xyxy original pixels, ``scores`` (N,), ``classes`` (N,);
-    a segmentation model's ``masks`` (N COCO RLEs of the original image size) and a pose model's ``keypoints``
-    (N, K, 3: x, y original pixels, visibility score)."""
+    """One image's detections after NMS: ``boxes`` (N, 4) xyxy original pixels (an oriented-box model's: (N, 5) xywhr,
+    radians), ``scores`` (N,), ``classes`` (N,); a segmentation model's ``masks`` (N COCO RLEs of the original image
+    size) and a pose model's ``keypoints`` (N, K, 3: x, y original pixels, visibility score)."""
 
     im_file: str
     boxes: np.ndarray
@@ -60,6 +63,9 @@ class CaptureMixin:
     per validated image (with or without detections), in dataloader order. Ultralytics' own JSON export and its
     COCO/LVIS auto-evaluation are switched off: the caller evaluates against its own ground truth."""
 
+    box_columns = 4  # xyxy; an oriented box: xywhr
+    prepare_sizes = DetectionValidator._prepare_batch  # an image's sizes and file: no mask or keypoint targets
+
     def init_metrics(self, model) -> None:
         super().init_metrics(model)
         self.args.save_json = False  # init_metrics turns it on for COCO-like paths
@@ -70,12 +76,12 @@ class CaptureMixin:
     def update_metrics(self, preds: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         super().update_metrics(preds, batch)
         for si, pred in enumerate(preds):
-            pbatch = DetectionValidator._prepare_batch(self, si, batch)  # sizes and file: no mask or keypoint targets
+            pbatch = self.prepare_sizes(si, batch)
             scaled = self.scale_preds(pred, pbatch) if len(pred["cls"]) else pred
             masks, keypoints = scaled.get("masks"), scaled.get("keypoints")
             self.captured.append(ImageDetections(
                 im_file=str(pbatch["im_file"]),
-                boxes=scaled["bboxes"].detach().cpu().double().numpy().reshape(-1, 4),
+                boxes=scaled["bboxes"].detach().cpu().double().numpy().reshape(-1, self.box_columns),
                 scores=pred["conf"].detach().cpu().double().numpy(),
                 classes=pred["cls"].detach().cpu().numpy().astype(np.int64),
                 masks=None if masks is None else encode_masks(masks.detach().cpu().numpy()),
@@ -99,6 +105,14 @@ class CocoPoseCaptureValidator(CaptureMixin, BoxLossPoseValidator):
     """``PoseValidator`` that also keeps each image's detections and keypoints."""
 
 
+class CocoOBBCaptureValidator(CaptureMixin, BoxLossOBBValidator):
+    """``OBBValidator`` that also keeps each image's oriented boxes (xywhr, original pixels, radians), unrounded; its
+    own metrics (``metrics.box``: mAP matched by ProbIoU) are computed on the same run as stock."""
+
+    box_columns = 5
+    prepare_sizes = OBBValidator._prepare_batch
+
+
 
 def checkpoint_info(model: YOLO) -> dict[str, Any]:
     """``{"box_loss", "names", "train_args"}`` of a loaded checkpoint (box_loss None for a stock checkpoint)."""
@@ -106,11 +120,18 @@ def checkpoint_info(model: YOLO) -> dict[str, Any]:
     return {"box_loss": train_args.get("box_loss"), "names": dict(model.names), "train_args": train_args}
 
 
-def capture_detections(model: YOLO, validator: type[CaptureMixin], data_yaml: str, *, split: str = "val",
-                       save_dir: str | Path, max_det: int = COCO_MAX_DET, **val_args: Any) -> list[ImageDetections]:
+def capture_detections(model: YOLO, validator: type[CaptureMixin], data_yaml: str, **kwargs: Any
+                       ) -> list[ImageDetections]:
+    """Every image's detections (with masks or keypoints for a segmentation or pose model): :func:`capture_validation`'s
+    ``captured``."""
+    return capture_validation(model, validator, data_yaml, **kwargs).captured
+
+
+def capture_validation(model: YOLO, validator: type[CaptureMixin], data_yaml: str, *, split: str = "val",
+                       save_dir: str | Path, max_det: int = COCO_MAX_DET, **val_args: Any) -> CaptureMixin:
     """Validate ``model`` through ``model.val`` with ``validator``, its task's capture validator (a
-    :class:`CaptureMixin`; ``TASKS[model.task].capture_validator``): every image's detections (with masks or keypoints
-    for a segmentation or pose model).
+    :class:`CaptureMixin`; ``TASKS[model.task].capture_validator``); returns the validator that ran: every image's
+    detections in ``captured``, ultralytics' own metrics of the run in ``metrics``.
 
     Args:
         model: a loaded checkpoint.
@@ -129,7 +150,7 @@ def capture_detections(model: YOLO, validator: type[CaptureMixin], data_yaml: st
               project=str(save_dir.parent), name=save_dir.name, exist_ok=True, **args)
     if not validators:
         raise RuntimeError("ultralytics' validator did not run to its end")
-    return validators[-1].captured
+    return validators[-1]
 
 
 def class_to_category(names: Mapping[int, str] | Sequence[str], categories: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -169,6 +190,8 @@ def _shapes(image: ImageDetections, family: str) -> list[tuple[str, Any]]:
     """``(field, value)`` of each detection of ``image`` in COCO's result format for ``family``."""
     if family == "box":
         return [("bbox", [x1, y1, x2 - x1, y2 - y1]) for x1, y1, x2, y2 in image.boxes.tolist()]
+    if family == "obb" and image.boxes.shape[-1] == 5:
+        return [("obb", box) for box in image.boxes.tolist()]
     if family == "mask" and image.masks is not None:
         return [("segmentation", rle) for rle in image.masks]
     if family == "pose" and image.keypoints is not None:
@@ -176,15 +199,16 @@ def _shapes(image: ImageDetections, family: str) -> list[tuple[str, Any]]:
         if points.shape[-1] == 2:  # a kpt_shape [K, 2] model predicts no visibility: COCO's x, y, v with v = 1
             points = np.concatenate([points, np.ones_like(points[..., :1])], -1)
         return [("keypoints", one.reshape(-1).tolist()) for one in points]
-    raise ValueError(f"{image.im_file!r}: no {family} predictions captured (a {family} family needs a "
-                     f"{'segmentation' if family == 'mask' else 'pose'} model)")
+    needs = {"mask": "segmentation", "pose": "pose", "obb": "oriented-box"}.get(family, "detection")
+    raise ValueError(f"{image.im_file!r}: no {family} predictions captured (a {family} family needs a {needs} model)")
 
 
 def to_coco_results(captured: Sequence[ImageDetections], image_ids: Mapping[str, int],
                     category_ids: Sequence[int], family: str = "box") -> list[dict[str, Any]]:
     """COCO results of one family, unrounded: ``image_id``, ``category_id``, ``score`` and ``bbox`` (top-left xywh
-    pixels), ``segmentation`` (RLE; ``mask``) or ``keypoints`` ([x1, y1, v1, ...] pixels, v the predicted
-    visibility; ``pose``), COCO's own result formats.
+    pixels), ``segmentation`` (RLE; ``mask``), ``keypoints`` ([x1, y1, v1, ...] pixels, v the predicted
+    visibility; ``pose``), COCO's own result formats, or ``obb`` ([cx, cy, w, h, angle] pixels and radians; ``obb``,
+    hotcoco's).
 
     Sorted by image id, then by descending score (the order COCOeval ranks them in); the families list the same
     detections in the same order. ``image_ids`` maps resolved image paths to ground-truth ids; an image missing

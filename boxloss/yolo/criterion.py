@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import BboxLoss, v8DetectionLoss
-from ultralytics.utils.tal import (PoseTaskAlignedAssigner, SegTaskAlignedAssigner, TaskAlignedAssigner, bbox2dist,
-                                   make_anchors)
+from ultralytics.utils.tal import (PoseTaskAlignedAssigner, RotatedTaskAlignedAssigner, SegTaskAlignedAssigner,
+                                   TaskAlignedAssigner, bbox2dist, make_anchors)
 
 from .. import options
 from ..losses import aligned_iou, iou_balanced_cls_weights, iou_balanced_weights
-from ..registry import BOX_LOSSES, BoundLoss
+from ..registry import BOX_LOSSES, STOCK_BOX_LOSS, BoundLoss
 
 NORMALIZER_EPS = 1e-9
 
@@ -116,9 +116,9 @@ class NamedBboxLoss(BboxLoss):
     """
 
     def __init__(self, reg_max: int, box_loss: BoundLoss, iou_balanced: IoUBalancedLocalisation | None = None,
-                 context=None, on_positives=None):
+                 context=None, on_positives=None, pair_iou=aligned_iou):
         super().__init__(reg_max)
-        self.box_loss, self.iou_balanced = box_loss, iou_balanced
+        self.box_loss, self.iou_balanced, self.pair_iou = box_loss, iou_balanced, pair_iou
         self.context = context or (lambda fg_mask, imgsz, stride: {})
         self.on_positives = on_positives  # called with the positives' (pred, target) after the loss: state updates
         self.last_terms: dict[str, torch.Tensor] = {}
@@ -132,7 +132,7 @@ class NamedBboxLoss(BboxLoss):
         per_box, terms = self.box_loss.terms(pred_fg, target_fg, **context)  # (P,), {name: (P,)}
         box_weight = weight.squeeze(-1)
         if self.iou_balanced is not None:
-            iou = aligned_iou(pred_fg.detach(), target_fg)
+            iou = self.pair_iou(pred_fg.detach(), target_fg)
             box_weight = box_weight * self.iou_balanced.weights(iou, (box_weight * per_box).detach()).to(weight.dtype)
         normalizer = self.box_loss.normalizer(pred_fg.detach(), target_fg)
         denominator = target_scores_sum
@@ -193,8 +193,13 @@ class MetricPoseAssigner(MetricIoU, PoseTaskAlignedAssigner):
     """YOLO26 pose's assigner: keypoint OKS, the configured box metric for ground truths without visible keypoints."""
 
 
+class MetricRotatedAssigner(MetricIoU, RotatedTaskAlignedAssigner):
+    """The oriented-box assigner (ProbIoU stock) with the configured metric on rotated boxes; its candidate rule (an
+    anchor inside the rotated box) stays its own."""
+
+
 METRIC_ASSIGNERS = {TaskAlignedAssigner: MetricAssigner, SegTaskAlignedAssigner: MetricSegAssigner,
-                    PoseTaskAlignedAssigner: MetricPoseAssigner}
+                    PoseTaskAlignedAssigner: MetricPoseAssigner, RotatedTaskAlignedAssigner: MetricRotatedAssigner}
 
 
 def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) -> TaskAlignedAssigner:
@@ -207,13 +212,14 @@ def with_metric(assigner: TaskAlignedAssigner, metric_loss: BoundLoss, context) 
     return assigner
 
 
-def run_options(model: torch.nn.Module) -> options.Options:
+def run_options(model: torch.nn.Module, boxes: str = "xyxy") -> options.Options:
     """The run's options: those its trainer resolved and handed to the model (kept by its EMA copy and its
-    checkpoints), else resolved from the model's ``args`` by the same function, once: a bare model or a checkpoint
-    from before options travelled with the model then carries them too, for its other criteria (E2ELoss builds two)."""
+    checkpoints), else resolved from the model's ``args`` by the same function for a model that predicts ``boxes``,
+    once: a bare model or a checkpoint from before options travelled with the model then carries them too, for its
+    other criteria (E2ELoss builds two)."""
     found = getattr(model, "boxloss_options", None)
     if not isinstance(found, options.Options):
-        found = model.boxloss_options = options.from_args(model.args)
+        found = model.boxloss_options = options.from_args(model.args, boxes)
     return found
 
 
@@ -225,12 +231,20 @@ class BoxLossCriterion(v8DetectionLoss):
     values and gradients are those of the stock criterion (tested). Loss items: ``box_loss``, ``cls_loss``,
     ``dfl_loss`` (``l1_loss`` for reg_max 1) and, with ``box_terms``, ``box_<term>`` for each part of the box loss
     (they add up to ``box_loss``; also kept in ``box_term_items`` for the task criteria, whose items are their own).
+
+    ``boxes``: the boxes its box loss takes (``xyxy``; :mod:`boxloss.yolo.obb`'s criterion: ``xywhr``), built by
+    ``bbox_loss_class``; ``pair_iou(pred, target)``: the IoU of aligned pairs of them, for the IoU-balanced weights
+    and the IoU targets of the classification loss.
     """
+
+    boxes = "xyxy"
+    bbox_loss_class = NamedBboxLoss
+    pair_iou = staticmethod(aligned_iou)
 
     def __init__(self, model: torch.nn.Module, tal_topk: int = 10, tal_topk2: int | None = None,
                  state_key: str = "main"):
         super().__init__(model, tal_topk, tal_topk2)
-        self.options = opts = run_options(model)
+        self.options = opts = run_options(model, self.boxes)
         self.state = CriterionState(model, state_key)
         self.box_loss_name, self.cls_loss_name = opts["box_loss"], opts["cls_loss"]
         self.box_loss = options.bind_loss(opts, "box")
@@ -238,8 +252,8 @@ class BoxLossCriterion(v8DetectionLoss):
                                                opts["iou_balanced_wloc_batches"], self.state) \
             if opts["iou_balanced_loc"] else None
         on_positives = self._update_state if self.box_loss.spec.state else None
-        self.bbox_loss = NamedBboxLoss(self.reg_max, self.box_loss, iou_balanced, self._box_context,
-                                       on_positives).to(self.device)
+        self.bbox_loss = self.bbox_loss_class(self.reg_max, self.box_loss, iou_balanced, self._box_context,
+                                              on_positives, self.pair_iou).to(self.device)
         self.cls_loss_fn = options.bind_loss(opts, "cls")
         self.cls_context = self._cls_context(model)
         self.detection_loss_names = ("box_loss", "cls_loss", "dfl_loss" if self.use_dfl else "l1_loss")
@@ -247,9 +261,10 @@ class BoxLossCriterion(v8DetectionLoss):
         self.install_assigner_metric()
 
     def install_assigner_metric(self) -> None:
-        """Rank anchors with ``assigner_iou`` (the stock assigner itself for ``ciou``). A task criterion whose
-        parent replaces the assigner after this class's ``__init__`` (YOLO26 segmentation, pose) calls it again."""
-        if self.options["assigner_iou"] != "ciou":
+        """Rank anchors with ``assigner_iou`` (the stock assigner itself for ultralytics' own metric: ciou, or probiou
+        on oriented boxes). A task criterion whose parent replaces the assigner after this class's ``__init__`` (YOLO26
+        segmentation, pose) calls it again."""
+        if self.options["assigner_iou"] != STOCK_BOX_LOSS[self.boxes]:
             self.assigner = self._metric_assigner(self.options["assigner_iou"])
 
     def _cls_context(self, model: torch.nn.Module) -> dict[str, Any]:
@@ -331,20 +346,8 @@ class BoxLossCriterion(v8DetectionLoss):
         target_scores_sum = target_scores.sum().clamp_(min=1)
         target_bboxes_grid = target_bboxes / stride_tensor
 
-        cls_targets = target_scores.to(dtype)
-        if self.cls_loss_fn.spec.targets == "iou":  # VFL / QFL: the IoU of each positive's box at its assigned class
-            cls_targets = self._iou_targets(target_scores, pred_bboxes, target_bboxes_grid, fg_mask).to(dtype)
-        cls_loss = self.cls_loss_fn(pred_scores, cls_targets, **self.cls_context)  # (B, A, nc), or a scalar
-        if self.cls_loss_fn.spec.reduction == "scalar":  # AP-Loss: already one number, normalised by itself
-            loss[1] = cls_loss
-        else:
-            if self.class_weights is not None:
-                cls_loss *= self.class_weights
-            if self.options["iou_balanced_cls"]:
-                cls_loss = self._iou_balance_positives(cls_loss, pred_bboxes, target_bboxes_grid, fg_mask,
-                                                       target_labels)
-            loss[1] = cls_loss.sum() / target_scores_sum
-
+        loss[1] = self._classification_loss(pred_scores, target_scores, target_labels, pred_bboxes, target_bboxes_grid,
+                                            fg_mask, target_scores_sum)
         loss[0], loss[2] = self.bbox_loss(pred_distri, pred_bboxes, anchor_points, target_bboxes_grid, target_scores,
                                           target_scores_sum, fg_mask, imgsz, stride_tensor)
         loss[0] *= self.hyp.box
@@ -357,14 +360,30 @@ class BoxLossCriterion(v8DetectionLoss):
             items.update(self.box_term_items)
         return (fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor), loss, items
 
-    @staticmethod
-    def _iou_targets(target_scores, pred_bboxes, target_bboxes, fg_mask):
+    def _classification_loss(self, pred_scores, target_scores, target_labels, pred_bboxes, target_bboxes, fg_mask,
+                             target_scores_sum):
+        """The configured classification loss over every anchor and class, normalised by the target-score sum (an
+        AP-Loss is already one number); ``pred_bboxes`` and ``target_bboxes`` in grid units."""
+        dtype = pred_scores.dtype
+        cls_targets = target_scores.to(dtype)
+        if self.cls_loss_fn.spec.targets == "iou":  # VFL / QFL: the IoU of each positive's box at its assigned class
+            cls_targets = self._iou_targets(target_scores, pred_bboxes, target_bboxes, fg_mask).to(dtype)
+        cls_loss = self.cls_loss_fn(pred_scores, cls_targets, **self.cls_context)  # (B, A, nc), or a scalar
+        if self.cls_loss_fn.spec.reduction == "scalar":  # AP-Loss: already one number, normalised by itself
+            return cls_loss
+        if self.class_weights is not None:
+            cls_loss *= self.class_weights
+        if self.options["iou_balanced_cls"]:
+            cls_loss = self._iou_balance_positives(cls_loss, pred_bboxes, target_bboxes, fg_mask, target_labels)
+        return cls_loss.sum() / target_scores_sum
+
+    def _iou_targets(self, target_scores, pred_bboxes, target_bboxes, fg_mask):
         """q = IoU(predicted box, its target), detached, at the positives' assigned class (where the task-aligned
         score is > 0), 0 elsewhere: the IoU-aware classification target of VarifocalNet and GFL. The loss is still
         normalised by YOLO's target-score sum, like every other classification loss here."""
         targets = torch.zeros_like(target_scores)
         if fg_mask.any():
-            iou = aligned_iou(pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask]).clamp(0, 1)
+            iou = self.pair_iou(pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask]).clamp(0, 1)
             assigned = target_scores[fg_mask] > 0
             targets[fg_mask] = assigned.to(targets.dtype) * iou.to(targets.dtype)[:, None]
         return targets
@@ -374,7 +393,7 @@ class BoxLossCriterion(v8DetectionLoss):
         gradient); every other entry, the positives' other classes included, keeps weight 1, as the authors do."""
         if not fg_mask.any():
             return cls_loss
-        iou = aligned_iou(pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask])
+        iou = self.pair_iou(pred_bboxes[fg_mask].detach(), target_bboxes[fg_mask])
         batch_index, anchor_index = fg_mask.nonzero(as_tuple=True)
         class_index = target_labels[fg_mask].long()
         assigned = cls_loss[batch_index, anchor_index, class_index]  # (P,)

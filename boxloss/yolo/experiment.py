@@ -92,22 +92,27 @@ def load_experiment(overrides: Mapping[str, Any], *, require_data: bool = True,
 def validate(cfg: dict[str, Any], *, require_data: bool = True,
              data_check: Callable[..., Any] = check_data) -> tuple[options.Options, Task]:
     """Types and ranges of every key, that the model and dataset exist locally and fit together (a pose model needs
-    keypoints, a segmentation model polygons), that ``project`` can be a folder, and ``classes`` against the
-    dataset's names (replaced by the class indices it selects). Returns the project's options, resolved (the one
-    resolution of the process), and the model's task."""
+    keypoints, a segmentation model polygons, an oriented-box model rotated boxes and a box loss for them), that
+    ``project`` can be a folder, and ``classes`` against the dataset's names (replaced by the class indices it
+    selects). Returns the project's options, resolved (the one resolution of the process) for the boxes of the model's
+    task, and the task; an unset ``box_loss`` is written into ``cfg`` as the one the run trains with (ultralytics' own
+    for the model's boxes), so every record of the run names it (an unset ``assigner_iou`` stays unset there: recorded
+    runs from before it had a per-task default have none, and it means the stock metric)."""
     ultralytics_cfg = {k: v for k, v in cfg.items() if k in DEFAULT_CFG_DICT and k not in options.all_options()}
     try:
         check_cfg(ultralytics_cfg, hard=True)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
     check_ultralytics_values(ultralytics_cfg)
-    resolved = options.from_args(cfg)
     task = check_model(cfg.get("model"))
+    resolved = options.from_args(cfg, task.boxes)
+    cfg["box_loss"] = resolved["box_loss"]  # unset: the stock loss of the task's boxes
     check_output_folder(cfg.get("project"), "project")
     if resolved["iou_aware"] and not task.iou_aware:
         heads = ", ".join(head for t in TASKS.values() if t.iou_aware for head in t.heads)
+        article = "an" if task.name[0] in "aeiou" else "a"
         raise ConfigError(f"iou_aware=true: the IoU-aware head attaches to the box tower of a detection head "
-                          f"({heads}); {cfg['model']!r} is a {task.name} model, whose criterion has no "
+                          f"({heads}); {cfg['model']!r} is {article} {task.name} model, whose criterion has no "
                           "IoU-prediction term")
     if require_data:
         spec = data_check(cfg.get("data"), ("train", "val"), datasets_dir=DATASETS_DIR, task=task.name)

@@ -1,20 +1,22 @@
-"""Detection, segmentation and pose models that build the configurable criterion, for every such head of
-ultralytics 8.4.
+"""Detection, segmentation, pose and oriented-box models that build the configurable criterion, for every such head
+of ultralytics 8.4.
 
 Supported heads (each model class's ``heads``): ``Detect`` (YOLOv5u, v8, v9, 11, 12 with DFL; YOLO26 end-to-end and DFL-free)
 and ``v10Detect`` (YOLOv10, end-to-end); ``Segment`` (YOLOv8/11-seg) and ``Segment26`` (YOLO26-seg, end-to-end);
-``Pose`` (YOLOv8/11-pose) and ``Pose26`` (YOLO26-pose, end-to-end). An end-to-end head gets ultralytics' own
-``E2ELoss`` (ProgLoss schedule and top-k settings unchanged) with the project's criterion on both branches.
+``Pose`` (YOLOv8/11-pose) and ``Pose26`` (YOLO26-pose, end-to-end); ``OBB`` (YOLOv8/11-obb) and ``OBB26`` (YOLO26-obb,
+end-to-end). An end-to-end head gets ultralytics' own ``E2ELoss`` (ProgLoss schedule and top-k settings unchanged) with
+the project's criterion on both branches.
 """
 
 from __future__ import annotations
 
 from ultralytics.nn.modules.head import Detect, Pose26, Segment26
-from ultralytics.nn.tasks import DetectionModel, PoseModel, SegmentationModel
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 from ultralytics.utils.loss import E2ELoss
 
 from .criterion import BoxLossCriterion
 from .iou_aware import IoUAwareCriterion, IoUAwareDetect
+from .obb import BoxLossOBBCriterion
 from .task_criteria import (BoxLossPose26Criterion, BoxLossPoseCriterion, BoxLossSegment26Criterion,
                             BoxLossSegmentationCriterion)
 
@@ -41,10 +43,12 @@ def _criterion(model, loss_fn):
 
 class BoxLossModel:
     """What the project's models share (the first base of each model below): the heads they train (``heads``, class
-    names; the IoU-aware head counts as its base) and the configurable criterion."""
+    names; the IoU-aware head counts as its base), the boxes those predict (``boxes``, a key of
+    :data:`boxloss.registry.BOX_FORMATS`, which their box loss takes) and the configurable criterion."""
 
     task = "detect"
     heads: tuple[str, ...] = ()
+    boxes = "xyxy"
 
     @classmethod
     def trains(cls, head) -> bool:
@@ -82,3 +86,14 @@ class BoxLossPoseModel(BoxLossModel, PoseModel):
     def init_criterion(self):
         pose26 = isinstance(self.model[-1], Pose26)
         return _criterion(self, BoxLossPose26Criterion if pose26 else BoxLossPoseCriterion)
+
+
+class BoxLossOBBModel(BoxLossModel, OBBModel):
+    """``OBBModel`` whose criterion is ultralytics' oriented-box loss with the configured box loss on rotated boxes."""
+
+    task = "obb"
+    heads = ("OBB", "OBB26")
+    boxes = "xywhr"
+
+    def init_criterion(self):
+        return _criterion(self, BoxLossOBBCriterion)

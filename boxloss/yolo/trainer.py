@@ -1,5 +1,5 @@
-"""The trainers of the project (detection, segmentation, pose): build the project's models, check the options, keep
-the state.
+"""The trainers of the project (detection, segmentation, pose, oriented boxes): build the project's models, check the
+options, keep the state.
 
 The criterion's state (``model.boxloss_state``: IoU-balanced ``w_loc: auto``, running means of stateful losses) is
 one dict shared by the training model and the EMA model: ultralytics saves the EMA model in every checkpoint, so the
@@ -20,6 +20,7 @@ from unittest import mock
 
 import ultralytics.engine.trainer as ultralytics_trainer
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
@@ -30,8 +31,8 @@ from .._io import atomic_write, write_bytes_atomic
 from ..registry import CLS_LOSSES
 from .cfg import register_config_keys
 from .iou_aware import add_iou_branch
-from .model import BoxLossDetectionModel, BoxLossPoseModel, BoxLossSegmentationModel
-from .postprocess import BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
+from .model import BoxLossDetectionModel, BoxLossOBBModel, BoxLossPoseModel, BoxLossSegmentationModel
+from .postprocess import BoxLossOBBValidator, BoxLossPoseValidator, BoxLossSegmentationValidator, BoxLossValidator
 
 register_config_keys()  # this module is what the DDP child unpickles; keep it self-sufficient
 
@@ -72,6 +73,7 @@ class BoxLossTrainer:
     configured NMS."""
 
     task = "detect"
+    model_class: type = BoxLossDetectionModel
     validator_class = BoxLossValidator
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None,
@@ -83,16 +85,20 @@ class BoxLossTrainer:
     def boxloss_options(self) -> options.Options:
         """The run's options, resolved once per process: those handed to the trainer (train.py resolved them with
         the experiment), else those its model carries (the DDP child's model is the parent's, unpickled), else
-        resolved from ``args`` on first use (:func:`boxloss.options.from_args`: a trainer built from flat arguments,
-        a resumed run). The model, its EMA copy, their criteria and checkpoints carry this object."""
+        resolved from ``args`` on first use (:func:`boxloss.options.from_args`, for the boxes of the task's model: a
+        trainer built from flat arguments, a resumed run). The model, its EMA copy, their criteria and checkpoints
+        carry this object; the box loss it names (an unset one: ultralytics' own for those boxes) is written into
+        ``args``, so every later checkpoint, a resume and a DDP child name it."""
         if self._boxloss_options is None:
             carried = getattr(unwrap_model(self.model), "boxloss_options", None)
-            self._boxloss_options = carried if isinstance(carried, options.Options) else options.from_args(self.args)
+            self._boxloss_options = carried if isinstance(carried, options.Options) else \
+                options.from_args(self.args, self.model_class.boxes)
+            self.args.box_loss = self._boxloss_options["box_loss"]
         return self._boxloss_options
 
     def new_model(self, cfg, verbose: bool):
         """The task's model built from ``cfg`` for this dataset (as ultralytics' own ``get_model`` builds it)."""
-        raise NotImplementedError
+        return self.model_class(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
         model = self.set_model_names_for_load(self.new_model(cfg, verbose and RANK == -1))
@@ -166,27 +172,32 @@ class BoxLossTrainer:
 class BoxLossDetectionTrainer(BoxLossTrainer, DetectionTrainer):
     """``DetectionTrainer`` with the project's model and criterion."""
 
-    def new_model(self, cfg, verbose: bool):
-        return BoxLossDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
-
 
 class BoxLossSegmentationTrainer(BoxLossTrainer, SegmentationTrainer):
     """``SegmentationTrainer`` with the project's model: ultralytics' segmentation loss, the configured box loss."""
 
     task = "segment"
+    model_class = BoxLossSegmentationModel
     validator_class = BoxLossSegmentationValidator
-
-    def new_model(self, cfg, verbose: bool):
-        return BoxLossSegmentationModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose)
 
 
 class BoxLossPoseTrainer(BoxLossTrainer, PoseTrainer):
     """``PoseTrainer`` with the project's model: ultralytics' pose loss, the configured box loss."""
 
     task = "pose"
+    model_class = BoxLossPoseModel
     validator_class = BoxLossPoseValidator
 
     def new_model(self, cfg, verbose: bool):
-        return BoxLossPoseModel(cfg, nc=self.data["nc"], ch=self.data["channels"],
+        return self.model_class(cfg, nc=self.data["nc"], ch=self.data["channels"],
                                 data_kpt_shape=self.data["kpt_shape"], verbose=verbose)
+
+
+class BoxLossOBBTrainer(BoxLossTrainer, OBBTrainer):
+    """``OBBTrainer`` with the project's model: ultralytics' oriented-box loss, the configured box loss on rotated
+    boxes (unset: ProbIoU, ultralytics' own)."""
+
+    task = "obb"
+    model_class = BoxLossOBBModel
+    validator_class = BoxLossOBBValidator
 

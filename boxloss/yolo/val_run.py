@@ -7,20 +7,28 @@ Run directory ``<project>/<name>`` (``name`` defaults to ``val``; ``val2``, ``va
 written into a temporary sibling folder that is renamed to the run directory only when the whole evaluation has
 succeeded, so a failed run leaves nothing and does not shift the next run's name:
 - ``gt.json``: the COCO ground truth evaluated (restricted to the images ultralytics validated), with each object's
-  polygon (segmentation datasets) or keypoints (pose datasets), so it serves every family;
-- ``predictions.json`` (one checkpoint) or ``<row>/predictions.json`` (several): the COCO box results evaluated;
-  a segmentation checkpoint's mask results (RLE) beside it in ``predictions_mask.json``, a pose checkpoint's
-  keypoint results in ``predictions_pose.json``;
-- ``metrics.json``: ``{AP50, ..., AP95, AP, APs, APm, APl, AR100, ...}`` for the boxes, plus ``"mask": {...}`` (the
-  same keys on mask IoU) or ``"pose": {...}`` (keypoint AP on OKS, with the sigmas and area used under ``"oks"``),
-  or ``{row: {...}}`` for several checkpoints; with several backends (``backend=hotcoco,pycocotools``,
+  polygon (segmentation datasets), keypoints (pose datasets) or oriented box (``obb``: OBB datasets), so it serves
+  every family;
+- ``predictions.json`` (one checkpoint) or ``<row>/predictions.json`` (several): the COCO box results evaluated (an
+  oriented-box checkpoint's: its ``obb`` results); a segmentation checkpoint's mask results (RLE) beside it in
+  ``predictions_mask.json``, a pose checkpoint's keypoint results in ``predictions_pose.json``;
+- ``metrics.json``: ``{AP50, ..., AP95, AP, APs, APm, APl, AR100, ...}`` for the boxes (an oriented-box checkpoint:
+  on the exact rotated IoU, with ultralytics' own ProbIoU-matched mAP50 and mAP50-95 of the same run under
+  ``"ultralytics"``), plus ``"mask": {...}`` (the same keys on mask IoU) or ``"pose": {...}`` (keypoint AP on OKS,
+  with the sigmas and area used under ``"oks"``), or ``{row: {...}}`` for several checkpoints; with several backends
+  (``backend=hotcoco,pycocotools``,
   ``backend=all``) it holds the first one's numbers and ``metrics_<backend>.json`` each other's, every one checked
   against pycocotools' (a difference over :data:`~boxloss.evaluation.coco_eval.AGREEMENT_TOLERANCE` in any family
   fails the run, naming the metric);
-- ``tide.json``: the TIDE error decomposition of the boxes at foreground IoU 0.5 and 0.75
-  (:mod:`boxloss.evaluation.tide`, always through hotcoco), or ``{row: {...}}`` for several checkpoints; the same
-  decomposition of the masks (mask IoU) in ``tide_mask.json``, of the keypoints (OKS) in ``tide_pose.json``;
-- ``table.md``: the tables printed (AP of every family, calibration, TIDE).
+- ``tide.json``: the TIDE error decomposition of the boxes (oriented boxes: on the exact rotated IoU) at foreground
+  IoU 0.5 and 0.75 (:mod:`boxloss.evaluation.tide`, always through hotcoco), or ``{row: {...}}`` for several
+  checkpoints; the same decomposition of the masks (mask IoU) in ``tide_mask.json``, of the keypoints (OKS) in
+  ``tide_pose.json``;
+- ``table.md``: the tables printed (AP of every family, ultralytics' own OBB metric, calibration, TIDE).
+
+An oriented-box checkpoint's first family is ``obb`` where another's is ``box``: its rows, files and keys are where a
+detector's box ones are (a benchmark reads both alike). Oriented boxes evaluate through hotcoco alone (pycocotools and
+faster-coco-eval have no rotated IoU), and are not evaluated beside axis-aligned checkpoints (another ground truth).
 """
 
 from __future__ import annotations
@@ -46,14 +54,16 @@ from ..evaluation.checkpoint_eval import (DEFAULT_BACKEND, PREDICTION_FILES, TID
 from ..evaluation.coco_eval import check_ground_truth, missing_backend
 from ..evaluation.keypoints import POSE_AREA_FACTOR, oks_sigmas
 from ..evaluation.coco_gt import gt_from_coco_json, gt_from_yolo_dataset, image_ids_by_path
-from ..ops.nms import EVALUATION_NMS
+from ..ops.nms import EVALUATION_NMS, NMS_BOXES
 from ..param import Param
-from .coco_val import COCO_MAX_DET, capture_detections, checkpoint_info, class_to_category, to_coco_results
+from .coco_val import COCO_MAX_DET, capture_validation, checkpoint_info, class_to_category, to_coco_results
 from .experiment import check_model
 from .model import end_to_end
 from .tasks import TASKS, Task
 
 SPLITS = ("val", "test")
+NMS_NAMES = {"diou": "DIoU-NMS", "exact": "exact-IoU NMS"}  # row suffixes
+ULTRALYTICS_OBB_KEYS = {"mAP50": "map50", "mAP50-95": "map"}  # OBBValidator's metrics.box, matched by ProbIoU
 
 
 def _positive(value) -> bool:
@@ -89,8 +99,9 @@ VAL_KEYS: dict[str, Param] = {
     "workers": Param(0, "dataloader workers", lambda w: w >= 0, ">= 0"),
     "iou_aware_alpha": Param(None, "re-weight an IoU-aware head's fold: score = cls^alpha IoU^(1-alpha) (1: class "
                              "only; default: the checkpoint's own)", _fraction, "in [0, 1]", value_type=float),
-    "nms": Param(None, "standard, diou (DIoU-NMS), or none (NMS-free: an end-to-end head's one-to-one branch); "
-                 "default: none for end-to-end heads (YOLOv10, YOLO26), else the checkpoint's nms_method",
+    "nms": Param(None, "standard, diou (DIoU-NMS), exact (oriented boxes: Fast-NMS on the exact polygon IoU), or none "
+                 "(NMS-free: an end-to-end head's one-to-one branch); default: none for end-to-end heads (YOLOv10, "
+                 "YOLO26), else the checkpoint's nms_method",
                  choices=EVALUATION_NMS, value_type=str),
     "nms_diou_beta": Param(None, "β of DIoU-NMS (default: the checkpoint's nms_diou_beta, 1)", lambda b: b > 0, "> 0",
                            value_type=float),
@@ -113,8 +124,13 @@ class Checkpoint:
 
     @property
     def families(self) -> tuple[str, ...]:
-        """The metric families of its task: box, and mask (segment) or pose (pose)."""
+        """The metric families of its task: box, and mask (segment) or pose (pose); obb (obb)."""
         return self.task.families
+
+    @property
+    def boxes(self) -> str:
+        """The family of its boxes: ``box``, or ``obb`` for an oriented-box model."""
+        return self.families[0]
 
 
 @dataclass
@@ -129,10 +145,10 @@ class ValPlan:
     oks: dict[str, Any] | None = None  # keypoint AP's sigmas and area, when a pose checkpoint is evaluated
 
 
-def _build_gt(data_yaml: str, split: str, coco_json: Any) -> dict[str, Any]:
+def _build_gt(data_yaml: str, split: str, coco_json: Any, oriented: bool = False) -> dict[str, Any]:
     try:
         if coco_json is None:
-            return gt_from_yolo_dataset(data_yaml, split, DATASETS_DIR)
+            return gt_from_yolo_dataset(data_yaml, split, DATASETS_DIR, oriented=oriented)
         if not Path(coco_json).is_file():
             raise ConfigError(f"coco_json={coco_json!r} not found")
         return gt_from_coco_json(coco_json, split_images(data_yaml, split, DATASETS_DIR))
@@ -206,7 +222,8 @@ def _new_run_dir(project: str, name: str | None) -> Path:
 
 
 def _check_task_data(settings: dict[str, Any], tasks: set[str]) -> None:
-    """A segmentation checkpoint needs polygon labels, a pose checkpoint a dataset with ``kpt_shape``."""
+    """A segmentation checkpoint needs polygon labels, a pose checkpoint a dataset with ``kpt_shape``, an oriented-box
+    checkpoint oriented-box labels."""
     for task in sorted(tasks - {"detect"}):
         check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=task == "segment",
                    task=task)
@@ -256,10 +273,18 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
             raise ConfigError(missing_backend(backend))
     if missing_backend(TIDE_BACKEND):
         raise ConfigError(f"{missing_backend(TIDE_BACKEND)}: tide.json (the TIDE error decomposition) needs it")
+    if "obb" in tasks:
+        if len(tasks) > 1:
+            raise ConfigError(f"model= mixes oriented-box checkpoints with {', '.join(sorted(tasks - {'obb'}))} ones: "
+                              "their AP is on other boxes against another ground truth; evaluate them apart")
+        for backend in backends:
+            if missing_backend(backend, "obb"):
+                raise ConfigError(f"backend={settings['backend']}: {missing_backend(backend, 'obb')} (an oriented-box "
+                                  "checkpoint's AP is on the exact rotated IoU)")
     check_data(settings["data"], (settings["split"],), datasets_dir=DATASETS_DIR, labels=False)
     _check_task_data(settings, tasks)
     data_yaml = resolve_data(settings["data"])
-    gt = _build_gt(data_yaml, settings["split"], settings["coco_json"])
+    gt = _build_gt(data_yaml, settings["split"], settings["coco_json"], oriented="obb" in tasks)
     for image in skipped_images(gt):  # ultralytics skips them as well; say which, and why
         print(f"val.py: warning: skipping {image['file']}: {image['reason']}", file=sys.stderr)
     if not any(not ann.get("iscrowd", 0) for ann in gt["annotations"]):
@@ -269,15 +294,15 @@ def prepare(settings: dict[str, Any]) -> ValPlan:
     models = _load_models(paths)
     oks = _oks_settings(data_yaml, paths, models, settings["coco_json"])
     checkpoints = _checkpoints(paths, models, gt)
-    for family in sorted({family for c in checkpoints for family in c.families} - {"box"}):
+    for family in sorted({family for c in checkpoints for family in c.families} - {"box"}):  # obb: hotcoco's check
         try:
             check_ground_truth(gt, FAMILIES[family])
         except ValueError as error:  # an official JSON without keypoints (instances_*.json for a pose model)
             raise ConfigError(f"coco_json={settings['coco_json']!r}: {error}") from None
     for checkpoint in checkpoints:
         checkpoint.nms = _nms_for(checkpoint, settings)
-        if checkpoint.nms["method"] == "diou":
-            checkpoint.row += " (DIoU-NMS)"
+        if checkpoint.nms["method"] in NMS_NAMES:
+            checkpoint.row += f" ({NMS_NAMES[checkpoint.nms['method']]})"
     if settings["iou_aware_alpha"] is not None:
         _set_iou_aware_alpha(checkpoints, float(settings["iou_aware_alpha"]))
     return ValPlan(settings, data_yaml, gt, checkpoints, backends, _new_run_dir(settings["project"], settings["name"]),
@@ -312,6 +337,10 @@ def _nms_for(checkpoint: Checkpoint, settings: dict[str, Any]) -> dict[str, Any]
     method = settings["nms"] or ("none" if end_to_end(head) else train_args.get("nms_method", "standard"))
     if method == "none" and nms_none_refusal(checkpoint.path, head):
         raise ConfigError(nms_none_refusal(checkpoint.path, head))
+    if NMS_BOXES.get(method, checkpoint.task.boxes) != checkpoint.task.boxes:
+        kind = "oriented-box" if NMS_BOXES[method] == "xywhr" else "axis-aligned"
+        raise ConfigError(f"nms={method} is for {kind} models; {str(checkpoint.path)!r} is a {checkpoint.task.name} "
+                          "model")
     record = {"method": method}
     if method == "diou":
         beta = settings["nms_diou_beta"] or train_args.get("nms_diou_beta", 1.0)
@@ -362,9 +391,10 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
     tide: dict[str, dict[str, dict[str, Any]]] = {family: {} for family in FAMILIES}  # family -> row -> TIDE
     for checkpoint in plan.checkpoints:
         save_dir = run_dir / _safe(checkpoint.row) if several else run_dir
-        captured = capture_detections(checkpoint.model, checkpoint.task.capture_validator, plan.data_yaml,
-                                      split=settings["split"], save_dir=save_dir, max_det=settings["max_det"],
-                                      **val_args, **_nms_arguments(checkpoint.nms))
+        validator = capture_validation(checkpoint.model, checkpoint.task.capture_validator, plan.data_yaml,
+                                       split=settings["split"], save_dir=save_dir, max_det=settings["max_det"],
+                                       **val_args, **_nms_arguments(checkpoint.nms))
+        captured = validator.captured
         by_path = image_ids_by_path(plan.gt, [d.im_file for d in captured])
         seen = {by_path[str(Path(d.im_file).resolve())] for d in captured}
         if image_ids is None:
@@ -382,8 +412,9 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
         for family, results_of_family in predictions.items():
             write_json_atomic(save_dir / PREDICTION_FILES[family], results_of_family)
         skipped = {"skipped_images": len(plan.gt["images"]) - len(image_ids) + len(skipped_images(plan.gt))}
+        stock = ultralytics_obb_metrics(validator) if checkpoint.boxes == "obb" else {}
         metrics, checkpoint_tide = evaluate_checkpoint(gt, predictions, plan.backends, checkpoint.row,
-                                                       {**skipped, "nms": checkpoint.nms}, plan.oks)
+                                                       {**skipped, "nms": checkpoint.nms, **stock}, plan.oks)
         for backend, values in metrics.items():
             results[backend][checkpoint.row] = values
         for family, values in checkpoint_tide.items():
@@ -409,6 +440,14 @@ def command(argv: list[str], prog: str = "val.py") -> int:
         return 1
     print(f"{prog}: run directory {plan.run_dir}")
     return 0
+
+
+def ultralytics_obb_metrics(validator) -> dict[str, Any]:
+    """``{"ultralytics": {"mAP50", "mAP50-95", "matched_by"}}``: ultralytics' own metric of an oriented-box
+    checkpoint's run (OBBValidator: ProbIoU matching, its own interpolation), kept beside the exact AP for comparison
+    only."""
+    stock = {key: float(getattr(validator.metrics.box, attribute)) for key, attribute in ULTRALYTICS_OBB_KEYS.items()}
+    return {"ultralytics": {**stock, "matched_by": "ProbIoU"}}
 
 
 def _safe(name: str) -> str:
