@@ -45,7 +45,7 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     assert "converting" in first.stdout and "4888 read, 4886 written" in first.stdout
 
     second = run()
-    assert "using the converted dataset" in second.stdout and "converting" not in second.stdout
+    assert "using the dataset" in second.stdout and "converting" not in second.stdout
     command = shlex.split(second.stdout.strip().splitlines()[-1])
     assert command[:2] == [sys.executable, "scripts/benchmark.py"]
     args = command[2:]

@@ -6,7 +6,7 @@
     python scripts/benchmark.py summarize out=runs/benchmark/shapes       # report from the result JSONs only
     python scripts/benchmark.py summarize out=runs/benchmark/shapes cfgs=eiou,eiou_matched baseline=eiou into=runs/cmp
     python scripts/benchmark.py status cfgs=ciou,eiou seeds=0,1,2 data=shapes jobs=2 minutes=10 runs_per_hour=150
-    python scripts/benchmark.py check cfgs=ciou,eiou seeds=0,1 data=datasets/bccd-yolo/data.yaml device=0 mps=true
+    python scripts/benchmark.py check cfgs=ciou,eiou seeds=0,1 data=datasets/bccd-yolo/data.yaml device=0 cuda_mps=true
     python scripts/benchmark.py rescore out=runs/benchmark/shapes cfgs=ciou,eiou nms=diou   # same weights, DIoU-NMS
 
 Any train.py key=value (epochs, imgsz, batch, ...) goes to every run. Each run trains with boxloss.cli.train and
