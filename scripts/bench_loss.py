@@ -34,7 +34,6 @@ to it (same name, ``.json``). Progress goes to stderr. Every argument is key=val
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import random
@@ -205,18 +204,12 @@ def bench_training(device: torch.device, repeats: int, warmup: int, seed: int, b
     """The stock criterion (ultralytics' init_criterion) vs the project's with each box loss, one model, one batch."""
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
-    from ultralytics.utils import LOGGER
 
-    from boxloss.yolo import BoxLossDetectionModel  # also registers the config keys
+    from boxloss.testing.models import build_model  # the tests' model (imports boxloss.yolo: the config keys)
+    from boxloss.yolo import BoxLossDetectionModel
 
-    torch.manual_seed(seed)
-    nc = 5
-    level = LOGGER.level
-    LOGGER.setLevel(logging.WARNING)  # ultralytics logs "Overriding model.yaml nc=80" to stdout: keep it clean
-    try:
-        model = BoxLossDetectionModel(model_yaml, nc=nc, verbose=False).to(device).train()
-    finally:
-        LOGGER.setLevel(level)
+    model = build_model(model_yaml, BoxLossDetectionModel, init_seed=seed).to(device)
+    nc = model.yaml["nc"]  # 5
     criteria = {}
     model.args = get_cfg(overrides={"epochs": 10})  # stock hyper-parameters (box, cls, dfl gains)
     criteria["stock"] = DetectionModel.init_criterion(model)

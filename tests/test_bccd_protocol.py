@@ -1,5 +1,8 @@
 """scripts/bccd_protocol.sh with DRY_RUN=1: converts BCCD once (official split), prints a benchmark command that
-benchmark.py accepts, passes extra arguments through. Nothing is trained. Skips without ../shared/datasets."""
+benchmark.py accepts, passes extra arguments through. Nothing is trained. Skips without ../shared/datasets.
+
+The script is a bash entry point, so every test runs it as itself; those where it starts Python (to convert, or
+for the benchmark's status and refusals) carry the slow mark."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_refused
+from helpers import REPO, assert_refused
 
 BCCD = REPO.parent / "shared" / "datasets" / "bccd" / "BCCD"
 SCRIPT = REPO / "scripts" / "bccd_protocol.sh"
@@ -21,6 +24,7 @@ def test_the_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BCCD.is_dir(), reason=f"BCCD not present at {BCCD} on this machine")
 def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path, monkeypatch):
     from boxloss.benchmark.plan import build_plan
@@ -63,6 +67,7 @@ def test_dry_run_converts_once_and_prints_an_accepted_benchmark_command(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bccd-yolo"]  # nothing trained, nothing else written
 
 
+@pytest.mark.slow
 def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
     """JOBS= and DEVICE= (the GPU protocol) become jobs= and device=; an existing conversion is reused, not redone."""
     (tmp_path / "bccd-yolo").mkdir()
@@ -80,6 +85,7 @@ def test_jobs_and_device_reach_the_benchmark_command(tmp_path):
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not RACCOON.is_dir(), reason=f"raccoon not present at {RACCOON} on this machine")
 def test_raccoon_converts_with_its_official_split_and_prints_its_protocol(tmp_path):
     env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "raccoon", "YOLO": "raccoon-yolo",
@@ -116,6 +122,7 @@ def test_coco128_obb_converts_to_oriented_boxes_and_prints_the_rotated_protocol(
     assert f"data={tmp_path / 'c128' / 'data.yaml'}" in args
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DOTA8.is_dir(), reason=f"dota8 not present at {DOTA8} on this machine")
 def test_dota8_is_benchmarked_where_it_lies(tmp_path):
     """DATASET=dota8 is YOLO-OBB already: nothing is converted, its own dota8.yaml is the benchmark's data."""
@@ -137,7 +144,7 @@ def test_an_unknown_dataset_is_refused(tmp_path):
 def protocol_env(tmp_path, **extra) -> dict:
     """The script's environment in ``tmp_path``, offline, with a tiny VOC folder as SRC (converting it takes a
     second; a step that should not convert must leave no bccd-yolo/)."""
-    from conftest import offline_env
+    from helpers import offline_env
     from test_convert_hostile import voc_folder
 
     voc = voc_folder(tmp_path / "src")
@@ -145,6 +152,7 @@ def protocol_env(tmp_path, **extra) -> dict:
             "OUT": "bench", **extra}
 
 
+@pytest.mark.slow
 def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
     """The README's ``JOBS=10 DEVICE=0 bash scripts/bccd_protocol.sh cuda_mps=true`` on a machine without CUDA: the
     benchmark's refusal, once, before anything is converted."""
@@ -158,6 +166,7 @@ def test_the_one_gpu_command_without_cuda_refuses_before_converting(tmp_path):
     assert not (tmp_path / "bccd-yolo").exists()
 
 
+@pytest.mark.slow
 def test_a_refusal_that_needs_the_converted_dataset_is_said_once(tmp_path):
     """A source whose ImageSets list only a train split: the check cannot know before converting, the status step
     refuses the converted dataset, and the script ends there (the benchmark step used to say it again)."""

@@ -25,7 +25,7 @@ from boxloss.stats.records import read_result
 from boxloss.benchmark.runner import SubprocessRunner
 from boxloss.errors import ConfigError
 from boxloss.evaluation import AP_KEYS, KEYPOINT_METRIC_KEYS, METRIC_KEYS
-from conftest import REPO, assert_refused, offline_env, run_entry
+from helpers import REPO, assert_refused, offline_env, run_entry
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 

@@ -21,7 +21,7 @@ from boxloss.benchmark.lock import LOCK_NAME
 from boxloss.benchmark.matrix import run_matrix
 from boxloss.benchmark.plan import build_plan
 from boxloss.evaluation import AP_KEYS
-from conftest import assert_refused, offline_env, run_entry
+from helpers import assert_refused, offline_env, run_in_process
 
 ENVIRONMENT = {"machine": {"cpu": "test CPU", "cpu_count": 2, "gpu": None}, "versions": {"boxloss": "test"}}
 BENCHMARK = ["cfgs=ciou", "seeds=0", "data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0"]
@@ -72,14 +72,13 @@ def test_a_second_benchmark_or_summarize_on_a_folder_in_use_fails_at_once(tmp_pa
         assert_refused("boxloss.cli.benchmark", ["rescore", "matches=true", f"out={out}"],
                        f"is in use by PID {other.pid}", cwd=tmp_path)
         elsewhere = tmp_path / "elsewhere"  # summarize reads a busy folder freely; only its target is locked
-        result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path,
-                           tmp_path / "n.log")
+        result = run_in_process("scripts/benchmark.py", ["summarize", f"out={out}", f"into={elsewhere}"], tmp_path)
         assert result.returncode == 0, result.stderr
         assert (elsewhere / "report.md").is_file() and not (elsewhere / LOCK_NAME).exists()
     finally:
         other.communicate("")
     assert other.returncode == 0 and not (out / LOCK_NAME).exists()  # released: the folder is free again
-    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    result = run_in_process("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path)
     assert result.returncode == 0 and "note:" not in result.stderr, result.stderr
 
 
@@ -90,7 +89,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path):
     other.send_signal(signal.SIGKILL)  # dies holding it: the lock file stays, naming a PID that is gone
     other.wait()
     assert json.loads((out / LOCK_NAME).read_text())["pid"] == other.pid
-    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    result = run_in_process("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (f"benchmark.py: note: took over the stale lock {out / LOCK_NAME} of PID {other.pid} on this host "
             "(no longer running)") in result.stderr
@@ -189,7 +188,7 @@ def test_a_lock_that_cannot_be_read_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_lock_that_is_a_fifo_is_refused_without_waiting_on_it(tmp_path):
-    """Opening a FIFO for reading waits for a writer forever: the real command, under a timeout."""
+    """Opening a FIFO for reading waits for a writer forever: the command, under a timeout."""
     out = tmp_path / "bench"
     finished(out)
     os.mkfifo(out / LOCK_NAME)
@@ -226,7 +225,7 @@ def test_non_finite_or_undefined_metrics_are_not_finished_runs(tmp_path):
         record = json.loads(path.read_text())
         record["metrics"]["val"][key] = value
         path.write_text(json.dumps(record))  # json writes NaN as NaN, which Python reads back
-    result = run_entry("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path, tmp_path / "n.log")
+    result = run_in_process("scripts/benchmark.py", ["summarize", f"out={out}"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (f"skipping {out / 'results/ciou-s1.json'}: not a complete result (split 'val': AP50 is nan"
             in result.stderr)

@@ -424,7 +424,7 @@ def test_ap_loss_rejects_mismatched_shapes():
 def test_ap_loss_update_sign_is_the_one_the_docs_state():
     """docs/losses.md: the "gradient" of x_ij = s_j − s_i is L_ij − L*_ij = L_ij (L* = 0), so ∂/∂s_j > 0 for a negative
     scored above a positive and ∂/∂s_i < 0 for that positive: descent pushes the negative down, the positive up."""
-    from conftest import REPO
+    from helpers import REPO
 
     text = " ".join((REPO / "docs" / "losses.md").read_text().split())
     assert "x_ij = s_j − s_i is L_ij − L*_ij = L_ij" in text

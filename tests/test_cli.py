@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib
 import re
-import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO, assert_refused
+from helpers import REPO, assert_refused, run_in_process
 
 KEY_VALUE_COMMANDS = ["train", "val", "export", "benchmark", "simulate"]
 EXTRA = {"val": ["data=shapes-mini"], "benchmark": ["cfgs=ciou", "seeds=0", "data=shapes-mini"]}
@@ -49,9 +48,9 @@ def test_convert_help_after_a_format_lists_that_format_only(capsys):
 
 def test_convert_refuses_the_old_flags_on_one_line(tmp_path):
     """The --flag spelling of earlier releases runs no more: one line naming the key=value spelling, exit 2 (the
-    variants: tests/test_convert.py, in-process)."""
+    variants: tests/test_convert.py)."""
     assert_refused("scripts/convert.py", ["voc", "--src", tmp_path, "--out", tmp_path / "out"],
-                   "--src is the old spelling; use src=...", cwd=tmp_path, exact=True, quiet=True, timeout=120)
+                   "--src is the old spelling; use src=...", cwd=tmp_path, exact=True, quiet=True)
 
 
 @pytest.mark.parametrize("shim", ["train.py", "val.py", "scripts/export.py", "scripts/benchmark.py",
@@ -84,14 +83,40 @@ SCRIPT_ARGUMENTS = {  # script: (a bad command line, its one line)
 def test_measurement_scripts_share_the_argument_layer(script, tmp_path):
     """The key=value scripts of scripts/: --help lists the keys (exit 0); a malformed argument, or the --flag
     spelling of earlier releases, is one line, exit 2, nothing run."""
-    path = REPO / "scripts" / f"{script}.py"
-    helped = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=120)
+    helped = run_in_process(f"scripts/{script}.py", ["--help"], tmp_path)
     assert helped.returncode == 0 and "keys:" in helped.stdout, helped.stderr[-2000:]
     assert re.search(r"^  [a-z0-9_]+=\S", helped.stdout, flags=re.M), helped.stdout[-2000:]  # key=default lines
     assert list(tmp_path.iterdir()) == []
     args, message = SCRIPT_ARGUMENTS[script]
-    assert_refused(f"scripts/{script}.py", args, message, cwd=tmp_path, exact=True, quiet=True, timeout=120)
+    assert_refused(f"scripts/{script}.py", args, message, cwd=tmp_path, exact=True, quiet=True)
+
+
+# One refusal per entry point runs as its real command line: a new interpreter, the shim's imports, the status that
+# sys.exit hands the shell. Every other refusal test runs the same code in the test process (helpers.assert_refused),
+# without the seconds each interpreter takes to import torch and ultralytics.
+REAL_COMMAND_LINES = {
+    **{("" if command in ("train", "val") else "scripts/") + f"{command}.py":
+       ([*EXTRA.get(command, []), "devise=cpu"], "unknown key 'devise' (did you mean device")
+       for command in KEY_VALUE_COMMANDS},
+    "train.py": (["cfg=eiou.yaml", "box_loss=nope"], "train.py: error: box_loss='nope'"),
+    "scripts/convert.py": (["voc", "--src", "src", "--out", "out"], "--src is the old spelling; use src=..."),
+    **{f"scripts/{script}.py": SCRIPT_ARGUMENTS[script] for script in SCRIPT_ARGUMENTS},
+    "boxloss.data.synthetic": (["--out", "x", "--seed", "2"], "--out is the old spelling; use out=..."),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", REAL_COMMAND_LINES)
+def test_each_entry_point_refuses_on_its_real_command_line(command, tmp_path):
+    args, message = REAL_COMMAND_LINES[command]
+    assert_refused(command, args, message, cwd=tmp_path, quiet=True, in_subprocess=True, timeout=120)
+
+
+def test_every_entry_point_has_its_real_command_line_refusal():
+    """Every Python command of the repository (the bash scripts run as themselves: tests/test_bccd_protocol.py; the
+    console scripts: tests/test_install.py)."""
+    scripts = {f"scripts/{path.name}" for path in (REPO / "scripts").glob("*.py")}
+    assert set(REAL_COMMAND_LINES) == {"train.py", "val.py", *scripts, "boxloss.data.synthetic"}
 
 
 REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exit(2)"
@@ -100,19 +125,63 @@ REFUSAL = "import sys; print('x.py: error: bad value', file=sys.stderr); sys.exi
 BROKEN = [
     (REFUSAL.replace("exit(2)", "exit(1)"), "exit status 1"),
     (REFUSAL.replace("print(", "print('warning', file=sys.stderr); print("), "a second stderr line"),
+    ("import warnings; warnings.warn('careful'); " + REFUSAL, "a Python warning"),
     (REFUSAL.replace("error: bad", "bad"), "no '<prog>: error: '"),
     (REFUSAL.replace("bad value", "other"), "not the message"),
     ("open('made', 'w').close(); " + REFUSAL, "a file written"),
     ("print('out'); " + REFUSAL, "stdout"),
+    ("from ultralytics.utils import LOGGER; LOGGER.info('a log line'); " + REFUSAL, "ultralytics' log"),
     ("import contextlib, socket\nwith contextlib.suppress(OSError): socket.getaddrinfo('example.com', 80)\n" + REFUSAL,
      "a network attempt"),
 ]
 
 
+@pytest.mark.parametrize("in_subprocess", [False, True], ids=["in-process", "subprocess"])
 @pytest.mark.parametrize("code", [code for code, _ in BROKEN], ids=[broken for _, broken in BROKEN])
-def test_the_refusal_harness_catches_each_broken_promise(code, tmp_path):
-    """conftest.assert_refused passes a correct refusal and fails on each way of breaking the contract."""
-    assert assert_refused([sys.executable, "-c", REFUSAL], [], "bad value", cwd=tmp_path, prog="x.py",
-                          quiet=True) == "x.py: error: bad value"
+def test_the_refusal_harness_catches_each_broken_promise(code, in_subprocess, tmp_path):
+    """helpers.assert_refused passes a correct refusal and fails on each way of breaking the contract, whether it
+    runs the command in this process or in its own."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "bin" / "good.py").write_text(REFUSAL)
+    (tmp_path / "bin" / "x.py").write_text(code)
+    assert assert_refused(str(tmp_path / "bin" / "good.py"), [], "bad value", cwd=tmp_path / "work", prog="x.py",
+                          quiet=True, in_subprocess=in_subprocess) == "x.py: error: bad value"
     with pytest.raises(AssertionError):
-        assert_refused([sys.executable, "-c", code], [], "bad value", cwd=tmp_path, prog="x.py", quiet=True)
+        assert_refused(str(tmp_path / "bin" / "x.py"), [], "bad value", cwd=tmp_path / "work", quiet=True,
+                       in_subprocess=in_subprocess)
+
+
+def test_a_command_in_this_process_leaves_the_process_as_it_found_it(tmp_path):
+    """What a command may change in its own process is put back: working directory, environment, sys.argv and
+    sys.path, torch's threads, the signal handlers; its exit status is sys.exit's (a text: printed, status 1)."""
+    import os
+    import signal
+
+    import torch
+
+    (tmp_path / "messy.py").write_text(
+        "import os, signal, sys, torch\n"
+        "os.chdir('/'); os.environ['BOXLOSS_MESS'] = '1'; os.environ.pop('YOLO_OFFLINE')\n"
+        "sys.path.append('/nowhere'); sys.argv.append('extra')\n"
+        "torch.set_num_threads(torch.get_num_threads() + 1); signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "sys.exit('messy.py: error: left a mess')\n")
+    before = (os.getcwd(), dict(os.environ), sys.path[:], sys.argv[:], torch.get_num_threads(),
+              signal.getsignal(signal.SIGTERM))
+    result = run_in_process(str(tmp_path / "messy.py"), ["a=1"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", "messy.py: error: left a mess\n")
+    assert (os.getcwd(), dict(os.environ), sys.path, sys.argv, torch.get_num_threads(),
+            signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_a_command_in_this_process_that_hangs_is_stopped_at_its_timeout(tmp_path):
+    """Opening a FIFO for reading waits for a writer forever: the alarm interrupts it (a regression fails, not
+    hangs)."""
+    import os
+
+    from helpers import CommandTimeout
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "waits.py").write_text(f"open({str(tmp_path / 'fifo')!r}).read()\n")
+    with pytest.raises(CommandTimeout, match="ran past 0.5 s"):
+        run_in_process(str(tmp_path / "waits.py"), [], tmp_path, timeout=0.5)

@@ -24,7 +24,7 @@ from boxloss.convert.voc import pair_annotations, voc_corners_to_xyxy
 from boxloss.errors import ConfigError
 from boxloss.data.yolo_format import check_dataset, split_images
 from boxloss.data.yolo_format import xyxy_to_normalised as xyxy_to_yolo
-from conftest import assert_refused
+from helpers import assert_refused
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"

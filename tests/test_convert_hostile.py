@@ -1,13 +1,14 @@
 """Converters stay inside: a hostile dataset cannot make convert.py or prepare_coco.py read, link or write a file
 outside its own folders.
 
-Every probe runs the real command (scripts/convert.py, scripts/prepare_coco.py) in a subprocess on a tiny dataset
-that names a file outside its images folder -- a VOC ``<filename>`` or COCO ``file_name`` with ``..``, an absolute
-path, a symlink inside the images folder pointing out, a FIFO, a file name without an image suffix -- or a split or
-class list that is not a name. Each asserts exit status 2, one line ``<command>.py: error: ...`` naming the XML file
-or JSON entry and the reason, and that nothing new exists anywhere: the whole temporary tree (the dataset, the
-"secret" outside it, the working directory, the folder next to ``out=``) and the repository's top level are
-listed before and after. The secret is a valid JPEG, so a converter that followed the path would succeed.
+Every probe runs the real command (scripts/convert.py, scripts/prepare_coco.py, as ``__main__`` in the test
+process: helpers.run_in_process) on a tiny dataset that names a file outside its images folder -- a VOC
+``<filename>`` or COCO ``file_name`` with ``..``, an absolute path, a symlink inside the images folder pointing out, a
+FIFO, a file name without an image suffix -- or a split or class list that is not a name. Each asserts exit status
+2, one line ``<command>.py: error: ...`` naming the XML file or JSON entry and the reason, and that nothing new
+exists anywhere: the whole temporary tree (the dataset, the "secret" outside it, the working directory, the folder
+next to ``out=``) and the repository's top level are listed before and after. The secret is a valid JPEG, so a
+converter that followed the path would succeed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_in_process
 
 
 def top_level() -> set[str]:
@@ -256,7 +257,7 @@ def test_references_that_stay_inside_still_convert(tmp_path):
     (voc / "Annotations" / "c.xml").write_text(voc_xml("sub/c.jpg"))
     (voc / "Annotations" / "d.xml").write_text(voc_xml("d.jpg"))
     (voc / "ImageSets" / "Main" / "train.txt").write_text("a\nb\nc\nd\n")
-    result = run_entry(CONVERT, ["voc", f"src={voc}", "out=out"], tmp_path, tmp_path / "net.log")
+    result = run_in_process(CONVERT, ["voc", f"src={voc}", "out=out"], tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert sorted(p.relative_to(out).as_posix() for p in (out / "labels").rglob("*.txt")) == [
@@ -266,8 +267,7 @@ def test_references_that_stay_inside_still_convert(tmp_path):
     images = coco_images(tmp_path / "c")
     jpeg(images / "deeper" / "x.jpg")
     json_path = coco_json(tmp_path / "c", "deeper/x.jpg")
-    result = run_entry(CONVERT, ["coco", f"images={images}", f"json={json_path}", "out=coco"], tmp_path,
-                       tmp_path / "net.log")
+    result = run_in_process(CONVERT, ["coco", f"images={images}", f"json={json_path}", "out=coco"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "coco/labels/minival/deeper/x.txt").read_text().startswith("0 ")
     assert (tmp_path / "coco/images/minival/deeper/x.jpg").is_symlink()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATASETS, assert_refused
+from helpers import REPO, SHARED_DATASETS, assert_refused
 from PIL import Image
 
 from boxloss.convert import ConversionError, ConversionReport, OutputImage, convert_coco, convert_dota
@@ -346,8 +346,9 @@ def test_bad_dota_input_is_one_line_and_nothing_is_written(tmp_path, build, mess
     assert_refused("boxloss.cli.convert", args, message.format(root=root), cwd=work, watched=(tmp_path,))
 
 
-def test_the_dota_command_refuses_in_a_subprocess_too(tmp_path):
-    """The real script, offline, in its own interpreter: one line, exit 2, nothing written."""
+def test_the_dota_command_of_the_script_refuses_too(tmp_path):
+    """scripts/convert.py itself (run as __main__; its real command line: tests/test_cli.py), offline: one line, exit
+    2, nothing written."""
     src = dota_folder(tmp_path / "dota", "2 2 20 2 20 12 ship 0")
     assert_refused("scripts/convert.py", ["dota", f"src={src}", "out=out"], "a.txt:3: expected 'x1 y1 x2 y2",
                    cwd=tmp_path, watched=(tmp_path,), timeout=120)

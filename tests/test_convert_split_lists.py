@@ -15,7 +15,7 @@ from PIL import Image
 
 from boxloss.cli.convert import main as convert_main
 from boxloss.data.yolo_format import check_dataset
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_in_process
 
 RACCOON = REPO.parent / "shared" / "datasets" / "raccoon"
 needs_raccoon = pytest.mark.skipif(not RACCOON.is_dir(), reason=f"shared dataset {RACCOON} not present on this machine")
@@ -40,7 +40,7 @@ def raccoon(tmp_path_factory):
     args = ["voc", f"annotations={RACCOON / 'annotations'}", f"images={RACCOON / 'images'}",
             f"train_list={RACCOON / 'data/train_labels.csv'}", f"test_list={RACCOON / 'data/test_labels.csv'}",
             "val=0.125", "seed=0", "out=datasets/raccoon-yolo"]
-    result = run_entry("scripts/convert.py", args, work, work / "network.log", timeout=300)
+    result = run_in_process("scripts/convert.py", args, work, timeout=300)
     assert result.returncode == 0, result.stderr
     return work / "datasets" / "raccoon-yolo", result.stdout
 

@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from conftest import build_model, loss_and_grads, training_batch
+from helpers import loss_and_grads, training_batch
 from ultralytics.utils.loss import v8DetectionLoss
 
 import boxloss
 from boxloss import aligned_iou
+from boxloss.testing.models import build_model
 from boxloss.yolo import BoxLossCriterion
 
 

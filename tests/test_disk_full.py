@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_refused
+from helpers import assert_refused
 
 FULL = "No space left on device"
 

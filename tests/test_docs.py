@@ -7,7 +7,7 @@ import pytest
 
 from boxloss import options, registry
 
-from conftest import REPO
+from helpers import REPO
 
 README = (REPO / "README.md").read_text()
 CONFIG_DOC = (REPO / "docs" / "config.md").read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fresh_interpreter_imports
+from helpers import fresh_interpreter_imports
 
 from boxloss.evaluation import (AP_KEYS, BACKENDS, KEYPOINT_METRIC_KEYS, METRIC_KEYS, coco_to_yolo_lines,
                                 evaluate, format_metrics_table, gt_from_coco_json, gt_from_yolo_dataset,

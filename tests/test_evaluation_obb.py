@@ -402,12 +402,11 @@ def test_gt_of_dota8_is_the_rectangle_ultralytics_validates_on():
 def test_bench_obb_eval_writes_its_tables(tmp_path):
     """scripts/bench_obb_eval.py at a tiny size: both parts run and the report holds the tables and the command."""
     import json
-    import subprocess
-    import sys
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_obb_eval.py"
-    done = subprocess.run([sys.executable, str(script), "pairs=400", "images=3", "repeats=1", f"out={tmp_path}"],
-                          capture_output=True, text=True, timeout=300)
+    from helpers import run_in_process
+
+    done = run_in_process("scripts/bench_obb_eval.py", ["pairs=400", "images=3", "repeats=1", f"out={tmp_path}"],
+                          tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = (tmp_path / "obb_eval.md").read_text()
     assert f"Command: `python scripts/bench_obb_eval.py pairs=400 images=3 repeats=1 out={tmp_path}`" in report

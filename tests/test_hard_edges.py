@@ -1,7 +1,7 @@
 """Bad input at every entry point: exit status 2, one line naming the problem, and nothing written anywhere.
 
 "Anywhere" is checked, not assumed: the working directory (where runs/ would go), ultralytics' own runs_dir, and
-the dataset folder are listed before and after each command (conftest.assert_refused, the one harness of every
+the dataset folder are listed before and after each command (helpers.assert_refused, the one harness of every
 refusal test). The README's reliability line counts these probes.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import assert_refused
+from helpers import assert_refused
 
 TINY = ["data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
 # A "billion laughs" YAML of 280 bytes: six levels of ten aliases expand into more than a million values.
@@ -312,7 +312,7 @@ def published_gains(work: Path) -> Path:
     """A copy of the published results/gains/ in ``work`` (the script's default out= is relative)."""
     import shutil
 
-    from conftest import REPO
+    from helpers import REPO
 
     shutil.copytree(REPO / "results" / "gains", work / "results" / "gains")
     return work / "results" / "gains"
@@ -369,7 +369,7 @@ def test_scripts_check_everything_before_writing_and_never_replace_results_unask
 
     import torch
 
-    from conftest import REPO
+    from helpers import REPO
 
     if "cuda" in " ".join(args) and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

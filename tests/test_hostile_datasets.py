@@ -11,7 +11,7 @@ file and line, as box labels are.
 
 A regression must fail, not hang: every FIFO here is watched (:func:`watched_fifo`) by a thread that notices a
 reader (a non-blocking open for writing succeeds only while someone has it open for reading), records it and closes
-at once, so the reader gets end-of-file and the command goes on; the subprocesses also run under a timeout.
+at once, so the reader gets end-of-file and the command goes on; the commands also run under a timeout.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_refused
+from helpers import assert_refused
 
 TINY = ["epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
 

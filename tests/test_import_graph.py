@@ -1,5 +1,6 @@
 """The package's import graph: every import of a boxloss module by a module of boxloss/, read from the source with
-``ast`` (imports inside functions included, since they run too), has no cycle, and its leaves stay leaves.
+``ast`` (imports inside functions included, since they run too), has no cycle, never points to a higher floor
+(:data:`FLOORS`), and its leaves stay leaves.
 
 An edge A -> B means A's source imports B (``from .b import x`` and ``from . import b`` name B; a name imported from
 a package that is not a submodule names the package). The parent packages Python runs first are not edges: a
@@ -51,6 +52,45 @@ def graph() -> dict[str, set[str]]:
     return {name: imported_modules(name, path, set(files)) for name, path in files.items()}
 
 
+# The floors, ground first: a module imports modules of its own floor or below, never above. A name is a top-level
+# module or subpackage of boxloss/ ("boxloss": the package's own __init__, which re-exports the losses).
+FLOORS = [
+    {"errors", "param", "_io", "threads", "devices", "ops"},  # errors, parameter declarations, atomic files, threads
+    # and devices, the box operations (pure torch)
+    {"registry", "losses", "options", "keyvalues"},  # the loss registry and the losses in it, the project's options,
+    # the key=value layer of every command
+    {"boxloss", "data"},  # the package's face; the YOLO format, the embedded datasets and their generator
+    {"evaluation", "convert", "simulation", "docs_tables"},  # COCO evaluation, the converters, the regression
+    # simulation, the README's generated tables
+    {"stats"},  # result records, summaries, reports: evaluation's numbers over seeds
+    {"yolo"},  # everything that imports ultralytics: models, criterion, trainers, validation
+    {"benchmark", "testing"},  # running a matrix of trainings; the inputs the tests and benchmarks share
+    {"cli"},  # the commands
+]
+
+
+def floor_name(module: str) -> str:
+    """The name of ``module`` in :data:`FLOORS`: its top-level module or subpackage of boxloss."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_every_module_has_one_floor(graph):
+    placed = [name for floor in FLOORS for name in floor]
+    assert len(placed) == len(set(placed)), "a name on two floors"
+    assert {floor_name(module) for module in graph} == set(placed)
+
+
+def test_no_module_imports_a_higher_floor(graph):
+    """The layering the package is built on, checked edge by edge: e.g. stats/ below yolo/ and benchmark/ (a summary
+    loads no ultralytics), benchmark/ below cli/ (the commands call the matrix, the matrix calls no command)."""
+    level = {name: index for index, floor in enumerate(FLOORS) for name in floor}
+    upward = sorted(f"{importer} (floor {level[floor_name(importer)]}) imports {module} (floor "
+                    f"{level[floor_name(module)]})" for importer, modules in graph.items() for module in modules
+                    if level[floor_name(module)] > level[floor_name(importer)])
+    assert upward == []
+
+
 def test_the_graph_sees_every_kind_of_import(graph):
     """Guards the reader itself: a relative import of a module, of a name, from a parent package, and one inside a
     function are all edges."""
@@ -93,7 +133,7 @@ def test_the_statistics_import_nothing_that_runs_a_benchmark(graph):
 
 
 def test_a_summary_loads_neither_ultralytics_nor_the_benchmark():
-    from conftest import fresh_interpreter_imports
+    from helpers import fresh_interpreter_imports
 
     loaded = fresh_interpreter_imports("import boxloss.stats.report_folder, boxloss.stats.pairs",
                                        ("ultralytics", "boxloss"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE_GUARD, REPO, assert_refused
+from helpers import OFFLINE_GUARD, REPO, assert_refused
 
 
 def _copy_sources(target: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, assert_refused, offline_env, pickled_boxloss_modules, run_entry
+from helpers import REPO, assert_refused, offline_env, pickled_boxloss_modules, run_entry
 
 from test_train_e2e import TINY, read_results
 

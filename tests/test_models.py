@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_model, loss_and_grads, training_batch
+from helpers import loss_and_grads, training_batch
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 from ultralytics.utils.loss import E2ELoss, PoseLoss26, SegmentLoss26, v8OBBLoss, v8PoseLoss, v8SegmentationLoss
 from ultralytics.utils.metrics import probiou
@@ -18,6 +18,7 @@ from ultralytics.utils.tal import PoseTaskAlignedAssigner, RotatedTaskAlignedAss
 
 from boxloss import get_loss, list_losses
 from boxloss.ops.rotated import rotated_iou
+from boxloss.testing.models import build_model
 from boxloss.yolo import BoxLossCriterion, BoxLossDetectionModel
 from boxloss.yolo.criterion import MetricPoseAssigner, MetricRotatedAssigner, MetricSegAssigner
 from boxloss.yolo.obb import BoxLossOBBCriterion

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision.ops as tvops
-from conftest import fresh_interpreter_imports
+from helpers import fresh_interpreter_imports
 
 from boxloss.ops import nms
 from boxloss.ops.nms import batched_diou_nms, diou_nms

@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 MACHINE_ROOTS = ("tmp", "root", "home", "work", "Users")
 MACHINE_PATH = re.compile(rb"(?<![\w.~/-])/+(?:" + "|".join(MACHINE_ROOTS).encode() + rb")/")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from boxloss.evaluation import METRIC_KEYS, evaluate
-from conftest import assert_same_top_k, pickled_boxloss_modules, run_entry
+from helpers import assert_same_top_k, pickled_boxloss_modules, run_entry
 from test_train_e2e import read_results
 
 TINY = ["epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
@@ -185,7 +185,7 @@ def test_an_unset_box_loss_survives_the_ddp_child_and_resume(tmp_path, mini_obb_
 
     from boxloss.yolo import BoxLossYOLO
     from boxloss.yolo.trainer import BoxLossOBBTrainer
-    from conftest import offline_env
+    from helpers import offline_env
 
     trainer = BoxLossOBBTrainer(overrides={"model": "yolov8n-obb.yaml", "data": str(mini_obb_data), "epochs": 1,
                                            "imgsz": 64, "batch": 8, "workers": 0, "plots": False, "device": "cpu",

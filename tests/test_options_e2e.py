@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_same_top_k
+from helpers import assert_same_top_k
 
 TINY = ["data=shapes-mini", "epochs=1", "imgsz=64", "batch=8", "workers=0", "plots=False"]
 CONFIGS = {  # config (or config + keys) -> a column results.csv must show, proving the option ran

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, assert_refused, run_entry
+from helpers import REPO, assert_refused, run_in_process
 
 COCO128 = REPO.parent / "shared" / "datasets" / "coco128"
 needs_coco128 = pytest.mark.skipif(not COCO128.is_dir(),
@@ -38,7 +38,7 @@ def make_coco_layout(root: Path) -> Path:
 
 
 def prepare(args: list, cwd: Path):
-    return run_entry("scripts/prepare_coco.py", args, cwd, cwd / "network.log", timeout=300)
+    return run_in_process("scripts/prepare_coco.py", args, cwd, timeout=300)
 
 
 def prepare_script():

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 SHARED_H200 = REPO.parent / "shared" / "results" / "bccd-h200"
 

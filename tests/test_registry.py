@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import fresh_interpreter_imports
+from helpers import fresh_interpreter_imports
 
 from boxloss import get_loss, get_spec, list_losses
 from boxloss.registry import BOX_LOSSES, Registry

@@ -8,7 +8,7 @@ import pytest
 from boxloss.stats.records import read_result
 from boxloss.evaluation import evaluate, tide_errors
 from boxloss.testing.detections import random_detections
-from conftest import assert_refused, run_entry
+from helpers import assert_refused, run_entry, run_in_process
 from test_benchmark import FakeRunner, no_temp_files, plan_for, run
 
 
@@ -30,7 +30,7 @@ def tiny_benchmark(out):
 
 
 def rescore(args, tmp_path):
-    return run_entry("scripts/rescore.py", args, tmp_path, tmp_path / "network.log", timeout=300)
+    return run_in_process("scripts/rescore.py", args, tmp_path, timeout=300)
 
 
 def test_tide_is_added_to_every_run_and_a_rerun_skips_them(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from boxloss.evaluation import FAMILY_KEYS
-from conftest import assert_same_top_k, pickled_boxloss_modules, run_entry
+from helpers import assert_same_top_k, pickled_boxloss_modules, run_entry
 from test_train_e2e import read_results
 from test_val_e2e import REPORTED_KEYS, pycocotools_reference
 

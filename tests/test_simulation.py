@@ -14,7 +14,7 @@ import torch
 
 import boxloss
 from boxloss import simulation as sim
-from conftest import assert_refused
+from helpers import assert_refused
 
 CENTRES = 30  # 10,290 cases
 

@@ -17,7 +17,7 @@ import pytest
 from boxloss.benchmark.results import scan
 from boxloss.stats import pairs, report, report_folder, summary
 from boxloss.stats.records import read_result, result_problem
-from conftest import assert_refused
+from helpers import assert_refused
 from test_benchmark import ENVIRONMENT, FakeRunner, plan_for, run
 
 
@@ -238,7 +238,7 @@ def test_a_force_rerun_moves_the_records_rescored_from_a_run_with_it(tmp_path):
 def test_rescore_nms_none_without_a_one_to_one_head_is_refused_before_any_evaluation(tmp_path):
     import torch
 
-    from conftest import build_model
+    from boxloss.testing.models import build_model
 
     out = tmp_path / "bench"
     plan = finished(out)

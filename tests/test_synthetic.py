@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,10 +12,9 @@ import pytest
 
 from boxloss.data import synthetic as syn
 from boxloss.data.synthetic import dataset as syn_dataset
-from conftest import assert_refused
+from helpers import assert_refused, run_in_process
 
 TINY = dict(n_train=6, n_val=3, imgsz=128)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _labels(root: Path) -> dict[str, bytes]:
@@ -239,11 +236,8 @@ def test_ensure_dataset_refreshes_moved_yaml(tmp_path):
 def test_cli_runs(tmp_path):
     """``python -m boxloss.data.synthetic key=value ...`` writes the dataset and prints its statistics."""
     out = tmp_path / "cli"
-    r = subprocess.run(
-        [sys.executable, "-m", "boxloss.data.synthetic", f"out={out}", "seed=2", "train=3", "val=2", "imgsz=96",
-         "occlusion=false"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    r = run_in_process("boxloss.data.synthetic", [f"out={out}", "seed=2", "train=3", "val=2", "imgsz=96",
+                                                  "occlusion=false"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "boxes per class" in r.stdout and "aspect" in r.stdout
     assert len(list((out / "images" / "val").glob("*.png"))) == 2

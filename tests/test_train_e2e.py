@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_entry
+from helpers import run_entry
 
 TINY = ["data=shapes-mini", "epochs=1", "imgsz=128", "batch=8", "workers=0"]
 LOSS_COLUMNS = {"ciou": "train/box_aspect", "eiou": "train/box_w", "focal_eiou": "train/box_w"}
@@ -48,7 +48,7 @@ def test_offline_guard_catches_network_access(tmp_path):
     import subprocess
     import sys
 
-    from conftest import offline_env
+    from helpers import offline_env
 
     log = tmp_path / "network.log"
     code = ("import urllib.request\ntry:\n    urllib.request.urlopen('https://example.com', timeout=2)\n"
@@ -77,7 +77,7 @@ def test_ddp_child_script_trains_with_the_project_keys(tmp_path, mini_data):
     import subprocess
     import sys
 
-    from conftest import offline_env
+    from helpers import offline_env
 
     network_log = tmp_path / "network.log"
     result = subprocess.run([sys.executable, script], cwd=tmp_path, env=offline_env(network_log),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import fresh_interpreter_imports
+from helpers import fresh_interpreter_imports
 from PIL import Image
 
 from boxloss.data import yolo_format as yf

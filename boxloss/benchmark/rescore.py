@@ -44,7 +44,7 @@ from typing import Callable
 
 from .._io import is_plain_name, write_json_atomic
 from ..errors import ConfigError
-from ..keyvalues import parse_keyvalues, raw_keyvalues
+from ..keyvalues import parse_keyvalues, raw_keyvalues, run_cli
 from ..ops.nms import EVALUATION_NMS
 from ..param import Param
 from ..stats import match_store
@@ -198,7 +198,7 @@ def rescore_runs(out: Path, results: list[dict], label: str, val_args: list[str]
                  prog: str = "benchmark.py") -> int:
     """Evaluate every run of ``results`` again with val.py's ``val_args``, each a record ``<cfg>-<label>-s<seed>``
     beside its source's; exit status 1 (one line) when val.py fails, the re-scores finished before it kept."""
-    from ..cli import val as val_cli
+    from ..yolo import val_run
 
     for result in results:
         name = f"{result['cfg']}-{label}-s{result['seed']}"
@@ -214,7 +214,7 @@ def rescore_runs(out: Path, results: list[dict], label: str, val_args: list[str]
                 shutil.rmtree(val_dir)
             args = [f"model={best}", f"data={result['settings']['data']}", f"split={split}",
                     f"project={val_dir.parent}", f"name={val_dir.name}", *val_args]
-            if val_cli.main(args) != 0:
+            if run_cli("val.py", None, val_run.command, args) != 0:  # val.py's command: its errors are its lines
                 print(f"{prog}: error: val.py failed on {best} ({split}); finished re-scores are kept",
                       file=sys.stderr)
                 return 1

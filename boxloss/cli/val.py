@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 
-from ..keyvalues import format_help, parse_keyvalues, run_cli
+from ..keyvalues import format_help, run_cli
 
 PROG = "val.py"
 
@@ -38,17 +38,9 @@ def help_text() -> str:
 
 
 def _main(argv: list[str]) -> int:
-    from ..evaluation.coco_eval import BackendDisagreement
     from ..yolo import val_run
 
-    plan = val_run.prepare(parse_keyvalues(argv, val_run.VAL_KEYS))
-    try:
-        val_run.run(plan)
-    except BackendDisagreement as error:  # not bad input, a failed check: one line, status 1
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    print(f"{PROG}: run directory {plan.run_dir}")
-    return 0
+    return val_run.command(argv, PROG)
 
 
 def main(argv: list[str] | None = None) -> int:

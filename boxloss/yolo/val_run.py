@@ -425,6 +425,23 @@ def _evaluate_into(plan: ValPlan, run_dir: Path, log) -> dict[str, dict[str, flo
     return results[plan.backends[0]]
 
 
+def command(argv: list[str], prog: str = "val.py") -> int:
+    """val.py's work on a key=value command line: evaluate and print the run directory, status 0; backends that
+    disagree are a failed check, not bad input: one line, status 1 (bad input raises ConfigError for
+    :func:`boxloss.keyvalues.run_cli`)."""
+    from ..evaluation.coco_eval import BackendDisagreement
+    from ..keyvalues import parse_keyvalues
+
+    plan = prepare(parse_keyvalues(argv, VAL_KEYS))
+    try:
+        run(plan)
+    except BackendDisagreement as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    print(f"{prog}: run directory {plan.run_dir}")
+    return 0
+
+
 def ultralytics_obb_metrics(validator) -> dict[str, Any]:
     """``{"ultralytics": {"mAP50", "mAP50-95", "matched_by"}}``: ultralytics' own metric of an oriented-box
     checkpoint's run (OBBValidator: ProbIoU matching, its own interpolation), kept beside the exact AP for comparison
