@@ -11,7 +11,7 @@ fi
 # machines lie on local disk); the rest from pyproject.toml. pip byte-compiles what it installs (about 18 s of a
 # fresh set-up): where PYTHONDONTWRITEBYTECODE is set, as on this project's machines, Python never writes the .pyc
 # files it compiles, so without pip's every process of the test suite compiled torch and ultralytics again (a
-# fresh-clone CI run took 20.5 min instead of about 15).
+# fresh-clone CI run took 20.5 min instead of 12.6).
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
 "${PIP[@]}" -e ".[test,ray]"
