@@ -109,9 +109,13 @@ elif [[ "$DATASET" == bccd ]]; then
     echo "bccd_protocol: converting $SRC -> $YOLO"
     "$PYTHON" scripts/convert.py voc "src=$SRC" "out=$YOLO"
 elif [[ "$DATASET" == coco128-obb ]]; then
-    echo "bccd_protocol: converting $SRC -> $YOLO-all (oriented boxes) -> $YOLO (val 1/4, seed 0)"
-    "$PYTHON" scripts/convert.py coco "images=$SRC/train2017" "json=$SRC/annotations/instances_train2017.json" \
-        task=obb "out=$YOLO-all"
+    if [[ -f "$YOLO-all/data.yaml" ]]; then  # a run cut short between the two steps: the conversion is kept
+        echo "bccd_protocol: using the oriented-box conversion $YOLO-all -> $YOLO (val 1/4, seed 0)"
+    else
+        echo "bccd_protocol: converting $SRC -> $YOLO-all (oriented boxes) -> $YOLO (val 1/4, seed 0)"
+        "$PYTHON" scripts/convert.py coco "images=$SRC/train2017" "json=$SRC/annotations/instances_train2017.json" \
+            task=obb "out=$YOLO-all"
+    fi
     "$PYTHON" scripts/convert.py split "data=$YOLO-all/data.yaml" val=0.25 seed=0 "out=$YOLO"
 else
     echo "bccd_protocol: converting $SRC -> $YOLO (official split lists, val carved from train)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -121,6 +122,21 @@ def test_coco128_obb_converts_to_oriented_boxes_and_prints_the_rotated_protocol(
     assert "splits=val" in args and "epochs=100" in args and "imgsz=640" in args
     assert f"data={tmp_path / 'c128' / 'data.yaml'}" in args
 
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COCO128.is_dir(), reason=f"coco128 not present at {COCO128} on this machine")
+def test_coco128_obb_cut_short_after_its_first_conversion_is_split_again(tmp_path):
+    """A run stopped between the two conversions (the oriented-box dataset written, its split not) goes on from the
+    conversion it has: convert.py would refuse to write that folder again."""
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DATASET": "coco128-obb", "YOLO": "c128",
+           "OUT": "bench", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    first = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    shutil.rmtree(tmp_path / "c128")
+    again = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "using the oriented-box conversion" in again.stdout and (tmp_path / "c128" / "data.yaml").is_file()
 
 @pytest.mark.slow
 @pytest.mark.skipif(not DOTA8.is_dir(), reason=f"dota8 not present at {DOTA8} on this machine")
